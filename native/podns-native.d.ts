@@ -1,0 +1,112 @@
+// The native addon (build/Release/podns_native.node), declare-only.
+// Load it through src/native/index.ts, never directly.
+//
+// Every kernel failure is thrown as an Error with:
+//   code    errno name ('EPERM', 'EINVAL', 'ENOENT', ...)
+//   errno   positive errno number
+//   syscall the failing call ('setns', 'mount', ...)
+//   path    the path or argument involved, when there is one
+// A bad argument (wrong type, unknown namespace name) throws a TypeError.
+
+export type NsType = 'net' | 'ipc' | 'uts' | 'pid' | 'mnt' | 'cgroup' | 'user' | 'time';
+
+export interface NsId {
+  dev: number;
+  ino: number;
+}
+
+export interface WaitStatus {
+  /** false when WNOHANG was asked and the child is still running */
+  exited: boolean;
+  /** exit code when it exited normally, else null */
+  code: number | null;
+  /** signal number when it was killed by a signal, else null */
+  signal: number | null;
+}
+
+export interface SpawnOptions {
+  /** absolute path of the program to execve */
+  path: string;
+  argv: string[];
+  /** 'K=V' strings; default: the current environment */
+  env?: string[];
+  /** CLONE_NEW* flags for clone(2): the child is born in new namespaces */
+  cloneFlags?: number;
+  /** namespaces the child joins (setns) before exec, in this order; fd from fs.openSync or pidfdOpen */
+  setns?: Array<{ fd: number; nstype: number }>;
+  /** sethostname in the child (needs a new or joined UTS namespace) */
+  hostname?: string;
+  cwd?: string;
+  /** child fd -> parent fd; the child's 0,1,2 default to /dev/null. Listed fds are dup2'd (so lose O_CLOEXEC). */
+  fds?: Array<[child: number, parent: number]>;
+  /** setsid() in the child */
+  setsid?: boolean;
+}
+
+export const CLONE_NEWNS: number;
+export const CLONE_NEWUTS: number;
+export const CLONE_NEWIPC: number;
+export const CLONE_NEWNET: number;
+export const CLONE_NEWPID: number;
+export const CLONE_NEWCGROUP: number;
+export const CLONE_NEWUSER: number;
+export const CLONE_NEWTIME: number;
+
+export const MS_RDONLY: number;
+export const MS_NOSUID: number;
+export const MS_NODEV: number;
+export const MS_NOEXEC: number;
+export const MS_BIND: number;
+export const MS_REC: number;
+export const MS_PRIVATE: number;
+export const MS_SLAVE: number;
+export const MS_SHARED: number;
+export const MNT_DETACH: number;
+
+export const NETLINK_ROUTE: number;
+
+/** unshare(2) on the calling thread. Node is multithreaded: mnt/user fail with EINVAL; see src/namespaces. */
+export function unshare(flags: number): void;
+/** setns(2) on the calling thread. fd, or a path opened O_CLOEXEC and closed again. */
+export function setns(fdOrPath: number | string, nstype: number): void;
+/** stat(/proc/PID/ns/TYPE): what `readlink /proc/PID/ns/net` shows as net:[ino]. pid 'self' allowed. */
+export function nsId(pid: number | 'self', type: NsType): NsId;
+/** stat of any namespace file (a pin, /proc/PID/ns/x) */
+export function nsIdOfPath(path: string): NsId;
+/** Creates an empty file at target (mode 0600) and bind-mounts `source` (e.g. /proc/PID/ns/net) onto it. */
+export function nsPin(source: string, target: string): void;
+/** umount2(target, MNT_DETACH) then unlink(target). */
+export function nsUnpin(target: string): void;
+
+export function mount(source: string | null, target: string, fstype: string | null, flags: number, data?: string | null): void;
+export function umount(target: string, flags?: number): void;
+
+export function sethostname(name: string): void;
+
+/** pidfd_open(pid, 0); the fd is O_CLOEXEC. Close with fs.closeSync. */
+export function pidfdOpen(pid: number): number;
+/** pidfd_send_signal(fd, sig, NULL, 0) */
+export function pidfdSendSignal(pidfd: number, signal: number): void;
+/** flock(2). op 'sh' | 'ex' | 'un'. nonblock → EWOULDBLOCK as code 'EAGAIN' when held. */
+export function flock(fd: number, op: 'sh' | 'ex' | 'un', nonblock?: boolean): void;
+/** pipe2(O_CLOEXEC) → [readFd, writeFd] */
+export function pipe(): [number, number];
+
+/**
+ * clone(CLONE_VM|CLONE_VFORK|SIGCHLD|cloneFlags) + the child setup above + execve.
+ * Returns once the child has exec'd (or throws the child's errno, with syscall naming the step that failed).
+ * The pid is NOT known to libuv: reap it with waitpid(pid) — never waitpid(-1).
+ */
+export function spawn(opts: SpawnOptions): number;
+/** waitpid(pid, flags) for a pid returned by spawn(). nohang → WNOHANG. */
+export function waitpid(pid: number, nohang?: boolean): WaitStatus;
+
+/**
+ * socket(AF_NETLINK, SOCK_RAW|SOCK_CLOEXEC, protocol), bound, with SO_RCVBUF raised.
+ * With netnsFd, the calling thread switches into that netns for the socket() call only and back again
+ * before returning: a netlink socket stays bound to the netns it was opened in.
+ */
+export function nlOpen(protocol: number, netnsFd?: number): number;
+export function nlSend(fd: number, msg: Buffer): void;
+/** One datagram into buf; returns its length. Blocks. */
+export function nlRecv(fd: number, buf: Buffer): number;

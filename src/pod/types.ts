@@ -1,0 +1,92 @@
+// The records podns keeps on disk (pods/POD/pod.json). They are the contract between
+// the pod, container, view and gc code: change them with docs/DESIGN.md.
+import type { NsType } from '../../native/podns-native.js';
+
+export type NetworkMode =
+  | { kind: 'bridge'; network: string }
+  | { kind: 'none' }
+  | { kind: 'pod'; pod: string }
+  | { kind: 'host' };
+
+export interface PortMapping {
+  hostPort: number;
+  containerPort: number;
+  protocol: 'tcp' | 'udp';
+}
+
+export interface PodNetwork {
+  /** bridge name, e.g. podns0 */
+  bridge: string;
+  /** network name (state dir under networks/) */
+  network: string;
+  ifname: 'eth0';
+  /** e.g. 10.89.0.5 */
+  ip: string;
+  prefixLength: number;
+  gateway: string;
+  mac?: string;
+  /** host-side veth, at most 15 characters */
+  hostVeth: string;
+  mtu: number;
+}
+
+export interface PinnedNamespace {
+  type: NsType;
+  ino: number;
+  dev: number;
+  /** bind mount under the state root */
+  path: string;
+}
+
+export type PodPhase = 'creating' | 'ready' | 'deleting';
+
+export interface PodRecord {
+  apiVersion: 'podns/v1';
+  name: string;
+  uid: string;
+  phase: PodPhase;
+  /** pid of the podns process doing create/delete, for gc of crashed runs */
+  ownerPid?: number;
+  createdAt: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  hostname: string;
+  sharePid: boolean;
+  networkMode: NetworkMode;
+  /** the pause; its start time (from /proc/PID/stat, field 22) guards against pid reuse */
+  pause?: { pid: number; startTime: number };
+  namespaces: PinnedNamespace[];
+  /** /run/netns/POD when pinned there */
+  netnsPath?: string;
+  network?: PodNetwork;
+  ports: PortMapping[];
+  /** container names in spec order (configs live in containers/NAME/config.json) */
+  containers: string[];
+  restartPolicy?: 'Never' | 'OnFailure' | 'Always';
+}
+
+export interface ContainerConfig {
+  name: string;
+  pod: string;
+  image?: string;
+  rootfs?: string;
+  /** the argv that runs (after image entrypoint/cmd resolution) */
+  argv: string[];
+  env: Record<string, string>;
+  workingDir?: string;
+  uid?: number;
+  gid?: number;
+  restartPolicy: 'Never' | 'OnFailure' | 'Always';
+  createdAt: string;
+}
+
+export interface ContainerStatus {
+  state: 'running' | 'exited' | 'restarting';
+  pid: number;
+  watcherPid: number;
+  startedAt: string;
+  finishedAt: string | null;
+  exitCode: number | null;
+  signal: number | null;
+  restartCount: number;
+}
