@@ -1,0 +1,33 @@
+// Where everything lives under the state root (see docs/DESIGN.md). Names reaching these functions
+// must already be validated (src/state/names.ts): a path is never built from an unchecked string.
+import { join } from 'node:path';
+
+export const DEFAULT_ROOT = '/run/podns';
+export const DEFAULT_NETNS_DIR = '/run/netns';
+
+export function netnsDir(): string {
+  return process.env.PODNS_NETNS_DIR ?? DEFAULT_NETNS_DIR;
+}
+
+export const paths = {
+  lock: (root: string) => join(root, 'lock'),
+  pods: (root: string) => join(root, 'pods'),
+  pod: (root: string, pod: string) => join(root, 'pods', pod),
+  podRecord: (root: string, pod: string) => join(root, 'pods', pod, 'pod.json'),
+  podNsDir: (root: string, pod: string) => join(root, 'pods', pod, 'ns'),
+  podNs: (root: string, pod: string, type: string) => join(root, 'pods', pod, 'ns', type),
+  podEtc: (root: string, pod: string) => join(root, 'pods', pod, 'etc'),
+  containers: (root: string, pod: string) => join(root, 'pods', pod, 'containers'),
+  container: (root: string, pod: string, c: string) => join(root, 'pods', pod, 'containers', c),
+  containerConfig: (root: string, pod: string, c: string) => join(root, 'pods', pod, 'containers', c, 'config.json'),
+  containerStatus: (root: string, pod: string, c: string) => join(root, 'pods', pod, 'containers', c, 'status.json'),
+  containerLog: (root: string, pod: string, c: string) => join(root, 'pods', pod, 'containers', c, 'current.log'),
+  containerPreviousLog: (root: string, pod: string, c: string) => join(root, 'pods', pod, 'containers', c, 'previous.log'),
+  networks: (root: string) => join(root, 'networks'),
+  network: (root: string, net: string) => join(root, 'networks', net),
+  networkConfig: (root: string, net: string) => join(root, 'networks', net, 'network.json'),
+  networkIps: (root: string, net: string) => join(root, 'networks', net, 'ips'),
+  images: (root: string) => join(root, 'images'),
+  image: (root: string, repo: string, tag: string) => join(root, 'images', repo, tag),
+  netnsPin: (pod: string) => join(netnsDir(), pod),
+};
