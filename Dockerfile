@@ -1,0 +1,19 @@
+# Test podns inside a privileged container:
+#   docker build -t podns . && docker run --rm --privileged podns
+# The steps mirror .ci/run.
+FROM node:20-bookworm
+
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      nftables busybox-static iproute2 procps util-linux tar make g++ python3 \
+ && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /podns
+COPY package.json package-lock.json binding.gyp tsconfig.json ./
+COPY native ./native
+RUN npm ci --no-audit --no-fund
+COPY . .
+RUN npm run build
+
+ENV PODNS_REQUIRE_ROOT_TESTS=1
+CMD ["npm", "test"]
