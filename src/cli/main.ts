@@ -4,10 +4,11 @@ import type { Command } from './command.js';
 import { commands as podCommands } from './commands/pod.js';
 import { commands as containerCommands } from './commands/container.js';
 import { commands as imageCommands } from './commands/image.js';
+import { commands as manifestCommands } from './commands/manifest.js';
 import { commands as viewCommands } from './commands/views.js';
 import { commands as tourCommands } from './commands/tour.js';
 
-export const allCommands: Command[] = [...podCommands, ...containerCommands, ...imageCommands, ...viewCommands, ...tourCommands];
+export const allCommands: Command[] = [...podCommands, ...containerCommands, ...imageCommands, ...manifestCommands, ...viewCommands, ...tourCommands];
 
 function find(name: string): Command | undefined {
   return allCommands.find((c) => c.name === name || c.aliases?.includes(name));

@@ -45,8 +45,10 @@ export interface PodRecord {
   name: string;
   uid: string;
   phase: PodPhase;
-  /** pid of the podns process doing create/delete, for gc of crashed runs */
+  /** pid of the podns process doing create/delete/repair, for gc of crashed runs */
   ownerPid?: number;
+  /** that process's start time (field 22 of /proc/PID/stat): a recycled pid is not mistaken for it */
+  ownerStartTime?: number;
   createdAt: string;
   labels: Record<string, string>;
   annotations: Record<string, string>;

@@ -1,3 +1,175 @@
+// podns image import | ls | rm | inspect — the local image store (src/image).
+import { existsSync } from 'node:fs';
+import { oneLine, PodnsError } from '../../errors.js';
+import { importImage, inspectImage, listImages, parseReference, removeImage, type ImageConfig } from '../../image/index.js';
+import { parseCommand, parseKeyValues } from '../args.js';
 import type { Command } from '../command.js';
+import { json, table } from '../output.js';
 
-export const commands: Command[] = [];
+const usage = `Usage:
+  podns image import NAME FILE.tar|DIR [--cmd JSON] [--entrypoint JSON] [--env K=V]... [--workdir DIR] [--force]
+  podns image ls [-o json|name|wide]
+  podns image rm NAME... [--force]
+  podns image inspect NAME
+
+Images are root filesystems in the local store (ROOT/images); podns never pulls from a registry.
+import takes a tarball of a root filesystem, such as 'docker export' writes (plain, .gz, .xz, .bz2, .zst),
+or a directory, and records default settings the way 'docker import --change' does:
+  --cmd JSON         default arguments, a JSON array:   --cmd '["httpd","-f","-p","80"]'
+  --entrypoint JSON  default program, a JSON array:     --entrypoint '["/bin/sh","-c"]'
+  --env K=V          default environment (repeatable)
+  --workdir DIR      default working directory
+  --force            replace or remove an image even if a container uses it
+NAME is a reference as Docker writes it: nginx (= nginx:latest), nginx:1.25, hwchiu/netutils,
+localhost:5000/team/app:v2. Digests are not supported.
+
+Example:
+  docker export $(docker create nginx) > nginx.tar
+  podns image import nginx nginx.tar --cmd '["nginx","-g","daemon off;"]'
+`;
+
+function jsonArray(flag: string, text: string | undefined): string[] | undefined {
+  if (text === undefined) return undefined;
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    throw new PodnsError('EUSAGE', `podns image import: --${flag} must be a JSON array of strings, e.g. --${flag} '["httpd","-f"]' (got ${JSON.stringify(text)})`);
+  }
+  if (!Array.isArray(v) || v.some((s) => typeof s !== 'string')) {
+    throw new PodnsError('EUSAGE', `podns image import: --${flag} must be a JSON array of strings, e.g. --${flag} '["httpd","-f"]'`);
+  }
+  return v as string[];
+}
+
+/** Sizes as Docker prints them: decimal units, three significant digits ("1.98MB"). */
+export function humanSize(bytes: number): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
+  let v = bytes;
+  let i = 0;
+  while (v >= 1000 && i < units.length - 1) {
+    v /= 1000;
+    i++;
+  }
+  return `${Number(v.toPrecision(3))}${units[i]}`;
+}
+
+/** "5 minutes ago", as Docker's units.HumanDuration. */
+export function humanAgo(since: string | Date, now = Date.now()): string {
+  const s = Math.floor((now - new Date(since).getTime()) / 1000);
+  const m = Math.floor(s / 60);
+  const h = Math.floor(m / 60);
+  let d: string;
+  if (s < 1) d = 'Less than a second';
+  else if (s === 1) d = '1 second';
+  else if (s < 60) d = `${s} seconds`;
+  else if (m === 1) d = 'About a minute';
+  else if (m < 60) d = `${m} minutes`;
+  else if (h === 1) d = 'About an hour';
+  else if (h < 48) d = `${h} hours`;
+  else if (h < 24 * 7 * 2) d = `${Math.floor(h / 24)} days`;
+  else if (h < 24 * 30 * 2) d = `${Math.floor(h / 24 / 7)} weeks`;
+  else if (h < 24 * 365 * 2) d = `${Math.floor(h / 24 / 30)} months`;
+  else d = `${Math.floor(h / 24 / 365)} years`;
+  return `${d} ago`;
+}
+
+async function importCmd(argv: string[]): Promise<number> {
+  const p = parseCommand<{ cmd?: string; entrypoint?: string; env?: string[]; workdir?: string; force?: boolean }>(
+    'image import', argv, {
+      cmd: { type: 'string' }, entrypoint: { type: 'string' }, env: { type: 'string', multiple: true, short: 'e' },
+      workdir: { type: 'string', short: 'w' }, force: { type: 'boolean', short: 'f' },
+    });
+  if (p.positionals.length !== 2) {
+    throw new PodnsError('EUSAGE', 'podns image import: give a NAME and a FILE.tar or DIR, e.g. podns image import nginx rootfs.tar');
+  }
+  const [name, source] = p.positionals as [string, string];
+  // `docker import` takes FILE first; catch that order before it becomes "no such file".
+  if (!existsSync(source) && existsSync(name)) {
+    throw new PodnsError('EUSAGE', `podns image import: "${source}" does not exist; the name comes first: podns image import ${source} ${name}`);
+  }
+  const config: ImageConfig = {};
+  const entrypoint = jsonArray('entrypoint', p.values.entrypoint);
+  const cmd = jsonArray('cmd', p.values.cmd);
+  if (entrypoint) config.entrypoint = entrypoint;
+  if (cmd) config.cmd = cmd;
+  if (p.values.env) config.env = parseKeyValues(p.values.env, 'environment variable', 'image import');
+  if (p.values.workdir !== undefined) config.workingDir = p.values.workdir;
+  const rec = await importImage({ root: p.globals.root, name, source, config, force: p.values.force });
+  if (p.globals.output === 'json') process.stdout.write(json(rec));
+  else if (p.globals.output === 'name') process.stdout.write(`${rec.ref}\n`);
+  else process.stdout.write(`imported ${rec.ref} (${humanSize(rec.size)})\n`);
+  return 0;
+}
+
+async function lsCmd(argv: string[]): Promise<number> {
+  const p = parseCommand('image ls', argv, {});
+  if (p.positionals.length > 0) {
+    throw new PodnsError('EUSAGE', `podns image ls: unexpected argument "${p.positionals[0]}"; it lists every image`);
+  }
+  const images = listImages(p.globals.root);
+  if (p.globals.output === 'json') {
+    process.stdout.write(json(images));
+  } else if (p.globals.output === 'name') {
+    for (const i of images) process.stdout.write(`${i.ref}\n`);
+  } else {
+    const wide = p.globals.output === 'wide';
+    const headers = ['REPOSITORY', 'TAG', 'SIZE', 'CREATED', ...(wide ? ['COMMAND', 'SOURCE'] : [])];
+    const rows = images.map((i) => [
+      i.repository, i.tag, humanSize(i.size), humanAgo(i.created),
+      ...(wide ? [JSON.stringify([...(i.config.entrypoint ?? []), ...(i.config.cmd ?? [])]), i.source] : []),
+    ]);
+    process.stdout.write(table(headers, rows));
+  }
+  return 0;
+}
+
+async function rmCmd(argv: string[]): Promise<number> {
+  const p = parseCommand<{ force?: boolean }>('image rm', argv, { force: { type: 'boolean', short: 'f' } });
+  if (p.positionals.length === 0) throw new PodnsError('EUSAGE', 'podns image rm: name at least one image, e.g. podns image rm nginx');
+  // Check every name first, so a typo does not leave half the list removed.
+  for (const n of p.positionals) parseReference(n);
+  let code = 0;
+  for (const n of p.positionals) {
+    try {
+      const rec = await removeImage(p.globals.root, n, { force: p.values.force });
+      process.stdout.write(`Deleted: ${rec.ref}\n`);
+    } catch (err) {
+      process.stderr.write(`podns image rm: ${oneLine(err)}\n`);
+      code = 1;
+    }
+  }
+  return code;
+}
+
+async function inspectCmd(argv: string[]): Promise<number> {
+  const p = parseCommand('image inspect', argv, {});
+  if (p.positionals.length === 0) throw new PodnsError('EUSAGE', 'podns image inspect: name an image, e.g. podns image inspect nginx');
+  process.stdout.write(json(p.positionals.map((n) => inspectImage(p.globals.root, n))));
+  return 0;
+}
+
+const subcommands: Record<string, (argv: string[]) => Promise<number>> = {
+  import: importCmd, ls: lsCmd, list: lsCmd, rm: rmCmd, remove: rmCmd, inspect: inspectCmd,
+};
+
+export const commands: Command[] = [
+  {
+    name: 'image',
+    aliases: ['images'],
+    summary: 'import, list and remove root filesystem images',
+    usage,
+    async run(argv) {
+      const [sub, ...rest] = argv;
+      // `podns images` is `podns image ls`, as with docker.
+      if (sub === undefined || sub.startsWith('-')) return lsCmd(argv);
+      const fn = subcommands[sub];
+      if (!fn) throw new PodnsError('EUSAGE', `podns image: unknown subcommand "${sub}"; use import, ls, rm or inspect`);
+      if (rest[0] === '--help' || rest[0] === '-h') {
+        process.stdout.write(usage);
+        return 0;
+      }
+      return fn(rest);
+    },
+  },
+];

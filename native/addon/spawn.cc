@@ -1,0 +1,352 @@
+// spawn(): start a program in new or joined namespaces, from inside Node.
+//
+// Why clone(CLONE_VM | CLONE_VFORK) and not fork():
+//   - fork() copies the page tables of the whole Node process (hundreds of MiB of heap, JIT code) and then
+//     pays copy-on-write faults in the parent until the child execs. With CLONE_VM nothing is copied: the
+//     child borrows Node's memory for the few microseconds until execve gives it its own.
+//   - CLONE_VFORK suspends the calling thread until the child has exec'd or exited. So the child runs
+//     before the parent resumes: the plan it reads (argv/env arrays built by the parent, on the parent's heap)
+//     stays valid and unchanged, and when clone() returns the child's verdict is already in the report pipe.
+//     Node's other threads keep running; the child touches no memory they use.
+//   - The child gets its own stack (mmap'd here, with a guard page): with CLONE_VM a child running on the
+//     parent's stack would overwrite the frames of the suspended parent (vfork()'s old trap).
+//   - This is how glibc's posix_spawn works; we need our own because posix_spawn cannot setns, unshare
+//     or sethostname between clone and exec.
+//
+// Rules for the child (it shares Node's memory):
+//   - only async-signal-safe calls: no malloc, no locks (another Node thread may hold them), no C++,
+//     no exceptions; everything it needs is prepared by the parent before clone.
+//   - errno is thread-local storage shared with the suspended parent thread; the child copies it into
+//     its report at once.
+//   - signals: the parent blocks all signals before clone, so none of Node's handlers can run in the child
+//     (a libuv handler would write into Node's signal pipe as if Node had got the signal). The child resets
+//     every disposition to default (exec keeps SIG_IGN: Node ignores SIGPIPE, and a program started with
+//     SIGPIPE ignored gets EPIPE instead of dying, so `prog | head` never ends), then unblocks everything
+//     just before execve (exec keeps the mask too).
+//
+// Why reap with waitpid(pid) and never waitpid(-1): the child is unknown to libuv. waitpid(-1) would also
+// collect children of libuv (child_process), whose exit events would then never fire.
+
+#include "common.h"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <climits>
+#include <set>
+#include <string>
+#include <vector>
+
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+extern char** environ;
+
+namespace podns {
+namespace {
+
+constexpr int kAllowedCloneFlags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWPID |
+                                   CLONE_NEWCGROUP | CLONE_NEWUSER | CLONE_NEWTIME;
+constexpr size_t kStackSize = 128 * 1024;
+
+// What the child does, prepared completely by the parent.
+struct Plan {
+  const char* path;
+  char* const* argv;
+  char* const* envp;
+  int cloneFlags;   // without CLONE_NEWTIME
+  bool newTime;     // unshare(CLONE_NEWTIME) in the child, see below
+  const int (*setns)[2];  // {fd, nstype}
+  size_t nsetns;
+  const char* hostname;  // nullptr: keep
+  size_t hostnameLen;
+  bool setsid;
+  const char* cwd;       // nullptr: keep
+  const int (*fds)[2];   // {child fd, parent fd}
+  size_t nfds;
+  int* scratch;          // nfds ints the child may write (temporary fd numbers)
+  int maxTarget;         // highest child fd that must survive exec (>= 2)
+  int devnull;           // O_CLOEXEC
+  int reportFd;          // write end of the O_CLOEXEC report pipe
+};
+
+// What a failing child writes to the report pipe. Smaller than PIPE_BUF, so one atomic write.
+struct Report {
+  int err;
+  char step[20];
+};
+
+[[noreturn]] void Fail(int reportFd, const char* step) {
+  Report r;
+  r.err = errno;
+  size_t i = 0;
+  for (; step[i] != '\0' && i + 1 < sizeof r.step; i++) r.step[i] = step[i];
+  for (; i < sizeof r.step; i++) r.step[i] = '\0';
+  ssize_t n;
+  do n = write(reportFd, &r, sizeof r);
+  while (n < 0 && errno == EINTR);
+  _exit(127);
+}
+
+int ChildMain(void* arg) {
+  const Plan* p = static_cast<const Plan*>(arg);
+  int report = p->reportFd;
+
+  // Dispositions first (all signals are still blocked, see the top of the file).
+  for (int sig = 1; sig < NSIG; sig++) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_DFL;
+    sigaction(sig, &sa, nullptr);  // glibc refuses its two internal signals (EINVAL): they are not ours to reset
+  }
+
+  // Keep the report pipe out of the way of the fd numbers the caller wants (dup2 would overwrite it).
+  int moved = fcntl(report, F_DUPFD_CLOEXEC, p->maxTarget + 1);
+  if (moved < 0) Fail(report, "fcntl");
+  report = moved;
+
+  // A time namespace cannot be asked for in clone(): CLONE_NEWTIME (0x80) overlaps the exit-signal byte of
+  // clone(2)'s flags (only clone3 has room for it). unshare(CLONE_NEWTIME) puts our future children into it,
+  // and since Linux 6.0 execve moves the caller into its time_for_children namespace, so the program we exec
+  // starts in the new one.
+  if (p->newTime && unshare(CLONE_NEWTIME) != 0) Fail(report, "unshare");
+
+  // In the caller's order: joining a user namespace first changes what the later setns calls may do.
+  // Note: joining a pid namespace only places this child's children in it (pid namespaces never change for
+  // a running process); joining a user or time namespace fails here (EINVAL/EUSERS) because this child
+  // still shares Node's memory — that needs podns-helper.
+  for (size_t i = 0; i < p->nsetns; i++) {
+    if (setns(p->setns[i][0], p->setns[i][1]) != 0) Fail(report, "setns");
+  }
+  if (p->hostname != nullptr && sethostname(p->hostname, p->hostnameLen) != 0) Fail(report, "sethostname");
+  if (p->setsid && setsid() < 0) Fail(report, "setsid");
+  if (p->cwd != nullptr && chdir(p->cwd) != 0) Fail(report, "chdir");
+
+  // fds: first copy every source above the highest target, so a mapping like {1: 3, 3: 1} cannot clobber a
+  // source before it is used; then dup2 onto the targets (dup2 clears O_CLOEXEC on the new fd).
+  int null = fcntl(p->devnull, F_DUPFD_CLOEXEC, p->maxTarget + 1);
+  if (null < 0) Fail(report, "fcntl");
+  for (size_t i = 0; i < p->nfds; i++) {
+    p->scratch[i] = fcntl(p->fds[i][1], F_DUPFD_CLOEXEC, p->maxTarget + 1);
+    if (p->scratch[i] < 0) Fail(report, "fcntl");
+  }
+  for (int std = 0; std <= 2; std++) {
+    bool mapped = false;
+    for (size_t i = 0; i < p->nfds; i++) mapped = mapped || p->fds[i][0] == std;
+    if (!mapped && dup2(null, std) < 0) Fail(report, "dup2");
+  }
+  for (size_t i = 0; i < p->nfds; i++) {
+    if (dup2(p->scratch[i], p->fds[i][0]) < 0) Fail(report, "dup2");
+  }
+  // Node's own fds are O_CLOEXEC, but fds Node inherited from its parent may not be. Mark every fd
+  // close-on-exec, then clear the flag again on the ones we hand over: nothing else reaches the program.
+  // Best effort: kernels before 5.11 do not know CLOSE_RANGE_CLOEXEC.
+  if (syscall(SYS_close_range, 0u, ~0u, CLOSE_RANGE_CLOEXEC) == 0) {
+    for (int std = 0; std <= 2; std++) {
+      if (fcntl(std, F_SETFD, 0) != 0) Fail(report, "fcntl");
+    }
+    for (size_t i = 0; i < p->nfds; i++) {
+      if (fcntl(p->fds[i][0], F_SETFD, 0) != 0) Fail(report, "fcntl");
+    }
+  }
+
+  // Last: the program starts with nothing blocked (the mask survives execve).
+  sigset_t none;
+  sigemptyset(&none);
+  if (sigprocmask(SIG_SETMASK, &none, nullptr) != 0) Fail(report, "sigprocmask");
+  execve(p->path, p->argv, p->envp);
+  Fail(report, "execve");
+}
+
+// Owned, NUL-terminated string arrays in the execve shape.
+struct CStrings {
+  std::vector<std::string> strings;
+  std::vector<char*> pointers;
+  char* const* Finish() {
+    pointers.clear();
+    for (std::string& s : strings) pointers.push_back(&s[0]);
+    pointers.push_back(nullptr);
+    return pointers.data();
+  }
+};
+
+void ReadStrings(Napi::Env env, const Napi::Value& v, const char* what, CStrings* out) {
+  if (!v.IsArray()) ThrowType(env, std::string(what) + " must be an array of strings");
+  Napi::Array a = v.As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length(); i++) {
+    out->strings.push_back(String(env, a.Get(i), what));
+  }
+}
+
+struct UniqueFd {
+  int fd = -1;
+  explicit UniqueFd(int f) : fd(f) {}
+  ~UniqueFd() {
+    if (fd >= 0) close(fd);
+  }
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+};
+
+Napi::Value Spawn(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsObject()) ThrowType(env, "spawn: options must be an object");
+  Napi::Object opts = info[0].As<Napi::Object>();
+
+  std::string path = String(env, opts.Get("path"), "spawn: path");
+  if (path.empty() || path[0] != '/') ThrowType(env, "spawn: path must be absolute (no PATH search is done)");
+
+  CStrings argv;
+  ReadStrings(env, opts.Get("argv"), "spawn: argv", &argv);
+
+  CStrings envs;
+  if (IsAbsent(opts.Get("env"))) {
+    // Node's process.env writes go through setenv(), so this is the environment JS sees.
+    for (char** e = environ; e != nullptr && *e != nullptr; e++) envs.strings.emplace_back(*e);
+  } else {
+    ReadStrings(env, opts.Get("env"), "spawn: env", &envs);
+  }
+
+  int cloneFlags = 0;
+  if (!IsAbsent(opts.Get("cloneFlags"))) {
+    unsigned long f = Flags(env, opts.Get("cloneFlags"), "spawn: cloneFlags");
+    if ((f & ~static_cast<unsigned long>(kAllowedCloneFlags)) != 0) {
+      ThrowType(env, "spawn: cloneFlags may only hold CLONE_NEW* namespace flags");
+    }
+    cloneFlags = static_cast<int>(f);
+  }
+
+  std::vector<std::array<int, 2>> setnsList;
+  if (!IsAbsent(opts.Get("setns"))) {
+    Napi::Value v = opts.Get("setns");
+    if (!v.IsArray()) ThrowType(env, "spawn: setns must be an array of {fd, nstype}");
+    Napi::Array a = v.As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); i++) {
+      Napi::Value e = a.Get(i);
+      if (!e.IsObject()) ThrowType(env, "spawn: setns entries must be {fd, nstype}");
+      Napi::Object o = e.As<Napi::Object>();
+      setnsList.push_back({Fd(env, o.Get("fd"), "spawn: setns[].fd"),
+                           Int(env, o.Get("nstype"), "spawn: setns[].nstype", 0, INT_MAX)});
+    }
+  }
+
+  bool hasHostname = !IsAbsent(opts.Get("hostname"));
+  std::string hostname = hasHostname ? String(env, opts.Get("hostname"), "spawn: hostname") : std::string();
+  if (hasHostname) {
+    // Without a UTS namespace of its own the child would rename the host.
+    bool uts = (cloneFlags & CLONE_NEWUTS) != 0;
+    for (auto& e : setnsList) uts = uts || e[1] == CLONE_NEWUTS;
+    if (!uts) ThrowType(env, "spawn: hostname needs CLONE_NEWUTS in cloneFlags or a setns entry with nstype CLONE_NEWUTS");
+  }
+
+  bool hasCwd = !IsAbsent(opts.Get("cwd"));
+  std::string cwd = hasCwd ? String(env, opts.Get("cwd"), "spawn: cwd") : std::string();
+
+  std::vector<std::array<int, 2>> fds;
+  int maxTarget = 2;
+  if (!IsAbsent(opts.Get("fds"))) {
+    Napi::Value v = opts.Get("fds");
+    if (!v.IsArray()) ThrowType(env, "spawn: fds must be an array of [childFd, parentFd]");
+    Napi::Array a = v.As<Napi::Array>();
+    std::set<int> targets;
+    for (uint32_t i = 0; i < a.Length(); i++) {
+      Napi::Value e = a.Get(i);
+      if (!e.IsArray() || e.As<Napi::Array>().Length() != 2) ThrowType(env, "spawn: fds entries must be [childFd, parentFd]");
+      Napi::Array pair = e.As<Napi::Array>();
+      int child = Int(env, pair.Get(0u), "spawn: fds[][0]", 0, 1023);
+      int parent = Fd(env, pair.Get(1u), "spawn: fds[][1]");
+      if (!targets.insert(child).second) ThrowType(env, "spawn: fds maps child fd " + std::to_string(child) + " twice");
+      fds.push_back({child, parent});
+      if (child > maxTarget) maxTarget = child;
+    }
+  }
+  bool doSetsid = Bool(env, opts.Get("setsid"), "spawn: setsid");
+
+  // Everything the child needs exists now; from here on only syscalls.
+  UniqueFd devnull(open("/dev/null", O_RDWR | O_CLOEXEC));
+  if (devnull.fd < 0) ThrowErrno(env, errno, "open", std::string("/dev/null"));
+  int reportFds[2];
+  if (pipe2(reportFds, O_CLOEXEC) != 0) ThrowErrno(env, errno, "pipe2");
+  UniqueFd reportRead(reportFds[0]);
+  UniqueFd reportWrite(reportFds[1]);
+
+  long page = sysconf(_SC_PAGESIZE);
+  size_t mapSize = kStackSize + static_cast<size_t>(page);
+  void* map = mmap(nullptr, mapSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (map == MAP_FAILED) ThrowErrno(env, errno, "mmap");
+  mprotect(map, static_cast<size_t>(page), PROT_NONE);  // guard page below the stack (it grows down)
+
+  std::vector<int> scratch(fds.size() + 1, -1);
+  Plan plan;
+  plan.path = path.c_str();
+  plan.argv = argv.Finish();
+  plan.envp = envs.Finish();
+  plan.cloneFlags = cloneFlags & ~CLONE_NEWTIME;
+  plan.newTime = (cloneFlags & CLONE_NEWTIME) != 0;
+  plan.setns = reinterpret_cast<const int(*)[2]>(setnsList.data());
+  plan.nsetns = setnsList.size();
+  plan.hostname = hasHostname ? hostname.c_str() : nullptr;
+  plan.hostnameLen = hostname.size();
+  plan.setsid = doSetsid;
+  plan.cwd = hasCwd ? cwd.c_str() : nullptr;
+  plan.fds = reinterpret_cast<const int(*)[2]>(fds.data());
+  plan.nfds = fds.size();
+  plan.scratch = scratch.data();
+  plan.maxTarget = maxTarget;
+  plan.devnull = devnull.fd;
+  plan.reportFd = reportWrite.fd;
+
+  // Block everything (raw syscall: glibc's wrappers leave its two internal signals unblocked) so that no
+  // signal handler of Node runs in the child before it has reset the dispositions.
+  sigset_t all, old;
+  sigfillset(&all);
+  syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old, _NSIG / 8);
+  char* stackTop = static_cast<char*>(map) + mapSize;
+  pid_t pid = clone(ChildMain, stackTop, CLONE_VM | CLONE_VFORK | SIGCHLD | plan.cloneFlags, &plan);
+  int cloneErr = errno;
+  syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, nullptr, _NSIG / 8);
+  // With CLONE_VFORK the child has exec'd or exited by now: its stack is no longer in use.
+  munmap(map, mapSize);
+  if (pid < 0) ThrowErrno(env, cloneErr, "clone");
+
+  close(reportWrite.fd);
+  reportWrite.fd = -1;
+  Report report;
+  ssize_t n;
+  do n = read(reportRead.fd, &report, sizeof report);
+  while (n < 0 && errno == EINTR);
+  if (n != static_cast<ssize_t>(sizeof report)) {
+    // EOF: the report pipe closed at execve (O_CLOEXEC), so the program runs.
+    return Napi::Number::New(env, pid);
+  }
+  // The child failed before exec and has exited: reap it so no zombie is left behind.
+  int status;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  report.step[sizeof report.step - 1] = '\0';
+  std::string step = report.step;
+  if (step == "execve") ThrowErrno(env, report.err, "execve", path);
+  if (step == "chdir") ThrowErrno(env, report.err, "chdir", cwd);
+  ThrowErrno(env, report.err, report.step);
+}
+
+}  // namespace
+
+void InitSpawn(Napi::Env env, Napi::Object exports) {
+  exports.Set("spawn", Napi::Function::New(env, Spawn, "spawn"));
+}
+
+}  // namespace podns

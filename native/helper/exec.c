@@ -1,0 +1,424 @@
+// podns-helper exec [--pidfd FD | --ns TYPE=PATH ...] [--tty] [--uid N] [--gid N] [--cwd DIR]
+//                   [--clear-env] [--env K=V ...] [--errfd FD] -- CMD ARGS...
+//
+// Runs CMD inside the namespaces of another process (a pod's pause, a container).
+// Why a separate C program: Node is multithreaded, and the kernel refuses setns() into a
+// mount (or user) namespace for a multithreaded process (EINVAL); switching Node's threads
+// into other namespaces also leaks into threads born meanwhile. This program is single-
+// threaded, so it can join everything, then fork: setns(CLONE_NEWPID) only decides the pid
+// namespace of children, so CMD must be a child of the joined helper, not the helper itself.
+// The parent stays behind to relay signals (and the pty) and to exit with CMD's status.
+//
+// Errors before CMD runs: one line on stderr
+//     podns-helper exec: <step>: <ERRNO> (<strerror>)
+// and exit 125 (126: CMD not executable, 127: CMD not found), like docker/podman.
+// With --errfd FD the line goes to FD instead, as "error <ERRNO> <step>: <message>\n", for a
+// caller that wants to tell "could not start" from "CMD failed". FD is close-on-exec: the
+// caller sees EOF on it once CMD has been exec'd (or has failed to be).
+//
+// --pidfd FD joins net, ipc, uts, pid, mnt and cgroup of that process in one setns() call.
+// --ns TYPE=PATH joins namespace files (pins like /run/netns/NAME or /proc/PID/ns/TYPE):
+// user first, mnt last. After joining a mount namespace the root and working directory are
+// that namespace's root ("/") unless --cwd says otherwise, and CMD is looked up with PATH in
+// the new root.
+//
+// --tty: CMD gets a new pty as its controlling terminal and stdio, the helper relays its own
+// stdin → pty and pty → stdout, puts its own stdin in raw mode when that is a terminal
+// (restored on exit) and passes window size changes on. When our stdin ends, the helper
+// types the pty's VEOF character (^D) — twice if a partial line is pending — which is what a
+// canonical-mode reader (a shell, cat) takes as end of input; a program that put the pty in
+// raw mode just reads the byte, as if the user had pressed ^D. Without --tty, CMD inherits
+// the helper's stdio directly and nothing is relayed.
+#include "common.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <termios.h>
+
+#ifndef TIOCGPTPEER
+#define TIOCGPTPEER _IO('T', 0x41)
+#endif
+
+#define PIDFD_NS_FLAGS (CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWCGROUP)
+
+struct exec_opts {
+  int pidfd;
+  struct ns_list ns;
+  bool tty;
+  long uid, gid;
+  const char *cwd;
+  bool clear_env;
+  char **envs;
+  int nenv;
+  char **cmd;
+};
+
+// ---- argument parsing ---------------------------------------------------------------
+
+static const char *need_value(int argc, char **argv, int *i) {
+  if (*i + 1 >= argc) die_usage("%s needs a value", argv[*i]);
+  return argv[++*i];
+}
+
+static int parse_fd_arg(const char *opt, const char *val) {
+  long fd;
+  if (!parse_long(val, 0, 1 << 20, &fd)) die_usage("%s wants a file descriptor number, got \"%s\"", opt, val);
+  if (fcntl((int)fd, F_GETFD) < 0) {
+    char step[64];
+    snprintf(step, sizeof step, "%s %ld", opt, fd);
+    die_errno(step);
+  }
+  return (int)fd;
+}
+
+static void parse_args(int argc, char **argv, struct exec_opts *o) {
+  o->pidfd = -1;
+  ns_list_init(&o->ns);
+  o->tty = false;
+  o->uid = o->gid = -1;
+  o->cwd = NULL;
+  o->clear_env = false;
+  o->envs = calloc((size_t)argc, sizeof(char *));
+  o->nenv = 0;
+  o->cmd = NULL;
+  if (o->envs == NULL) die_errno("calloc");
+
+  // --errfd first, so that every later complaint already goes where the caller listens.
+  for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+    if (strcmp(argv[i], "--errfd") == 0 && i + 1 < argc) {
+      helper_set_error_fd(parse_fd_arg("--errfd", argv[i + 1]));
+      break;
+    }
+  }
+
+  int i = 1;
+  for (; i < argc; i++) {
+    const char *a = argv[i];
+    if (strcmp(a, "--") == 0) {
+      i++;
+      break;
+    } else if (strcmp(a, "--pidfd") == 0) {
+      o->pidfd = parse_fd_arg(a, need_value(argc, argv, &i));
+    } else if (strcmp(a, "--ns") == 0) {
+      const char *why;
+      if (ns_list_add(&o->ns, need_value(argc, argv, &i), &why) != 0) die_usage("%s", why);
+    } else if (strcmp(a, "--tty") == 0 || strcmp(a, "-t") == 0) {
+      o->tty = true;
+    } else if (strcmp(a, "--uid") == 0) {
+      const char *v = need_value(argc, argv, &i);
+      if (!parse_long(v, 0, 4294967294L, &o->uid)) die_usage("--uid wants a number, got \"%s\"", v);
+    } else if (strcmp(a, "--gid") == 0) {
+      const char *v = need_value(argc, argv, &i);
+      if (!parse_long(v, 0, 4294967294L, &o->gid)) die_usage("--gid wants a number, got \"%s\"", v);
+    } else if (strcmp(a, "--cwd") == 0) {
+      o->cwd = need_value(argc, argv, &i);
+    } else if (strcmp(a, "--clear-env") == 0) {
+      o->clear_env = true;
+    } else if (strcmp(a, "--env") == 0) {
+      char *v = (char *)need_value(argc, argv, &i);
+      char *eq = strchr(v, '=');
+      if (eq == NULL || eq == v) die_usage("--env wants K=V, got \"%s\"", v);
+      o->envs[o->nenv++] = v;
+    } else if (strcmp(a, "--errfd") == 0) {
+      (void)need_value(argc, argv, &i);  // handled above
+    } else {
+      die_usage("unknown option \"%s\" (put the command after --)", a);
+    }
+  }
+  if (i >= argc) die_usage("no command given (usage: podns-helper exec [OPTIONS] -- CMD ARGS...)");
+  if (o->pidfd >= 0 && o->ns.n > 0) die_usage("use either --pidfd or --ns, not both");
+  if (o->pidfd < 0 && o->ns.n == 0) die_usage("no target: give --pidfd FD or --ns TYPE=PATH");
+  o->cmd = argv + i;
+}
+
+// ---- the child ----------------------------------------------------------------------
+
+__attribute__((noreturn)) static void run_child(const struct exec_opts *o, const sigset_t *oldmask, int slave) {
+  if (sigprocmask(SIG_SETMASK, oldmask, NULL) != 0) die_errno("sigprocmask");
+  if (slave >= 0) {
+    // Errors from here on must not land in the pty (the caller reads them from stderr).
+    helper_keep_error_fd_across_dup2();
+    if (setsid() < 0) die_errno("setsid");
+    if (ioctl(slave, TIOCSCTTY, 0) != 0) die_errno("ioctl(TIOCSCTTY)");
+    for (int fd = 0; fd <= 2; fd++)
+      if (dup2(slave, fd) < 0) die_errno("dup2 pty");
+    // slave itself is O_CLOEXEC: gone at exec.
+  }
+  if (o->clear_env && clearenv() != 0) die_errno("clearenv");
+  for (int k = 0; k < o->nenv; k++)
+    if (putenv(o->envs[k]) != 0) die_errno("putenv");
+  if (o->uid >= 0 || o->gid >= 0) {
+    // Drop root's supplementary groups, or CMD keeps group 0 access behind a new uid.
+    if (setgroups(0, NULL) != 0) die_errno("setgroups");
+    if (o->gid >= 0 && setgid((gid_t)o->gid) != 0) die_errno("setgid");
+    if (o->uid >= 0 && setuid((uid_t)o->uid) != 0) die_errno("setuid");
+  }
+  // After setuid, so the directory must be reachable by the user CMD runs as.
+  if (o->cwd != NULL && chdir(o->cwd) != 0) {
+    char step[300];
+    snprintf(step, sizeof step, "chdir %s", o->cwd);
+    die_errno(step);
+  }
+  execvp(o->cmd[0], o->cmd);
+  int err = errno;
+  char step[300];
+  snprintf(step, sizeof step, "execvp %s", o->cmd[0]);
+  die_errno_code(err == ENOENT || err == ENOTDIR ? EXIT_NOT_FOUND : EXIT_CANNOT_EXEC, err, step);
+}
+
+// ---- the parent: signals, pty relay -------------------------------------------------
+
+static struct termios saved_termios;
+static bool termios_saved = false;
+
+static void restore_tty(void) {
+  if (termios_saved) {
+    tcsetattr(STDIN_FILENO, TCSADRAIN, &saved_termios);
+    termios_saved = false;
+  }
+}
+
+static void copy_winsize(int master) {
+  struct winsize ws;
+  if (ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0) (void)ioctl(master, TIOCSWINSZ, &ws);
+}
+
+static int exit_code_of(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return EXIT_SETUP;
+}
+
+// fds >= 3 so that dup2() onto 0-2 in the child can never clobber them.
+static int move_high(int fd) {
+  if (fd >= 3) return fd;
+  int nfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  if (nfd < 0) die_errno("fcntl(F_DUPFD_CLOEXEC)");
+  close(fd);
+  return nfd;
+}
+
+static void open_pty(int *master_out, int *slave_out) {
+  int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0) die_errno("posix_openpt");
+  master = move_high(master);
+  if (grantpt(master) != 0) die_errno("grantpt");
+  if (unlockpt(master) != 0) die_errno("unlockpt");
+  // TIOCGPTPEER opens the slave through the master instead of by path: after joining
+  // another mount namespace /dev/pts/N would name a different devpts (or nothing).
+  int slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (slave < 0) {
+    const char *name = ptsname(master);
+    if (name == NULL) die_errno("ptsname");
+    slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (slave < 0) die_errno("open pty slave");
+  }
+  *master_out = master;
+  *slave_out = move_high(slave);
+}
+
+struct relay {
+  int master;           // -1 when not --tty or once the pty has hung up
+  bool in_open;         // still reading our stdin
+  bool eof_sent;
+  char inbuf[4096];     // stdin bytes not yet accepted by the pty
+  size_t inlen, inoff;
+  char last_in;         // last byte written to the pty ('\n' at start)
+  bool out_broken;      // our stdout is gone: keep reading the pty, drop the bytes
+};
+
+static void relay_output(struct relay *r, bool drain) {
+  char buf[8192];
+  for (;;) {
+    ssize_t n = read(r->master, buf, sizeof buf);
+    if (n > 0) {
+      if (!r->out_broken && write_all(STDOUT_FILENO, buf, (size_t)n) != 0) r->out_broken = true;
+      if (!drain) return;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return;
+    // 0 or EIO: every slave fd is closed (CMD and anything it left behind are gone).
+    close(r->master);
+    r->master = -1;
+    return;
+  }
+}
+
+static void relay_input(struct relay *r) {
+  if (r->inlen == 0) {
+    ssize_t n = read(STDIN_FILENO, r->inbuf, sizeof r->inbuf);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) return;
+    if (n <= 0) {
+      r->in_open = false;
+      return;
+    }
+    r->inlen = (size_t)n;
+    r->inoff = 0;
+  }
+}
+
+static void flush_input(struct relay *r) {
+  while (r->inoff < r->inlen) {
+    ssize_t w = write(r->master, r->inbuf + r->inoff, r->inlen - r->inoff);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) return;
+      r->inlen = r->inoff = 0;  // pty gone; the output side notices
+      return;
+    }
+    r->inoff += (size_t)w;
+    r->last_in = r->inbuf[r->inoff - 1];
+  }
+  r->inlen = r->inoff = 0;
+}
+
+static void send_eof(struct relay *r) {
+  // tcgetattr on a pty master reports the slave's settings (the ones CMD set).
+  struct termios t;
+  char veof = 4;  // ^D
+  if (tcgetattr(r->master, &t) == 0 && t.c_cc[VEOF] != _POSIX_VDISABLE) veof = (char)t.c_cc[VEOF];
+  bool partial_line = r->last_in != '\n' && r->last_in != '\r' && r->last_in != veof;
+  char eof[2] = {veof, veof};
+  (void)write(r->master, eof, partial_line ? 2 : 1);
+  r->eof_sent = true;
+}
+
+int exec_main(int argc, char **argv) {
+  struct exec_opts o;
+  parse_args(argc, argv, &o);
+
+  // Whoever started us may have handed down fds without O_CLOEXEC (Node's spawn dup2()s
+  // the pidfd and errfd into place, which clears the flag). CMD inherits only 0-2.
+  cloexec_from(3);
+
+  int master = -1, slave = -1;
+  if (o.tty) open_pty(&master, &slave);  // in our mount namespace, before joining another
+
+  if (o.pidfd >= 0) {
+    if (join_pidfd(o.pidfd, PIDFD_NS_FLAGS) != 0) die_errno("setns(pidfd)");
+    close(o.pidfd);
+  } else {
+    const struct ns_entry *bad;
+    char step[300];
+    if (ns_list_open(&o.ns, &bad) != 0) {
+      snprintf(step, sizeof step, "open %s namespace %s", bad->name, bad->path);
+      die_errno(step);
+    }
+    if (ns_list_join(&o.ns, &bad) != 0) {
+      snprintf(step, sizeof step, "setns %s %s", bad->name, bad->path);
+      die_errno(step);
+    }
+    ns_list_close(&o.ns);
+  }
+
+  // Signals are blocked before fork and read through a signalfd afterwards: nothing can
+  // arrive in the window before the child exists and get lost; the child unblocks them.
+  sigset_t set, oldmask;
+  sigemptyset(&set);
+  int fwd[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+  for (size_t k = 0; k < sizeof fwd / sizeof fwd[0]; k++) sigaddset(&set, fwd[k]);
+  sigaddset(&set, SIGCHLD);
+  sigaddset(&set, SIGWINCH);
+  if (sigprocmask(SIG_BLOCK, &set, &oldmask) != 0) die_errno("sigprocmask");
+  int sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (sfd < 0) die_errno("signalfd");
+
+  if (master >= 0) copy_winsize(master);  // CMD starts with the right size
+
+  pid_t child = fork();
+  if (child < 0) {
+    // In a joined pid namespace whose init has died the kernel answers ENOMEM.
+    die_errno(errno == ENOMEM && (o.pidfd >= 0 || ns_list_has(&o.ns, CLONE_NEWPID)) ? "fork (is the pid namespace's init gone?)" : "fork");
+  }
+  if (child == 0) {
+    close(sfd);
+    if (master >= 0) close(master);
+    run_child(&o, &oldmask, slave);
+  }
+
+  // Parent. From here CMD owns the outcome: our own late troubles go to stderr, and closing
+  // our copy of the error fd lets the caller see EOF on it as soon as CMD has exec'd.
+  helper_close_error_fd();
+  if (slave >= 0) close(slave);
+  signal(SIGPIPE, SIG_IGN);  // a closed stdout shows up as EPIPE, not as our death
+
+  struct relay r = {.master = master, .in_open = master >= 0, .last_in = '\n'};
+  if (master >= 0) {
+    if (isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &saved_termios) == 0) {
+      struct termios raw = saved_termios;
+      cfmakeraw(&raw);
+      termios_saved = true;
+      if (tcsetattr(STDIN_FILENO, TCSANOW, &raw) != 0) termios_saved = false;
+    }
+    int fl = fcntl(master, F_GETFL);
+    if (fl >= 0) fcntl(master, F_SETFL, fl | O_NONBLOCK);
+  }
+
+  int status = 0;
+  bool reaped = false;
+  while (!reaped) {
+    struct pollfd p[3];
+    int np = 0;
+    p[np++] = (struct pollfd){.fd = sfd, .events = POLLIN};
+    int mi = -1, ii = -1;
+    if (r.master >= 0) {
+      mi = np;
+      short ev = POLLIN;
+      if (r.inlen > 0) ev |= POLLOUT;
+      p[np++] = (struct pollfd){.fd = r.master, .events = ev};
+      if (r.in_open && r.inlen == 0) {
+        ii = np;
+        p[np++] = (struct pollfd){.fd = STDIN_FILENO, .events = POLLIN};
+      }
+    }
+    if (poll(p, (nfds_t)np, -1) < 0) {
+      if (errno == EINTR) continue;
+      report_errno(errno, "poll");
+      break;
+    }
+    if (p[0].revents & POLLIN) {
+      struct signalfd_siginfo si;
+      while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
+        int sig = (int)si.ssi_signo;
+        if (sig == SIGCHLD) {
+          pid_t w;
+          while ((w = waitpid(child, &status, WNOHANG)) < 0 && errno == EINTR) {
+          }
+          if (w == child) reaped = true;
+        } else if (sig == SIGWINCH) {
+          // Without --tty CMD shares our terminal and gets SIGWINCH from the kernel itself.
+          if (r.master >= 0) copy_winsize(r.master);
+        } else {
+          // Without --tty CMD is in our process group: a signal the terminal raised (^C,
+          // SI_KERNEL) already reached it; forwarding would deliver it twice.
+          if (master < 0 && si.ssi_code == SI_KERNEL) continue;
+          kill(child, sig);
+        }
+      }
+    }
+    if (mi >= 0) {
+      if (p[mi].revents & POLLOUT) flush_input(&r);
+      if (p[mi].revents & (POLLIN | POLLHUP | POLLERR)) relay_output(&r, false);
+    }
+    if (ii >= 0 && (p[ii].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL))) {
+      if (p[ii].revents & POLLNVAL)
+        r.in_open = false;
+      else
+        relay_input(&r);
+      if (r.inlen > 0 && r.master >= 0) flush_input(&r);
+    }
+    if (r.master >= 0 && !r.in_open && r.inlen == 0 && !r.eof_sent) send_eof(&r);
+  }
+
+  // CMD has exited; what it wrote is in the pty already. Read until EIO (no slave left)
+  // or until nothing more is there (a background process still holds the slave).
+  if (r.master >= 0) relay_output(&r, true);
+  restore_tty();
+  return reaped ? exit_code_of(status) : EXIT_SETUP;
+}

@@ -1,0 +1,51 @@
+// podns-helper sandbox [--] CMD ARGS...
+//
+// A throw-away network + mount namespace for tests and experiments, the way
+// `ip netns exec` prepares one: whatever CMD does to links, routes, nft rules, /run/netns
+// or mounts stays inside and disappears when its last process exits. The root network and
+// mount namespaces of the machine are never touched.
+#include "common.h"
+
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+
+static void loopback_up(void) {
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) die_errno("socket");
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  strcpy(ifr.ifr_name, "lo");
+  if (ioctl(s, SIOCGIFFLAGS, &ifr) != 0) die_errno("SIOCGIFFLAGS lo");
+  ifr.ifr_flags |= IFF_UP;
+  if (ioctl(s, SIOCSIFFLAGS, &ifr) != 0) die_errno("SIOCSIFFLAGS lo");
+  close(s);
+}
+
+int sandbox_main(int argc, char **argv) {
+  int i = 1;
+  if (i < argc && strcmp(argv[i], "--") == 0) i++;
+  if (i >= argc) die_usage("no command given (usage: podns-helper sandbox [--] CMD ARGS...)");
+
+  if (unshare(CLONE_NEWNET | CLONE_NEWNS) != 0) die_errno("unshare(CLONE_NEWNET|CLONE_NEWNS)");
+  // A new mount namespace starts as a copy whose mounts may still be shared with the root
+  // one (systemd makes / shared): without rprivate our mounts below would propagate out.
+  if (mount("", "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) die_errno("mount / rprivate");
+  // An empty /run: /run/netns, /run/podns and friends of the real machine are out of sight,
+  // and what CMD creates there vanishes with the namespace.
+  if (mount("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") != 0) die_errno("mount tmpfs /run");
+  // sysfs shows the network devices of the netns that mounted it: remount it so
+  // /sys/class/net describes our namespace (what `ip netns exec` does). The old /sys is
+  // lazily detached with everything under it; EINVAL means nothing was mounted there.
+  if (umount2("/sys", MNT_DETACH) != 0 && errno != EINVAL) die_errno("umount /sys");
+  if (mount("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0) die_errno("mount sysfs /sys");
+  loopback_up();
+  if (setenv("PODNS_SANDBOX", "1", 1) != 0) die_errno("setenv");
+
+  execvp(argv[i], argv + i);
+  int err = errno;
+  char step[300];
+  snprintf(step, sizeof step, "execvp %s", argv[i]);
+  die_errno_code(err == ENOENT ? EXIT_NOT_FOUND : EXIT_CANNOT_EXEC, err, step);
+}

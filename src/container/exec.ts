@@ -1,0 +1,95 @@
+// execInContainer: a command inside a running container, through `podns-helper exec --pidfd`.
+//
+// The helper gets a pidfd of the workload and joins all its namespaces in one setns() (net, ipc, uts,
+// pid, mnt, cgroup): the command sees exactly what the workload sees, root filesystem included. Node
+// could not do that itself (a multithreaded process cannot join a mount namespace). The pidfd is opened
+// before the workload is checked to be the container's (status.ts), so a recycled pid is never entered.
+import { closeSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { constants } from 'node:os';
+import { resolve } from 'node:path';
+import { isErrno, PodnsError } from '../errors.js';
+import { executable, helperPath, native } from '../native/index.js';
+import { readPod } from '../pod/store.js';
+import { paths } from '../state/paths.js';
+import { workloadEnv } from './config.js';
+import { chooseContainer } from './choose.js';
+import { DEFAULT_ROOT } from './run.js';
+import { isWatcherOf, isWorkloadOf, readContainerConfig, readContainerStatus, statusText } from './status.js';
+
+export interface ExecOptions {
+  root?: string;
+  pod: string;
+  container?: string;
+  argv: string[];
+  /** a pty for the command (its size follows our terminal) */
+  tty?: boolean;
+  /** pass our stdin through; otherwise the command reads /dev/null */
+  interactive?: boolean;
+}
+
+/** helper arguments for one exec (after `exec`), the pidfd being fd 3 */
+export function execArgs(config: { workingDir?: string; uid?: number; gid?: number }, env: string[], argv: string[], tty: boolean): string[] {
+  const out = ['exec', '--pidfd', '3'];
+  if (tty) out.push('--tty');
+  if (config.uid !== undefined) out.push('--uid', String(config.uid));
+  if (config.gid !== undefined) out.push('--gid', String(config.gid));
+  out.push('--cwd', config.workingDir ?? '/', '--clear-env');
+  for (const e of env) out.push('--env', e);
+  out.push('--', ...argv);
+  return out;
+}
+
+/** Runs argv in the container with our stdio; resolves to its exit status (128+N when killed by signal N). */
+export async function execInContainer(o: ExecOptions): Promise<number> {
+  const root = resolve(o.root ?? process.env.PODNS_ROOT ?? DEFAULT_ROOT);
+  if (o.argv.length === 0 || o.argv[0] === '') {
+    throw new PodnsError('EUSAGE', 'no command to run: give one after --, e.g. podns exec POD -- sh');
+  }
+  const rec = readPod(root, o.pod);
+  const { name } = chooseContainer(rec, o.container);
+  const st = readContainerStatus(root, o.pod, name);
+  const config = readContainerConfig(root, o.pod, name);
+  if (st === undefined || config === undefined || st.state !== 'running') {
+    throw new PodnsError('ENOTRUNNING', `container "${name}" in pod "${o.pod}" is not running (${statusText(st)}); see: podns logs ${o.pod} -c ${name}`);
+  }
+  let pidfd: number;
+  try {
+    pidfd = native.pidfdOpen(st.pid);
+  } catch (err) {
+    if (isErrno(err, 'ESRCH')) throw new PodnsError('ENOTRUNNING', `container "${name}" in pod "${o.pod}" has just exited; see: podns logs ${o.pod} -c ${name}`);
+    throw err;
+  }
+  try {
+    if (!isWorkloadOf(st.pid, st.watcherPid) || !isWatcherOf(st.watcherPid, paths.container(root, o.pod, name))) {
+      throw new PodnsError('ENOTRUNNING', `container "${name}" in pod "${o.pod}" is not running (it is restarting or has just exited); try again`);
+    }
+    const env = workloadEnv(config, rec);
+    if (o.tty && process.env.TERM !== undefined && !env.some((e) => e.startsWith('TERM='))) env.push(`TERM=${process.env.TERM}`);
+    const args = execArgs(config, env, o.argv, o.tty === true);
+    const child = spawn(executable(helperPath), args, {
+      argv0: 'podns-helper',
+      stdio: [o.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit', pidfd],
+    });
+    // The helper relays signals to the command. SIGINT/SIGQUIT from the terminal reach the helper
+    // directly (same process group), so we only must not die of them; SIGTERM/SIGHUP sent to podns
+    // alone are passed on.
+    const forward = (sig: NodeJS.Signals) => () => { child.kill(sig); };
+    const handlers: Array<[NodeJS.Signals, () => void]> = [
+      ['SIGINT', () => undefined], ['SIGQUIT', () => undefined], ['SIGTERM', forward('SIGTERM')], ['SIGHUP', forward('SIGHUP')],
+    ];
+    for (const [s, h] of handlers) process.on(s, h);
+    try {
+      return await new Promise<number>((resolveExit, reject) => {
+        child.once('error', reject);
+        child.once('exit', (code, signal) => {
+          resolveExit(code ?? 128 + (signal ? constants.signals[signal] : 0));
+        });
+      });
+    } finally {
+      for (const [s, h] of handlers) process.off(s, h);
+    }
+  } finally {
+    closeSync(pidfd);
+  }
+}

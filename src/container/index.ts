@@ -1,0 +1,10 @@
+// Containers: processes in a pod's namespaces, each watched by a podns-helper shim. See docs/DESIGN.md.
+export { runContainer, type RunOptions } from './run.js';
+export { execInContainer, type ExecOptions } from './exec.js';
+export { containerLogs, parseLog, LineAssembler, type LogLine, type LogsOptions } from './logs.js';
+export { stopContainers, containerNames } from './stop.js';
+export { readContainerStatus, readContainerConfig, statusText } from './status.js';
+export { chooseContainer, defaultedMessage, DEFAULT_CONTAINER_ANNOTATION } from './choose.js';
+export { psRows, type PsRow } from './ps.js';
+export { parseUser, validateEnv, workloadEnv, commandText } from './config.js';
+export { listWatchers, type WatcherProcess } from './watchers.js';

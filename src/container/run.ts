@@ -1,0 +1,269 @@
+// runContainer: check, record, write config.json, start the shim, wait for its ready line.
+//
+// The shim (podns-helper shim, native/helper/shim.c) is started with native.spawn — clone(CLONE_VFORK)
+// and exec, nothing of Node copied — and detaches itself: the process we spawn forks the watcher and
+// exits at once (we reap exactly it with waitpid(pid); never waitpid(-1), which would steal libuv's
+// children). The watcher reports on the ready pipe once the workload has exec'd.
+import { closeSync, existsSync, mkdirSync, read as fsRead, realpathSync, rmSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { isErrno, NotFoundError, PodnsError, errnoError } from '../errors.js';
+import { resolveArgv, resolveImage, type ImageConfig } from '../image/index.js';
+import { executable, helperPath, native } from '../native/index.js';
+import { createPod } from '../pod/create.js';
+import { deletePod } from '../pod/delete.js';
+import { processAlive } from '../pod/proc.js';
+import { readPod, updatePod } from '../pod/store.js';
+import type { ContainerConfig, ContainerStatus, PodRecord } from '../pod/types.js';
+import { writeJsonAtomic } from '../state/files.js';
+import { validateName } from '../state/names.js';
+import { paths } from '../state/paths.js';
+import { validateEnv, validateIds, validateRestartPolicy, validateWorkdir, workloadEnv, type RestartPolicy } from './config.js';
+import { readContainerStatus } from './status.js';
+import { stopContainers } from './stop.js';
+
+const readAsync = promisify(fsRead);
+
+export interface RunOptions {
+  root?: string;
+  pod: string;
+  name: string;
+  image?: string;
+  rootfs?: string;
+  command?: string[];
+  args?: string[];
+  env?: Record<string, string>;
+  workingDir?: string;
+  uid?: number;
+  gid?: number;
+  restartPolicy?: RestartPolicy;
+  /** first restart delay in ms (doubles up to 5 minutes, as kubelet's CrashLoopBackOff); default 1000 */
+  backoffMs?: number;
+}
+
+export const DEFAULT_ROOT = '/run/podns';
+
+/** The namespaces a container joins, as shim arguments: the pod's pins, its pid namespace or a new one. */
+export function namespaceArgs(root: string, rec: PodRecord): string[] {
+  const args: string[] = [];
+  for (const ns of rec.namespaces) {
+    if (ns.type !== 'net' && ns.type !== 'ipc' && ns.type !== 'uts') continue;
+    // host network: the pod has no netns of its own and the container stays in ours
+    if (ns.type === 'net' && rec.networkMode.kind === 'host') continue;
+    args.push('--ns', `${ns.type}=${ns.path}`);
+  }
+  if (rec.sharePid) {
+    const pin = rec.namespaces.find((n) => n.type === 'pid');
+    if (pin !== undefined) args.push('--pid-ns', pin.path);
+    else {
+      if (rec.pause === undefined || !processAlive(rec.pause.pid, rec.pause.startTime)) {
+        throw new PodnsError('EPAUSE', `pod "${rec.name}" shares one pid namespace, but its pause process is not running; run 'podns repair ${rec.name}' or delete the pod`);
+      }
+      args.push('--pid-ns', `/proc/${rec.pause.pid}/ns/pid`);
+    }
+  } else {
+    args.push('--new-pid-ns');
+  }
+  return args;
+}
+
+/** The pod's /etc/hosts, hostname and resolv.conf, bind-mounted into the container. */
+function etcBinds(root: string, pod: string): string[] {
+  const out: string[] = [];
+  for (const f of ['hosts', 'hostname', 'resolv.conf']) {
+    const src = `${paths.podEtc(root, pod)}/${f}`;
+    if (existsSync(src)) out.push('--bind', `${src}:/etc/${f}`);
+  }
+  return out;
+}
+
+export function shimArgs(root: string, rec: PodRecord, config: ContainerConfig, backoffMs?: number): string[] {
+  const dir = paths.container(root, rec.name, config.name);
+  return [
+    'shim', '--dir', dir, '--ready-fd', '3',
+    ...namespaceArgs(root, rec),
+    ...(config.rootfs !== undefined ? ['--rootfs', config.rootfs] : []),
+    ...etcBinds(root, rec.name),
+    ...(config.uid !== undefined ? ['--uid', String(config.uid)] : []),
+    ...(config.gid !== undefined ? ['--gid', String(config.gid)] : []),
+    ...(config.workingDir !== undefined ? ['--cwd', config.workingDir] : []),
+    ...workloadEnv(config, rec).flatMap((e) => ['--env', e]),
+    '--restart', config.restartPolicy,
+    ...(backoffMs !== undefined ? ['--backoff-ms', String(backoffMs)] : []),
+    '--', ...config.argv,
+  ];
+}
+
+/** Reads the ready pipe to EOF (the watcher closes it after its one line) in libuv's thread pool. */
+async function readReady(fd: number): Promise<string> {
+  const buf = Buffer.alloc(1024);
+  let text = '';
+  for (;;) {
+    const { bytesRead } = await readAsync(fd, buf, 0, buf.length, null);
+    if (bytesRead === 0) return text;
+    text += buf.toString('utf8', 0, bytesRead);
+  }
+}
+
+/** "error ENOENT exec: sh: No such file or directory" → an Error shaped like Node's errno errors. */
+function shimError(line: string, config: ContainerConfig): Error {
+  const m = /^error (\S+) (\S+): (.*)$/.exec(line);
+  if (!m) return new PodnsError('ESHIM', `the container's watcher failed to start: ${line || 'no answer'}`);
+  const [, code, step, msg] = m as unknown as [string, string, string, string];
+  if (step === 'exec' && code === 'ENOENT') {
+    return new PodnsError('ENOENT', `cannot run "${config.argv[0]}" in container "${config.name}": not found${config.rootfs ? ' in its root filesystem' : ''}; check the command after --`);
+  }
+  if (step === 'chdir') return new PodnsError(code, `cannot start container "${config.name}": working directory ${msg}; check --workdir`);
+  if (step === 'args') return new PodnsError('EINVAL', `cannot start container "${config.name}": ${msg}`);
+  const err = errnoError(code, step, msg);
+  err.message = `cannot start container "${config.name}": ${step}: ${code} (${msg})`;
+  return err;
+}
+
+/** Spawn the shim; returns once the workload runs. Throws the shim's error otherwise. */
+async function startShim(root: string, rec: PodRecord, config: ContainerConfig, backoffMs?: number): Promise<{ watcher: number; pid: number }> {
+  const helper = executable(helperPath);
+  const argv = shimArgs(root, rec, config, backoffMs);
+  const [r, w] = native.pipe();
+  let intermediate: number;
+  try {
+    intermediate = native.spawn({
+      path: helper,
+      argv: ['podns-helper', ...argv],
+      // the shim's own environment (not the workload's): lets gc tell whose watcher a process is
+      env: [`PODNS_ROOT=${root}`, `PODNS_POD=${rec.name}`, `PODNS_CONTAINER=${config.name}`],
+      cwd: '/',
+      fds: [[3, w]],
+    });
+  } catch (err) {
+    closeSync(r);
+    closeSync(w);
+    throw err;
+  }
+  // our copy of the write end must go, or EOF would never come if the watcher died
+  closeSync(w);
+  let text: string;
+  try {
+    text = await readReady(r);
+  } finally {
+    closeSync(r);
+    native.waitpid(intermediate);
+  }
+  const line = text.split('\n')[0]!.trim();
+  const m = /^(\d+) (\d+)$/.exec(line);
+  if (!m) throw shimError(line, config);
+  return { watcher: Number(m[1]), pid: Number(m[2]) };
+}
+
+function absRootfs(dir: string): string {
+  let real: string;
+  try {
+    real = realpathSync(resolve(dir));
+  } catch (err) {
+    if (isErrno(err, 'ENOENT', 'ENOTDIR')) throw new PodnsError('ENOENT', `--rootfs ${dir}: no such directory; give the directory of a root filesystem`);
+    throw err;
+  }
+  if (!statSync(real).isDirectory()) throw new PodnsError('ENOTDIR', `--rootfs ${dir} is not a directory; give the directory of a root filesystem`);
+  return real;
+}
+
+/**
+ * Start a container in a pod (created first with the default bridge network if it does not exist).
+ * Returns once the workload runs (has exec'd), with its config and status.
+ */
+export async function runContainer(o: RunOptions): Promise<{ config: ContainerConfig; status: ContainerStatus }> {
+  const root = resolve(o.root ?? process.env.PODNS_ROOT ?? DEFAULT_ROOT);
+  validateName('pod', o.pod);
+  validateName('container', o.name);
+  const env = validateEnv({ ...(o.env ?? {}) });
+  const ids = validateIds(o.uid, o.gid);
+  const restartPolicy = validateRestartPolicy(o.restartPolicy);
+  validateWorkdir(o.workingDir);
+  if (o.backoffMs !== undefined && (!Number.isInteger(o.backoffMs) || o.backoffMs < 1 || o.backoffMs > 300000)) {
+    throw new PodnsError('EUSAGE', `invalid restart backoff ${o.backoffMs} ms: use 1 to 300000`);
+  }
+  if (o.image !== undefined && o.rootfs !== undefined) {
+    throw new PodnsError('EUSAGE', 'give either --image or --rootfs, not both');
+  }
+  let rootfs: string | undefined;
+  let image: { ref: string; config: ImageConfig } | undefined;
+  if (o.image !== undefined) {
+    const img = resolveImage(root, o.image);
+    rootfs = img.rootfs;
+    image = { ref: img.ref, config: img.config };
+  } else if (o.rootfs !== undefined) {
+    rootfs = absRootfs(o.rootfs);
+  }
+  const argv = resolveArgv(image?.config ?? {}, o.command, o.args, image?.ref);
+  const workingDir = validateWorkdir(o.workingDir ?? image?.config.workingDir);
+
+  // "On a pod that does not exist, podns run first creates it."
+  let rec: PodRecord;
+  let createdPod = false;
+  try {
+    rec = readPod(root, o.pod);
+  } catch (err) {
+    if (!(err instanceof NotFoundError)) throw err;
+    try {
+      rec = await createPod({ root, name: o.pod });
+      createdPod = true;
+    } catch (createErr) {
+      // another podns made it meanwhile
+      if (createErr instanceof PodnsError && createErr.code === 'EEXIST') rec = readPod(root, o.pod);
+      else throw createErr;
+    }
+  }
+  if (rec.phase !== 'ready') {
+    throw new PodnsError('EPODNOTREADY', `pod "${o.pod}" is ${rec.phase === 'creating' ? 'still being created' : 'being deleted'}; wait, or run 'podns gc' if a podns process died`);
+  }
+
+  const config: ContainerConfig = {
+    name: o.name,
+    pod: o.pod,
+    ...(image !== undefined ? { image: image.ref } : {}),
+    ...(rootfs !== undefined ? { rootfs } : {}),
+    argv,
+    env: { ...(image?.config.env ?? {}), ...env },
+    ...(workingDir !== undefined ? { workingDir } : {}),
+    ...ids,
+    restartPolicy: restartPolicy ?? rec.restartPolicy ?? 'Never',
+    createdAt: new Date().toISOString(),
+  };
+
+  // Recorded before it is made (DESIGN: a crash leaves a record that says what may exist).
+  rec = updatePod(root, o.pod, (r) => {
+    if (r.phase !== 'ready') throw new PodnsError('EPODNOTREADY', `pod "${o.pod}" is being deleted`);
+    if (r.containers.includes(o.name)) {
+      throw new PodnsError('EEXIST', `container "${o.name}" already exists in pod "${o.pod}"; choose another --name (containers of a pod are fixed: delete the pod to replace it)`);
+    }
+    r.containers.push(o.name);
+  });
+  const dir = paths.container(root, o.pod, o.name);
+  let started = false;
+  try {
+    // a directory the record did not list is a leftover of a crash between these two steps
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(paths.containers(root, o.pod), { recursive: true, mode: 0o700 });
+    mkdirSync(dir, { mode: 0o700 });
+    writeJsonAtomic(paths.containerConfig(root, o.pod, o.name), config);
+    await startShim(root, rec, config, o.backoffMs);
+    started = true;
+    const status = readContainerStatus(root, o.pod, o.name);
+    if (status === undefined) throw new PodnsError('ESHIM', `container "${o.name}" started but wrote no status; see podns logs ${o.pod} -c ${o.name}`);
+    return { config, status };
+  } catch (err) {
+    // nothing half-made: the container goes, and the pod too when this run made it
+    if (started) await stopContainers(root, o.pod, [o.name], 0).catch(() => undefined);
+    if (createdPod) {
+      await deletePod(root, o.pod, { grace: 0 }).catch(() => undefined);
+    } else {
+      rmSync(dir, { recursive: true, force: true });
+      try {
+        updatePod(root, o.pod, (r) => { r.containers = r.containers.filter((c) => c !== o.name); });
+      } catch {
+        // pod deleted meanwhile: nothing to undo
+      }
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,79 @@
+// What a container is doing, from what the shim wrote (status.json) checked against the kernel.
+//
+// status.json is written by the watcher only. A watcher that was SIGKILLed (stop after the grace period,
+// a crash) cannot say that it ended, so a "running" status whose watcher is gone is reported as exited.
+// Processes are recognised, not just looked up by pid: a watcher is our helper running `shim --dir DIR`
+// for exactly this container, and the workload is that watcher's child. A recycled pid matches neither.
+import { readFileSync } from 'node:fs';
+import { isErrno, PodnsError } from '../errors.js';
+import { procStat, processAlive } from '../pod/proc.js';
+import type { ContainerConfig, ContainerStatus } from '../pod/types.js';
+import { readJsonIfExists } from '../state/files.js';
+import { validateName } from '../state/names.js';
+import { paths } from '../state/paths.js';
+
+function cmdline(pid: number): string[] {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  } catch (err) {
+    if (isErrno(err, 'ENOENT', 'ESRCH')) return [];
+    throw err;
+  }
+}
+
+/** Is pid alive and the watcher of the container whose directory is dir? */
+export function isWatcherOf(pid: number, dir: string): boolean {
+  if (!processAlive(pid)) return false;
+  const a = cmdline(pid);
+  return a[1] === 'shim' && a[2] === '--dir' && a[3] === dir;
+}
+
+/** Is pid alive and the workload that this watcher started? */
+export function isWorkloadOf(pid: number, watcherPid: number): boolean {
+  const st = procStat(pid);
+  return st !== undefined && st.state !== 'Z' && st.state !== 'X' && st.ppid === watcherPid;
+}
+
+/** status.json as the shim wrote it, undefined when there is none (yet). */
+export function readStatusFile(root: string, pod: string, name: string): ContainerStatus | undefined {
+  try {
+    return readJsonIfExists<ContainerStatus>(paths.containerStatus(root, pod, name));
+  } catch (err) {
+    // written tmp+rename, so never half a file; a syntax error means someone else wrote it
+    if (err instanceof SyntaxError) return undefined;
+    throw err;
+  }
+}
+
+/**
+ * The container's status, with the kernel's word on liveness: a running/restarting status whose watcher
+ * is gone is returned as exited (exit code and signal unknown: null). undefined: never started.
+ */
+export function readContainerStatus(root: string, pod: string, name: string): ContainerStatus | undefined {
+  validateName('pod', pod);
+  validateName('container', name);
+  const st = readStatusFile(root, pod, name);
+  if (st === undefined || st.state === 'exited') return st;
+  if (isWatcherOf(st.watcherPid, paths.container(root, pod, name))) return st;
+  return { ...st, state: 'exited', finishedAt: st.finishedAt, exitCode: st.state === 'restarting' ? st.exitCode : null, signal: st.state === 'restarting' ? st.signal : null };
+}
+
+export function readContainerConfig(root: string, pod: string, name: string): ContainerConfig | undefined {
+  try {
+    return readJsonIfExists<ContainerConfig>(paths.containerConfig(root, pod, name));
+  } catch (err) {
+    if (err instanceof SyntaxError) {
+      throw new PodnsError('ECORRUPT', `the config of container "${name}" in pod "${pod}" is unreadable (${err.message}); delete the pod`);
+    }
+    throw err;
+  }
+}
+
+/** "Running", "Exited (3)", "Restarting", "Created" — as ps shows it. */
+export function statusText(st: ContainerStatus | undefined): string {
+  if (st === undefined) return 'Created';
+  if (st.state === 'running') return 'Running';
+  if (st.state === 'restarting') return `Restarting (${st.exitCode ?? '?'})`;
+  if (st.exitCode === null) return 'Exited (unknown)';
+  return `Exited (${st.exitCode})`;
+}

@@ -1,0 +1,241 @@
+// `podns apply -f` and `podns delete -f`: Kubernetes v1 Pod manifests made real.
+//
+// Everything that can be checked is checked for the whole file first (syntax, schema, every image in the
+// store, every container having a command, existing pods), so a bad file creates nothing. Then each pod is
+// created and its containers run in order; if one does not start, the pod is deleted again: a pod exists
+// complete or not at all, which is what `pod/NAME unchanged` relies on.
+//
+// Pods are immutable, as in Kubernetes (a pod's spec cannot be edited beyond a few fields): the spec that
+// made a pod is kept in its annotation podns.io/last-applied-configuration, like kubectl's
+// kubectl.kubernetes.io/last-applied-configuration; the same spec again is "unchanged", a different one is
+// refused with the way out (delete first).
+import { readFileSync } from 'node:fs';
+import { isErrno, NotFoundError, oneLine, PodnsError } from '../errors.js';
+import { resolveArgv } from '../image/argv.js';
+import { resolveImage } from '../image/store.js';
+import { createPod, deletePod, readPod } from '../pod/index.js';
+import { runContainer } from '../container/run.js';
+import type { PodRecord } from '../pod/types.js';
+import { ManifestError, parseManifest, podNamesInManifest, type PodManifest } from './parse.js';
+
+export const LAST_APPLIED = 'podns.io/last-applied-configuration';
+const DEFAULT_ROOT = '/run/podns';
+
+export interface Writer {
+  write(s: string): unknown;
+}
+
+export interface ApplyOptions {
+  root?: string;
+  /** a path, or '-' for stdin */
+  file: string;
+  /** the manifest text, instead of reading `file` (file still names it in messages) */
+  text?: string;
+  dryRun?: boolean;
+  /** network options for every pod of the file (not for hostNetwork pods) */
+  subnet?: string;
+  bridge?: string;
+  gateway?: string;
+  out?: Writer;
+  err?: Writer;
+  /** print pod/NAME only (-o name) */
+  nameOnly?: boolean;
+}
+
+export interface ApplyResult {
+  pod: string;
+  action: 'created' | 'unchanged';
+}
+
+/** How the file is named in messages. */
+export function displayName(file: string): string {
+  return file === '-' ? 'stdin' : file;
+}
+
+export function readManifestInput(file: string): string {
+  try {
+    // fd 0 for '-': reads a pipe or a redirected file to its end.
+    return readFileSync(file === '-' ? 0 : file, 'utf8');
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) throw new PodnsError('ENOENT', `the path "${file}" does not exist; give a manifest file, or - for stdin`);
+    if (isErrno(err, 'EISDIR')) throw new PodnsError('EISDIR', `"${file}" is a directory; give one manifest file`);
+    if (isErrno(err, 'EAGAIN')) throw new PodnsError('EAGAIN', 'stdin is not readable (non-blocking terminal); pipe the manifest in: podns apply -f - < pod.yaml');
+    throw err;
+  }
+}
+
+/** The spec as it is compared between applies: the normalized manifest, keys in a fixed order. */
+export function appliedConfiguration(pod: PodManifest): string {
+  return JSON.stringify(pod);
+}
+
+function podMatches(rec: PodRecord, pod: PodManifest): { same: boolean; why?: string } {
+  const applied = rec.annotations?.[LAST_APPLIED];
+  if (applied === undefined) return { same: false, why: 'it was not created from a manifest' };
+  if (applied !== appliedConfiguration(pod)) return { same: false, why: 'its spec differs from this manifest' };
+  if (rec.phase !== 'ready') return { same: false, why: `it is in phase "${rec.phase}"` };
+  const want = pod.containers.map((c) => c.name);
+  const missing = want.filter((c) => !rec.containers.includes(c));
+  if (missing.length > 0) return { same: false, why: `it was left incomplete (no container ${missing.join(', ')})` };
+  return { same: true };
+}
+
+export async function applyManifest(o: ApplyOptions): Promise<ApplyResult[]> {
+  const root = o.root ?? DEFAULT_ROOT;
+  const out = o.out ?? process.stdout;
+  const errOut = o.err ?? process.stderr;
+  const shown = displayName(o.file);
+  const text = o.text ?? readManifestInput(o.file);
+
+  let parsed;
+  try {
+    parsed = parseManifest(text, shown);
+  } catch (err) {
+    if (err instanceof ManifestError) for (const w of (err as ManifestError & { warnings?: string[] }).warnings ?? []) errOut.write(`${w}\n`);
+    throw err;
+  }
+  for (const w of parsed.warnings) errOut.write(`${w}\n`);
+
+  // Everything the store and the state root can tell us, before anything is made.
+  const problems: string[] = [];
+  const plan: Array<{ pod: PodManifest; action: 'create' | 'unchanged' }> = [];
+  parsed.pods.forEach((pod, i) => {
+    const src = parsed.sources[i]!;
+    pod.containers.forEach((c, j) => {
+      const where = src.containers[j]!;
+      try {
+        const img = resolveImage(root, c.image);
+        resolveArgv(img.config, c.command, c.args, img.ref);
+      } catch (err) {
+        const line = err instanceof NotFoundError ? where.imageLine : where.line;
+        problems.push(`${src.file}:${line}: spec.containers[${j}] (${c.name}): ${oneLine(err)}`);
+      }
+    });
+    let existing: PodRecord | undefined;
+    try {
+      existing = readPod(root, pod.name);
+    } catch (err) {
+      if (!(err instanceof NotFoundError)) throw err;
+    }
+    if (existing === undefined) {
+      plan.push({ pod, action: 'create' });
+      return;
+    }
+    const m = podMatches(existing, pod);
+    if (m.same) plan.push({ pod, action: 'unchanged' });
+    else {
+      const fix = o.file === '-' ? `podns delete pod ${pod.name}` : `podns delete -f ${o.file}`;
+      problems.push(`${src.file}:${src.line}: pod "${pod.name}" already exists and ${m.why}; pods cannot be changed in place: delete it first (${fix}), then apply again`);
+    }
+  });
+  if (problems.length > 0) throw new ManifestError(problems);
+
+  const results: ApplyResult[] = [];
+  const say = (name: string, action: string) => out.write(o.nameOnly ? `pod/${name}\n` : `pod/${name} ${action}${o.dryRun ? ' (dry run)' : ''}\n`);
+  for (const { pod, action } of plan) {
+    if (action === 'unchanged') {
+      say(pod.name, 'unchanged');
+      results.push({ pod: pod.name, action });
+      continue;
+    }
+    if (!o.dryRun) await createOne(root, pod, o);
+    say(pod.name, 'created');
+    results.push({ pod: pod.name, action: 'created' });
+  }
+  return results;
+}
+
+async function createOne(root: string, pod: PodManifest, o: ApplyOptions): Promise<void> {
+  const network = pod.hostNetwork ? { network: 'host' } : {
+    ...(o.subnet !== undefined ? { subnet: o.subnet } : {}),
+    ...(o.bridge !== undefined ? { bridge: o.bridge } : {}),
+    ...(o.gateway !== undefined ? { gateway: o.gateway } : {}),
+  };
+  try {
+    await createPod({
+      root,
+      name: pod.name,
+      labels: pod.labels,
+      annotations: { ...pod.annotations, [LAST_APPLIED]: appliedConfiguration(pod) },
+      ...(pod.hostname !== undefined ? { hostname: pod.hostname } : {}),
+      sharePid: pod.shareProcessNamespace,
+      publish: pod.publish,
+      restartPolicy: pod.restartPolicy,
+      ...network,
+    });
+  } catch (err) {
+    throw new PodnsError(err instanceof PodnsError ? err.code : (err as { code?: string }).code ?? 'EAPPLY',
+      `pod/${pod.name}: ${oneLine(err)}`, { cause: err });
+  }
+  for (const c of pod.containers) {
+    try {
+      await runContainer({
+        root,
+        pod: pod.name,
+        name: c.name,
+        image: c.image,
+        ...(c.command !== undefined ? { command: c.command } : {}),
+        ...(c.args !== undefined ? { args: c.args } : {}),
+        env: c.env,
+        ...(c.workingDir !== undefined ? { workingDir: c.workingDir } : {}),
+        ...(c.runAsUser !== undefined ? { uid: c.runAsUser } : {}),
+        ...(c.runAsGroup !== undefined ? { gid: c.runAsGroup } : {}),
+        restartPolicy: pod.restartPolicy,
+      });
+    } catch (err) {
+      // Nothing half-made: the pod goes again, with the containers that did start.
+      let cleanup = 'the pod was deleted again';
+      try {
+        await deletePod(root, pod.name, { force: true, grace: 0 });
+      } catch (delErr) {
+        cleanup = `deleting the pod failed too (${oneLine(delErr)}); run podns gc`;
+      }
+      throw new PodnsError(err instanceof PodnsError ? err.code : (err as { code?: string }).code ?? 'EAPPLY',
+        `pod/${pod.name}: container "${c.name}" did not start: ${oneLine(err)}; ${cleanup}`, { cause: err });
+    }
+  }
+}
+
+/**
+ * `podns delete -f FILE|-`: deletes each pod the file names. Returns the exit code (1 when a pod was
+ * missing or could not be deleted, as kubectl does; the others are still deleted).
+ */
+export async function deleteFromManifest(root: string, file: string, io: { out?: Writer; err?: Writer } = {}): Promise<number> {
+  const out = io.out ?? process.stdout;
+  const errOut = io.err ?? process.stderr;
+  let names;
+  try {
+    names = podNamesInManifest(readManifestInput(file), displayName(file));
+  } catch (err) {
+    if (err instanceof ManifestError) {
+      for (const p of err.problems) errOut.write(`podns delete: ${p}\n`);
+      return 1;
+    }
+    throw err;
+  }
+  let code = 0;
+  for (const { name } of names) {
+    try {
+      readPod(root, name);
+    } catch (err) {
+      if (err instanceof NotFoundError) {
+        errOut.write(`podns delete: pod "${name}" not found\n`);
+        code = 1;
+        continue;
+      }
+      throw err;
+    }
+    try {
+      await deletePod(root, name);
+      out.write(`pod "${name}" deleted\n`);
+    } catch (err) {
+      if (err instanceof NotFoundError) {
+        errOut.write(`podns delete: pod "${name}" not found\n`);
+      } else {
+        errOut.write(`podns delete: pod "${name}": ${oneLine(err)}\n`);
+      }
+      code = 1;
+    }
+  }
+  return code;
+}

@@ -1,0 +1,55 @@
+// deletePod: mark the pod 'deleting' (with our pid, under the lock), then take it apart (destroy.ts).
+// A delete killed part way leaves the mark; `podns gc` or another delete finishes it.
+import { PodnsError } from '../errors.js';
+import { faultPoint } from '../fault.js';
+import { withLock } from '../state/lock.js';
+import { validateName } from '../state/names.js';
+import { destroyPod } from './destroy.js';
+import { scanPauses } from './proc.js';
+import { podState } from './state.js';
+import { me, ownerAlive, readPod, writePod } from './store.js';
+import { resolveRootDir } from './validate.js';
+
+export const DEFAULT_GRACE_SECONDS = 10;
+
+export interface DeleteOptions {
+  /** seconds between SIGTERM and SIGKILL (default 10) */
+  grace?: number;
+  /** delete a pod whose pause is gone (Degraded, Failed), or one another podns process is working on */
+  force?: boolean;
+}
+
+export function checkGrace(grace: number | undefined): number {
+  const g = grace ?? DEFAULT_GRACE_SECONDS;
+  if (typeof g !== 'number' || !Number.isFinite(g) || g < 0) {
+    throw new PodnsError('EUSAGE', `invalid grace period "${String(grace)}": give a number of seconds, 0 or more`);
+  }
+  return g;
+}
+
+export async function deletePod(root: string | undefined, name: string, o: DeleteOptions = {}): Promise<string[]> {
+  const abs = resolveRootDir(root);
+  validateName('pod', name);
+  const grace = checkGrace(o.grace);
+  const rec = withLock(abs, () => {
+    const r = readPod(abs, name);
+    if (ownerAlive(r) && r.ownerPid !== process.pid && o.force !== true) {
+      const what = r.phase === 'creating' ? 'created' : r.phase === 'deleting' ? 'deleted' : 'repaired';
+      throw new PodnsError('EBUSY', `pod "${name}" is being ${what} by podns process ${r.ownerPid}; wait for it, or use --force`);
+    }
+    if (r.phase === 'ready' && o.force !== true) {
+      const st = podState(abs, r);
+      if (!st.pauseAlive) {
+        throw new PodnsError('EDEGRADED', `pod "${name}" is ${st.status}: its pause process is gone; use --force to delete it (or 'podns repair ${name}' to give it a new pause)`);
+      }
+    }
+    r.phase = 'deleting';
+    Object.assign(r, me());
+    writePod(abs, r);
+    return r;
+  });
+  faultPoint('delete-after-mark');
+  // A pause that a crashed create started but never recorded carries the pod's uid in its environment.
+  const extraPauses = scanPauses().filter((p) => p.root === abs && p.pod === name && p.uid === rec.uid && p.pid !== rec.pause?.pid);
+  return destroyPod(abs, rec, { grace, extraPauses });
+}

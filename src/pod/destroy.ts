@@ -1,0 +1,134 @@
+// Taking a pod apart, resource by resource, in the reverse order of creation. Used by delete, by create
+// when a step fails, and by gc for what a crash left. Every step is idempotent: "already gone" (ENOENT,
+// ENODEV, ESRCH, NotFoundError) counts as done, so running it again after a crash finishes the job.
+// A real failure does not stop the other steps, but the state is kept (and the first error thrown) so
+// that nothing is forgotten: the record still says what is left.
+import { existsSync, lstatSync, realpathSync, rmSync } from 'node:fs';
+import { isErrno, NotFoundError } from '../errors.js';
+import { stopContainers } from '../container/stop.js';
+import { hostVethName, releaseIps, removePortMappings, teardownPodNetwork } from '../network/index.js';
+import { native } from '../native/index.js';
+import { listDir } from '../state/files.js';
+import { paths } from '../state/paths.js';
+import { mountAt } from '../state/root.js';
+import { terminate, type ProcRef } from './proc.js';
+import { readClaim, removeClaim, removePodDir } from './store.js';
+import type { PodRecord } from './types.js';
+
+export function isGone(err: unknown): boolean {
+  return err instanceof NotFoundError || isErrno(err, 'ENOENT', 'ENODEV', 'ESRCH', 'ENOTFOUND');
+}
+
+export interface DestroyOptions {
+  /** seconds between SIGTERM and SIGKILL */
+  grace: number;
+  /** pause processes found by gc's /proc scan that the record does not name */
+  extraPauses?: ProcRef[];
+}
+
+/** Unpin one namespace file: unmount (propagates to containers' slave copies) and remove. */
+export function unpin(path: string): boolean {
+  try {
+    native.nsUnpin(path);
+    return true;
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return false;
+    throw err;
+  }
+}
+
+/**
+ * The pod's pin in the netns dir, removed only when it is provably ours: it holds the net namespace the
+ * record (or claim) names. A leftover empty file (a crash between nsPin's create and mount) goes too:
+ * the name was free when the pod was recorded (create refuses otherwise).
+ */
+export function unpinNetns(path: string, id: { dev: number; ino: number } | undefined): boolean {
+  let st;
+  try {
+    st = lstatSync(path);
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return false;
+    throw err;
+  }
+  const mounted = mountAt(realpathSync(path)) !== undefined;
+  if (!mounted) {
+    if (st.isFile() && st.size === 0) {
+      rmSync(path, { force: true });
+      return true;
+    }
+    return false;
+  }
+  if (id === undefined) return false;
+  const now = native.nsIdOfPath(path);
+  if (now.ino !== id.ino || now.dev !== id.dev) return false;
+  return unpin(path);
+}
+
+export async function destroyPod(root: string, rec: PodRecord, o: DestroyOptions): Promise<string[]> {
+  const name = rec.name;
+  const done: string[] = [];
+  const errors: unknown[] = [];
+  const step = async (fn: () => unknown): Promise<void> => {
+    try {
+      await fn();
+    } catch (err) {
+      if (!isGone(err)) errors.push(err);
+    }
+  };
+
+  // 1. containers (their shims first, so nothing restarts into a pod that is going away)
+  await step(async () => {
+    if (listDir(paths.containers(root, name)).length > 0) await stopContainers(root, name, undefined, o.grace);
+  });
+
+  // 2. the pause, and any the record does not know (a crash between spawn and record)
+  const pauses = [...(rec.pause ? [rec.pause] : []), ...(o.extraPauses ?? [])];
+  for (const p of pauses) {
+    await step(async () => {
+      if (await terminate(p, o.grace)) done.push(`pause process ${p.pid} (pod ${name})`);
+    });
+  }
+
+  // 3-5. network: port mappings, the veth (explicitly: once the netns goes, the kernel would remove it
+  // only later, asynchronously), the IP.
+  if (rec.networkMode.kind === 'bridge') {
+    const netName = rec.network?.network ?? rec.networkMode.network;
+    if ((rec.ports ?? []).length > 0) {
+      await step(async () => {
+        if (await removePortMappings(name)) done.push(`port mappings of pod ${name}`);
+      });
+    }
+    const veth = rec.network?.hostVeth ?? hostVethName(name, rec.uid);
+    await step(() => {
+      if (teardownPodNetwork(veth)) done.push(`veth ${veth}`);
+    });
+    await step(() => {
+      for (const ip of releaseIps(root, netName, name)) done.push(`IP ${ip} (network ${netName}, pod ${name})`);
+    });
+  }
+
+  // 6. pins: everything under ns/, then the one in the netns dir
+  for (const entry of listDir(paths.podNsDir(root, name))) {
+    const p = paths.podNs(root, name, entry);
+    await step(() => {
+      if (unpin(p)) done.push(`pin ${p}`);
+    });
+  }
+  const netId = rec.namespaces.find((n) => n.type === 'net') ?? readClaim(root, name, rec.uid)?.netns;
+  const netnsPath = rec.netnsPath;
+  if (netnsPath !== undefined) {
+    await step(() => {
+      if (unpinNetns(netnsPath, netId)) done.push(`pin ${netnsPath}`);
+    });
+  }
+
+  if (errors.length > 0) throw errors[0];
+
+  // 7. the state itself, last: until here the record says what is left
+  if (existsSync(paths.pod(root, name))) {
+    removePodDir(root, name);
+    done.push(`state of pod ${name}`);
+  }
+  removeClaim(root, name, rec.uid);
+  return done;
+}

@@ -1,0 +1,54 @@
+// /etc/hosts, /etc/hostname and /etc/resolv.conf for the pod's containers (pods/POD/etc), written the way
+// kubelet writes them (pkg/kubelet/kubelet_pods.go: managedHostsFileContent).
+//
+// Mode 0644, unlike the rest of the state: the container runtime bind-mounts these into containers whose
+// workload may run as any uid, and every program reads /etc/hosts. They hold nothing secret, and on the
+// host side they stay behind the pod directory's 0700.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ensureDir, writeFileAtomic } from '../state/files.js';
+import { paths } from '../state/paths.js';
+
+export function hostsFile(hostname: string, ip: string | undefined): string {
+  const lines = [
+    '# Kubernetes-style hosts file, managed by podns.',
+    '127.0.0.1\tlocalhost',
+    '::1\tlocalhost ip6-localhost ip6-loopback',
+    'fe00::0\tip6-localnet',
+    'fe00::0\tip6-mcastprefix',
+    'fe00::1\tip6-allnodes',
+    'fe00::2\tip6-allrouters',
+    // kubelet maps the hostname to the pod IP; a pod without one (network none) gets it on loopback.
+    `${ip ?? '127.0.1.1'}\t${hostname}`,
+  ];
+  return lines.join('\n') + '\n';
+}
+
+/**
+ * The host's resolv.conf. For a pod with its own network namespace, nameservers on loopback (a local
+ * stub such as systemd-resolved's 127.0.0.53) cannot be reached from inside: they are dropped, and the
+ * upstream list systemd-resolved keeps is used when there is one — what Docker and kubelet do.
+ */
+export function resolvConf(ownNetns: boolean): string {
+  const read = (p: string): string | undefined => (existsSync(p) ? readFileSync(p, 'utf8') : undefined);
+  const host = read('/etc/resolv.conf') ?? '';
+  if (!ownNetns) return host;
+  const isLoopbackNs = (l: string): boolean => /^\s*nameserver\s+(127\.|::1\b)/.test(l);
+  const hasRemote = (t: string): boolean => t.split('\n').some((l) => /^\s*nameserver\s+/.test(l) && !isLoopbackNs(l));
+  let text = host;
+  if (!hasRemote(text)) {
+    const upstream = read('/run/systemd/resolve/resolv.conf');
+    if (upstream !== undefined && hasRemote(upstream)) text = upstream;
+  }
+  return text.split('\n').filter((l) => !isLoopbackNs(l)).join('\n');
+}
+
+export function writeEtcFiles(root: string, pod: string, o: { hostname: string; ip?: string; mode: 'own' | 'host' }): string {
+  const dir = paths.podEtc(root, pod);
+  ensureDir(dir);
+  const hosts = o.mode === 'host' && existsSync('/etc/hosts') ? readFileSync('/etc/hosts', 'utf8') : hostsFile(o.hostname, o.ip);
+  writeFileAtomic(join(dir, 'hosts'), hosts, 0o644);
+  writeFileAtomic(join(dir, 'hostname'), `${o.hostname}\n`, 0o644);
+  writeFileAtomic(join(dir, 'resolv.conf'), resolvConf(o.mode === 'own'), 0o644);
+  return dir;
+}

@@ -1,0 +1,10 @@
+// The pod library: create, read, list, inspect, delete, repair, gc.
+export { createPod, type CreatePodOptions } from './create.js';
+export { deletePod, DEFAULT_GRACE_SECONDS, type DeleteOptions } from './delete.js';
+export { repairPod } from './repair.js';
+export { gc } from './gc.js';
+export { inspectPod, type PodInspect, type NamespaceView } from './inspect.js';
+export { podState, type PodState, type PodStatus } from './state.js';
+export { readPod, listPods, updatePod } from './store.js';
+export { podIp, parseNetworkMode, resolveRootDir } from './validate.js';
+export type { PodRecord, PodNetwork, PortMapping, NetworkMode, PinnedNamespace, PodPhase, ContainerConfig, ContainerStatus } from './types.js';

@@ -1,0 +1,105 @@
+// inspectPod: the record joined with the kernel's view — what `podns inspect` prints.
+import { isErrno } from '../errors.js';
+import { native } from '../native/index.js';
+import type { NsType } from '../native/index.js';
+import { oomScoreAdj } from './proc.js';
+import { podState, type PodState } from './state.js';
+import { readPod } from './store.js';
+import type { PortMapping } from './types.js';
+import { podIp, resolveRootDir } from './validate.js';
+
+export interface NamespaceView {
+  type: NsType;
+  inode: number;
+  /** the bind mount under the state root; null for a namespace that is not pinned (pid) */
+  pinned: string | null;
+  /** /run/netns/POD for net */
+  netnsPath?: string;
+  /** does the pause (when alive) still run in this namespace? */
+  pauseInside?: boolean;
+}
+
+export interface PodInspect {
+  name: string;
+  uid: string;
+  phase: string;
+  status: PodState['status'];
+  containers: { ready: number; total: number; names: string[] };
+  pause: { pid: number | null; alive: boolean; startTime: number | null; oomScoreAdj: number | null };
+  hostname: string;
+  sharePid: boolean;
+  networkMode: string;
+  namespaces: NamespaceView[];
+  network: {
+    ifname: 'eth0'; ip: string; prefixLength: number; cidr: string; mac: string | null; gateway: string;
+    hostVeth: string; bridge: string; network: string; mtu: number;
+  } | { joined: string; ip: string | null } | null;
+  ports: PortMapping[];
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  createdAt: string;
+}
+
+function pinnedInode(path: string): number | undefined {
+  try {
+    return native.nsIdOfPath(path).ino;
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return undefined;
+    throw err;
+  }
+}
+
+export function inspectPod(root: string | undefined, name: string): PodInspect {
+  const abs = resolveRootDir(root);
+  const rec = readPod(abs, name);
+  const st = podState(abs, rec);
+  const pid = st.pauseAlive ? rec.pause!.pid : undefined;
+  const namespaces: NamespaceView[] = rec.namespaces.map((ns) => {
+    const v: NamespaceView = { type: ns.type, inode: pinnedInode(ns.path) ?? ns.ino, pinned: ns.path };
+    if (ns.type === 'net' && rec.netnsPath !== undefined) v.netnsPath = rec.netnsPath;
+    if (pid !== undefined) v.pauseInside = native.nsId(pid, ns.type).ino === v.inode;
+    return v;
+  });
+  if (rec.sharePid && pid !== undefined) {
+    namespaces.push({ type: 'pid', inode: readPidNsInode(pid), pinned: null });
+  }
+  let network: PodInspect['network'] = null;
+  if (rec.network !== undefined) {
+    const n = rec.network;
+    network = {
+      ifname: 'eth0', ip: n.ip, prefixLength: n.prefixLength, cidr: `${n.ip}/${n.prefixLength}`, mac: n.mac ?? null,
+      gateway: n.gateway, hostVeth: n.hostVeth, bridge: n.bridge, network: n.network, mtu: n.mtu,
+    };
+  } else if (rec.networkMode.kind === 'pod') {
+    network = { joined: rec.networkMode.pod, ip: podIp(abs, rec) ?? null };
+  }
+  return {
+    name: rec.name,
+    uid: rec.uid,
+    phase: rec.phase,
+    status: st.status,
+    containers: { ready: st.ready, total: st.total, names: rec.containers },
+    pause: {
+      pid: rec.pause?.pid ?? null,
+      alive: st.pauseAlive,
+      startTime: rec.pause?.startTime ?? null,
+      // pause asks for -998; without CAP_SYS_RESOURCE the kernel refuses and it stays at 0
+      oomScoreAdj: pid !== undefined ? oomScoreAdj(pid) ?? null : null,
+    },
+    hostname: rec.hostname,
+    sharePid: rec.sharePid,
+    networkMode: rec.networkMode.kind === 'pod' ? `pod:${rec.networkMode.pod}` : rec.networkMode.kind,
+    namespaces,
+    network,
+    ports: rec.ports,
+    labels: rec.labels,
+    annotations: rec.annotations,
+    createdAt: rec.createdAt,
+  };
+}
+
+function readPidNsInode(pid: number): number {
+  // pid_for_children would differ only before the first fork; the pause is the namespace's init.
+  return native.nsId(pid, 'pid').ino;
+}
+

@@ -1,0 +1,163 @@
+// Processes as /proc shows them: liveness with a pid-reuse guard, signalling through a pidfd, and the
+// scan that finds pause processes gc must judge.
+import { closeSync, readdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
+import { constants } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { isErrno } from '../errors.js';
+import { native, pausePath } from '../native/index.js';
+
+export interface ProcStat { state: string; ppid: number; startTime: number }
+
+/** /proc/PID/stat, or undefined when there is no such process. */
+export function procStat(pid: number): ProcStat | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch (err) {
+    if (isErrno(err, 'ENOENT', 'ESRCH')) return undefined;
+    throw err;
+  }
+  // comm (field 2) may contain spaces and ')': the fields after it start after the LAST ')'.
+  const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  // f[0] is field 3 (state); starttime is field 22 → f[19]
+  return { state: f[0]!, ppid: Number(f[1]), startTime: Number(f[19]) };
+}
+
+/** Field 22 of /proc/PID/stat: start time in clock ticks since boot; (pid, startTime) names one process. */
+export function startTimeOf(pid: number): number | undefined {
+  return procStat(pid)?.startTime;
+}
+
+/** Alive (not a zombie), and when startTime is given, the same process that was recorded. */
+export function processAlive(pid: number | undefined, startTime?: number): boolean {
+  if (pid === undefined || !Number.isInteger(pid) || pid <= 0) return false;
+  const st = procStat(pid);
+  if (st === undefined || st.state === 'Z' || st.state === 'X') return false;
+  return startTime === undefined || st.startTime === startTime;
+}
+
+export interface ProcRef { pid: number; startTime: number }
+
+/**
+ * SIGTERM, then SIGKILL after graceSec, then wait until it is gone. Signals go through a pidfd opened
+ * after the start-time check and checked again, so a recycled pid is never signalled.
+ * Returns false when the process was already gone.
+ */
+export async function terminate(p: ProcRef, graceSec: number): Promise<boolean> {
+  if (!processAlive(p.pid, p.startTime)) return false;
+  let fd: number;
+  try {
+    fd = native.pidfdOpen(p.pid);
+  } catch (err) {
+    if (isErrno(err, 'ESRCH', 'ENOENT')) return false;
+    throw err;
+  }
+  try {
+    if (!processAlive(p.pid, p.startTime)) return false;
+    const send = (sig: number): boolean => {
+      try {
+        native.pidfdSendSignal(fd, sig);
+        return true;
+      } catch (err) {
+        if (isErrno(err, 'ESRCH')) return false;
+        throw err;
+      }
+    };
+    if (graceSec > 0) {
+      if (!send(constants.signals.SIGTERM)) return true;
+      const deadline = Date.now() + graceSec * 1000;
+      while (Date.now() < deadline) {
+        if (!processAlive(p.pid, p.startTime)) return true;
+        await sleep(10);
+      }
+    }
+    if (!send(constants.signals.SIGKILL)) return true;
+    // SIGKILL cannot be caught; the process is gone (a zombie at most) within moments.
+    for (let i = 0; i < 1000 && processAlive(p.pid, p.startTime); i++) await sleep(5);
+    return true;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** SIGKILL without waiting (used under the lock by gc). */
+export function killNow(p: ProcRef): boolean {
+  if (!processAlive(p.pid, p.startTime)) return false;
+  let fd: number;
+  try {
+    fd = native.pidfdOpen(p.pid);
+  } catch (err) {
+    if (isErrno(err, 'ESRCH', 'ENOENT')) return false;
+    throw err;
+  }
+  try {
+    if (!processAlive(p.pid, p.startTime)) return false;
+    native.pidfdSendSignal(fd, constants.signals.SIGKILL);
+    return true;
+  } catch (err) {
+    if (isErrno(err, 'ESRCH')) return false;
+    throw err;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export interface PauseProcess extends ProcRef {
+  /** from the pause's environment (set by podns when it started it) */
+  root?: string;
+  pod?: string;
+  uid?: string;
+}
+
+function environOf(pid: number): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const kv of readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0')) {
+    const eq = kv.indexOf('=');
+    if (eq > 0) out[kv.slice(0, eq)] = kv.slice(eq + 1);
+  }
+  return out;
+}
+
+/**
+ * Every live process running OUR pause binary (its /proc/PID/exe is build/Release/pause), with the pod
+ * it was started for. A pause started by something else (kubelet's, podman's) has another exe and is
+ * never touched. The podns environment variables say which state root and pod it belongs to.
+ */
+export function scanPauses(): PauseProcess[] {
+  let ours: string;
+  try {
+    ours = realpathSync(pausePath);
+  } catch {
+    return [];
+  }
+  const found: PauseProcess[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^[0-9]+$/.test(name)) continue;
+    const pid = Number(name);
+    try {
+      let exe = readlinkSync(`/proc/${pid}/exe`);
+      // a rebuilt binary: the running one shows as "PATH (deleted)"
+      if (exe.endsWith(' (deleted)')) exe = exe.slice(0, -' (deleted)'.length);
+      if (exe !== ours) continue;
+      const st = procStat(pid);
+      if (st === undefined || st.state === 'Z') continue;
+      const env = environOf(pid);
+      found.push({ pid, startTime: st.startTime, root: env.PODNS_ROOT, pod: env.PODNS_POD, uid: env.PODNS_UID });
+    } catch (err) {
+      // gone meanwhile, or a kernel thread (no exe)
+      if (isErrno(err, 'ENOENT', 'ESRCH', 'EACCES', 'EPERM')) continue;
+      throw err;
+    }
+  }
+  return found;
+}
+
+/** /proc/PID/oom_score_adj, or undefined when the process is gone. */
+export function oomScoreAdj(pid: number): number | undefined {
+  try {
+    return Number(readFileSync(`/proc/${pid}/oom_score_adj`, 'utf8').trim());
+  } catch (err) {
+    if (isErrno(err, 'ENOENT', 'ESRCH')) return undefined;
+    throw err;
+  }
+}

@@ -1,0 +1,150 @@
+// Pod records on disk: pods/POD/pod.json, always written atomically; changes go through updatePod,
+// which reads, changes and writes under the global lock so concurrent podns processes never lose an
+// update. Plus the claim files (ROOT/claims/POD): see claimPath.
+import { existsSync, renameSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { isErrno, NotFoundError, PodnsError } from '../errors.js';
+import { ensureDir, listDir, readJson, readJsonIfExists, writeJsonAtomic } from '../state/files.js';
+import { withLock } from '../state/lock.js';
+import { validateName } from '../state/names.js';
+import { paths } from '../state/paths.js';
+import { processAlive, startTimeOf } from './proc.js';
+import type { PodRecord } from './types.js';
+
+export function podExists(root: string, name: string): boolean {
+  return existsSync(paths.pod(root, name));
+}
+
+/** The pod's record. NotFoundError when there is none. */
+export function readPod(root: string, name: string): PodRecord {
+  validateName('pod', name);
+  let rec: PodRecord | undefined;
+  try {
+    rec = readJsonIfExists<PodRecord>(paths.podRecord(root, name));
+  } catch (err) {
+    if (err instanceof SyntaxError) {
+      throw new PodnsError('ECORRUPT', `the record of pod "${name}" is unreadable (${err.message}); run 'podns gc'`);
+    }
+    throw err;
+  }
+  if (rec === undefined) throw new NotFoundError('pod', name);
+  return rec;
+}
+
+export function tryReadPod(root: string, name: string): PodRecord | undefined {
+  try {
+    return readJson<PodRecord>(paths.podRecord(root, name));
+  } catch (err) {
+    if (isErrno(err, 'ENOENT', 'ENOTDIR') || err instanceof SyntaxError) return undefined;
+    throw err;
+  }
+}
+
+/** Names of the pod directories (valid names only; temporary and trash entries start with '.'). */
+export function listPodNames(root: string): string[] {
+  return listDir(paths.pods(root)).filter((n) => !n.startsWith('.') && isValidName(n)).sort();
+}
+
+function isValidName(n: string): boolean {
+  try {
+    validateName('pod', n);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Every readable pod record, by name. */
+export function listPods(root: string): PodRecord[] {
+  const out: PodRecord[] = [];
+  for (const n of listPodNames(root)) {
+    const rec = tryReadPod(root, n);
+    if (rec !== undefined) out.push(rec);
+  }
+  return out;
+}
+
+export function writePod(root: string, rec: PodRecord): void {
+  writeJsonAtomic(paths.podRecord(root, rec.name), rec);
+}
+
+/** Read, change, write — under the lock. NotFoundError when the pod is gone. */
+export function updatePod(root: string, name: string, fn: (r: PodRecord) => void): PodRecord {
+  return withLock(root, () => {
+    const rec = readPod(root, name);
+    fn(rec);
+    writePod(root, rec);
+    return rec;
+  });
+}
+
+/** The identity of this process as a record owner. */
+export function me(): { ownerPid: number; ownerStartTime: number | undefined } {
+  return { ownerPid: process.pid, ownerStartTime: startTimeOf(process.pid) };
+}
+
+/** Is a live podns process (other than a dead one whose pid was recycled) working on this pod? */
+export function ownerAlive(rec: PodRecord): boolean {
+  if (rec.ownerPid === undefined) return false;
+  return processAlive(rec.ownerPid, rec.ownerStartTime);
+}
+
+// Claims: ROOT/claims/POD.UID = {uid, netns?: {dev, ino}}, written when the pod is first recorded and
+// removed last when it is deleted. Host-wide things (the pin in /run/netns, nft rules keyed by pod name)
+// are shared with other state roots and with iproute2 users, so gc may only remove those it can prove
+// are its own: a claim proves it even when the pod directory itself was lost. One file per pod uid, so a
+// new pod with an old name never overwrites what a lost one left to clean.
+export interface Claim { name: string; uid: string; netns?: { dev: number; ino: number } }
+
+function claimsDir(root: string): string {
+  return join(resolve(root), 'claims');
+}
+
+export function claimPath(root: string, name: string, uid: string): string {
+  return join(claimsDir(root), `${name}.${uid}`);
+}
+
+export function writeClaim(root: string, claim: Claim): void {
+  ensureDir(claimsDir(root));
+  writeJsonAtomic(claimPath(root, claim.name, claim.uid), claim);
+}
+
+export function readClaim(root: string, name: string, uid: string): Claim | undefined {
+  try {
+    return readJsonIfExists<Claim>(claimPath(root, name, uid));
+  } catch (err) {
+    if (err instanceof SyntaxError) return undefined;
+    throw err;
+  }
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export function listClaims(root: string): Array<{ name: string; uid: string }> {
+  const out: Array<{ name: string; uid: string }> = [];
+  for (const f of listDir(claimsDir(root))) {
+    const dot = f.indexOf('.');
+    if (dot <= 0) continue;
+    const name = f.slice(0, dot);
+    const uid = f.slice(dot + 1);
+    if (isValidName(name) && UUID.test(uid)) out.push({ name, uid });
+  }
+  return out;
+}
+
+export function removeClaim(root: string, name: string, uid: string): void {
+  rmSync(claimPath(root, name, uid), { force: true });
+}
+
+/**
+ * Remove a pod directory: first renamed out of the way (pods/.trash-NAME-RAND), so a half-removed
+ * directory never looks like a pod without a record, then deleted. gc finishes trash left by a crash.
+ */
+export function removePodDir(root: string, name: string): void {
+  const dir = paths.pod(root, name);
+  if (!existsSync(dir)) return;
+  const trash = join(paths.pods(root), `.trash-${name}-${randomBytes(4).toString('hex')}`);
+  renameSync(dir, trash);
+  rmSync(trash, { recursive: true, force: true });
+}

@@ -1,0 +1,82 @@
+// Making the state root, and the two shared mount points inside it.
+//
+// Why shared mounts: a namespace pin is a bind mount, and a bind mount copied into another mount
+// namespace is a second, independent reference that keeps the namespace alive. Every container gets its
+// own mount namespace (a copy of ours, made rslave by the shim), so without propagation each container
+// would hold a private copy of every pod's pins: deleting a pod would unmount our pin while the copies
+// keep its netns (and its eth0 peer) alive for as long as any container anywhere runs — a known leak
+// (iproute2 hit it with /run/netns, hence its `mount --make-shared`). Making ROOT/pods and the netns dir
+// shared mount points (bind-mounted onto themselves, then MS_SHARED, exactly as `ip netns add` does for
+// /run/netns) puts the copies in a peer group we are master of: our umount propagates into every
+// container's mount namespace and the namespace really goes away.
+import { readFileSync, realpathSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { isErrno } from '../errors.js';
+import { native } from '../native/index.js';
+import { ensureDir, DIR_MODE } from './files.js';
+import { withLock } from './lock.js';
+import { netnsDir, paths } from './paths.js';
+
+interface MountEntry { mountPoint: string; shared: boolean }
+
+function unescapeMountinfo(s: string): string {
+  return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+}
+
+/** The topmost mount at exactly this path, from /proc/self/mountinfo. */
+export function mountAt(path: string): MountEntry | undefined {
+  let found: MountEntry | undefined;
+  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const f = line.split(' ');
+    if (f.length < 7) continue;
+    const mp = unescapeMountinfo(f[4]!);
+    if (mp !== path) continue;
+    const dash = f.indexOf('-', 6);
+    const optional = f.slice(6, dash < 0 ? undefined : dash);
+    // later lines are mounted on top of earlier ones
+    found = { mountPoint: mp, shared: optional.some((o) => o.startsWith('shared:')) };
+  }
+  return found;
+}
+
+/** Bind a directory onto itself (once) and make it a shared mount point. Idempotent. */
+export function ensureSharedMount(dir: string): void {
+  const real = realpathSync(dir);
+  const m = mountAt(real);
+  if (m?.shared) return;
+  if (m === undefined) native.mount(real, real, null, native.MS_BIND | native.MS_REC);
+  native.mount('none', real, null, native.MS_SHARED | native.MS_REC);
+}
+
+/** Create ROOT (0700) and ROOT/pods as a shared mount. Called by every command that writes. */
+export function ensureRoot(root: string): string {
+  const abs = resolve(root);
+  ensureDir(abs, DIR_MODE);
+  withLock(abs, () => {
+    ensureDir(paths.pods(abs), DIR_MODE);
+    ensureSharedMount(paths.pods(abs));
+  });
+  return abs;
+}
+
+/** The netns dir (/run/netns or PODNS_NETNS_DIR), made as iproute2 makes it: 0755, shared. */
+export function ensureNetnsDir(root: string): string {
+  const dir = netnsDir();
+  // 0755 like iproute2: `ip netns list` works for everyone; the pins themselves are 0600.
+  ensureDir(dir, 0o755);
+  withLock(root, () => ensureSharedMount(dir));
+  return dir;
+}
+
+/** Is this path a namespace pin that holds a namespace (a mounted nsfs file)? */
+export function pinAlive(path: string, want?: { dev: number; ino: number }): boolean {
+  try {
+    const id = native.nsIdOfPath(path);
+    // An unmounted pin is an empty regular file on the state fs: not the recorded nsfs dev/inode.
+    if (want !== undefined) return id.ino === want.ino && id.dev === want.dev;
+    return mountAt(realpathSync(path)) !== undefined;
+  } catch (err) {
+    if (isErrno(err, 'ENOENT', 'ENOTDIR')) return false;
+    throw err;
+  }
+}

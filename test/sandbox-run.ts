@@ -1,0 +1,214 @@
+// `npm test` → node dist/test/sandbox-run.js ava [AVA ARGS...]
+//              node dist/test/sandbox-run.js -- CMD ARGS...   (any command, same sandbox and checks)
+//
+// As root, the test suite runs inside `podns-helper sandbox`: its own network and mount namespaces
+// with an empty /run and a fresh /sys, so bridges, veths, nft rules, netns pins and mounts made by
+// tests never reach the machine. This process stays outside and compares the root namespaces before
+// and after: a link, /run/netns entry, mount, nft table or ip_forward change that appeared there, or
+// a pause/podns-helper process (or any process started by this run) still alive, is a leak, and the
+// run fails with the list even when every test passed.
+// Not root: ava runs directly; privileged tests skip themselves (test/helpers/root.ts).
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { constants as osConstants } from 'node:os';
+import path from 'node:path';
+import { oneLine } from '../src/errors.js';
+import { executable, helperPath } from '../src/native/index.js';
+
+const RUN_ENV = 'PODNS_TEST_RUN';
+
+function avaCli(): string {
+  const require = createRequire(import.meta.url);
+  // ava's exports do not include its CLI: find the package from its main entry and read "bin".
+  let dir = path.dirname(require.resolve('ava'));
+  while (!existsSync(path.join(dir, 'package.json'))) dir = path.dirname(dir);
+  const pkg = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { bin?: string | Record<string, string> };
+  const bin = typeof pkg.bin === 'string' ? pkg.bin : pkg.bin?.ava;
+  if (bin === undefined) throw new Error(`cannot find ava's CLI in ${dir}/package.json`);
+  return path.join(dir, bin);
+}
+
+// ---- root-namespace snapshot ----------------------------------------------------------
+
+interface Proc {
+  key: string; // pid + start time: a reused pid is another process
+  desc: string;
+}
+
+interface Snapshot {
+  links: Set<string>;
+  netns: Set<string>;
+  mounts: Set<string>;
+  nftTables: Set<string> | undefined;
+  ipForward: string | undefined;
+  procs: Map<string, Proc>;
+}
+
+function linkNames(): Set<string> {
+  const r = spawnSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' });
+  if (r.status === 0) {
+    // "2: eth0: <...>" or "5: pn1a2b@if4: <...>"
+    return new Set(r.stdout.split('\n').filter(Boolean).map((l) => (l.split(': ')[1] ?? l).split('@')[0] ?? l));
+  }
+  return new Set(readdirSync('/sys/class/net'));
+}
+
+function readdirOrEmpty(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+function mountTargets(): Set<string> {
+  // mountinfo field 5 is the mount point, with space, tab, newline and backslash as octal escapes.
+  const lines = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter(Boolean);
+  return new Set(lines.map((l) => (l.split(' ')[4] ?? '').replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)))));
+}
+
+function nftTables(): Set<string> | undefined {
+  const r = spawnSync('nft', ['list', 'tables'], { encoding: 'utf8' });
+  return r.status === 0 ? new Set(r.stdout.split('\n').filter(Boolean)) : undefined;
+}
+
+function readOr(file: string, fallback: string | undefined): string | undefined {
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch {
+    return fallback;
+  }
+}
+
+function processes(token: string): Map<string, Proc> {
+  const out = new Map<string, Proc>();
+  for (const name of readdirOrEmpty('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const stat = readOr(`/proc/${name}/stat`, undefined);
+    if (stat === undefined) continue;
+    // "pid (comm) S ppid ..." — comm may contain spaces and parentheses: cut at the last ')'.
+    const close = stat.lastIndexOf(')');
+    const comm = stat.slice(stat.indexOf('(') + 1, close);
+    const fields = stat.slice(close + 2).split(' ');
+    const state = fields[0];
+    const startTime = fields[19];
+    if (state === 'Z' || state === 'X') continue; // exited; holds nothing but its pid until reaped
+    let environ = '';
+    try {
+      environ = readFileSync(`/proc/${name}/environ`, 'latin1');
+    } catch {
+      continue;
+    }
+    const runEntry = environ.split('\0').find((e) => e.startsWith(`${RUN_ENV}=`));
+    const ours = runEntry === `${RUN_ENV}=${token}`;
+    const otherRun = runEntry !== undefined && !ours;
+    const podnsNamed = comm === 'pause' || comm === 'podns-helper';
+    // A pause or helper that belongs to another concurrent run is that run's business.
+    if (!ours && !(podnsNamed && !otherRun)) continue;
+    const cmdline = (readOr(`/proc/${name}/cmdline`, '') ?? '').split('\0').filter(Boolean).join(' ');
+    out.set(`${name}/${startTime}`, { key: `${name}/${startTime}`, desc: `pid ${name} (${comm}): ${cmdline || comm}` });
+  }
+  return out;
+}
+
+function snapshot(token: string): Snapshot {
+  return {
+    links: linkNames(),
+    netns: new Set(readdirOrEmpty('/run/netns')),
+    mounts: mountTargets(),
+    nftTables: nftTables(),
+    ipForward: readOr('/proc/sys/net/ipv4/ip_forward', undefined),
+    procs: processes(token),
+  };
+}
+
+function leaks(before: Snapshot, after: Snapshot): string[] {
+  const out: string[] = [];
+  const added = (what: string, a: Set<string>, b: Set<string>) => {
+    for (const x of b) if (!a.has(x)) out.push(`${what}: ${x}`);
+  };
+  added('link in the root netns', before.links, after.links);
+  added('/run/netns entry', before.netns, after.netns);
+  added('mount in the root mount namespace', before.mounts, after.mounts);
+  if (before.nftTables && after.nftTables) added('nft table in the root netns', before.nftTables, after.nftTables);
+  if (before.ipForward !== after.ipForward) out.push(`sysctl net.ipv4.ip_forward changed: ${before.ipForward} -> ${after.ipForward}`);
+  for (const [k, p] of after.procs) if (!before.procs.has(k)) out.push(`process still running: ${p.desc}`);
+  return out;
+}
+
+// ---- run ------------------------------------------------------------------------------
+
+function runChild(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { stdio: 'inherit', env });
+    // ^C reaches the child through the terminal's process group; a SIGTERM aimed at us is passed on.
+    // Either way we stay to do the leak check.
+    const onInt = () => {};
+    const onTerm = () => child.kill('SIGTERM');
+    process.on('SIGINT', onInt);
+    process.on('SIGTERM', onTerm);
+    child.on('error', (err) => {
+      console.error(`sandbox-run: cannot start ${cmd}: ${oneLine(err)}`);
+      resolve(127);
+    });
+    child.on('close', (code, sig) => {
+      process.off('SIGINT', onInt);
+      process.off('SIGTERM', onTerm);
+      resolve(code ?? 128 + (sig ? osConstants.signals[sig] : 0));
+    });
+  });
+}
+
+async function main(argv: string[]): Promise<number> {
+  let command: string[];
+  if (argv[0] === 'ava') command = [process.execPath, avaCli(), ...argv.slice(1)];
+  else if (argv[0] === '--' && argv.length > 1) command = argv.slice(1);
+  else {
+    console.error('usage: sandbox-run ava [AVA ARGS...] | sandbox-run -- CMD ARGS...');
+    return 2;
+  }
+
+  const isRoot = process.getuid?.() === 0;
+  if (!isRoot) {
+    console.error('sandbox-run: not root: running without the sandbox; privileged tests will skip (or fail with PODNS_REQUIRE_ROOT_TESTS=1)');
+    return runChild(command[0]!, command.slice(1), process.env);
+  }
+
+  let helper: string;
+  try {
+    helper = executable(helperPath);
+  } catch (err) {
+    console.error(`sandbox-run: ${oneLine(err)}`);
+    return 1;
+  }
+
+  const token = randomBytes(8).toString('hex');
+  const env = { ...process.env, [RUN_ENV]: token };
+  const before = snapshot(token);
+  const code = await runChild(helper, ['sandbox', '--', ...command], env);
+
+  // Some teardown is asynchronous in the kernel (a netns and its veths go away shortly after
+  // their last process): only what is still there after a short while is a leak.
+  let found = leaks(before, snapshot(token));
+  for (let i = 0; i < 20 && found.length > 0; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    found = leaks(before, snapshot(token));
+  }
+  if (found.length > 0) {
+    console.error(`\nsandbox-run: LEAK CHECK FAILED: ${found.length} thing(s) outside the test sandbox appeared during the run:`);
+    for (const f of found) console.error(`  - ${f}`);
+    console.error('Tests must work inside the sandbox and kill/remove everything they start.');
+    return code === 0 ? 1 : code;
+  }
+  return code;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(`sandbox-run: ${oneLine(err)}`);
+    process.exit(1);
+  },
+);
