@@ -30,11 +30,17 @@ export interface SpawnOptions {
   argv: string[];
   /** 'K=V' strings; default: the current environment */
   env?: string[];
-  /** CLONE_NEW* flags for clone(2): the child is born in new namespaces */
+  /**
+   * CLONE_NEW* flags for clone(2): the child is born in new namespaces. Other bits: TypeError.
+   * CLONE_NEWTIME does not fit clone(2)'s flags; the child does unshare(CLONE_NEWTIME) before execve instead.
+   */
   cloneFlags?: number;
-  /** namespaces the child joins (setns) before exec, in this order; fd from fs.openSync or pidfdOpen */
+  /**
+   * namespaces the child joins (setns) before exec, in this order; fd from fs.openSync or pidfdOpen.
+   * A pid namespace applies to the program's children only; a time namespace fails (EUSERS): use podns-helper.
+   */
   setns?: Array<{ fd: number; nstype: number }>;
-  /** sethostname in the child (needs a new or joined UTS namespace) */
+  /** sethostname in the child: needs CLONE_NEWUTS in cloneFlags or a setns entry with nstype CLONE_NEWUTS (else TypeError) */
   hostname?: string;
   cwd?: string;
   /** child fd -> parent fd; the child's 0,1,2 default to /dev/null. Listed fds are dup2'd (so lose O_CLOEXEC). */
@@ -65,7 +71,11 @@ export const MNT_DETACH: number;
 
 export const NETLINK_ROUTE: number;
 
-/** unshare(2) on the calling thread. Node is multithreaded: mnt/user fail with EINVAL; see src/namespaces. */
+/**
+ * unshare(2) on the calling thread. Node is multithreaded: user fails with EINVAL; mnt succeeds but moves only
+ * the calling thread (libuv's threadpool, which runs async fs calls, keeps the old mounts): never in Node.
+ * setns of mnt/user from Node fails with EINVAL; join them in spawn() (mnt, user) or podns-helper. See src/namespaces.
+ */
 export function unshare(flags: number): void;
 /** setns(2) on the calling thread. fd, or a path opened O_CLOEXEC and closed again. */
 export function setns(fdOrPath: number | string, nstype: number): void;
@@ -73,9 +83,12 @@ export function setns(fdOrPath: number | string, nstype: number): void;
 export function nsId(pid: number | 'self', type: NsType): NsId;
 /** stat of any namespace file (a pin, /proc/PID/ns/x) */
 export function nsIdOfPath(path: string): NsId;
-/** Creates an empty file at target (mode 0600) and bind-mounts `source` (e.g. /proc/PID/ns/net) onto it. */
+/**
+ * Creates an empty file at target (mode 0600, O_EXCL: EEXIST when present) and bind-mounts `source`
+ * (e.g. /proc/PID/ns/net) onto it. A failed mount removes the file again; its error has path=source, dest=target.
+ */
 export function nsPin(source: string, target: string): void;
-/** umount2(target, MNT_DETACH) then unlink(target). */
+/** umount2(target, MNT_DETACH) then unlink(target). ENOENT when target is missing; a file that is not a mount is just removed. */
 export function nsUnpin(target: string): void;
 
 export function mount(source: string | null, target: string, fstype: string | null, flags: number, data?: string | null): void;
@@ -108,5 +121,5 @@ export function waitpid(pid: number, nohang?: boolean): WaitStatus;
  */
 export function nlOpen(protocol: number, netnsFd?: number): number;
 export function nlSend(fd: number, msg: Buffer): void;
-/** One datagram into buf; returns its length. Blocks. */
+/** One datagram into buf; returns its length. Blocks. A datagram larger than buf: EMSGSIZE (and it is dropped). */
 export function nlRecv(fd: number, buf: Buffer): number;

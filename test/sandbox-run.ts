@@ -4,16 +4,16 @@
 // As root, the test suite runs inside `podns-helper sandbox`: its own network and mount namespaces
 // with an empty /run and a fresh /sys, so bridges, veths, nft rules, netns pins and mounts made by
 // tests never reach the machine. This process stays outside and compares the root namespaces before
-// and after: a link, /run/netns entry, mount, nft table or ip_forward change that appeared there, or
-// a pause/podns-helper process (or any process started by this run) still alive, is a leak, and the
-// run fails with the list even when every test passed.
+// and after: a link, /run/netns entry, mount, nft table or ip_forward change that appeared there, or a
+// process of this run still alive (one with its env token, or in its sandbox's mount or network
+// namespace), is a leak: the run fails with the list even when every test passed.
 // Not root: ava runs directly; privileged tests skip themselves (test/helpers/root.ts).
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { constants as osConstants } from 'node:os';
-import path from 'node:path';
+import * as path from 'node:path';
 import { oneLine } from '../src/errors.js';
 import { executable, helperPath } from '../src/native/index.js';
 
@@ -35,6 +35,14 @@ function avaCli(): string {
 interface Proc {
   key: string; // pid + start time: a reused pid is another process
   desc: string;
+  /** started by this run: carries its token or lives in its sandbox's mount or network namespace */
+  ours: boolean;
+}
+
+/** What identifies this run's processes: an env token, and the sandbox's namespaces once known. */
+interface RunMarks {
+  token: string;
+  sandboxNs: Set<string>; // readlink of /proc/PID/ns/{mnt,net}, e.g. 'mnt:[4026532301]'
 }
 
 interface Snapshot {
@@ -82,10 +90,18 @@ function readOr(file: string, fallback: string | undefined): string | undefined 
   }
 }
 
-function processes(token: string): Map<string, Proc> {
+function linkOr(file: string): string | undefined {
+  try {
+    return readlinkSync(file);
+  } catch {
+    return undefined;
+  }
+}
+
+function processes(marks: RunMarks): Map<string, Proc> {
   const out = new Map<string, Proc>();
   for (const name of readdirOrEmpty('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
+    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
     const stat = readOr(`/proc/${name}/stat`, undefined);
     if (stat === undefined) continue;
     // "pid (comm) S ppid ..." — comm may contain spaces and parentheses: cut at the last ')'.
@@ -102,45 +118,71 @@ function processes(token: string): Map<string, Proc> {
       continue;
     }
     const runEntry = environ.split('\0').find((e) => e.startsWith(`${RUN_ENV}=`));
-    const ours = runEntry === `${RUN_ENV}=${token}`;
-    const otherRun = runEntry !== undefined && !ours;
+    const inSandbox = ['mnt', 'net'].some((t) => {
+      const l = linkOr(`/proc/${name}/ns/${t}`);
+      return l !== undefined && marks.sandboxNs.has(l);
+    });
+    const ours = runEntry === `${RUN_ENV}=${marks.token}` || inSandbox;
     const podnsNamed = comm === 'pause' || comm === 'podns-helper';
-    // A pause or helper that belongs to another concurrent run is that run's business.
-    if (!ours && !(podnsNamed && !otherRun)) continue;
+    if (!ours && !podnsNamed) continue;
     const cmdline = (readOr(`/proc/${name}/cmdline`, '') ?? '').split('\0').filter(Boolean).join(' ');
-    out.set(`${name}/${startTime}`, { key: `${name}/${startTime}`, desc: `pid ${name} (${comm}): ${cmdline || comm}` });
+    const key = `${name}/${startTime}`;
+    out.set(key, { key, desc: `pid ${name} (${comm}): ${cmdline || comm}`, ours });
   }
   return out;
 }
 
-function snapshot(token: string): Snapshot {
+function snapshot(marks: RunMarks): Snapshot {
   return {
     links: linkNames(),
     netns: new Set(readdirOrEmpty('/run/netns')),
     mounts: mountTargets(),
     nftTables: nftTables(),
     ipForward: readOr('/proc/sys/net/ipv4/ip_forward', undefined),
-    procs: processes(token),
+    procs: processes(marks),
   };
 }
 
-function leaks(before: Snapshot, after: Snapshot): string[] {
-  const out: string[] = [];
+function leaks(before: Snapshot, after: Snapshot): { found: string[]; foreign: string[] } {
+  const found: string[] = [];
+  const foreign: string[] = [];
   const added = (what: string, a: Set<string>, b: Set<string>) => {
-    for (const x of b) if (!a.has(x)) out.push(`${what}: ${x}`);
+    for (const x of b) if (!a.has(x)) found.push(`${what}: ${x}`);
   };
   added('link in the root netns', before.links, after.links);
   added('/run/netns entry', before.netns, after.netns);
   added('mount in the root mount namespace', before.mounts, after.mounts);
   if (before.nftTables && after.nftTables) added('nft table in the root netns', before.nftTables, after.nftTables);
-  if (before.ipForward !== after.ipForward) out.push(`sysctl net.ipv4.ip_forward changed: ${before.ipForward} -> ${after.ipForward}`);
-  for (const [k, p] of after.procs) if (!before.procs.has(k)) out.push(`process still running: ${p.desc}`);
-  return out;
+  if (before.ipForward !== after.ipForward) found.push(`sysctl net.ipv4.ip_forward changed: ${before.ipForward} -> ${after.ipForward}`);
+  for (const [k, p] of after.procs) {
+    if (before.procs.has(k)) continue;
+    // A pause/podns-helper with no mark of this run may belong to another run on the same machine.
+    (p.ours ? found : foreign).push(`process still running: ${p.desc}`);
+  }
+  return { found, foreign };
+}
+
+/** The sandbox's mount and network namespaces, read from the sandboxed process once it has unshared. */
+async function learnSandboxNs(pid: number | undefined, marks: RunMarks): Promise<void> {
+  if (pid === undefined) return;
+  const selfMnt = linkOr('/proc/self/ns/mnt');
+  const selfNet = linkOr('/proc/self/ns/net');
+  for (let i = 0; i < 1000; i++) {
+    const mnt = linkOr(`/proc/${pid}/ns/mnt`);
+    const net = linkOr(`/proc/${pid}/ns/net`);
+    if (mnt === undefined || net === undefined) return; // already gone
+    if (mnt !== selfMnt && net !== selfNet) {
+      marks.sandboxNs.add(mnt);
+      marks.sandboxNs.add(net);
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 5));
+  }
 }
 
 // ---- run ------------------------------------------------------------------------------
 
-function runChild(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<number> {
+function runChild(cmd: string, args: string[], env: NodeJS.ProcessEnv, onSpawn?: (pid: number | undefined) => void): Promise<number> {
   return new Promise((resolve) => {
     const child = spawn(cmd, args, { stdio: 'inherit', env });
     // ^C reaches the child through the terminal's process group; a SIGTERM aimed at us is passed on.
@@ -149,6 +191,7 @@ function runChild(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<
     const onTerm = () => child.kill('SIGTERM');
     process.on('SIGINT', onInt);
     process.on('SIGTERM', onTerm);
+    child.on('spawn', () => onSpawn?.(child.pid));
     child.on('error', (err) => {
       console.error(`sandbox-run: cannot start ${cmd}: ${oneLine(err)}`);
       resolve(127);
@@ -184,21 +227,29 @@ async function main(argv: string[]): Promise<number> {
     return 1;
   }
 
-  const token = randomBytes(8).toString('hex');
-  const env = { ...process.env, [RUN_ENV]: token };
-  const before = snapshot(token);
-  const code = await runChild(helper, ['sandbox', '--', ...command], env);
+  const marks: RunMarks = { token: randomBytes(8).toString('hex'), sandboxNs: new Set() };
+  const env = { ...process.env, [RUN_ENV]: marks.token };
+  const before = snapshot(marks);
+  let learning: Promise<void> = Promise.resolve();
+  const code = await runChild(helper, ['sandbox', '--', ...command], env, (pid) => {
+    learning = learnSandboxNs(pid, marks);
+  });
+  await learning;
 
   // Some teardown is asynchronous in the kernel (a netns and its veths go away shortly after
   // their last process): only what is still there after a short while is a leak.
-  let found = leaks(before, snapshot(token));
-  for (let i = 0; i < 20 && found.length > 0; i++) {
+  let result = leaks(before, snapshot(marks));
+  for (let i = 0; i < 20 && result.found.length + result.foreign.length > 0; i++) {
     await new Promise((r) => setTimeout(r, 100));
-    found = leaks(before, snapshot(token));
+    result = leaks(before, snapshot(marks));
   }
-  if (found.length > 0) {
-    console.error(`\nsandbox-run: LEAK CHECK FAILED: ${found.length} thing(s) outside the test sandbox appeared during the run:`);
-    for (const f of found) console.error(`  - ${f}`);
+  if (result.foreign.length > 0) {
+    console.error(`\nsandbox-run: note: new pause/podns-helper processes not started by this run (another run on this machine?):`);
+    for (const f of result.foreign) console.error(`  - ${f}`);
+  }
+  if (result.found.length > 0) {
+    console.error(`\nsandbox-run: LEAK CHECK FAILED: ${result.found.length} thing(s) outside the test sandbox appeared during the run:`);
+    for (const f of result.found) console.error(`  - ${f}`);
     console.error('Tests must work inside the sandbox and kill/remove everything they start.');
     return code === 0 ? 1 : code;
   }

@@ -126,8 +126,9 @@ int ChildMain(void* arg) {
 
   // In the caller's order: joining a user namespace first changes what the later setns calls may do.
   // Note: joining a pid namespace only places this child's children in it (pid namespaces never change for
-  // a running process); joining a user or time namespace fails here (EINVAL/EUSERS) because this child
-  // still shares Node's memory — that needs podns-helper.
+  // a running process). Joining a time namespace fails here with EUSERS: the kernel wants a task whose memory
+  // nobody shares, and this child still shares Node's until execve — that needs podns-helper. (mnt and user
+  // work: this child has its own fs_struct and is a thread group of one.)
   for (size_t i = 0; i < p->nsetns; i++) {
     if (setns(p->setns[i][0], p->setns[i][1]) != 0) Fail(report, "setns");
   }

@@ -598,22 +598,36 @@ static int mode_shell(int n) {
 }
 
 
-// --- stacks: where a process's threads wait, sampled from /proc/PID/task/TID/{stat,stack} ---------
+static void usage_stacks(void) {
+  fprintf(stderr, "usage: podns-floor stacks PID [--interval US] [--frames N] [--comm NAME]... [--paused]\n");
+  exit(2);
+}
+
+// --- stacks: where processes wait in the kernel, sampled from /proc/PID/task/TID/{stat,stack} ---------
 //
-// A wall-clock profile of the kernel side: a thread on the CPU counts as "[on cpu]" (its kernel stack
-// cannot be read while it runs), a sleeping one by the top frames of its kernel stack. With the
-// bench's CPU profile of the Node side, it says where the time of a slow step goes.
+//   podns-floor stacks PID [--interval US] [--frames N] [--comm NAME]... [--paused]
+//
+// A wall-clock profile of the kernel side. Every interval, each thread of PID (and of every process
+// whose comm is one of the --comm names: podns-helper, pause... which detach from PID's tree) is
+// counted under "COMM: top < frames < of its kernel stack", or "COMM: [on cpu]" when it is running
+// (a running task's kernel stack cannot be read). Idle helper threads parked in futex/epoll are left
+// out; PID's main thread parked in epoll is Node's event loop waiting ("[event loop wait]").
+// --paused: count only between SIGUSR1 and SIGUSR2; each SIGUSR2 prints the window as one JSON line
+// and starts a new one. SIGTERM prints what is left and exits.
 
 #include <dirent.h>
 
 struct bucket {
-  char key[200];
+  char key[232];
   unsigned count;
 };
-static struct bucket buckets[512];
+static struct bucket buckets[1024];
 static int nbuckets;
-static volatile sig_atomic_t stop_sampling;
+static unsigned nsamples;
+static volatile sig_atomic_t stop_sampling, counting = 1, flush_window;
 static void on_term(int sig) { (void)sig; stop_sampling = 1; }
+static void on_usr1(int sig) { (void)sig; counting = 1; }
+static void on_usr2(int sig) { (void)sig; counting = 0; flush_window = 1; }
 
 static void count_key(const char *key) {
   for (int i = 0; i < nbuckets; i++)
@@ -646,62 +660,149 @@ static void stack_key(const char *text, char *key, size_t keylen, int frames) {
   if (!key[0]) snprintf(key, keylen, "[no kernel stack]");
 }
 
-static int mode_stacks(int pid, int interval_us, int duration_ms, int frames) {
-  signal(SIGTERM, on_term);
-  signal(SIGINT, on_term);
-  char dirpath[64];
+static void sample_process(int pid, int is_main_target, int frames) {
+  char dirpath[64], comm[32] = "?", path[384], buf[4096], key[200], full[232];
+  snprintf(path, sizeof path, "/proc/%d/comm", pid);
+  if (read_file(path, comm, sizeof comm) == 0) comm[strcspn(comm, "\n")] = 0;
   snprintf(dirpath, sizeof dirpath, "/proc/%d/task", pid);
-  uint64_t end = now_ns() + (uint64_t)duration_ms * 1000000ull;
-  unsigned samples = 0;
-  while (!stop_sampling && now_ns() < end) {
-    DIR *d = opendir(dirpath);
-    if (!d) break;  // the process is gone
-    struct dirent *e;
-    while ((e = readdir(d))) {
-      if (e->d_name[0] == '.') continue;
-      char path[384], buf[4096], key[200];
-      int main_thread = atoi(e->d_name) == pid;
-      snprintf(path, sizeof path, "%s/%s/stat", dirpath, e->d_name);
-      if (read_file(path, buf, sizeof buf) < 0) continue;
-      const char *rp = strrchr(buf, ')');
-      char state = rp && rp[1] ? rp[2] : '?';
-      if (state == 'R') {
-        count_key("[on cpu]");
-        continue;
-      }
-      snprintf(path, sizeof path, "%s/%s/stack", dirpath, e->d_name);
-      if (read_file(path, buf, sizeof buf) < 0) continue;
-      stack_key(buf, key, sizeof key, frames);
-      // Node's idle helper threads would drown the picture: they count only when not parked. The main
-      // thread parked in epoll is Node's event loop waiting (for a child, a timer, the thread pool).
-      int parked = !strncmp(key, "futex_", 6) || !strncmp(key, "do_epoll_wait", 13) || !strncmp(key, "ep_poll", 7);
-      if (parked && !main_thread) continue;
-      if (parked) snprintf(key, sizeof key, "[main thread: event loop wait]");
-      count_key(key);
+  DIR *d = opendir(dirpath);
+  if (!d) return;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    if (e->d_name[0] == '.') continue;
+    int tid = atoi(e->d_name);
+    snprintf(path, sizeof path, "%s/%s/stat", dirpath, e->d_name);
+    if (read_file(path, buf, sizeof buf) < 0) continue;
+    const char *rp = strrchr(buf, ')');
+    char state = rp && rp[1] ? rp[2] : '?';
+    if (state == 'R') {
+      snprintf(full, sizeof full, "%s: [on cpu]", comm);
+      count_key(full);
+      continue;
     }
-    closedir(d);
-    samples++;
-    struct timespec ts = {.tv_sec = interval_us / 1000000, .tv_nsec = (long)(interval_us % 1000000) * 1000};
-    nanosleep(&ts, NULL);
+    if (state == 'Z') continue;
+    snprintf(path, sizeof path, "%s/%s/stack", dirpath, e->d_name);
+    if (read_file(path, buf, sizeof buf) < 0) continue;
+    stack_key(buf, key, sizeof key, frames);
+    int parked = !strncmp(key, "futex_", 6) || !strncmp(key, "do_epoll_wait", 13) || !strncmp(key, "ep_poll", 7);
+    if (parked && !(is_main_target && tid == pid)) continue;
+    if (parked) snprintf(key, sizeof key, "[event loop wait]");
+    snprintf(full, sizeof full, "%s: %s", comm, key);
+    count_key(full);
   }
-  printf("{\"mode\":\"stacks\",\"pid\":%d,\"interval_us\":%d,\"samples\":%u,\"stacks\":[", pid, interval_us, samples);
-  // most frequent first
-  for (int i = 0; i < nbuckets; i++)
+  closedir(d);
+}
+
+static void print_window(int pid) {
+  for (int i = 0; i < nbuckets; i++)  // most frequent first
     for (int j = i + 1; j < nbuckets; j++)
       if (buckets[j].count > buckets[i].count) {
         struct bucket t = buckets[i];
         buckets[i] = buckets[j];
         buckets[j] = t;
       }
+  printf("{\"mode\":\"stacks\",\"pid\":%d,\"samples\":%u,\"stacks\":[", pid, nsamples);
   for (int i = 0; i < nbuckets; i++) {
     printf("%s{\"count\":%u,\"stack\":\"", i ? "," : "", buckets[i].count);
     for (const char *c = buckets[i].key; *c; c++) {
       if (*c == '"' || *c == '\\') putchar('\\');
-      putchar(*c);
+      if ((unsigned char)*c >= 0x20) putchar(*c);
     }
     printf("\"}");
   }
   printf("]}\n");
+  fflush(stdout);
+  nbuckets = 0;
+  nsamples = 0;
+}
+
+static int mode_stacks(int argc, char **argv) {
+  if (argc < 3) usage_stacks();
+  int pid = atoi(argv[2]);
+  if (pid <= 0) usage_stacks();
+  int interval_us = 1000, frames = 3;
+  const char *comms[8];
+  int ncomms = 0;
+  for (int i = 3; i < argc; i++) {
+    if (!strcmp(argv[i], "--paused")) counting = 0;
+    else if (i + 1 < argc && !strcmp(argv[i], "--interval")) interval_us = atoi(argv[++i]);
+    else if (i + 1 < argc && !strcmp(argv[i], "--frames")) frames = atoi(argv[++i]);
+    else if (i + 1 < argc && !strcmp(argv[i], "--comm") && ncomms < 8) comms[ncomms++] = argv[++i];
+    else usage_stacks();
+  }
+  if (interval_us <= 0 || frames <= 0) usage_stacks();
+  struct sigaction sa = {0};
+  sa.sa_handler = on_term;
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGINT, &sa, NULL);
+  sa.sa_handler = on_usr1;
+  sigaction(SIGUSR1, &sa, NULL);
+  sa.sa_handler = on_usr2;
+  sigaction(SIGUSR2, &sa, NULL);
+  // The flags are only looked at with these signals blocked; they arrive inside sigsuspend or nanosleep,
+  // so a SIGUSR1 sent just before we go to sleep is not lost.
+  sigset_t block, open_set;
+  sigemptyset(&block);
+  sigaddset(&block, SIGTERM);
+  sigaddset(&block, SIGINT);
+  sigaddset(&block, SIGUSR1);
+  sigaddset(&block, SIGUSR2);
+  sigprocmask(SIG_BLOCK, &block, &open_set);
+  // the caller waits for this line before it starts what is to be measured
+  printf("{\"mode\":\"stacks\",\"ready\":true}\n");
+  fflush(stdout);
+
+  int others[256];
+  int nothers = 0;
+  // per pid: 0 not seen, 1 one of --comm, 2 not, 3 not yet (still "node")
+  enum { PID_TABLE = 1 << 22 };
+  unsigned char *pid_state = calloc(PID_TABLE, 1);
+  if (!pid_state) die("out of memory");
+  uint64_t next_scan = 0;
+  char self_comm[32];
+  while (!stop_sampling) {
+    if (flush_window) {
+      flush_window = 0;
+      print_window(pid);
+    }
+    if (!counting) {
+      sigsuspend(&open_set);
+      continue;
+    }
+    if (kill(pid, 0) < 0 && errno == ESRCH) break;
+    if (ncomms && now_ns() >= next_scan) {
+      // Processes that left PID's tree (the shim detaches) are found by name. A pid's comm is read once,
+      // or again while it is still "node" (a child between clone and exec has its parent's name).
+      nothers = 0;
+      DIR *d = opendir("/proc");
+      struct dirent *e;
+      while (d && (e = readdir(d)) && nothers < 256) {
+        int p = atoi(e->d_name);
+        if (p <= 0 || p == pid || p >= PID_TABLE) continue;
+        if (pid_state[p] == 2) continue;
+        if (pid_state[p] != 1) {
+          char path[64];
+          snprintf(path, sizeof path, "/proc/%d/comm", p);
+          if (read_file(path, self_comm, sizeof self_comm) < 0) continue;
+          self_comm[strcspn(self_comm, "\n")] = 0;
+          pid_state[p] = !strcmp(self_comm, "node") ? 3 : 2;
+          for (int k = 0; k < ncomms; k++)
+            if (!strcmp(self_comm, comms[k])) pid_state[p] = 1;
+        }
+        if (pid_state[p] == 1) others[nothers++] = p;
+      }
+      if (d) closedir(d);
+      next_scan = now_ns() + 2000000ull;
+    }
+    sample_process(pid, 1, frames);
+    for (int k = 0; k < nothers; k++) sample_process(others[k], 0, frames);
+    nsamples++;
+    struct timespec ts = {.tv_sec = interval_us / 1000000, .tv_nsec = (long)(interval_us % 1000000) * 1000};
+    sigprocmask(SIG_SETMASK, &open_set, NULL);
+    nanosleep(&ts, NULL);
+    sigprocmask(SIG_BLOCK, &block, NULL);
+  }
+  print_window(pid);
   return 0;
 }
 
@@ -709,21 +810,14 @@ static void usage(void) {
   fprintf(stderr,
           "usage: podns-floor pod|scale|exec|shell N [--ipv6 on|off] [--queues one|default] [--pause PATH]\n"
           "                   [--prog PATH] [--bridge NAME] [--subnet A.B]\n"
-          "       podns-floor stacks PID [INTERVAL_US [DURATION_MS [FRAMES]]]   (until SIGTERM)\n");
+          "       podns-floor stacks PID [--interval US] [--frames N] [--comm NAME]... [--paused]\n");
   exit(2);
 }
 
 int main(int argc, char **argv) {
   if (argc < 3) usage();
   const char *mode = argv[1];
-  if (!strcmp(mode, "stacks")) {
-    int pid = atoi(argv[2]);
-    int interval = argc > 3 ? atoi(argv[3]) : 2000;
-    int duration = argc > 4 ? atoi(argv[4]) : 600000;
-    int frames = argc > 5 ? atoi(argv[5]) : 3;
-    if (pid <= 0 || interval <= 0 || duration <= 0 || frames <= 0) usage();
-    return mode_stacks(pid, interval, duration, frames);
-  }
+  if (!strcmp(mode, "stacks")) return mode_stacks(argc, argv);
   char *end;
   long n = strtol(argv[2], &end, 10);
   if (*end || n < 1 || n > 1000000) die("N must be a positive integer, got \"%s\"", argv[2]);

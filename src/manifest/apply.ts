@@ -13,7 +13,8 @@ import { readFileSync } from 'node:fs';
 import { isErrno, NotFoundError, oneLine, PodnsError } from '../errors.js';
 import { resolveArgv } from '../image/argv.js';
 import { resolveImage } from '../image/store.js';
-import { createPod, deletePod, readPod } from '../pod/index.js';
+import { createPod, deletePod, readPod, type CreatePodOptions } from '../pod/index.js';
+import { planCreate } from '../pod/validate.js';
 import { runContainer } from '../container/run.js';
 import type { PodRecord } from '../pod/types.js';
 import { ManifestError, parseManifest, podNamesInManifest, type PodManifest } from './parse.js';
@@ -99,6 +100,7 @@ export async function applyManifest(o: ApplyOptions): Promise<ApplyResult[]> {
   // Everything the store and the state root can tell us, before anything is made.
   const problems: string[] = [];
   const plan: Array<{ pod: PodManifest; action: 'create' | 'unchanged' }> = [];
+  const hostPorts = new Map<string, string>();
   parsed.pods.forEach((pod, i) => {
     const src = parsed.sources[i]!;
     pod.containers.forEach((c, j) => {
@@ -118,6 +120,19 @@ export async function applyManifest(o: ApplyOptions): Promise<ApplyResult[]> {
       if (!(err instanceof NotFoundError)) throw err;
     }
     if (existing === undefined) {
+      // createPod's own checks (network, subnet, ports against other pods), made now so they stop the whole file.
+      try {
+        planCreate(createOptions(root, pod, o));
+      } catch (err) {
+        if (!(err instanceof PodnsError)) throw err;
+        problems.push(`${src.file}:${src.line}: pod "${pod.name}": ${oneLine(err)}`);
+      }
+      for (const m of pod.publish) {
+        const key = `${m.hostPort}/${m.protocol}`;
+        const other = hostPorts.get(key);
+        if (other !== undefined) problems.push(`${src.file}:${src.line}: pod "${pod.name}": host port ${key} is also published by pod "${other}" in this file; publish each host port once`);
+        else hostPorts.set(key, pod.name);
+      }
       plan.push({ pod, action: 'create' });
       return;
     }
@@ -145,24 +160,28 @@ export async function applyManifest(o: ApplyOptions): Promise<ApplyResult[]> {
   return results;
 }
 
-async function createOne(root: string, pod: PodManifest, o: ApplyOptions): Promise<void> {
+function createOptions(root: string, pod: PodManifest, o: ApplyOptions): CreatePodOptions {
   const network = pod.hostNetwork ? { network: 'host' } : {
     ...(o.subnet !== undefined ? { subnet: o.subnet } : {}),
     ...(o.bridge !== undefined ? { bridge: o.bridge } : {}),
     ...(o.gateway !== undefined ? { gateway: o.gateway } : {}),
   };
+  return {
+    root,
+    name: pod.name,
+    labels: pod.labels,
+    annotations: { ...pod.annotations, [LAST_APPLIED]: appliedConfiguration(pod) },
+    ...(pod.hostname !== undefined ? { hostname: pod.hostname } : {}),
+    sharePid: pod.shareProcessNamespace,
+    ...(pod.publish.length > 0 ? { publish: pod.publish } : {}),
+    restartPolicy: pod.restartPolicy,
+    ...network,
+  };
+}
+
+async function createOne(root: string, pod: PodManifest, o: ApplyOptions): Promise<void> {
   try {
-    await createPod({
-      root,
-      name: pod.name,
-      labels: pod.labels,
-      annotations: { ...pod.annotations, [LAST_APPLIED]: appliedConfiguration(pod) },
-      ...(pod.hostname !== undefined ? { hostname: pod.hostname } : {}),
-      sharePid: pod.shareProcessNamespace,
-      publish: pod.publish,
-      restartPolicy: pod.restartPolicy,
-      ...network,
-    });
+    await createPod(createOptions(root, pod, o));
   } catch (err) {
     throw new PodnsError(err instanceof PodnsError ? err.code : (err as { code?: string }).code ?? 'EAPPLY',
       `pod/${pod.name}: ${oneLine(err)}`, { cause: err });
@@ -196,46 +215,58 @@ async function createOne(root: string, pod: PodManifest, o: ApplyOptions): Promi
   }
 }
 
+export interface DeleteFromManifestOptions {
+  /** seconds between SIGTERM and SIGKILL (deletePod's default when absent) */
+  grace?: number;
+  force?: boolean;
+  /** a pod of the file that does not exist is not an error (kubectl delete --ignore-not-found) */
+  ignoreNotFound?: boolean;
+  out?: Writer;
+  err?: Writer;
+}
+
 /**
- * `podns delete -f FILE|-`: deletes each pod the file names. Returns the exit code (1 when a pod was
- * missing or could not be deleted, as kubectl does; the others are still deleted).
+ * `podns delete -f FILE|-`: deletes each pod the file names, printing `pod "NAME" deleted`.
+ * Every pod is tried; when one is missing or fails, the others are still deleted, the earlier failures
+ * are printed and the last one is thrown (so the CLI exits non-zero whatever it does with the result).
+ * Returns 0 when all went.
  */
-export async function deleteFromManifest(root: string, file: string, io: { out?: Writer; err?: Writer } = {}): Promise<number> {
-  const out = io.out ?? process.stdout;
-  const errOut = io.err ?? process.stderr;
+export async function deleteFromManifest(root: string, file: string, o: DeleteFromManifestOptions = {}): Promise<number> {
+  const out = o.out ?? process.stdout;
+  const errOut = o.err ?? process.stderr;
   let names;
   try {
     names = podNamesInManifest(readManifestInput(file), displayName(file));
   } catch (err) {
-    if (err instanceof ManifestError) {
-      for (const p of err.problems) errOut.write(`podns delete: ${p}\n`);
-      return 1;
+    if (err instanceof ManifestError && err.problems.length > 1) {
+      for (const p of err.problems.slice(0, -1)) errOut.write(`podns delete: ${p}\n`);
+      throw new PodnsError('EMANIFEST', `${err.problems.at(-1)!} (nothing was deleted)`);
     }
     throw err;
   }
-  let code = 0;
+  const failures: PodnsError[] = [];
   for (const { name } of names) {
     try {
       readPod(root, name);
     } catch (err) {
       if (err instanceof NotFoundError) {
-        errOut.write(`podns delete: pod "${name}" not found\n`);
-        code = 1;
+        if (!o.ignoreNotFound) failures.push(new NotFoundError('pod', name));
         continue;
       }
       throw err;
     }
     try {
-      await deletePod(root, name);
+      await deletePod(root, name, { ...(o.grace !== undefined ? { grace: o.grace } : {}), ...(o.force !== undefined ? { force: o.force } : {}) });
       out.write(`pod "${name}" deleted\n`);
     } catch (err) {
       if (err instanceof NotFoundError) {
-        errOut.write(`podns delete: pod "${name}" not found\n`);
-      } else {
-        errOut.write(`podns delete: pod "${name}": ${oneLine(err)}\n`);
+        if (!o.ignoreNotFound) failures.push(err);
+        continue;
       }
-      code = 1;
+      failures.push(err instanceof PodnsError ? err : new PodnsError((err as { code?: string }).code ?? 'EDELETE', `pod "${name}": ${oneLine(err)}`, { cause: err }));
     }
   }
-  return code;
+  if (failures.length === 0) return 0;
+  for (const f of failures.slice(0, -1)) errOut.write(`podns delete: ${f.message}\n`);
+  throw failures.at(-1)!;
 }

@@ -3,4 +3,4 @@ export {
   parseManifest, podNamesInManifest, expandVars, ManifestError,
   type PodManifest, type ContainerManifest, type ParsedManifest, type PodSource, type RestartPolicy,
 } from './parse.js';
-export { applyManifest, deleteFromManifest, appliedConfiguration, LAST_APPLIED, type ApplyOptions, type ApplyResult } from './apply.js';
+export { applyManifest, deleteFromManifest, appliedConfiguration, LAST_APPLIED, type ApplyOptions, type ApplyResult, type DeleteFromManifestOptions } from './apply.js';

@@ -387,6 +387,12 @@ function parsePod(ctx: Ctx, top: Fields, topNode: YAMLMap): ParsedPod | undefine
   }
   const shareProcessNamespace = getBool(ctx, sf, 'shareProcessNamespace', 'spec') ?? false;
   const hostNetwork = getBool(ctx, sf, 'hostNetwork', 'spec') ?? false;
+  let podHostname = hostname;
+  if (hostNetwork && hostname !== undefined) {
+    // The pod then lives in the host's UTS namespace: its hostname is the host's.
+    ctx.warn(sf.get('hostname')!.pair.key as Node, `spec.hostname is ignored with hostNetwork: true (the pod has the host's hostname)`);
+    podHostname = undefined;
+  }
   const rp = getString(ctx, sf, 'restartPolicy', 'spec');
   let restartPolicy: RestartPolicy = 'Always';
   if (rp !== undefined) {
@@ -523,7 +529,7 @@ function parsePod(ctx: Ctx, top: Fields, topNode: YAMLMap): ParsedPod | undefine
   return {
     pod: {
       name, labels, annotations,
-      ...(hostname !== undefined ? { hostname } : {}),
+      ...(podHostname !== undefined ? { hostname: podHostname } : {}),
       shareProcessNamespace, restartPolicy, hostNetwork, containers, publish,
     },
     source: { file: ctx.file, line: ctx.line(topNode), containers: csources },

@@ -35,13 +35,19 @@ export function listNetworks(root: string): NetworkConfig[] {
   return out;
 }
 
+/** The network `want` names: its name, else its bridge's (a bridge other than podns0 is its own network). */
+export function networkName(want: Partial<NetworkConfig>): string {
+  if (want.bridge !== undefined) validateIfname('bridge', want.bridge);
+  return validateName('network', want.name ?? (want.bridge !== undefined && want.bridge !== DEFAULT_NETWORK.bridge ? want.bridge : DEFAULT_NETWORK.name));
+}
+
 /**
  * The full config for `want`, checked: subnet a network address with room for a gateway and pods
  * (/8../30), gateway inside it and not its network or broadcast address, a valid bridge name, a sane MTU.
  * A network other than the default is named after its bridge (src/pod/validate.ts) unless told otherwise.
  */
 export function resolveConfig(want: Partial<NetworkConfig>): NetworkConfig {
-  const name = validateName('network', want.name ?? (want.bridge !== undefined && want.bridge !== DEFAULT_NETWORK.bridge ? want.bridge : DEFAULT_NETWORK.name));
+  const name = networkName(want);
   const isDefault = name === DEFAULT_NETWORK.name;
   if (want.bridge === undefined && !isDefault && name.length > 15) {
     throw new PodnsError('EINVALIDIFNAME', `network "${name}" needs a bridge name of at most 15 characters: give --bridge NAME`);

@@ -9,7 +9,7 @@ import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { PodnsError } from '../errors.js';
 import { faultPoint } from '../fault.js';
 import { allocateIp, ensureNetwork, hostVethName, addPortMappings, setupPodNetwork } from '../network/index.js';
-import { native, nsTypeFlag, pausePath, executable } from '../native/index.js';
+import { native, pausePath, executable } from '../native/index.js';
 import type { NsType } from '../native/index.js';
 import { ensureDir } from '../state/files.js';
 import { withLock } from '../state/lock.js';
@@ -117,7 +117,8 @@ export async function createPod(o: CreatePodOptions): Promise<PodRecord> {
     let ip: string | undefined = plan.join?.ip;
     if (mode.kind === 'bridge' && plan.net !== undefined) {
       const net = await ensureNetwork(root, plan.net);
-      ip = allocateIp(root, net, name, plan.ip);
+      // under the lock: gc (which judges allocations under it) never sees a half-written IP file of ours
+      ip = withLock(root, () => allocateIp(root, net, name, plan.ip));
       const hostVeth = hostVethName(name, uid);
       const prefixLength = Number(net.subnet.split('/')[1]);
       updatePod(root, name, (r) => {
@@ -134,7 +135,7 @@ export async function createPod(o: CreatePodOptions): Promise<PodRecord> {
       updatePod(root, name, (r) => { r.network = { ...r.network!, ...made }; });
       faultPoint('after-veth');
       if (plan.publish.length > 0) {
-        await addPortMappings(name, ip, plan.publish);
+        await addPortMappings(name, ip, plan.publish, net.subnet);
         faultPoint('after-ports');
       }
     }

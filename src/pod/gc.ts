@@ -138,7 +138,14 @@ export async function gc(root?: string): Promise<string[]> {
         if (owned.has(veth)) continue;
         if (teardownPodNetwork(veth)) lines.push(`removed veth ${veth} (bridge ${cfg.bridge}: no pod owns it)`);
       }
-      const stale = new Set(listAllocations(abs, net).filter((a) => !records.has(a.owner)).map((a) => a.owner));
+      const allocations = listAllocations(abs, net);
+      // owner '': a file created but never written (its allocator died in between; allocation happens
+      // under the lock, so no live allocator is in that window now)
+      for (const a of allocations.filter((x) => x.owner === '')) {
+        rmSync(join(paths.networkIps(abs, net), a.ip), { force: true });
+        lines.push(`released IP ${a.ip} (network ${net}: an allocation that was never completed)`);
+      }
+      const stale = new Set(allocations.filter((a) => a.owner !== '' && !records.has(a.owner)).map((a) => a.owner));
       for (const owner of stale) {
         for (const ip of releaseIps(abs, net, owner)) lines.push(`released IP ${ip} (network ${net}: pod ${owner} does not exist)`);
       }

@@ -62,7 +62,7 @@ export const en: TourText = {
         `and the exec session (the sleep started with podns exec, pid ${f.execPid}) all live in the pause's namespaces. ` +
         (f.ownPid
           ? 'The mnt and pid cells of the containers are marked *: each container has its own view of the filesystem and ' +
-            'its own process numbering, where its main program is PID 1. '
+            'its own numbering of processes. '
           : "The mnt cells of the containers are marked *: each container has its own view of the filesystem, while the " +
             "pid namespace is the pod's. ") +
         'The exec session shares these with the container it entered. cgroup, user and time are the host\'s in every ' +
@@ -96,7 +96,7 @@ export const en: TourText = {
     sameNetns: (f) => `hwchiu and hwchiu2 are in one network namespace, net:[${f.netIno}]`,
     sameEth0: (f) => `both see the same eth0: index ${f.ifindex}, MAC ${f.mac}, address ${f.ip}`,
     sameTx: (f) => `both report the same TX packet count (${f.tx}), up by at least the 3 pings from ${f.txBefore}`,
-    kernelCounters: () => "the counters are the kernel's: they match /sys/class/net/eth0/statistics read in that namespace",
+    kernelCounters: (f) => `ifconfig inside hwchiu2, reading the kernel's /proc/net/dev, shows the same eth0, address and TX count (${f.tx})`,
     nsSurvives: (f) => `hwchiu2's network namespace is still net:[${f.netIno}]`,
     onlyLo: () => 'after hwchiu is deleted, hwchiu2 sees only lo (in podns net and in ifconfig)',
     podRunning: () => 'two-containers is Running with 2/2 containers ready',
@@ -113,6 +113,7 @@ export const en: TourText = {
     eth0Kept: (f) => `eth0 is still in the pod, index ${f.ifindex}, in net:[${f.podNetIno}]`,
     stillTalk: () => 'the client still reaches the web server over 127.0.0.1',
     repaired: (f) => `after podns repair a new pause (pid ${f.newPausePid}) is in net:[${f.podNetIno}] and the pod is Running`,
+    notRestarted: () => 'the containers kept their processes: none was restarted',
     nothingLeft: () => 'no pause or container process of the tour is left',
   },
   ui: {

@@ -68,6 +68,7 @@ export interface TourText {
     eth0Kept: (f: F) => string;
     stillTalk: (f: F) => string;
     repaired: (f: F) => string;
+    notRestarted: (f: F) => string;
     nothingLeft: (f: F) => string;
   };
   ui: {

@@ -11,11 +11,10 @@ import { closeSync, fstatSync, openSync } from 'node:fs';
 import { NotFoundError, PodnsError } from '../errors.js';
 import { NetlinkHandle } from '../network/netlink/handle.js';
 import type { Addr, Link } from '../network/netlink/decode.js';
-import type { ContainerStatus, PodRecord } from '../pod/types.js';
+import type { PodRecord } from '../pod/types.js';
 import { processAlive } from '../pod/proc.js';
-import { readJsonIfExists } from '../state/files.js';
+import { isWorkloadOf, readContainerStatus } from '../container/status.js';
 import { validateName } from '../state/names.js';
-import { paths } from '../state/paths.js';
 import { nsfsDev, nsOf, nsOfPath, sameNs, type NsIdent } from './proc.js';
 
 export interface NetCounters { rxPackets: number; rxBytes: number; txPackets: number; txBytes: number; rxDropped: number; txDropped: number }
@@ -63,6 +62,8 @@ export interface NetView {
   podNetns: number | null;
   /** true when this is the pod's (the pause's) network namespace */
   sharedWithPause: boolean;
+  /** the pause is running (otherwise the pod's namespace is known from its pin) */
+  pauseAlive: boolean;
   /** for a pod made with --network pod:OTHER: the pod whose namespace it joined */
   joinedFrom: string | null;
   hostNetwork: boolean;
@@ -126,8 +127,8 @@ function containerPid(root: string, rec: PodRecord, name: string): number {
     throw new NotFoundError('container', name,
       `container "${name}" not found in pod "${rec.name}"; it has: ${rec.containers.join(', ') || '(no containers)'}`);
   }
-  const st = readJsonIfExists<ContainerStatus>(paths.containerStatus(root, rec.name, name));
-  if (st === undefined || st.state !== 'running' || !processAlive(st.pid)) {
+  const st = readContainerStatus(root, rec.name, name);
+  if (st === undefined || st.state !== 'running' || !isWorkloadOf(st.pid, st.watcherPid)) {
     throw new PodnsError('ENOTRUNNING', `container "${name}" of pod "${rec.name}" is not running (${st?.state ?? 'not started'}); its network namespace can only be read through a live process, so leave out -c to read the pod's`);
   }
   return st.pid;
@@ -186,6 +187,7 @@ export function netView(root: string, rec: PodRecord, container?: string): NetVi
     netns: { ino: ident.ino, dev: ident.dev, path },
     podNetns: podNet?.ino ?? null,
     sharedWithPause: sameNs(ident, podNet),
+    pauseAlive,
     joinedFrom: rec.networkMode.kind === 'pod' ? rec.networkMode.pod : null,
     hostNetwork,
     interfaces,

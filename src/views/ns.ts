@@ -9,13 +9,12 @@
 // in the pid namespace of C's main process. Among those, the ones the main process did not start (their
 // parent is outside that set) are sessions. `podns exec` runs through `podns-helper exec`, which joins the
 // namespaces and forks the command: the helper itself is only half inside (its own pid namespace stays the
-// host's), so the session shown is the command it forked. A processes re-parented to the pod's pid 1
-// (shared pid namespace) would show up as a session too: it is inside the container and nobody there
-// started it, which is what a session is.
+// host's), so the session shown is the command it forked. Orphans of the workload are re-parented to the
+// container's watcher (the init of its pid namespace): they are the workload's, not sessions.
 import type { NsType } from '../../native/podns-native.js';
-import type { ContainerStatus, PodRecord } from '../pod/types.js';
-import { paths } from '../state/paths.js';
-import { readJsonIfExists } from '../state/files.js';
+import type { PodRecord } from '../pod/types.js';
+import { readContainerStatus } from '../container/status.js';
+import { containerNames } from '../container/stop.js';
 import { processAlive } from '../pod/proc.js';
 import { cmdlineOf, commOf, NS_TYPES, nsfsDev, nsOfPath, nsSetOf, sameNs, scanProcesses, type NsIdent, type NsSet, type ProcEntry } from './proc.js';
 
@@ -53,10 +52,6 @@ export interface NsPodSummary {
 
 export interface NsView { pods: NsPodSummary[]; rows: NsRow[] }
 
-function containerStatus(root: string, pod: string, name: string): ContainerStatus | undefined {
-  return readJsonIfExists<ContainerStatus>(paths.containerStatus(root, pod, name));
-}
-
 function cells(set: NsSet, ref: NsSet, host: NsSet): Partial<Record<NsType, NsCell>> {
   const out: Partial<Record<NsType, NsCell>> = {};
   for (const t of NS_TYPES) {
@@ -70,7 +65,7 @@ function cells(set: NsSet, ref: NsSet, host: NsSet): Partial<Record<NsType, NsCe
 /**
  * The processes of container C that are exec sessions (see the header comment). `main` is C's main process.
  */
-export function execSessions(procs: ProcEntry[], main: ProcEntry): ProcEntry[] {
+export function execSessions(procs: ProcEntry[], main: ProcEntry, watcherPid?: number): ProcEntry[] {
   const inside = (p: ProcEntry) => sameNs(p.mnt, main.mnt) && sameNs(p.pidNs, main.pidNs);
   const members = new Map<number, ProcEntry>();
   for (const p of procs) if (inside(p)) members.set(p.pid, p);
@@ -90,7 +85,7 @@ export function execSessions(procs: ProcEntry[], main: ProcEntry): ProcEntry[] {
     roots.push(p);
   };
   for (const p of members.values()) {
-    if (p.pid === main.pid || members.has(p.ppid)) continue;
+    if (p.pid === main.pid || members.has(p.ppid) || p.ppid === watcherPid) continue;
     visit(p);
   }
   return roots.sort((a, b) => a.pid - b.pid);
@@ -137,9 +132,11 @@ export function nsView(root: string, pods: PodRecord[]): NsView {
       ? { pod: rec.name, container: null, role: 'pause', pid: pausePid, command: commandOf(pausePid), ns: cells(pauseNs, ref, host) }
       : { pod: rec.name, container: null, role: 'pause', pid: null, command: 'pause', state: 'dead', ns: {} });
 
-    for (const name of rec.containers) {
-      const st = containerStatus(root, rec.name, name);
-      const main = st && st.state === 'running' ? byPid.get(st.pid) : undefined;
+    for (const name of containerNames(root, rec.name)) {
+      const st = readContainerStatus(root, rec.name, name);
+      // the workload is the watcher's child: a recycled pid in status.json is not mistaken for it
+      const cand = st && st.state === 'running' ? byPid.get(st.pid) : undefined;
+      const main = cand !== undefined && cand.ppid === st!.watcherPid ? cand : undefined;
       if (st === undefined || main === undefined) {
         view.rows.push({ pod: rec.name, container: name, role: 'main', pid: null, command: '',
           state: st === undefined ? 'created' : st.state === 'running' ? 'gone' : st.state, ns: {} });
@@ -147,7 +144,7 @@ export function nsView(root: string, pods: PodRecord[]): NsView {
       }
       view.rows.push({ pod: rec.name, container: name, role: 'main', pid: main.pid, command: commandOf(main.pid),
         ns: cells(nsSetOf(main.pid), ref, host) });
-      for (const s of execSessions(procs, main)) {
+      for (const s of execSessions(procs, main, st!.watcherPid)) {
         const set = nsSetOf(s.pid);
         if (set.mnt === undefined) continue; // ended meanwhile
         view.rows.push({ pod: rec.name, container: name, role: 'exec', pid: s.pid, command: commandOf(s.pid), ns: cells(set, ref, host) });

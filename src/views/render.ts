@@ -50,9 +50,10 @@ export function renderNet(view: NetView, out: Writer = process.stdout): string {
   const who = view.container !== null
     ? `container ${view.container} (pid ${view.pid}) of pod ${view.pod}`
     : `pod ${view.pod}`;
+  const holder = view.pauseAlive ? "the pause's" : "the pod's, held by its pin while the pause is gone";
   const whose = view.hostNetwork ? "the host's (network: host)"
-    : view.sharedWithPause ? (view.joinedFrom ? `the pause's, joined from pod ${view.joinedFrom}` : "the pause's")
-      : view.podNetns === null ? 'the pause is gone' : 'NOT the pause\'s';
+    : view.sharedWithPause ? (view.joinedFrom ? `${holder}, joined from pod ${view.joinedFrom}` : holder)
+      : view.podNetns === null ? 'the pod has no namespace left' : "NOT the pod's";
   const head = `${paint(who, 'bold', out)}: network namespace net:[${view.netns.ino}] (${whose})\n`;
   const rows = view.interfaces.map((i) => [
     String(i.index), i.name, colourState(i.state, out), i.mac ?? '-', i.addresses.join(',') || '-', i.mtu === null ? '-' : String(i.mtu),

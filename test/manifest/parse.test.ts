@@ -2,7 +2,7 @@
 import test from 'ava';
 import { ManifestError, parseManifest, podNamesInManifest, expandVars } from '../../src/manifest/parse.js';
 
-export const LESSON = `apiVersion: v1
+const LESSON = `apiVersion: v1
 kind: Pod
 metadata:
   name: two-containers

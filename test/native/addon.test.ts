@@ -1,5 +1,7 @@
 // The addon against the kernel's own view: /proc/PID/ns inodes, /proc/PID/fd, mountinfo, rtnetlink dumps.
 import test, { type ExecutionContext } from 'ava';
+import { spawn as spawnChild } from 'node:child_process';
+import { once } from 'node:events';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -255,6 +257,36 @@ test('spawn: the child has exactly fds 0-2 plus the ones asked for, default sign
 
   const fail = native.spawn({ path: '/bin/sh', argv: ['sh', '-c', 'exit 7'] });
   t.deepEqual(native.waitpid(fail), { exited: true, code: 7, signal: null });
+});
+
+test('spawn: an fd Node inherited without O_CLOEXEC does not reach the child either', async (t) => {
+  const LEAKED = 200;
+  // A Node process with an inherited fd that is not O_CLOEXEC, like a leaked fd from whoever started podns.
+  // (Node marks its low fds O_CLOEXEC at startup, so the fd is a high one.)
+  const script = `
+    import * as fs from 'node:fs';
+    import { native } from ${JSON.stringify(new URL('../../src/native/index.js', import.meta.url).href)};
+    const flags = parseInt(/^flags:\\s+([0-7]+)$/m.exec(fs.readFileSync('/proc/self/fdinfo/${LEAKED}', 'utf8'))[1], 8);
+    const [r, w] = native.pipe();
+    const pid = native.spawn({ path: '/bin/cat', argv: ['cat'], fds: [[0, r]] });
+    fs.closeSync(r);
+    while (!fs.readFileSync('/proc/' + pid + '/syscall', 'utf8').startsWith('0 0x0 ')) await new Promise((ok) => setTimeout(ok, 10));
+    const fds = fs.readdirSync('/proc/' + pid + '/fd').map(Number).sort((a, b) => a - b);
+    fs.closeSync(w);
+    process.stdout.write(JSON.stringify({ leakedCloexec: (flags & ${O_CLOEXEC}) !== 0, fds, status: native.waitpid(pid) }));
+  `;
+  const [r, w] = native.pipe();
+  const stdio: Array<'ignore' | 'pipe' | 'inherit' | number> = ['ignore', 'pipe', 'inherit'];
+  while (stdio.length < LEAKED) stdio.push('ignore');
+  stdio.push(w);
+  const child = spawnChild(process.execPath, ['--input-type=module', '-e', script], { stdio });
+  fs.closeSync(w);
+  t.teardown(() => fs.closeSync(r));
+  let out = '';
+  child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  const [code] = (await once(child, 'exit')) as [number | null];
+  t.is(code, 0);
+  t.deepEqual(JSON.parse(out), { leakedCloexec: false, fds: [0, 1, 2], status: { exited: true, code: 0, signal: null } });
 });
 
 test('spawn: argv, env and cwd reach the program; stdout through fds', (t) => {

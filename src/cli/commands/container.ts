@@ -1,3 +1,245 @@
+// podns run | exec | logs | stop | ps — containers in pods (src/container).
+import { PodnsError } from '../../errors.js';
+import {
+  chooseContainer, commandText, containerLogs, defaultedMessage, execInContainer, parseUser, psRows, runContainer, stopContainers,
+} from '../../container/index.js';
+import { RESTART_POLICIES, validateRestartPolicy } from '../../container/config.js';
+import { DEFAULT_GRACE_SECONDS } from '../../pod/delete.js';
+import { readPod } from '../../pod/store.js';
+import { validateName } from '../../state/names.js';
+import { parseCommand, parseKeyValues } from '../args.js';
 import type { Command } from '../command.js';
+import { age, json, table } from '../output.js';
 
-export const commands: Command[] = [];
+const out = (s: string): void => { process.stdout.write(s); };
+
+function onePod(command: string, positionals: string[]): string {
+  if (positionals.length !== 1) {
+    throw new PodnsError('EUSAGE', `podns ${command}: give exactly one pod name; see 'podns ${command} --help'`);
+  }
+  return validateName('pod', positionals[0]!);
+}
+
+/** -c NAME or kubectl's default; says on stderr which one it took when it chose among several. */
+function pickContainer(root: string, pod: string, requested: string | undefined): string {
+  const rec = readPod(root, pod);
+  const c = chooseContainer(rec, requested);
+  if (c.defaulted) process.stderr.write(defaultedMessage(rec, c.name));
+  return c.name;
+}
+
+const run: Command = {
+  name: 'run',
+  summary: 'start a container in a pod (the pod is created first when it does not exist)',
+  usage: `Usage: podns run POD --name NAME [--image IMAGE | --rootfs DIR] [OPTIONS] -- CMD [ARG...]
+
+Starts CMD detached in the pod's network, IPC and UTS namespaces, with its own mount namespace, and
+returns once it runs. A pod that does not exist is created first (bridge network, as 'podns create POD').
+With --image or --rootfs the container gets that root filesystem (/proc, a minimal /dev, read-only /sys,
+the pod's /etc/hosts, /etc/hostname and /etc/resolv.conf); without, it sees the host's files.
+Its own pid namespace (the watcher is its init) unless the pod shares one (podns create --share-pid).
+Output goes to a log: podns logs POD -c NAME.
+
+Options:
+  --name NAME                the container's name (a DNS-1123 label), unique in the pod
+  --image IMAGE              an image from the local store (podns image import)
+  --rootfs DIR               a directory holding a root filesystem
+  -e, --env K=V              environment variable (repeatable)
+  -w, --workdir DIR          working directory (default: the image's, else /)
+  -u, --user UID[:GID]       numeric user (and group) to run as
+  --restart POLICY           Never (default), OnFailure or Always; restarts back off 1s, 2s, 4s... up to 5m
+  -o json|name               print the container's config and status, or container/NAME
+With an image, CMD [ARG...] replace the image's default arguments (CMD), as 'kubectl run -- ARGS' does;
+the image's entrypoint stays.
+
+Example:
+  podns run web --name www --rootfs ./busybox -- httpd -f -p 80
+`,
+  async run(argv) {
+    const p = parseCommand<{
+      name?: string; image?: string; rootfs?: string; env?: string[]; workdir?: string; user?: string; restart?: string;
+    }>('run', argv, {
+      name: { type: 'string' },
+      image: { type: 'string' },
+      rootfs: { type: 'string' },
+      env: { type: 'string', short: 'e', multiple: true },
+      workdir: { type: 'string', short: 'w' },
+      user: { type: 'string', short: 'u' },
+      restart: { type: 'string' },
+    }, { stopAtFirstPositional: 1 });
+    const pod = onePod('run', p.positionals);
+    const v = p.values;
+    if (v.name === undefined) throw new PodnsError('EUSAGE', "podns run: give the container a name with --name NAME; see 'podns run --help'");
+    if (v.image === undefined && v.rootfs === undefined && p.rest.length === 0) {
+      throw new PodnsError('EUSAGE', "podns run: no command: give it after --, e.g. podns run POD --name NAME -- sleep 1000");
+    }
+    const user = v.user !== undefined ? parseUser(v.user) : undefined;
+    if (v.restart !== undefined && !(RESTART_POLICIES as readonly string[]).includes(v.restart)) {
+      throw new PodnsError('EUSAGE', `podns run: invalid --restart "${v.restart}": use Never, OnFailure or Always`);
+    }
+    const restartPolicy = validateRestartPolicy(v.restart);
+    const res = await runContainer({
+      root: p.globals.root,
+      pod,
+      name: v.name,
+      ...(v.image !== undefined ? { image: v.image } : {}),
+      ...(v.rootfs !== undefined ? { rootfs: v.rootfs } : {}),
+      ...(p.rest.length > 0 ? { args: p.rest } : {}),
+      env: parseKeyValues(v.env, 'environment variable', 'run'),
+      ...(v.workdir !== undefined ? { workingDir: v.workdir } : {}),
+      ...(user !== undefined ? { uid: user.uid, ...(user.gid !== undefined ? { gid: user.gid } : {}) } : {}),
+      ...(restartPolicy !== undefined ? { restartPolicy } : {}),
+    });
+    if (p.globals.output === 'json') out(json(res));
+    else if (p.globals.output === 'name') out(`container/${res.config.name}\n`);
+    else out(`container/${res.config.name} started in pod/${pod} (pid ${res.status.pid})\n`);
+    return 0;
+  },
+};
+
+const exec: Command = {
+  name: 'exec',
+  summary: 'run a command inside a running container',
+  usage: `Usage: podns exec [-i] [-t] POD [-c NAME] -- CMD [ARG...]
+
+Runs CMD in all the namespaces of the container (network, IPC, UTS, pid, mount: its root filesystem)
+with its environment and working directory. podns exits with CMD's exit status.
+
+Options:
+  -c, --container NAME  which container (default: the pod's kubectl.kubernetes.io/default-container
+                        annotation, else the first)
+  -i, --stdin           pass stdin through (otherwise CMD reads /dev/null)
+  -t, --tty             give CMD a terminal (a pty whose size follows yours)
+
+Example:
+  podns exec -it two-containers -c client -- sh
+`,
+  async run(argv) {
+    const p = parseCommand<{ container?: string; stdin?: boolean; tty?: boolean }>('exec', argv, {
+      container: { type: 'string', short: 'c' },
+      stdin: { type: 'boolean', short: 'i' },
+      tty: { type: 'boolean', short: 't' },
+    }, { stopAtFirstPositional: 1 });
+    const pod = onePod('exec', p.positionals);
+    if (p.rest.length === 0) throw new PodnsError('EUSAGE', "podns exec: no command: give it after --, e.g. podns exec POD -- sh");
+    const container = pickContainer(p.globals.root, pod, p.values.container);
+    return execInContainer({
+      root: p.globals.root, pod, container, argv: p.rest, tty: p.values.tty === true, interactive: p.values.stdin === true,
+    });
+  },
+};
+
+const logs: Command = {
+  name: 'logs',
+  summary: "print a container's output",
+  usage: `Usage: podns logs [-f] [--tail N] [--timestamps] [--previous] POD [-c NAME]
+
+Prints what the container wrote, stdout to stdout and stderr to stderr, in order.
+
+Options:
+  -c, --container NAME  which container (default as for exec)
+  -f, --follow          keep printing until the container ends
+  --tail N              only the last N lines
+  --timestamps          start each line with its time (RFC 3339, UTC)
+  -p, --previous        the run before the last restart
+`,
+  async run(argv) {
+    const p = parseCommand<{ container?: string; follow?: boolean; tail?: string; timestamps?: boolean; previous?: boolean }>('logs', argv, {
+      container: { type: 'string', short: 'c' },
+      follow: { type: 'boolean', short: 'f' },
+      tail: { type: 'string' },
+      timestamps: { type: 'boolean' },
+      previous: { type: 'boolean', short: 'p' },
+    });
+    const pod = onePod('logs', p.positionals);
+    let tail: number | undefined;
+    if (p.values.tail !== undefined) {
+      if (!/^-?\d+$/.test(p.values.tail) || Number(p.values.tail) < -1) {
+        throw new PodnsError('EUSAGE', `podns logs: invalid --tail "${p.values.tail}": give a number of lines, e.g. --tail 20`);
+      }
+      tail = Number(p.values.tail);
+    }
+    const container = pickContainer(p.globals.root, pod, p.values.container);
+    const ac = new AbortController();
+    const stop = (): void => ac.abort();
+    process.once('SIGINT', stop);
+    try {
+      await containerLogs({
+        root: p.globals.root, pod, container, follow: p.values.follow === true, timestamps: p.values.timestamps === true,
+        previous: p.values.previous === true, signal: ac.signal, ...(tail !== undefined ? { tail } : {}),
+      });
+    } finally {
+      process.off('SIGINT', stop);
+    }
+    return 0;
+  },
+};
+
+const stop: Command = {
+  name: 'stop',
+  summary: "stop a pod's containers (SIGTERM, then SIGKILL after the grace period)",
+  usage: `Usage: podns stop POD [-c NAME]... [--grace S]
+
+Stops the named containers (default: all of the pod's): SIGTERM, no more restarts, SIGKILL after
+S seconds (default ${DEFAULT_GRACE_SECONDS}). The pod itself stays; 'podns delete POD' removes it.
+`,
+  async run(argv) {
+    const p = parseCommand<{ container?: string[]; grace?: string }>('stop', argv, {
+      container: { type: 'string', short: 'c', multiple: true },
+      grace: { type: 'string' },
+    });
+    const pod = onePod('stop', p.positionals);
+    let grace = DEFAULT_GRACE_SECONDS;
+    if (p.values.grace !== undefined) {
+      grace = Number(p.values.grace);
+      if (!/^\d+(\.\d+)?$/.test(p.values.grace) || !Number.isFinite(grace)) {
+        throw new PodnsError('EUSAGE', `podns stop: invalid --grace "${p.values.grace}": give seconds, 0 or more`);
+      }
+    }
+    const rec = readPod(p.globals.root, pod);
+    const names = p.values.container ?? rec.containers;
+    for (const n of names) chooseContainer(rec, n);
+    await stopContainers(p.globals.root, pod, names, grace);
+    for (const n of names) out(`container/${n} stopped\n`);
+    return 0;
+  },
+};
+
+const ps: Command = {
+  name: 'ps',
+  summary: 'list containers (and each pod\'s pause, as CONTAINER "POD")',
+  usage: `Usage: podns ps [POD] [-o json|wide]
+
+One row per pod for its pause (CONTAINER "POD"), then one per container:
+POD, CONTAINER, PID (on the host), STATUS (Running, Exited (CODE), Restarting), STARTED, COMMAND.
+`,
+  async run(argv) {
+    const p = parseCommand('ps', argv, {});
+    if (p.positionals.length > 1) throw new PodnsError('EUSAGE', "podns ps: give at most one pod name; see 'podns ps --help'");
+    const pod = p.positionals[0] !== undefined ? validateName('pod', p.positionals[0]) : undefined;
+    const rows = psRows(p.globals.root, pod);
+    if (p.globals.output === 'json') {
+      out(json(rows));
+      return 0;
+    }
+    if (p.globals.output === 'name') {
+      for (const r of rows) if (r.container !== 'POD') out(`${r.pod}/${r.container}\n`);
+      return 0;
+    }
+    const wide = p.globals.output === 'wide';
+    const cmd = (argv: string[]): string => {
+      const t = commandText(argv);
+      return wide || t.length <= 40 ? t : t.slice(0, 39) + '…';
+    };
+    out(table(
+      ['POD', 'CONTAINER', 'PID', 'STATUS', 'RESTARTS', 'STARTED', 'COMMAND'],
+      rows.map((r) => [
+        r.pod, r.container, r.pid === null ? '-' : String(r.pid), r.status, r.container === 'POD' ? '-' : String(r.restartCount),
+        r.startedAt === null ? '-' : `${age(r.startedAt)} ago`, cmd(r.command),
+      ]),
+    ));
+    return 0;
+  },
+};
+
+export const commands: Command[] = [run, exec, logs, stop, ps];

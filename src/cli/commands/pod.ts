@@ -171,14 +171,12 @@ const del: Command = {
     }
     if (p.values.filename !== undefined) {
       if (p.positionals.length > 0) throw new PodnsError('EUSAGE', 'podns delete: give either -f FILE or pod names, not both');
-      // Manifests are the manifest module's business; it resolves the file to pods and deletes them.
-      const mod = await import('../../manifest/apply.js' as string) as {
-        deleteFromManifest(root: string, file: string, o?: { grace?: number; force?: boolean; ignoreNotFound?: boolean }): Promise<unknown>;
-      };
-      await mod.deleteFromManifest(root, p.values.filename, {
+      // Manifests are the manifest module's business (loaded on use): it resolves the file to pods and
+      // deletes each, printing `pod "NAME" deleted`.
+      const { deleteFromManifest } = await import('../../manifest/apply.js');
+      return await deleteFromManifest(root, p.values.filename, {
         ...(grace !== undefined ? { grace } : {}), force: p.values.force === true, ignoreNotFound: p.values['ignore-not-found'] === true,
       });
-      return 0;
     }
     if (p.positionals.length === 0) throw new PodnsError('EUSAGE', "podns delete: name the pods to delete (or -f FILE); see 'podns delete --help'");
     for (const n of p.positionals) validateName('pod', n);

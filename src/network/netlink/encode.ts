@@ -138,6 +138,8 @@ export interface VethAdd {
   peerMac?: string;
   /** IFF_UP for `name`; the peer can't be set up in the same message (veth_open → ENOTCONN) */
   up?: boolean;
+  /** tx and rx queues of each end (the kernel's default is one per possible CPU) */
+  queues?: number;
 }
 
 /** ip link add NAME [mtu M] [master BR] [up] type veth peer name PEER [netns FD] [mtu M] [address MAC] */
@@ -147,6 +149,11 @@ export function linkAddVeth(v: VethAdd, flags = 0): Buffer {
   if (v.peerMtu !== undefined) peer.push(u32Attr(C.IFLA_MTU, v.peerMtu));
   if (v.peerMac !== undefined) peer.push(attr(C.IFLA_ADDRESS, macBytes(v.peerMac)));
   const attrs = [strAttr(C.IFLA_IFNAME, checkIfname(v.name))];
+  if (v.queues !== undefined) {
+    const q = [u32Attr(C.IFLA_NUM_TX_QUEUES, v.queues), u32Attr(C.IFLA_NUM_RX_QUEUES, v.queues)];
+    peer.push(...q);
+    attrs.push(...q);
+  }
   if (v.mtu !== undefined) attrs.push(u32Attr(C.IFLA_MTU, v.mtu));
   if (v.master !== undefined) attrs.push(u32Attr(C.IFLA_MASTER, v.master));
   attrs.push(nest(C.IFLA_LINKINFO,

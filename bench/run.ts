@@ -1,0 +1,505 @@
+// npm run bench: every measurement in one run, inside the sandbox (bench/sandbox-run.ts puts it there).
+//
+//   node dist/bench/run.js [--quick] [--only SECTION,...] [--out FILE] [--no-profile]
+//   sections: floor, shell, library, cli, memory, scale
+//
+// Prints a table (median, p95, and the ratio to this run's baseline), the targets with PASS or MISS
+// (and by how much, with a profile of where the time goes), and writes bench/results.json.
+// The machine is left quiet between sections (settle()): the kernel frees network namespaces
+// asynchronously, and a section must not pay for the previous one.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
+import { floorPath, helperPath, packageRoot, pausePath, executable } from '../src/native/index.js';
+import { deletePod, listPods, oneLine } from './api.js';
+import { CLI_OPS, measureCli, profileCli, type CliOp, type CliTimes } from './cli.js';
+import { floorExec, floorPod, floorScale, floorShell, type FloorExec, type FloorPod } from './floor.js';
+import { measureLibrary, OPS, profileLibrary, type LibraryTimes, type Op, type OpProfile } from './library.js';
+import type { ProfileSummary } from './profile.js';
+import { podMemory, profileScale, scaleOnce, type PodMemory, type ScaleProfile, type ScaleRun } from './scale.js';
+import { fmtKiB, fmtMs, fmtRatio, median, nsToMs, slope, summarize, tenths, type Summary } from './stats.js';
+import { machineInfo, settle } from './system.js';
+
+const SECTIONS = ['floor', 'shell', 'library', 'cli', 'memory', 'scale'] as const;
+type Section = (typeof SECTIONS)[number];
+
+interface Config {
+  quick: boolean;
+  only: Set<Section>;
+  out: string;
+  profile: boolean;
+  floorPodN: number;
+  floorExecN: number;
+  shellN: number;
+  libN: number;
+  libWarmup: number;
+  libProfileRuns: number;
+  cliN: number;
+  cliWarmup: number;
+  cliProfileRuns: number;
+  memoryPods: number;
+  scaleSizes: number[];
+}
+
+function parseArgs(argv: string[]): Config {
+  let quick = false;
+  let only: Set<Section> = new Set(SECTIONS);
+  let out = path.join(packageRoot, 'bench', 'results.json');
+  let profile = true;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--quick') quick = true;
+    else if (a === '--no-profile') profile = false;
+    else if (a === '--only' && argv[i + 1] !== undefined) {
+      const list = argv[++i]!.split(',').map((s) => s.trim()).filter(Boolean);
+      for (const s of list) {
+        if (!(SECTIONS as readonly string[]).includes(s)) throw new Error(`unknown section "${s}"; sections: ${SECTIONS.join(', ')}`);
+      }
+      only = new Set(list as Section[]);
+    } else if (a === '--out' && argv[i + 1] !== undefined) out = path.resolve(argv[++i]!);
+    else if (a === '--help' || a === '-h') {
+      process.stdout.write(`usage: npm run bench -- [--quick] [--only ${SECTIONS.join(',')}] [--out FILE] [--no-profile]\n`);
+      process.exit(0);
+    } else throw new Error(`unknown argument "${a}"; see npm run bench -- --help`);
+  }
+  // Full run: about 5 minutes on 2 cores; most of it is the kernel deleting links (an RCU barrier each).
+  return quick
+    ? { quick, only, out: argv.includes('--out') ? out : path.join(packageRoot, 'bench', 'results-quick.json'), profile,
+      floorPodN: 40, floorExecN: 200, shellN: 8, libN: 15, libWarmup: 3, libProfileRuns: 3, cliN: 5, cliWarmup: 1,
+      cliProfileRuns: 1, memoryPods: 10, scaleSizes: [1, 10, 100] }
+    : { quick, only, out, profile,
+      floorPodN: 300, floorExecN: 1000, shellN: 40, libN: 150, libWarmup: 10, libProfileRuns: 10, cliN: 30, cliWarmup: 3,
+      cliProfileRuns: 3, memoryPods: 50, scaleSizes: [1, 100, 500, 1000] };
+}
+
+const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
+
+// ---- the table ---------------------------------------------------------------------------------
+
+interface Row {
+  group: string;
+  name: string;
+  summary: Summary;
+  /** the row this one is compared with, and the ratio of the medians */
+  vs?: { name: string; ratio: number };
+  note?: string;
+}
+
+const rows: Row[] = [];
+const byKey = new Map<string, Row>();
+
+function addRow(group: string, name: string, ms: number[], vsKey?: string, note?: string): Row {
+  const r: Row = { group, name, summary: summarize(ms) };
+  if (vsKey !== undefined) {
+    const base = byKey.get(vsKey);
+    if (base) r.vs = { name: `${base.group} ${base.name}`, ratio: r.summary.median / base.summary.median };
+  }
+  if (note !== undefined) r.note = note;
+  rows.push(r);
+  byKey.set(`${group}/${name}`, r);
+  return r;
+}
+
+function printTable(): string {
+  const head = ['', 'median', 'p95', 'n', 'ratio', 'to (baseline)'];
+  const lines: string[][] = [];
+  let group = '';
+  for (const r of rows) {
+    if (r.group !== group) {
+      group = r.group;
+      lines.push([`[${group}]`, '', '', '', '', '']);
+    }
+    lines.push([`  ${r.name}`, fmtMs(r.summary.median), fmtMs(r.summary.p95), String(r.summary.n),
+      r.vs ? fmtRatio(r.vs.ratio) : '', r.vs ? r.vs.name : (r.note ?? '')]);
+  }
+  const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
+  const fmt = (cells: string[]) => cells.map((c, i) => (i === 0 || i === cells.length - 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
+  return [fmt(head), ...lines.map(fmt)].join('\n') + '\n';
+}
+
+// ---- targets -----------------------------------------------------------------------------------
+
+interface Target {
+  name: string;
+  rule: string;
+  value: string;
+  limit: string;
+  pass: boolean;
+  /** how far from the limit, in words ("12% over", "31% under") */
+  margin: string;
+  /** where the time goes, when missed (or always, for the record) */
+  explain?: string[];
+}
+
+const targets: Target[] = [];
+
+function target(name: string, rule: string, value: number, limit: number, unit: (x: number) => string, lowerIsBetter = true): Target {
+  const pass = lowerIsBetter ? value <= limit : value >= limit;
+  const off = lowerIsBetter ? value / limit - 1 : limit / value - 1;
+  const margin = pass ? `${Math.abs(off * 100).toFixed(0)}% inside` : `missed by ${(off * 100).toFixed(0)}%`;
+  const t: Target = { name, rule, value: unit(value), limit: unit(limit), pass, margin };
+  targets.push(t);
+  return t;
+}
+
+function profileLines(cpu: ProfileSummary | undefined, kernel?: { samples: number; stacks: Array<{ stack: string; count: number }> }, n = 6): string[] {
+  const out: string[] = [];
+  if (cpu) {
+    out.push(`V8 CPU profile (self time per run of ${fmtMs(cpu.totalMs)} profiled):`);
+    for (const f of cpu.functions.slice(0, n)) out.push(`  ${fmtMs(f.ms).padStart(8)} ${f.pct.toFixed(0).padStart(3)}%  ${f.name}`);
+    out.push('  by file:');
+    for (const f of cpu.files.slice(0, n)) out.push(`  ${fmtMs(f.ms).padStart(8)} ${f.pct.toFixed(0).padStart(3)}%  ${f.name}`);
+  }
+  if (kernel && kernel.samples > 0) {
+    const total = kernel.stacks.reduce((a, s) => a + s.count, 0);
+    out.push(`kernel wait stacks (${kernel.samples} samples; share of all thread samples):`);
+    for (const s of kernel.stacks.slice(0, n)) out.push(`  ${((100 * s.count) / Math.max(1, total)).toFixed(0).padStart(3)}%  ${s.stack}`);
+  }
+  return out;
+}
+
+// ---- cleanup -----------------------------------------------------------------------------------
+
+async function removeAllPods(root: string): Promise<void> {
+  let pods: Array<{ name: string }> = [];
+  try {
+    pods = listPods(root);
+  } catch {
+    return;
+  }
+  for (const p of pods) {
+    try {
+      await deletePod(root, p.name, { grace: 1, force: true });
+    } catch (err) {
+      log(`cleanup: pod ${p.name}: ${oneLine(err)}`);
+    }
+  }
+}
+
+// ---- main --------------------------------------------------------------------------------------
+
+async function main(): Promise<number> {
+  const cfg = parseArgs(process.argv.slice(2));
+  if (process.getuid?.() !== 0) throw new Error('the bench makes namespaces, bridges and veths: run it as root (npm run bench)');
+  if (process.env.PODNS_SANDBOX !== '1') {
+    throw new Error('not inside the bench sandbox: run it through `npm run bench`, which makes a fresh network and mount namespace');
+  }
+  executable(floorPath);
+  executable(pausePath);
+  executable(helperPath);
+  const root = '/run/podns-bench';
+  process.env.PODNS_ROOT = root;
+  const machine = machineInfo();
+  const started = Date.now();
+  const has = (s: Section) => cfg.only.has(s);
+  const results: Record<string, unknown> = {};
+  const profiles: Record<string, unknown> = {};
+  log(`${cfg.quick ? 'quick' : 'full'} run on ${machine.cpuModel} x${machine.nproc}, kernel ${machine.kernel}, node ${machine.node}`);
+
+  let libProfiles: Record<Op, OpProfile> | undefined;
+  let cliProfiles: Record<CliOp, ProfileSummary> | undefined;
+  let floorPodOff: FloorPod | undefined;
+  let scaleFloor: { on?: FloorPod; off?: FloorPod } = {};
+  let scaleRuns: ScaleRun[] = [];
+  let scaleProf: ScaleProfile[] | undefined;
+  let memory: PodMemory | undefined;
+
+  try {
+    // -- 1. the kernel floor ----------------------------------------------------------------------
+    if (has('floor') || has('library') || has('shell')) {
+      await settle();
+      log(`floor: pod x${cfg.floorPodN} (IPv6 off, the baseline), IPv6 on, holder exec'ing the pause; exec x${cfg.floorExecN}`);
+      floorPodOff = floorPod(cfg.floorPodN, { ipv6: false });
+      await settle();
+      const on = floorPod(cfg.floorPodN, { ipv6: true });
+      await settle();
+      const withPause = floorPod(Math.ceil(cfg.floorPodN / 3), { ipv6: false, pause: true });
+      await settle();
+      const ex: FloorExec = floorExec(cfg.floorExecN);
+      addRow('floor (C, raw syscalls + rtnetlink)', 'pod create', nsToMs(floorPodOff.create_ns), undefined, 'BASELINE (IPv6 off, as podns pods)');
+      addRow('floor (C, raw syscalls + rtnetlink)', '  clone(NEWNET|NEWIPC|NEWUTS)', nsToMs(floorPodOff.step_clone_ns ?? []), 'floor (C, raw syscalls + rtnetlink)/pod create');
+      addRow('floor (C, raw syscalls + rtnetlink)', '  netlink socket in the pod', nsToMs(floorPodOff.step_socket_ns ?? []), 'floor (C, raw syscalls + rtnetlink)/pod create');
+      addRow('floor (C, raw syscalls + rtnetlink)', '  veth (peer in pod, on bridge)', nsToMs(floorPodOff.step_veth_ns ?? []), 'floor (C, raw syscalls + rtnetlink)/pod create');
+      addRow('floor (C, raw syscalls + rtnetlink)', '  lo+eth0 up, addr, route', nsToMs(floorPodOff.step_inpod_ns ?? []), 'floor (C, raw syscalls + rtnetlink)/pod create');
+      addRow('floor (C, raw syscalls + rtnetlink)', 'pod delete', nsToMs(floorPodOff.delete_ns), undefined, 'BASELINE (veth delete = rcu_barrier)');
+      addRow('floor (C, raw syscalls + rtnetlink)', 'pod create, IPv6 on', nsToMs(on.create_ns), 'floor (C, raw syscalls + rtnetlink)/pod create');
+      addRow('floor (C, raw syscalls + rtnetlink)', 'pod create, holder execs pause', nsToMs(withPause.create_ns), 'floor (C, raw syscalls + rtnetlink)/pod create');
+      addRow('floor (C, raw syscalls + rtnetlink)', 'fork+setns+exec (to exec)', nsToMs(ex.exec_ns), undefined, 'BASELINE');
+      addRow('floor (C, raw syscalls + rtnetlink)', 'fork+setns+exec /bin/true+wait', nsToMs(ex.full_ns), undefined, 'BASELINE');
+      results.floor = { pod: floorSummary(floorPodOff), podIpv6On: floorSummary(on), podWithPause: floorSummary(withPause),
+        exec: { exec: summarize(nsToMs(ex.exec_ns)), full: summarize(nsToMs(ex.full_ns)) } };
+    }
+
+    // -- 2. the shell path ------------------------------------------------------------------------
+    if (has('shell') || has('library')) {
+      await settle();
+      log(`shell: unshare + ip + nsenter, x${cfg.shellN}`);
+      const sh = floorShell(cfg.shellN, { ipv6: false });
+      addRow('shell path (unshare, ip, nsenter)', 'pod create', nsToMs(sh.create_ns), 'floor (C, raw syscalls + rtnetlink)/pod create');
+      addRow('shell path (unshare, ip, nsenter)', 'pod delete', nsToMs(sh.delete_ns), 'floor (C, raw syscalls + rtnetlink)/pod delete');
+      results.shell = floorSummary(sh);
+    }
+
+    // -- 3. the library ---------------------------------------------------------------------------
+    let lib: LibraryTimes | undefined;
+    if (has('library')) {
+      await settle();
+      log(`library: create, run, exec, delete x${cfg.libN} (+${cfg.libWarmup} warm-up)`);
+      lib = await measureLibrary(root, cfg.libN, cfg.libWarmup);
+      const g = 'podns library';
+      addRow(g, 'create (bridge pod)', lib.create, 'floor (C, raw syscalls + rtnetlink)/pod create');
+      addRow(g, 'create, vs the shell path', lib.create, 'shell path (unshare, ip, nsenter)/pod create');
+      addRow(g, 'run (until exec\'d)', lib.run, 'floor (C, raw syscalls + rtnetlink)/fork+setns+exec (to exec)');
+      addRow(g, 'exec true', lib.exec, 'floor (C, raw syscalls + rtnetlink)/fork+setns+exec /bin/true+wait');
+      addRow(g, 'delete (with its container)', lib.delete, 'floor (C, raw syscalls + rtnetlink)/pod delete');
+      results.library = Object.fromEntries(OPS.map((op) => [op, summarize(lib![op])]));
+      if (cfg.profile) {
+        await settle();
+        log(`library: the same under the CPU profiler and the kernel stack sampler, x${cfg.libProfileRuns}`);
+        libProfiles = await profileLibrary(root, cfg.libProfileRuns);
+        profiles.library = libProfiles;
+      }
+    }
+
+    // -- 4. the CLI -------------------------------------------------------------------------------
+    let cli: CliTimes | undefined;
+    if (has('cli')) {
+      await settle();
+      log(`cli: node -e 0, podns --version, create, run, exec, delete x${cfg.cliN} (+${cfg.cliWarmup} warm-up)`);
+      cli = measureCli(root, cfg.cliN, cfg.cliWarmup);
+      const g = 'podns CLI (whole processes)';
+      addRow(g, 'node -e 0', cli['node -e 0'], undefined, 'BASELINE (Node start-up)');
+      addRow(g, 'podns --version', cli['podns --version'], `${g}/node -e 0`);
+      addRow(g, 'podns create', cli.create, `${g}/node -e 0`);
+      addRow(g, 'podns run', cli.run, `${g}/node -e 0`);
+      addRow(g, 'podns exec -- true', cli.exec, `${g}/node -e 0`);
+      addRow(g, 'podns delete', cli.delete, `${g}/node -e 0`);
+      results.cli = Object.fromEntries(CLI_OPS.map((op) => [op, summarize(cli![op])]));
+      if (cfg.profile) {
+        log(`cli: --cpu-prof of each, x${cfg.cliProfileRuns}`);
+        cliProfiles = profileCli(root, cfg.cliProfileRuns);
+        profiles.cli = cliProfiles;
+      }
+    }
+
+    // -- 5a. memory and fds with one container per pod ---------------------------------------------
+    if (has('memory')) {
+      await settle();
+      log(`memory: ${cfg.memoryPods} pods with one container each`);
+      memory = await podMemory(root, cfg.memoryPods);
+      results.memory = memory;
+    }
+
+    // -- 5b. scaling ------------------------------------------------------------------------------
+    if (has('scale')) {
+      const biggest = Math.max(...cfg.scaleSizes);
+      for (const ipv6 of [true, false]) {
+        await settle();
+        log(`scale: floor, ${biggest} pods kept, IPv6 ${ipv6 ? 'on' : 'off'}`);
+        scaleFloor[ipv6 ? 'on' : 'off'] = floorScale(biggest, { ipv6 });
+      }
+      for (const size of cfg.scaleSizes) {
+        await settle();
+        log(`scale: library, ${size} pods in a row, then delete`);
+        scaleRuns.push(await scaleOnce(root, size, `s${size}`));
+      }
+      const last = scaleRuns[scaleRuns.length - 1]!;
+      if (cfg.profile && tenths(last.create).ratio > 1.3) {
+        await settle();
+        log(`scale: last tenth slower than the first: ${biggest} pods again, first and last tenth profiled`);
+        scaleProf = await profileScale(root, biggest, 'sp');
+        profiles.scale = scaleProf;
+      }
+      results.scale = {
+        floor: Object.fromEntries(Object.entries(scaleFloor).map(([k, v]) => [`ipv6${k === 'on' ? 'On' : 'Off'}`, scaleSummary(v!)])),
+        library: scaleRuns.map((r) => ({
+          size: r.size, totalCreateMs: r.totalCreateMs, totalDeleteMs: r.totalDeleteMs,
+          create: summarize(r.create), delete: summarize(r.delete),
+          createTenths: tenths(r.create), deleteTenths: tenths(r.delete),
+          createDeciles: deciles(r.create), deleteDeciles: deciles(r.delete),
+          createSlopeUsPerPod: slope(r.create) * 1000,
+          bridgePorts: r.bridgePorts, ipv6AddrsHost: r.ipv6AddrsHost, ipv6AddrsPod: r.ipv6AddrsPod, pause: r.pause,
+        })),
+      };
+    }
+  } finally {
+    await removeAllPods(root);
+  }
+
+  // ---- targets ----------------------------------------------------------------------------------
+  const floorCreate = byKey.get('floor (C, raw syscalls + rtnetlink)/pod create')?.summary.median;
+  const shellCreate = byKey.get('shell path (unshare, ip, nsenter)/pod create')?.summary.median;
+  const floorExecMs = byKey.get('floor (C, raw syscalls + rtnetlink)/fork+setns+exec (to exec)')?.summary.median;
+  const libCreate = byKey.get('podns library/create (bridge pod)')?.summary.median;
+  const libRun = byKey.get("podns library/run (until exec'd)")?.summary.median;
+  if (libCreate !== undefined && floorCreate !== undefined) {
+    const t = target('library pod create', '<= 2 x the C floor', libCreate / floorCreate, 2, fmtRatio);
+    t.explain = [`library ${fmtMs(libCreate)} vs floor ${fmtMs(floorCreate)}`, ...profileLines(libProfiles?.create.cpu, libProfiles?.create.kernel)];
+  }
+  if (libCreate !== undefined && shellCreate !== undefined) {
+    const t = target('library pod create vs iproute2', '>= 8 x faster than the shell path', shellCreate / libCreate, 8, fmtRatio, false);
+    t.explain = [`shell path ${fmtMs(shellCreate)} vs library ${fmtMs(libCreate)}`];
+  }
+  const cliCreate = byKey.get('podns CLI (whole processes)/podns create')?.summary.median;
+  const nodeE0 = byKey.get('podns CLI (whole processes)/node -e 0')?.summary.median;
+  if (cliCreate !== undefined && nodeE0 !== undefined) {
+    const version = byKey.get('podns CLI (whole processes)/podns --version')?.summary.median;
+    const t = target('CLI create', '<= node start-up + 15 ms', cliCreate - nodeE0, 15, (x) => `+${fmtMs(x)}`);
+    t.explain = [
+      `podns create ${fmtMs(cliCreate)}, node -e 0 ${fmtMs(nodeE0)}` +
+        (version !== undefined ? `, podns --version ${fmtMs(version)} (start-up + loading the CLI: +${fmtMs(version - nodeE0)})` : '') +
+        (libCreate !== undefined ? `, library create ${fmtMs(libCreate)}` : ''),
+      ...profileLines(cliProfiles?.create),
+    ];
+  }
+  if (libRun !== undefined && floorExecMs !== undefined) {
+    const t = target('container run', "<= 3 x the floor's fork+setns+exec", libRun / floorExecMs, 3, fmtRatio);
+    t.explain = [`library run ${fmtMs(libRun)} vs floor ${fmtMs(floorExecMs)}`, ...profileLines(libProfiles?.run.cpu, libProfiles?.run.kernel)];
+  }
+  const big = scaleRuns.find((r) => r.size >= 1000) ?? (cfg.quick ? scaleRuns[scaleRuns.length - 1] : undefined);
+  if (big) {
+    const tt = tenths(big.create);
+    const t = target(`scaling (${big.size} pods)`, 'last 10% per-pod create <= 1.3 x the first 10%', tt.ratio, 1.3, fmtRatio);
+    const fl = scaleFloor.off;
+    t.explain = [`library: first tenth ${fmtMs(tt.first)}, last tenth ${fmtMs(tt.last)} per pod`];
+    if (fl) {
+      const ft = tenths(nsToMs(fl.create_ns));
+      t.explain.push(`C floor (IPv6 off), same sizes: first ${fmtMs(ft.first)}, last ${fmtMs(ft.last)} (${fmtRatio(ft.ratio)})`);
+      for (const [label, key] of [['clone', 'step_clone_ns'], ['veth', 'step_veth_ns'], ['in-pod setup', 'step_inpod_ns']] as const) {
+        const s = fl[key];
+        if (s) {
+          const x = tenths(nsToMs(s));
+          t.explain.push(`  floor step ${label}: ${fmtMs(x.first)} -> ${fmtMs(x.last)} (${fmtRatio(x.ratio)})`);
+        }
+      }
+    }
+    for (const p of scaleProf ?? []) t.explain.push(`-- ${p.window}:`, ...profileLines(p.cpu, p.kernel, 5));
+  }
+  if (memory) {
+    const t = target('memory per pod', '<= 512 KiB PSS (pause + watcher)', memory.pss.mean, 512 * 1024, fmtKiB);
+    t.explain = [
+      `pause ${fmtKiB(memory.pause.meanPss)} PSS (${fmtKiB(memory.pause.meanRss)} RSS, ${fmtKiB(memory.pause.meanPrivate)} private), ` +
+        `watcher ${fmtKiB(memory.watcher.meanPss)} PSS (${fmtKiB(memory.watcher.meanRss)} RSS, ${fmtKiB(memory.watcher.meanPrivate)} private)`,
+      `fds: pause ${memory.pause.fds.toFixed(1)}, watcher ${memory.watcher.fds.toFixed(1)}`,
+      'largest mappings (PSS KiB) of one pause: ' + memory.pause.top.slice(0, 4).map((m) => `${m.mapping} ${m.pssKiB}`).join(', '),
+      'of one watcher: ' + memory.watcher.top.slice(0, 4).map((m) => `${m.mapping} ${m.pssKiB}`).join(', '),
+    ];
+  }
+
+  // ---- print --------------------------------------------------------------------------------------
+  let text = '\n' + printTable();
+  if (scaleRuns.length || scaleFloor.on || scaleFloor.off) text += '\n' + scaleTable(scaleRuns, scaleFloor);
+  if (memory) text += '\n' + memoryTable(memory);
+  if (targets.length) {
+    text += '\nTargets (medians, this run):\n';
+    for (const t of targets) {
+      text += `  ${t.pass ? 'PASS' : 'MISS'}  ${t.name}: ${t.value} (${t.rule}; ${t.margin})\n`;
+      if (!t.pass && t.explain) for (const l of t.explain) text += `        ${l}\n`;
+    }
+  }
+  process.stdout.write(text);
+
+  const doc = {
+    generatedBy: 'npm run bench' + (cfg.quick ? ' -- --quick' : ''),
+    machine,
+    commit: gitCommit(),
+    durationSec: Math.round((Date.now() - started) / 1000),
+    config: { ...cfg, only: [...cfg.only], out: undefined },
+    units: 'milliseconds unless named otherwise; memory in bytes',
+    table: rows.map((r) => ({ group: r.group, name: r.name.trim(), ...r.summary, ...(r.vs ? { ratio: r.vs.ratio, to: r.vs.name } : {}) })),
+    targets,
+    results,
+    profiles,
+  };
+  mkdirSync(path.dirname(cfg.out), { recursive: true });
+  writeFileSync(cfg.out, JSON.stringify(doc, roundReplacer, 2) + '\n');
+  log(`wrote ${path.relative(process.cwd(), cfg.out) || cfg.out} (${doc.durationSec} s)`);
+  return 0;
+}
+
+function floorSummary(f: FloorPod) {
+  const out: Record<string, Summary> = { create: summarize(nsToMs(f.create_ns)), delete: summarize(nsToMs(f.delete_ns)) };
+  for (const k of ['step_clone_ns', 'step_socket_ns', 'step_veth_ns', 'step_inpod_ns'] as const) {
+    const v = f[k];
+    if (v) out[k.replace(/^step_|_ns$/g, '')] = summarize(nsToMs(v));
+  }
+  return out;
+}
+
+function deciles(ms: number[]): number[] {
+  const k = Math.max(1, Math.floor(ms.length / 10));
+  const out: number[] = [];
+  for (let i = 0; i + k <= ms.length && out.length < 10; i += k) out.push(median(ms.slice(i, i + k)));
+  return out;
+}
+
+function scaleSummary(f: FloorPod) {
+  const c = nsToMs(f.create_ns);
+  const steps: Record<string, unknown> = {};
+  for (const k of ['step_clone_ns', 'step_socket_ns', 'step_veth_ns', 'step_inpod_ns'] as const) {
+    const v = f[k];
+    if (v) steps[k.replace(/^step_|_ns$/g, '')] = { tenths: tenths(nsToMs(v)), deciles: deciles(nsToMs(v)) };
+  }
+  return {
+    size: f.n, ipv6: f.ipv6, totalCreateMs: (f.total_create_ns ?? 0) / 1e6, totalDeleteMs: (f.total_delete_ns ?? 0) / 1e6,
+    create: summarize(c), delete: summarize(nsToMs(f.delete_ns)), createTenths: tenths(c), createDeciles: deciles(c),
+    createSlopeUsPerPod: slope(c) * 1000, steps,
+  };
+}
+
+function scaleTable(runs: ScaleRun[], fl: { on?: FloorPod; off?: FloorPod }): string {
+  const head = ['scaling', 'pods', 'create total', 'per pod (median)', 'first 10%', 'last 10%', 'last/first', 'delete per pod', 'delete total'];
+  const lines: string[][] = [];
+  for (const [label, f] of [['C floor, IPv6 on', fl.on], ['C floor, IPv6 off', fl.off]] as const) {
+    if (!f) continue;
+    const c = nsToMs(f.create_ns);
+    const t = tenths(c);
+    lines.push([label, String(f.n), fmtMs((f.total_create_ns ?? 0) / 1e6), fmtMs(median(c)), fmtMs(t.first), fmtMs(t.last), fmtRatio(t.ratio),
+      fmtMs(median(nsToMs(f.delete_ns))), fmtMs((f.total_delete_ns ?? 0) / 1e6)]);
+  }
+  for (const r of runs) {
+    const t = tenths(r.create);
+    lines.push(['podns library', String(r.size), fmtMs(r.totalCreateMs), fmtMs(median(r.create)), fmtMs(t.first), fmtMs(t.last), fmtRatio(t.ratio),
+      fmtMs(median(r.delete)), fmtMs(r.totalDeleteMs)]);
+  }
+  const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
+  const fmt = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  let s = [fmt(head), ...lines.map(fmt)].join('\n') + '\n';
+  const big = runs[runs.length - 1];
+  if (big) {
+    s += `  at ${big.size} pods: ${big.bridgePorts} bridge ports; IPv6 addresses on the host side ${big.ipv6AddrsHost}, in a pod ${big.ipv6AddrsPod}`;
+    if (big.pause) s += `; pause ${fmtKiB(big.pause.meanPss)} PSS / ${fmtKiB(big.pause.meanRss)} RSS, ${big.pause.meanFds.toFixed(1)} fds each`;
+    s += '\n';
+  }
+  return s;
+}
+
+function memoryTable(m: PodMemory): string {
+  return [
+    `memory, ${m.pods} pods with one container (sleep): per pod`,
+    `  pause + watcher PSS ${fmtKiB(m.pss.mean)} (max ${fmtKiB(m.pss.max)}), RSS ${fmtKiB(m.rss.mean)}`,
+    `  pause    PSS ${fmtKiB(m.pause.meanPss)}, RSS ${fmtKiB(m.pause.meanRss)}, private ${fmtKiB(m.pause.meanPrivate)}, fds ${m.pause.fds.toFixed(1)}`,
+    `  watcher  PSS ${fmtKiB(m.watcher.meanPss)}, RSS ${fmtKiB(m.watcher.meanRss)}, private ${fmtKiB(m.watcher.meanPrivate)}, fds ${m.watcher.fds.toFixed(1)}`,
+    `  fds of one watcher: ${m.watcher.fdList.join(', ') || '-'}`,
+    '',
+  ].join('\n');
+}
+
+function gitCommit(): string | undefined {
+  const r = spawnSync('git', ['-C', packageRoot, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : undefined;
+}
+
+/** Three decimals are plenty for milliseconds: keeps results.json small and diffable. */
+function roundReplacer(_k: string, v: unknown): unknown {
+  return typeof v === 'number' && !Number.isInteger(v) ? Math.round(v * 1000) / 1000 : v;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`bench: ${oneLine(err)}\n`);
+    if (process.env.PODNS_DEBUG) process.stderr.write(`${(err as Error)?.stack ?? err}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,141 @@
+// What the bench reads from /proc: machine facts for results.json, a "quiet CPU" gate between phases,
+// and the memory and file descriptors a process holds.
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import * as os from 'node:os';
+
+export interface MachineInfo {
+  kernel: string;
+  cpuModel: string;
+  nproc: number;
+  memTotalKiB: number;
+  node: string;
+  date: string;
+  /** RCU settings shape how long a link delete takes (rcu_barrier / synchronize_rcu) */
+  rcuExpedited?: string;
+}
+
+function readOr(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+
+export function machineInfo(): MachineInfo {
+  const cpus = os.cpus();
+  const mem = /MemTotal:\s+(\d+)/.exec(readOr('/proc/meminfo') ?? '');
+  const info: MachineInfo = {
+    kernel: os.release(),
+    cpuModel: cpus[0]?.model ?? 'unknown',
+    nproc: os.availableParallelism(),
+    memTotalKiB: mem ? Number(mem[1]) : 0,
+    node: process.version,
+    date: new Date().toISOString(),
+  };
+  const exp = readOr('/sys/kernel/rcu_expedited');
+  if (exp !== undefined) info.rcuExpedited = exp;
+  return info;
+}
+
+function cpuTimes(): { idle: number; total: number } {
+  const line = (readOr('/proc/stat') ?? '').split('\n')[0] ?? '';
+  const f = line.trim().split(/\s+/).slice(1).map(Number);
+  const total = f.reduce((a, b) => a + b, 0);
+  // idle + iowait
+  return { idle: (f[3] ?? 0) + (f[4] ?? 0), total };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Waits until the machine is quiet: the kernel tears down a network namespace asynchronously (cleanup_net
+ * on a workqueue), so right after a phase that made and dropped hundreds of them the CPUs are still busy
+ * for seconds, and the next phase would pay for the previous one. Returns the milliseconds waited.
+ */
+export async function settle(o: { idle?: number; windowMs?: number; maxMs?: number } = {}): Promise<number> {
+  const want = o.idle ?? 0.9;
+  const windowMs = o.windowMs ?? 300;
+  const maxMs = o.maxMs ?? 60_000;
+  const start = Date.now();
+  for (;;) {
+    const a = cpuTimes();
+    await sleep(windowMs);
+    const b = cpuTimes();
+    const idle = (b.idle - a.idle) / Math.max(1, b.total - a.total);
+    if (idle >= want || Date.now() - start > maxMs) return Date.now() - start;
+  }
+}
+
+export interface MemoryUse {
+  /** bytes, from /proc/PID/smaps_rollup: shared pages divided among the processes that map them */
+  pss: number;
+  rss: number;
+  /** private (dirty + clean) bytes: what this process alone costs */
+  private: number;
+}
+
+export function memoryOf(pid: number): MemoryUse | undefined {
+  const text = readOr(`/proc/${pid}/smaps_rollup`);
+  if (text === undefined) return undefined;
+  const kib = (key: string) => {
+    const m = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(text);
+    return m ? Number(m[1]) * 1024 : 0;
+  };
+  return { pss: kib('Pss'), rss: kib('Rss'), private: kib('Private_Clean') + kib('Private_Dirty') };
+}
+
+/** The mappings of a process that cost it the most PSS (for a memory note that says where it goes). */
+export function topMappings(pid: number, count = 8): Array<{ mapping: string; pssKiB: number; rssKiB: number }> {
+  const text = readOr(`/proc/${pid}/smaps`);
+  if (text === undefined) return [];
+  const out = new Map<string, { pssKiB: number; rssKiB: number }>();
+  let current = '';
+  for (const line of text.split('\n')) {
+    const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (head) {
+      current = head[1] || '[anon]';
+      if (!out.has(current)) out.set(current, { pssKiB: 0, rssKiB: 0 });
+      continue;
+    }
+    const m = /^(Pss|Rss):\s+(\d+) kB/.exec(line);
+    if (m && current) {
+      const e = out.get(current)!;
+      if (m[1] === 'Pss') e.pssKiB += Number(m[2]);
+      else e.rssKiB += Number(m[2]);
+    }
+  }
+  return [...out.entries()].map(([mapping, v]) => ({ mapping, ...v }))
+    .sort((a, b) => b.pssKiB - a.pssKiB).slice(0, count);
+}
+
+/** Open file descriptors of a process, with what they point to. */
+export function fdsOf(pid: number): string[] | undefined {
+  let names: string[];
+  try {
+    names = readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return undefined;
+  }
+  const out: string[] = [];
+  for (const n of names) {
+    try {
+      out.push(`${n} -> ${readlinkSafe(`/proc/${pid}/fd/${n}`)}`);
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return out;
+}
+
+function readlinkSafe(p: string): string {
+  try {
+    return readlinkSync(p);
+  } catch {
+    return '?';
+  }
+}
+
+export function commOf(pid: number): string | undefined {
+  return readOr(`/proc/${pid}/comm`);
+}
