@@ -20,7 +20,8 @@ function tree(dir: string): string[] {
     for (const f of readdirSync(d).sort()) {
       const p = join(d, f);
       const st = statSync(p);
-      out.push(`${p} ${st.mode.toString(8)} ${st.isFile() ? readFileSync(p, 'utf8').length : ''}`);
+      // size and mtime, not content: pins are nsfs files, which cannot be read
+      out.push(`${p} ${st.mode.toString(8)} ${st.ino} ${st.size} ${st.mtimeMs}`);
       if (st.isDirectory()) walk(p);
     }
   };
