@@ -74,6 +74,14 @@ function parseArgs(argv: string[]): Config {
 
 const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
 
+/** How idle the CPUs were before each section: a busy machine makes every number suspect. */
+const quiet: Array<{ section: string; idle: number; waitedMs: number }> = [];
+async function quietBefore(section: string): Promise<void> {
+  const q = await settle();
+  quiet.push({ section, idle: q.idle, waitedMs: q.waitedMs });
+  if (q.idle < 0.9) log(`warning: the CPUs are busy (only ${(q.idle * 100).toFixed(0)}% idle) before ${section}: its numbers are not reliable`);
+}
+
 // ---- the table ---------------------------------------------------------------------------------
 
 interface Row {
@@ -207,14 +215,14 @@ async function main(): Promise<number> {
   try {
     // -- 1. the kernel floor ----------------------------------------------------------------------
     if (has('floor') || has('library') || has('shell')) {
-      await settle();
+      await quietBefore('floor pod (IPv6 off)');
       log(`floor: pod x${cfg.floorPodN} (IPv6 off, the baseline), IPv6 on, holder exec'ing the pause; exec x${cfg.floorExecN}`);
       floorPodOff = floorPod(cfg.floorPodN, { ipv6: false });
-      await settle();
+      await quietBefore('floor pod (IPv6 on)');
       const on = floorPod(cfg.floorPodN, { ipv6: true });
-      await settle();
+      await quietBefore('floor pod (pause)');
       const withPause = floorPod(Math.ceil(cfg.floorPodN / 3), { ipv6: false, pause: true });
-      await settle();
+      await quietBefore('floor exec');
       const ex: FloorExec = floorExec(cfg.floorExecN);
       addRow('floor (C, raw syscalls + rtnetlink)', 'pod create', nsToMs(floorPodOff.create_ns), undefined, 'BASELINE (IPv6 off, as podns pods)');
       addRow('floor (C, raw syscalls + rtnetlink)', '  clone(NEWNET|NEWIPC|NEWUTS)', nsToMs(floorPodOff.step_clone_ns ?? []), 'floor (C, raw syscalls + rtnetlink)/pod create');
@@ -232,7 +240,7 @@ async function main(): Promise<number> {
 
     // -- 2. the shell path ------------------------------------------------------------------------
     if (has('shell') || has('library')) {
-      await settle();
+      await quietBefore('shell path');
       log(`shell: unshare + ip + nsenter, x${cfg.shellN}`);
       const sh = floorShell(cfg.shellN, { ipv6: false });
       addRow('shell path (unshare, ip, nsenter)', 'pod create', nsToMs(sh.create_ns), 'floor (C, raw syscalls + rtnetlink)/pod create');
@@ -243,7 +251,7 @@ async function main(): Promise<number> {
     // -- 3. the library ---------------------------------------------------------------------------
     let lib: LibraryTimes | undefined;
     if (has('library')) {
-      await settle();
+      await quietBefore('library');
       log(`library: create, run, exec, delete x${cfg.libN} (+${cfg.libWarmup} warm-up)`);
       lib = await measureLibrary(root, cfg.libN, cfg.libWarmup);
       const g = 'podns library';
@@ -254,7 +262,7 @@ async function main(): Promise<number> {
       addRow(g, 'delete (with its container)', lib.delete, 'floor (C, raw syscalls + rtnetlink)/pod delete');
       results.library = Object.fromEntries(OPS.map((op) => [op, summarize(lib![op])]));
       if (cfg.profile) {
-        await settle();
+        await quietBefore('library profile');
         log(`library: the same under the CPU profiler and the kernel stack sampler, x${cfg.libProfileRuns}`);
         libProfiles = await profileLibrary(root, cfg.libProfileRuns);
         profiles.library = libProfiles;
@@ -264,7 +272,7 @@ async function main(): Promise<number> {
     // -- 4. the CLI -------------------------------------------------------------------------------
     let cli: CliTimes | undefined;
     if (has('cli')) {
-      await settle();
+      await quietBefore('cli');
       log(`cli: node -e 0, podns --version, create, run, exec, delete x${cfg.cliN} (+${cfg.cliWarmup} warm-up)`);
       cli = measureCli(root, cfg.cliN, cfg.cliWarmup);
       const g = 'podns CLI (whole processes)';
@@ -284,7 +292,7 @@ async function main(): Promise<number> {
 
     // -- 5a. memory and fds with one container per pod ---------------------------------------------
     if (has('memory')) {
-      await settle();
+      await quietBefore('memory');
       log(`memory: ${cfg.memoryPods} pods with one container each`);
       memory = await podMemory(root, cfg.memoryPods);
       results.memory = memory;
@@ -294,18 +302,18 @@ async function main(): Promise<number> {
     if (has('scale')) {
       const biggest = Math.max(...cfg.scaleSizes);
       for (const ipv6 of [true, false]) {
-        await settle();
+        await quietBefore(`scale floor IPv6 ${ipv6 ? 'on' : 'off'}`);
         log(`scale: floor, ${biggest} pods kept, IPv6 ${ipv6 ? 'on' : 'off'}`);
         scaleFloor[ipv6 ? 'on' : 'off'] = floorScale(biggest, { ipv6 });
       }
       for (const size of cfg.scaleSizes) {
-        await settle();
+        await quietBefore(`scale library ${size}`);
         log(`scale: library, ${size} pods in a row, then delete`);
         scaleRuns.push(await scaleOnce(root, size, `s${size}`));
       }
       const last = scaleRuns[scaleRuns.length - 1]!;
       if (cfg.profile && tenths(last.create).ratio > 1.3) {
-        await settle();
+        await quietBefore('scale profile');
         log(`scale: last tenth slower than the first: ${biggest} pods again, first and last tenth profiled`);
         scaleProf = await profileScale(root, biggest, 'sp');
         profiles.scale = scaleProf;
@@ -397,6 +405,8 @@ async function main(): Promise<number> {
       if (!t.pass && t.explain) for (const l of t.explain) text += `        ${l}\n`;
     }
   }
+  const busy = quiet.filter((q) => q.idle < 0.9);
+  if (busy.length) text += `\nWARNING: the machine was busy before ${busy.map((q) => `${q.section} (${(q.idle * 100).toFixed(0)}% idle)`).join(', ')}: those numbers are not reliable.\n`;
   process.stdout.write(text);
 
   const doc = {
@@ -404,6 +414,8 @@ async function main(): Promise<number> {
     machine,
     commit: gitCommit(),
     durationSec: Math.round((Date.now() - started) / 1000),
+    /** CPU idle fraction before each section (below 0.9: the machine was busy, numbers suspect) */
+    quiet,
     config: { ...cfg, only: [...cfg.only], out: undefined },
     units: 'milliseconds unless named otherwise; memory in bytes',
     table: rows.map((r) => ({ group: r.group, name: r.name.trim(), ...r.summary, ...(r.vs ? { ratio: r.vs.ratio, to: r.vs.name } : {}) })),

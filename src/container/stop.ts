@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isErrno } from '../errors.js';
 import { native } from '../native/index.js';
+import { procStat, processAlive } from '../pod/proc.js';
 import { tryReadPod } from '../pod/store.js';
 import { listDir } from '../state/files.js';
 import { validateName } from '../state/names.js';
@@ -26,8 +27,13 @@ export function containerNames(root: string, pod: string): string[] {
   return names;
 }
 
-/** pidfd of pid if it passes check after opening (so it is the process we mean), else undefined. */
-function openChecked(pid: number, check: () => boolean): number | undefined {
+interface Target { pid: number; startTime: number; fd: number }
+
+/**
+ * A pidfd of pid if it is the process we mean (check), with its start time: from then on "alive" means
+ * this very process (pid + start time), whatever becomes of its cmdline while it dies.
+ */
+function openChecked(pid: number, check: () => boolean): Target | undefined {
   if (!check()) return undefined;
   let fd: number;
   try {
@@ -36,19 +42,33 @@ function openChecked(pid: number, check: () => boolean): number | undefined {
     if (isErrno(err, 'ESRCH', 'ENOENT', 'EINVAL')) return undefined;
     throw err;
   }
-  if (!check()) {
+  const startTime = procStat(pid)?.startTime;
+  if (startTime === undefined || !check()) {
     closeSync(fd);
     return undefined;
   }
-  return fd;
+  return { pid, startTime, fd };
 }
 
-function send(fd: number | undefined, sig: number): void {
-  if (fd === undefined) return;
+function alive(t: Target | undefined): boolean {
+  return t !== undefined && processAlive(t.pid, t.startTime);
+}
+
+function send(t: Target | undefined, sig: number): void {
+  if (t === undefined) return;
   try {
-    native.pidfdSendSignal(fd, sig);
+    native.pidfdSendSignal(t.fd, sig);
   } catch (err) {
     if (!isErrno(err, 'ESRCH')) throw err;
+  }
+}
+
+async function waitGone(targets: Array<Target | undefined>, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    if (!targets.some(alive)) return true;
+    if (Date.now() >= deadline) return false;
+    await sleep(10);
   }
 }
 
@@ -56,29 +76,26 @@ async function stopOne(root: string, pod: string, name: string, graceSec: number
   const st = readStatusFile(root, pod, name);
   if (st === undefined) return;
   const dir = paths.container(root, pod, name);
-  const watcherAlive = (): boolean => isWatcherOf(st.watcherPid, dir);
-  const watcher = openChecked(st.watcherPid, watcherAlive);
-  // The workload of the last run (a watcher killed earlier may have left it running briefly).
+  const watcher = openChecked(st.watcherPid, () => isWatcherOf(st.watcherPid, dir));
+  // the workload of the last run (a watcher killed earlier leaves it to PR_SET_PDEATHSIG, which is quick)
   const workload = openChecked(st.pid, () => isWorkloadOf(st.pid, st.watcherPid));
   try {
     if (watcher === undefined && workload === undefined) return;
-    if (graceSec > 0 && watcher !== undefined) {
-      send(watcher, SIGTERM);
-      const deadline = Date.now() + graceSec * 1000;
-      while (Date.now() < deadline && watcherAlive()) await sleep(20);
-    } else if (graceSec > 0) {
-      send(workload, SIGTERM);
-      const deadline = Date.now() + graceSec * 1000;
-      while (Date.now() < deadline && isWorkloadOf(st.pid, st.watcherPid)) await sleep(20);
+    // The watcher forwards SIGTERM and records the exit; without one, the workload gets it directly.
+    if (graceSec > 0) {
+      send(watcher ?? workload, SIGTERM);
+      if (await waitGone([watcher ?? workload], graceSec * 1000)) return;
     }
-    // Workload first: killing the watcher of a shared pid namespace first would leave the workload to
-    // PR_SET_PDEATHSIG alone. (In its own pid namespace the watcher is init: its death ends them all.)
-    if (workload !== undefined && isWorkloadOf(st.pid, st.watcherPid)) send(workload, SIGKILL);
-    if (watcher !== undefined && watcherAlive()) send(watcher, SIGKILL);
-    for (let i = 0; i < 400 && (watcherAlive() || isWorkloadOf(st.pid, st.watcherPid)); i++) await sleep(5);
+    // Workload first: in a shared pid namespace the watcher's death would leave it to PDEATHSIG.
+    // (In its own pid namespace the watcher is init, and its death ends everything in there.)
+    send(workload, SIGKILL);
+    send(watcher, SIGKILL);
+    // SIGKILL cannot be caught: both are gone within moments (the watcher, as a pid namespace's
+    // init, only once the kernel has killed and reaped everything in that namespace).
+    await waitGone([watcher, workload], 5000);
   } finally {
-    if (watcher !== undefined) closeSync(watcher);
-    if (workload !== undefined) closeSync(workload);
+    if (watcher !== undefined) closeSync(watcher.fd);
+    if (workload !== undefined) closeSync(workload.fd);
   }
 }
 

@@ -6,7 +6,22 @@
 // (`add chain` + `flush chain` + `add rule`), removing them needs no rule handles, and after a crash the
 // chain names alone say what belongs to whom.
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { PodnsError } from '../errors.js';
+
+// An absolute path, never a PATH lookup: under `npm run`/`npx`, node_modules/.bin comes first in PATH,
+// and @vercel/nft (a dev dependency's dependency) installs a `nft` there that exits 0 on our batches.
+const NFT_PATHS = ['/usr/sbin/nft', '/sbin/nft', '/usr/local/sbin/nft', '/usr/bin/nft'];
+let nftPath: string | undefined;
+
+/** The nftables `nft` program; a one-line error naming the package when it is missing. */
+export function nftBinary(): string {
+  nftPath ??= NFT_PATHS.find((p) => existsSync(p));
+  if (nftPath === undefined) {
+    throw new PodnsError('ENONFT', 'nft not found (looked in /usr/sbin, /sbin, /usr/local/sbin, /usr/bin): podns needs nftables for NAT and published ports; install it (apt-get install nftables)');
+  }
+  return nftPath;
+}
 
 /** The table podns owns; PODNS_NFT_TABLE lets tests that share one sandbox netns keep apart. */
 export function nftTable(): string {
@@ -18,8 +33,9 @@ export function nftTable(): string {
 export interface NftResult { stdout: string; stderr: string; code: number | null }
 
 function run(args: string[], input?: string): Promise<NftResult> {
+  const bin = nftBinary();
   return new Promise((resolve, reject) => {
-    const child = spawn('nft', args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(bin, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });

@@ -2,7 +2,7 @@
 // spawned, so what is shown is exactly what `podns` prints), shows its output, and checks claims.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { paint, useColor, type Writer } from '../cli/output.js';
+import { paint, useColor, visibleWidth, type Writer } from '../cli/output.js';
 import type { F, TourText } from './text.js';
 import { wrap } from './wrap.js';
 
@@ -60,7 +60,7 @@ export class Tour {
 
   heading(text: string): void {
     const line = `── ${text} `;
-    this.w(`\n${paint(line + '─'.repeat(Math.max(3, this.width() - line.length)), 'cyan', this.io.out)}\n\n`);
+    this.w(`\n${paint(line + '─'.repeat(Math.max(3, this.width() - visibleWidth(line))), 'cyan', this.io.out)}\n\n`);
   }
 
   say(text: string): void {

@@ -325,7 +325,8 @@ export async function step5(tour: Tour, ctx: StepContext): Promise<void> {
   const page = await tour.podns(['exec', 'two-containers', '-c', 'client', '--', 'wget', '-qO-', '127.0.0.1']);
   tour.check(t.claims.stillTalk(f), page.stdout.includes(PAGE_MARK));
   const net = parseNet((await tour.podns(['net', 'two-containers'])).stdout);
-  tour.check(t.claims.eth0Kept(f), net.ino === f.podNetIno && Number(eth0(net)?.INDEX) === f.ifindex, `net:[${net.ino}] eth0 ${eth0(net)?.INDEX}`);
+  tour.check(t.claims.eth0Kept(f), net.ino === f.podNetIno && Number(eth0(net)?.INDEX) === f.ifindex && ipv4Of(eth0(net)) === f.podIp,
+    `net:[${net.ino}] eth0 ${eth0(net)?.INDEX} ${eth0(net)?.ADDRESSES}`);
 
   const rep = await tour.podns(['repair', 'two-containers']);
   const ns = parseNs((await tour.podns(['ns', 'two-containers'])).stdout);

@@ -73,7 +73,7 @@ export const en: TourText = {
       body: (f) =>
         `kill -9 removed the pause (pid ${f.pausePid}), and podns get now reports the pod as Degraded: no process holds ` +
         "the pod's namespaces on its behalf any more. The containers did not notice. They keep running, and eth0 is " +
-        'still there with the same index and counters, because a namespace exists as long as something refers to it: ' +
+        'still there with the same index and address, because a namespace exists as long as something refers to it: ' +
         'the containers are inside it, and podns pinned it with a bind mount in its state directory when it created the ' +
         `pod. podns repair started a new pause (pid ${f.newPausePid}) inside those same namespaces; the network ` +
         `namespace is net:[${f.podNetIno}] before and after, and the pod is whole again without restarting a ` +
@@ -110,7 +110,7 @@ export const en: TourText = {
     execRow: (f) => `the exec session (pid ${f.execPid}) is listed under the client`,
     degraded: () => 'with the pause dead, podns get reports two-containers as Degraded',
     containersAlive: () => 'both containers are still running',
-    eth0Kept: (f) => `eth0 is still in the pod, index ${f.ifindex}, in net:[${f.podNetIno}]`,
+    eth0Kept: (f) => `eth0 is still in the pod, index ${f.ifindex}, address ${f.podIp}, in net:[${f.podNetIno}]`,
     stillTalk: () => 'the client still reaches the web server over 127.0.0.1',
     repaired: (f) => `after podns repair a new pause (pid ${f.newPausePid}) is in net:[${f.podNetIno}] and the pod is Running`,
     notRestarted: () => 'the containers kept their processes: none was restarted',

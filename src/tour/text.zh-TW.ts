@@ -63,7 +63,7 @@ export const zhTW: TourText = {
       title: 'pause 被殺掉之後',
       body: (f) =>
         `kill -9 讓 pause(pid ${f.pausePid})消失了,podns get 現在顯示這個 Pod 為 Degraded:已經沒有行程代表 Pod 持有這些命名空間。` +
-        '容器卻毫無感覺,照常執行;eth0 也還在,編號與計數器都沒變。因為只要還有東西參照著,命名空間就會存在:' +
+        '容器卻毫無感覺,照常執行;eth0 也還在,編號與位址都沒變。因為只要還有東西參照著,命名空間就會存在:' +
         '容器本身就在裡面,而且 podns 建立 Pod 時,已經用狀態目錄中的 bind mount 把它釘住了。' +
         `podns repair 啟動了新的 pause(pid ${f.newPausePid}),並把它放進同樣的命名空間;網路命名空間前後都是 net:[${f.podNetIno}],` +
         'Pod 恢復完整,一個容器都不必重啟。Kubernetes 的做法不同:kubelet 發現 Pod 的 sandbox 死掉時,會停掉容器、' +
@@ -98,7 +98,7 @@ export const zhTW: TourText = {
     execRow: (f) => `exec 工作階段(pid ${f.execPid})列在 client 之下`,
     degraded: () => 'pause 死掉後,podns get 顯示 two-containers 為 Degraded',
     containersAlive: () => '兩個容器都還在執行',
-    eth0Kept: (f) => `eth0 仍在 Pod 中,編號 ${f.ifindex},位於 net:[${f.podNetIno}]`,
+    eth0Kept: (f) => `eth0 仍在 Pod 中,編號 ${f.ifindex},位址 ${f.podIp},位於 net:[${f.podNetIno}]`,
     stillTalk: () => 'client 仍然能經由 127.0.0.1 連到網頁伺服器',
     repaired: (f) => `podns repair 之後,新的 pause(pid ${f.newPausePid})位於 net:[${f.podNetIno}],Pod 為 Running`,
     notRestarted: () => '容器的行程都還是原來那些:沒有任何一個被重啟',

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { helperPath, native } from '../../src/native/index.js';
 import { NetlinkHandle } from '../../src/network/netlink/handle.js';
+import { nftBinary } from '../../src/network/nft.js';
 
 export interface Holder {
   pid: number;
@@ -101,11 +102,11 @@ export function isolate(tag: string): { root: string; table: string } {
 
 /** The sandbox's ruleset as text. */
 export function nftRuleset(): string {
-  return spawnSync('nft', ['list', 'ruleset'], { encoding: 'utf8' }).stdout;
+  return spawnSync(nftBinary(), ['list', 'ruleset'], { encoding: 'utf8' }).stdout;
 }
 
 export function dropIsolation(root: string, table: string): void {
-  spawnSync('nft', ['delete', 'table', 'ip', table], { encoding: 'utf8' });
+  spawnSync(nftBinary(), ['delete', 'table', 'ip', table], { encoding: 'utf8' });
   rmSync(root, { recursive: true, force: true });
 }
 
