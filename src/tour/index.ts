@@ -116,8 +116,10 @@ export async function runInSandbox(o: TourOptions = {}): Promise<number> {
   const work = join(base, 'work');
   mkdirSync(root, { mode: 0o700 });
   mkdirSync(work, { mode: 0o700 });
-  const env: NodeJS.ProcessEnv = { ...process.env, PODNS_ROOT: root, PODNS_NETNS_DIR: netnsDir, ...childColourEnv(out) };
-  delete env.PODNS_FAULT;
+  // PATH without node_modules/.bin: under npx it comes first and holds an unrelated `nft` (@vercel/nft)
+  const PATH = (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':').filter((d) => !d.includes('node_modules')).join(':');
+  const env: NodeJS.ProcessEnv = { ...process.env, PATH, PODNS_ROOT: root, PODNS_NETNS_DIR: netnsDir, ...childColourEnv(out) };
+  for (const k of ['PODNS_FAULT', 'PODNS_NFT_TABLE', HOST_NS_ENV]) delete env[k];
   // the views and checks that run in this process look at the same state
   process.env.PODNS_ROOT = root;
   process.env.PODNS_NETNS_DIR = netnsDir;

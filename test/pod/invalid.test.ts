@@ -95,14 +95,14 @@ privilegedSerial('every invalid input: exit != 0, one line, nothing changed', as
     [['delete'], /name the pods/],
     [['delete', 'Bad_Name'], /invalid pod name/],
     [['delete', 'nope'], /pod "nope" not found/],
-    [['delete', 'inv-exist', '--grace', '-1'], /invalid --grace/],
+    [['delete', 'inv-exist', '--grace=-1'], /invalid --grace/],
     [['delete', 'inv-exist', '--grace', 'soon'], /invalid --grace/],
     [['get', 'Bad'], /invalid pod name/],
     [['get', 'nope'], /pod "nope" not found/],
     [['inspect'], /exactly one pod name/],
     [['repair', 'nope'], /pod "nope" not found/],
     [['repair', 'inv-exist'], /nothing to repair/],
-    [['gc', 'extra'], /takes no arguments/],
+    [['gc', 'extra'], /gc takes no arguments/],
   ];
   const before = await snapshot();
   for (const [args, msg] of cases) {

@@ -12,7 +12,7 @@ const out = (s: string): void => { process.stdout.write(s); };
 
 function onePod(command: string, positionals: string[]): string {
   if (positionals.length !== 1) {
-    throw new PodnsError('EUSAGE', `podns ${command}: give exactly one pod name; see 'podns ${command} --help'`);
+    throw new PodnsError('EUSAGE', `give exactly one pod name; see 'podns ${command} --help'`);
   }
   return validateName('pod', positionals[0]!);
 }
@@ -166,11 +166,11 @@ const del: Command = {
     if (p.values.grace !== undefined) {
       grace = Number(p.values.grace);
       if (p.values.grace.trim() === '' || !Number.isFinite(grace) || grace < 0) {
-        throw new PodnsError('EUSAGE', `podns delete: invalid --grace "${p.values.grace}"; give seconds, 0 or more`);
+        throw new PodnsError('EUSAGE', `invalid --grace "${p.values.grace}"; give seconds, 0 or more`);
       }
     }
     if (p.values.filename !== undefined) {
-      if (p.positionals.length > 0) throw new PodnsError('EUSAGE', 'podns delete: give either -f FILE or pod names, not both');
+      if (p.positionals.length > 0) throw new PodnsError('EUSAGE', 'give either -f FILE or pod names, not both');
       // Manifests are the manifest module's business (loaded on use): it resolves the file to pods and
       // deletes each, printing `pod "NAME" deleted`.
       const { deleteFromManifest } = await import('../../manifest/apply.js');
@@ -178,7 +178,7 @@ const del: Command = {
         ...(grace !== undefined ? { grace } : {}), force: p.values.force === true, ignoreNotFound: p.values['ignore-not-found'] === true,
       });
     }
-    if (p.positionals.length === 0) throw new PodnsError('EUSAGE', "podns delete: name the pods to delete (or -f FILE); see 'podns delete --help'");
+    if (p.positionals.length === 0) throw new PodnsError('EUSAGE', "name the pods to delete (or -f FILE); see 'podns delete --help'");
     for (const n of p.positionals) validateName('pod', n);
     let code = 0;
     for (const name of p.positionals) {
@@ -208,7 +208,7 @@ Finds and removes, printing one line for each thing removed:
 `,
   async run(argv) {
     const p = parseCommand('gc', argv, {});
-    if (p.positionals.length > 0) throw new PodnsError('EUSAGE', 'podns gc: takes no arguments');
+    if (p.positionals.length > 0) throw new PodnsError('EUSAGE', 'gc takes no arguments');
     const lines = await gc(p.globals.root);
     if (p.globals.output === 'json') out(json(lines));
     else out(lines.map((l) => l + '\n').join(''));
