@@ -1,6 +1,7 @@
 // npm run bench: every measurement in one run, inside the sandbox (bench/sandbox-run.ts puts it there).
 //
 //   node dist/bench/run.js [--quick] [--only SECTION,...] [--out FILE] [--no-profile]
+//   (--quick: few iterations, scaling up to 100 pods, results to $TMPDIR/podns-bench-quick.json)
 //   sections: floor, shell, library, cli, memory, scale
 //
 // Prints a table (median, p95, and the ratio to this run's baseline), the targets with PASS or MISS
@@ -9,6 +10,7 @@
 // asynchronously, and a section must not pay for the previous one.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { floorPath, helperPath, packageRoot, pausePath, executable } from '../src/native/index.js';
 import { deletePod, listPods, oneLine } from './api.js';
@@ -64,7 +66,7 @@ function parseArgs(argv: string[]): Config {
   }
   // Full run: about 5 minutes on 2 cores; most of it is the kernel deleting links (an RCU barrier each).
   return quick
-    ? { quick, only, out: argv.includes('--out') ? out : path.join(packageRoot, 'bench', 'results-quick.json'), profile,
+    ? { quick, only, out: argv.includes('--out') ? out : path.join(tmpdir(), 'podns-bench-quick.json'), profile,
       floorPodN: 40, floorExecN: 200, shellN: 8, libN: 15, libWarmup: 3, libProfileRuns: 3, cliN: 5, cliWarmup: 1,
       cliProfileRuns: 1, memoryPods: 10, scaleSizes: [1, 10, 100] }
     : { quick, only, out, profile,
@@ -242,7 +244,8 @@ async function main(): Promise<number> {
     if (has('shell') || has('library')) {
       await quietBefore('shell path');
       log(`shell: unshare + ip + nsenter, x${cfg.shellN}`);
-      const sh = floorShell(cfg.shellN, { ipv6: false });
+      // as a script would: seven commands, IPv6 left as it is (disabling it would add a command, and time)
+      const sh = floorShell(cfg.shellN);
       addRow('shell path (unshare, ip, nsenter)', 'pod create', nsToMs(sh.create_ns), 'floor (C, raw syscalls + rtnetlink)/pod create');
       addRow('shell path (unshare, ip, nsenter)', 'pod delete', nsToMs(sh.delete_ns), 'floor (C, raw syscalls + rtnetlink)/pod delete');
       results.shell = floorSummary(sh);

@@ -9,9 +9,12 @@
 //   podns-floor shell N [opts]  the same pod as `pod`, made by the commands a shell script would run
 //                               (unshare, ip, nsenter), N times; spawned from this small process so
 //                               Node's own fork cost is not charged to them
+//   podns-floor stacks PID ...  a kernel wait-stack sampler for the bench's profiles (see below)
 //
 //   --ipv6 on|off     off: disable_ipv6 on the bridge, the host veths and the pods' eth0 (default on,
 //                     which is what a fresh network namespace gives)
+//   --queues one|default  one (default): the veth gets one rx/tx queue pair; default: the kernel's
+//                     choice (one per possible CPU, then cut back to one with a synchronize_rcu each)
 //   --pause PATH      the pod's holder execs PATH (the podns pause) instead of sleeping in pause(2)
 //   --prog PATH       exec mode: the program to exec (default /bin/true)
 //   --bridge NAME     default flbr0 (shell mode: shbr0)
@@ -327,7 +330,7 @@ static void pod_create(struct pod *p, int i) {
   must(eth0, "eth0 index");
   must(link_up(pnl, 1), "lo up");
   must(link_up(pnl, eth0), "eth0 up");
-  must(addr_add(pnl, eth0, net_base + 2 + (uint32_t)i, 16), "addr add");
+  must(addr_add(pnl, eth0, net_base + 2 + (uint32_t)(i % 60000), 16), "addr add");
   must(route_default(pnl, eth0, net_base + 1), "route add");
   close(pnl);
   uint64_t t4 = now_ns();
@@ -569,7 +572,7 @@ static int mode_shell(int n) {
     }
     snprintf(pidstr, sizeof pidstr, "%d", holder);
     snprintf(veth, sizeof veth, "shv%d", i);
-    uint32_t ip = net_base + 2 + (uint32_t)i;
+    uint32_t ip = net_base + 2 + (uint32_t)(i % 60000);
     char pcidr[32];
     snprintf(pcidr, sizeof pcidr, "%u.%u.%u.%u/16", ip >> 24, (ip >> 16) & 255, (ip >> 8) & 255, ip & 255);
     if (!opt_ipv6)
@@ -612,6 +615,8 @@ static void usage_stacks(void) {
 // counted under "COMM: top < frames < of its kernel stack", or "COMM: [on cpu]" when it is running
 // (a running task's kernel stack cannot be read). Idle helper threads parked in futex/epoll are left
 // out; PID's main thread parked in epoll is Node's event loop waiting ("[event loop wait]").
+// Only --comm processes born while the window is open and living in PID's mount namespace count: the
+// pauses of earlier pods, and other sandboxes' processes of the same name, are not this operation's.
 // --paused: count only between SIGUSR1 and SIGUSR2; each SIGUSR2 prints the window as one JSON line
 // and starts a new one. SIGTERM prints what is left and exits.
 
@@ -687,6 +692,8 @@ static void sample_process(int pid, int is_main_target, int frames) {
     int parked = !strncmp(key, "futex_", 6) || !strncmp(key, "do_epoll_wait", 13) || !strncmp(key, "ep_poll", 7);
     if (parked && !(is_main_target && tid == pid)) continue;
     if (parked) snprintf(key, sizeof key, "[event loop wait]");
+    // a pause that is up and waiting for its signal is done: it no longer holds anybody up
+    if (!is_main_target && !strncmp(key, "do_sigtimedwait", 15)) continue;
     snprintf(full, sizeof full, "%s: %s", comm, key);
     count_key(full);
   }
@@ -754,23 +761,31 @@ static int mode_stacks(int argc, char **argv) {
 
   int others[256];
   int nothers = 0;
-  // per pid: 0 not seen, 1 one of --comm, 2 not, 3 not yet (still "node")
+  // per pid: 0 not seen, 1 one of --comm, 2 not, 3 not yet (still "node"), 4 older than the window
   enum { PID_TABLE = 1 << 22 };
   unsigned char *pid_state = calloc(PID_TABLE, 1);
   if (!pid_state) die("out of memory");
   uint64_t next_scan = 0;
   char self_comm[32];
+  struct stat target_mnt;
+  char mntpath[64];
+  snprintf(mntpath, sizeof mntpath, "/proc/%d/ns/mnt", pid);
+  if (stat(mntpath, &target_mnt) < 0) die("stat %s: %s", mntpath, strerror(errno));
+  int was_counting = 0, fresh_window = 1;
   while (!stop_sampling) {
     if (flush_window) {
       flush_window = 0;
       print_window(pid);
     }
     if (!counting) {
+      was_counting = 0;
       sigsuspend(&open_set);
       continue;
     }
     if (kill(pid, 0) < 0 && errno == ESRCH) break;
-    if (ncomms && now_ns() >= next_scan) {
+    if (!was_counting) fresh_window = 1;
+    was_counting = 1;
+    if (ncomms && (fresh_window || now_ns() >= next_scan)) {
       // Processes that left PID's tree (the shim detaches) are found by name. A pid's comm is read once,
       // or again while it is still "node" (a child between clone and exec has its parent's name).
       nothers = 0;
@@ -779,7 +794,7 @@ static int mode_stacks(int argc, char **argv) {
       while (d && (e = readdir(d)) && nothers < 256) {
         int p = atoi(e->d_name);
         if (p <= 0 || p == pid || p >= PID_TABLE) continue;
-        if (pid_state[p] == 2) continue;
+        if (pid_state[p] == 2 || pid_state[p] == 4) continue;
         if (pid_state[p] != 1) {
           char path[64];
           snprintf(path, sizeof path, "/proc/%d/comm", p);
@@ -788,11 +803,17 @@ static int mode_stacks(int argc, char **argv) {
           pid_state[p] = !strcmp(self_comm, "node") ? 3 : 2;
           for (int k = 0; k < ncomms; k++)
             if (!strcmp(self_comm, comms[k])) pid_state[p] = 1;
+          struct stat mnt;
+          snprintf(path, sizeof path, "/proc/%d/ns/mnt", p);
+          if (pid_state[p] == 1 && (stat(path, &mnt) < 0 || mnt.st_ino != target_mnt.st_ino || mnt.st_dev != target_mnt.st_dev))
+            pid_state[p] = 2;
         }
+        if (pid_state[p] == 1 && fresh_window) pid_state[p] = 4;  // there before the window opened
         if (pid_state[p] == 1) others[nothers++] = p;
       }
       if (d) closedir(d);
       next_scan = now_ns() + 2000000ull;
+      fresh_window = 0;
     }
     sample_process(pid, 1, frames);
     for (int k = 0; k < nothers; k++) sample_process(others[k], 0, frames);

@@ -71,6 +71,7 @@ struct opts {
   const char *cwd;
   char **env;
   int n_env;
+  const char *env_file;
   enum restart_policy restart;
   long backoff_ms;
   char **argv;
@@ -168,6 +169,8 @@ static int parse(int argc, char **argv, struct opts *o) {
     else if (!strcmp(a, "--env")) {
       if (!strchr(v, '=') || v[0] == '=') { bad = a; snprintf(why, sizeof why, "bad --env \"%s\": want K=V", v); break; }
       o->env[o->n_env++] = (char *)v;
+    } else if (!strcmp(a, "--env-file")) {
+      o->env_file = v;
     } else if (!strcmp(a, "--restart")) {
       if (!strcmp(v, "Never")) o->restart = RESTART_NEVER;
       else if (!strcmp(v, "OnFailure")) o->restart = RESTART_ON_FAILURE;
@@ -748,6 +751,49 @@ static __attribute__((noreturn)) void watcher(struct opts *o) {
   _exit(0);
 }
 
+/* --env-file: K=V entries separated by NUL bytes (what podns writes, 0600: the values stay out of our
+   argv, which /proc/PID/cmdline shows to every user). Read before detaching; entries go before --env's. */
+static int read_env_file(struct opts *o) {
+  int fd = open(o->env_file, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  size_t cap = 4096, len = 0;
+  char *buf = malloc(cap + 1);
+  for (;;) {
+    if (!buf) { close(fd); errno = ENOMEM; return -1; }
+    ssize_t n = read(fd, buf + len, cap - len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) { int e = errno; close(fd); free(buf); errno = e; return -1; }
+    if (n == 0) break;
+    len += (size_t)n;
+    if (len == cap) {
+      if (cap >= (16u << 20)) { close(fd); free(buf); errno = EFBIG; return -1; }
+      cap *= 2;
+      buf = realloc(buf, cap + 1);
+    }
+  }
+  close(fd);
+  buf[len] = 0;
+  int count = 0;
+  for (size_t i = 0; i < len; i++) if (buf[i] == 0) count++;
+  char **env = calloc((size_t)(count + 1 + o->n_env + 1), sizeof(char *));
+  if (!env) { free(buf); errno = ENOMEM; return -1; }
+  int n = 0;
+  for (size_t i = 0; i < len;) {
+    char *e = buf + i;
+    size_t l = strlen(e);
+    if (l > 0) {
+      if (!strchr(e, '=') || e[0] == '=') { free(env); free(buf); errno = EINVAL; return -1; }
+      env[n++] = e;
+    }
+    i += l + 1;
+  }
+  for (int i = 0; i < o->n_env; i++) env[n++] = o->env[i];
+  free(o->env);
+  o->env = env;
+  o->n_env = n;
+  return 0;
+}
+
 int shim_main(int argc, char **argv) {
   struct opts o;
   int rc = parse(argc, argv, &o);
@@ -771,6 +817,10 @@ int shim_main(int argc, char **argv) {
   W.err = (struct stream){.name = "stderr", .fd = -1};
   W.backoff_ms = o.backoff_ms;
   W.exit_code = W.signal = -1;
+  if (o.env_file && read_env_file(&o) < 0) {
+    report(ready, errno, "env-file", "%s: %s", o.env_file, errno == EINVAL ? "want K=V entries separated by NUL bytes" : strerror(errno));
+    return 1;
+  }
   W.dirfd = open(o.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (W.dirfd < 0) { report(ready, errno, "open", "%s: %s", o.dir, strerror(errno)); return 1; }
   if (o.rootfs) {

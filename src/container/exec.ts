@@ -28,14 +28,17 @@ export interface ExecOptions {
   interactive?: boolean;
 }
 
-/** helper arguments for one exec (after `exec`), the pidfd being fd 3 */
-export function execArgs(config: { workingDir?: string; uid?: number; gid?: number }, env: string[], argv: string[], tty: boolean): string[] {
+/**
+ * helper arguments for one exec (after `exec`), the pidfd being fd 3. The container's environment is
+ * not among them: it is the helper's own environment, which CMD inherits — /proc/PID/environ is readable
+ * by the owner only, while /proc/PID/cmdline (argv) is readable by every user.
+ */
+export function execArgs(config: { workingDir?: string; uid?: number; gid?: number }, argv: string[], tty: boolean): string[] {
   const out = ['exec', '--pidfd', '3'];
   if (tty) out.push('--tty');
   if (config.uid !== undefined) out.push('--uid', String(config.uid));
   if (config.gid !== undefined) out.push('--gid', String(config.gid));
-  out.push('--cwd', config.workingDir ?? '/', '--clear-env');
-  for (const e of env) out.push('--env', e);
+  out.push('--cwd', config.workingDir ?? '/');
   out.push('--', ...argv);
   return out;
 }
@@ -66,9 +69,10 @@ export async function execInContainer(o: ExecOptions): Promise<number> {
     }
     const env = workloadEnv(config, rec);
     if (o.tty && process.env.TERM !== undefined && !env.some((e) => e.startsWith('TERM='))) env.push(`TERM=${process.env.TERM}`);
-    const args = execArgs(config, env, o.argv, o.tty === true);
+    const args = execArgs(config, o.argv, o.tty === true);
     const child = spawn(executable(helperPath), args, {
       argv0: 'podns-helper',
+      env: Object.fromEntries(env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)])),
       stdio: [o.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit', pidfd],
     });
     // The helper relays signals to the command. SIGINT/SIGQUIT from the terminal reach the helper

@@ -7,4 +7,4 @@ export { readContainerStatus, readContainerConfig, statusText } from './status.j
 export { chooseContainer, defaultedMessage, DEFAULT_CONTAINER_ANNOTATION } from './choose.js';
 export { psRows, type PsRow } from './ps.js';
 export { parseUser, validateEnv, workloadEnv, commandText } from './config.js';
-export { listWatchers, type WatcherProcess } from './watchers.js';
+export { listWatchers, killStrayWatchers, type WatcherProcess } from './watchers.js';

@@ -5,9 +5,10 @@
 // exits at once (we reap exactly it with waitpid(pid); never waitpid(-1), which would steal libuv's
 // children). The watcher reports on the ready pipe once the workload has exec'd.
 import { closeSync, existsSync, mkdirSync, read as fsRead, realpathSync, rmSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { isErrno, NotFoundError, PodnsError, errnoError } from '../errors.js';
+import { faultPoint } from '../fault.js';
 import { resolveArgv, resolveImage, type ImageConfig } from '../image/index.js';
 import { executable, helperPath, native } from '../native/index.js';
 import { createPod } from '../pod/create.js';
@@ -15,7 +16,7 @@ import { deletePod } from '../pod/delete.js';
 import { processAlive } from '../pod/proc.js';
 import { readPod, updatePod } from '../pod/store.js';
 import type { ContainerConfig, ContainerStatus, PodRecord } from '../pod/types.js';
-import { writeJsonAtomic } from '../state/files.js';
+import { writeFileAtomic, writeJsonAtomic } from '../state/files.js';
 import { validateName } from '../state/names.js';
 import { paths } from '../state/paths.js';
 import { validateEnv, validateIds, validateRestartPolicy, validateWorkdir, workloadEnv, type RestartPolicy } from './config.js';
@@ -77,6 +78,15 @@ function etcBinds(root: string, pod: string): string[] {
   return out;
 }
 
+export function envFile(root: string, pod: string, name: string): string {
+  return join(paths.container(root, pod, name), 'env');
+}
+
+/** K=V entries separated by NUL bytes, for the shim's --env-file. */
+export function writeEnvFile(root: string, rec: PodRecord, config: ContainerConfig): void {
+  writeFileAtomic(envFile(root, rec.name, config.name), workloadEnv(config, rec).map((e) => `${e}\0`).join(''));
+}
+
 export function shimArgs(root: string, rec: PodRecord, config: ContainerConfig, backoffMs?: number): string[] {
   const dir = paths.container(root, rec.name, config.name);
   return [
@@ -87,7 +97,8 @@ export function shimArgs(root: string, rec: PodRecord, config: ContainerConfig, 
     ...(config.uid !== undefined ? ['--uid', String(config.uid)] : []),
     ...(config.gid !== undefined ? ['--gid', String(config.gid)] : []),
     ...(config.workingDir !== undefined ? ['--cwd', config.workingDir] : []),
-    ...workloadEnv(config, rec).flatMap((e) => ['--env', e]),
+    // the environment goes in a 0600 file, not in argv: /proc/PID/cmdline is readable by every user
+    '--env-file', envFile(root, rec.name, config.name),
     '--restart', config.restartPolicy,
     ...(backoffMs !== undefined ? ['--backoff-ms', String(backoffMs)] : []),
     '--', ...config.argv,
@@ -238,6 +249,7 @@ export async function runContainer(o: RunOptions): Promise<{ config: ContainerCo
     }
     r.containers.push(o.name);
   });
+  faultPoint('container-after-record');
   const dir = paths.container(root, o.pod, o.name);
   let started = false;
   try {
@@ -246,8 +258,11 @@ export async function runContainer(o: RunOptions): Promise<{ config: ContainerCo
     mkdirSync(paths.containers(root, o.pod), { recursive: true, mode: 0o700 });
     mkdirSync(dir, { mode: 0o700 });
     writeJsonAtomic(paths.containerConfig(root, o.pod, o.name), config);
+    writeEnvFile(root, rec, config);
+    faultPoint('container-after-config');
     await startShim(root, rec, config, o.backoffMs);
     started = true;
+    faultPoint('container-after-start');
     const status = readContainerStatus(root, o.pod, o.name);
     if (status === undefined) throw new PodnsError('ESHIM', `container "${o.name}" started but wrote no status; see podns logs ${o.pod} -c ${o.name}`);
     return { config, status };

@@ -73,7 +73,7 @@ export function readContainerConfig(root: string, pod: string, name: string): Co
 export function statusText(st: ContainerStatus | undefined): string {
   if (st === undefined) return 'Created';
   if (st.state === 'running') return 'Running';
-  if (st.state === 'restarting') return `Restarting (${st.exitCode ?? '?'})`;
+  if (st.state === 'restarting') return 'Restarting';
   if (st.exitCode === null) return 'Exited (unknown)';
   return `Exited (${st.exitCode})`;
 }

@@ -12,7 +12,7 @@ import { ensureDir, listDir, tmpName, writeJsonAtomic } from '../state/files.js'
 import { validateName } from '../state/names.js';
 import { paths } from '../state/paths.js';
 import { checkAgainstOthers, checkMatches, listNetworks, networkName, readNetwork, resolveConfig, type NetworkConfig } from './config.js';
-import { forgetBridge, hostHandle } from './host.js';
+import { forgetBridge, hostHandle, rememberBridge } from './host.js';
 import { contains, ipToInt, parseCidr } from './ip.js';
 import { listAllocations } from './ipam.js';
 import { macForIp } from './mac.js';
@@ -48,7 +48,9 @@ function sysctl(path: string, value: string): void {
 /** The bridge link is there, a bridge, and up: the last step of making a network was done. */
 function bridgeReady(cfg: NetworkConfig): boolean {
   const l = hostHandle().linkGet(cfg.bridge);
-  return l !== undefined && l.kind === 'bridge' && l.up;
+  if (l === undefined || l.kind !== 'bridge') return false;
+  rememberBridge(cfg.bridge, l.index);
+  return l.up;
 }
 
 /** Subnet checks against this netns: another interface must not already hold an address inside it. */
@@ -83,6 +85,7 @@ function makeBridge(cfg: NetworkConfig): void {
   if (link === undefined || link.kind !== 'bridge') {
     throw new PodnsError('ENOTBRIDGE', `interface ${cfg.bridge} exists and is not a bridge (${link?.kind ?? 'gone'}): choose another --bridge`);
   }
+  rememberBridge(cfg.bridge, link.index);
   // before up: with the default mode the bridge would get an IPv6 link-local address and start talking
   h.linkSet(link.index, { addrGenModeNone: true, mtu: cfg.mtu });
   const prefix = Number(cfg.subnet.split('/')[1]);

@@ -27,6 +27,11 @@ export function bridgeIndex(bridge: string): number | undefined {
   return idx;
 }
 
+/** What ensureNetwork just saw: saves the pod set-up that follows a lookup. */
+export function rememberBridge(bridge: string, index: number): void {
+  bridgeIndexes.set(bridge, index);
+}
+
 export function forgetBridge(bridge: string): void {
   bridgeIndexes.delete(bridge);
 }

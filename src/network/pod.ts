@@ -95,14 +95,16 @@ function createVeth(o: SetupPodNetworkOptions, mac: string): Link | undefined {
     } catch (err) {
       lastSetupSends += h.sends - sendsBefore;
       const code = (err as ErrnoError).code;
+      const createFailed = (err as { request?: number }).request === 0;
+      // the veth was made but could not be configured: take it away again (nothing half-made)
+      if (!createFailed) {
+        try { h.linkDel(hostVeth); } catch { /* the error below matters more; gc finds a leftover */ }
+      }
       if (code === 'EXFULL') throw bridgeFull(net, err);
       // A cached bridge index goes stale when the bridge is re-made; look it up again, once.
-      if (attempt === 0 && (code === 'EINVAL' || code === 'ENODEV' || code === 'EOPNOTSUPP') && (err as ErrnoError).syscall === 'netlink RTM_NEWLINK') {
+      if (attempt === 0 && createFailed && (code === 'EINVAL' || code === 'ENODEV' || code === 'EOPNOTSUPP')) {
         forgetBridge(net.bridge);
-        if (bridgeIndex(net.bridge) !== master) {
-          hostHandle().linkDel(hostVeth); // in case the create went through and the second message failed
-          continue;
-        }
+        if (bridgeIndex(net.bridge) !== master) continue;
       }
       throw err;
     }

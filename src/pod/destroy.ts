@@ -85,7 +85,7 @@ export async function destroyPod(root: string, rec: PodRecord, o: DestroyOptions
   const pauses = [...(rec.pause ? [rec.pause] : []), ...(o.extraPauses ?? [])];
   for (const p of pauses) {
     await step(async () => {
-      if (await terminate(p, o.grace)) done.push(`pause process ${p.pid} (pod ${name})`);
+      if (await terminate(p, o.grace)) done.push(`pause process ${p.pid}`);
     });
   }
 
@@ -103,7 +103,7 @@ export async function destroyPod(root: string, rec: PodRecord, o: DestroyOptions
       if (teardownPodNetwork(veth)) done.push(`veth ${veth}`);
     });
     await step(() => {
-      for (const ip of releaseIps(root, netName, name)) done.push(`IP ${ip} (network ${netName}, pod ${name})`);
+      for (const ip of releaseIps(root, netName, name)) done.push(`IP ${ip} on network ${netName}`);
     });
   }
 

@@ -112,7 +112,10 @@ privilegedSerial('with --share-pid the containers join the pause\'s pid namespac
 
 privilegedSerial('exec returns the command\'s exit status; -t gives a tty, without -t there is none', async (t) => {
   await pod('ex');
-  await runContainer({ root: env!.root, pod: 'ex', name: 'main', rootfs, command: ['sleep', '1000'], env: { GREETING: 'hi' }, workingDir: '/tmp' });
+  const main = await runContainer({ root: env!.root, pod: 'ex', name: 'main', rootfs, command: ['sleep', '1000'], env: { GREETING: 'hi' }, workingDir: '/tmp' });
+  // environment values reach the workload but never an argv (/proc/PID/cmdline is world-readable)
+  t.true(readFileSync(`/proc/${main.status.pid}/environ`, 'utf8').split('\0').includes('GREETING=hi'));
+  t.false(readFileSync(`/proc/${main.status.watcherPid}/cmdline`, 'utf8').includes('GREETING'));
   t.is(await execInContainer({ root: env!.root, pod: 'ex', argv: ['sh', '-c', 'exit 3'] }), 3);
   t.is(await execInContainer({ root: env!.root, pod: 'ex', argv: ['true'] }), 0);
   const c2 = await cli(['exec', 'ex', '--', 'sh', '-c', 'exit 7']);
@@ -128,7 +131,7 @@ privilegedSerial('exec returns the command\'s exit status; -t gives a tty, witho
   t.is(noDash.stdout.trim(), 'hi /tmp');
   // -i passes stdin through
   const withStdin = await execaStdin(['exec', '-i', 'ex', '--', 'cat'], 'from stdin\n');
-  t.is(withStdin, 'from stdin\n');
+  t.deepEqual(withStdin, { exitCode: 0, stdout: 'from stdin\n', stderr: '' });
   const missing = await cli(['exec', 'ex', '--', 'no-such-command']);
   t.is(missing.exitCode, 127);
 });
@@ -139,10 +142,9 @@ async function cli(args: string[]): Promise<{ exitCode: number; stdout: string; 
   return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
 }
 
-async function execaStdin(args: string[], input: string): Promise<string> {
-  const r = await execa('node', [bin, ...args], { env: env!.env, input, reject: false });
-  const o = String(r.stdout);
-  return o + (o.endsWith('\n') ? '' : '\n');
+async function execaStdin(args: string[], input: string): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+  const r = await execa('node', [bin, ...args], { env: env!.env, input, reject: false, stripFinalNewline: false });
+  return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
 }
 
 privilegedSerial('logs show each container\'s own output, stdout and stderr apart; --tail and --timestamps', async (t) => {
@@ -319,4 +321,28 @@ privilegedSerial('run creates a missing pod; bad input is one line and leaves no
   const again = await cli(['run', 'auto', '--name', 'd', '--rootfs', rootfs, '--', 'no-such-program']);
   t.is(again.exitCode, 1);
   t.deepEqual(readPod(env!.root, 'auto').containers, ['c']);
+});
+
+privilegedSerial('kill -9 of podns run at any step leaves a container that ps shows and delete removes', async (t) => {
+  await pod('crash');
+  const watchers: number[] = [];
+  for (const step of ['container-after-record', 'container-after-config', 'container-after-start']) {
+    const name = step.replace('container-after-', '');
+    const r = await execa('node', [bin, 'run', 'crash', '--name', name, '--rootfs', rootfs, '--', 'sleep', '1000'], {
+      env: { ...env!.env, PODNS_FAULT: step }, reject: false,
+    });
+    t.is(r.signal, 'SIGKILL', step);
+    t.true(readPod(env!.root, 'crash').containers.includes(name), step);
+    const st = readContainerStatus(env!.root, 'crash', name);
+    if (step === 'container-after-start') {
+      t.is(st?.state, 'running');
+      watchers.push(st!.watcherPid, st!.pid);
+    } else {
+      t.is(st, undefined, step);
+    }
+  }
+  const rows = psRows(env!.root, 'crash');
+  t.deepEqual(rows.map((r) => [r.container, r.status]), [['POD', 'Running'], ['record', 'Created'], ['config', 'Created'], ['start', 'Running']]);
+  await deletePod(env!.root, 'crash', { grace: 1 });
+  t.deepEqual(watchers.filter((p) => !processGone(p)), []);
 });

@@ -44,7 +44,7 @@ export function runIn(h: Holder, argv: string[]): ChildProcess {
   const cmd = existsSync(helperPath)
     ? [helperPath, 'exec', '--ns', `net=${h.nsPath}`, '--', ...argv]
     : ['nsenter', `--net=${h.nsPath}`, '--', ...argv];
-  return spawn(cmd[0]!, cmd.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+  return spawn(cmd[0]!, cmd.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
 }
 
 // A TCP server that answers every connection with "<who I am> <the address I saw>\n".
@@ -53,6 +53,8 @@ const net = require('node:net');
 const [host, port, name] = process.argv.slice(1);
 const s = net.createServer((c) => { c.end(name + ' ' + c.remoteAddress.replace(/^::ffff:/, '') + '\\n'); });
 s.listen(Number(port), host, () => process.stdout.write('ready\\n'));
+// gone with the test process: stdin is a pipe from it (through podns-helper exec, which only relays)
+process.stdin.on('end', () => process.exit(0)).resume();
 `;
 
 const CLIENT = `
@@ -69,7 +71,13 @@ c.on('error', (e) => { process.stderr.write(e.code + '\\n'); process.exit(1); })
 /** Starts the echo server in the holder's netns; resolves once it listens. Killed at teardown. */
 export async function serveIn(t: ExecutionContext, h: Holder, host: string, port: number, name: string): Promise<void> {
   const child = runIn(h, [process.execPath, '-e', SERVER, host, String(port), name]);
-  t.teardown(() => { child.kill('SIGKILL'); });
+  const closed = new Promise((resolve) => child.on('close', resolve));
+  t.teardown(async () => {
+    // not SIGKILL: that would kill podns-helper only and orphan the server, which keeps the netns alive
+    child.stdin!.end();
+    child.kill('SIGTERM');
+    await closed;
+  });
   await new Promise<void>((resolve, reject) => {
     let err = '';
     child.stderr!.on('data', (d: Buffer) => { err += d; });
@@ -81,7 +89,8 @@ export async function serveIn(t: ExecutionContext, h: Holder, host: string, port
 /** Connects from inside the holder's netns (or from here without one); resolves with the server's line. */
 export async function connectFrom(h: Holder | undefined, host: string, port: number): Promise<string> {
   const argv = [process.execPath, '-e', CLIENT, host, String(port)];
-  const child = h ? runIn(h, argv) : spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = h ? runIn(h, argv) : spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
+  child.stdin!.end();
   let out = '';
   let err = '';
   child.stdout!.on('data', (d: Buffer) => { out += d; });

@@ -81,6 +81,7 @@ test('link set by name: ifi_index 0 + IFLA_IFNAME; hairpin as bridge slave data;
 
 test('bridge hairpin via AF_BRIDGE: IFLA_PROTINFO carries NLA_F_NESTED (the bridge code requires it)', (t) => {
   const m = E.bridgeLinkSetHairpin(5, true);
+  t.is(m.readInt32LE(16 + 4), 5);
   t.is(m.readUInt16LE(4), C.RTM_SETLINK);
   t.is(m.readUInt8(16), C.AF_BRIDGE);
   t.is(m.readUInt16LE(32 + 2), C.IFLA_PROTINFO | C.NLA_F_NESTED);

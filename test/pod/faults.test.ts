@@ -29,16 +29,16 @@ async function assertNothingLeft(t: import('ava').ExecutionContext, name: string
   t.deepEqual(readdirSync(join(e.root, 'claims')), [], `${name}: claims`);
 }
 
-privilegedSerial('kill -9 of create at every step: gc removes everything', async (t) => {
-  // the network exists first, as on any machine that ran podns before
+privilegedSerial('the network exists (as on any machine that ran podns before)', async (t) => {
   const base = await e.cli(['create', 'fault-base', '--bridge', e.bridge, '--subnet', e.subnet]);
   t.is(base.exitCode, 0, base.stderr);
   t.is((await e.cli(['delete', 'fault-base'])).exitCode, 0);
+});
 
-  let port = 19000;
-  for (const step of STEPS) {
+STEPS.forEach((step, i) => {
+  privilegedSerial(`kill -9 of create at ${step}: gc removes everything`, async (t) => {
     const name = `fault-${step}`;
-    const r = await e.cli(['create', name, '--bridge', e.bridge, '--publish', `${port++}:80`], { PODNS_FAULT: step });
+    const r = await e.cli(['create', name, '--bridge', e.bridge, '--publish', `${19000 + i}:80`], { PODNS_FAULT: step });
     t.is(r.signal, 'SIGKILL', `${step}: the create was killed (${r.stderr})`);
     if (step === 'after-ready') {
       // the pod was complete: gc keeps it, delete removes it
@@ -55,12 +55,14 @@ privilegedSerial('kill -9 of create at every step: gc removes everything', async
       t.regex(gc.stdout, new RegExp(`state of pod ${name}`), `${step}: gc says what it removed`);
       if (step === 'after-pause') t.regex(gc.stdout, /removed pause process \d+/);
       if (['after-veth', 'after-ports', 'after-etc'].includes(step)) t.regex(gc.stdout, /removed veth pn/);
-      if (step !== 'after-record' && step !== 'after-pause' && step !== 'after-pause-record') t.regex(gc.stdout, /removed pin /);
+      if (['after-ports', 'after-etc'].includes(step)) t.regex(gc.stdout, /removed port mappings/);
+      if (!['after-record', 'after-pause', 'after-pause-record'].includes(step)) t.regex(gc.stdout, /removed pin /);
+      if (!['after-record', 'after-pause', 'after-pause-record', 'after-pin'].includes(step)) t.regex(gc.stdout, /removed IP /);
     }
     await assertNothingLeft(t, name);
     const again = await e.cli(['gc']);
     t.is(again.stdout, '', `${step}: a second gc finds nothing`);
-  }
+  });
 });
 
 privilegedSerial('kill -9 of delete part way: gc finishes it', async (t) => {
@@ -100,8 +102,8 @@ privilegedSerial('gc: state without a pause and without pins, stray veths and IP
   t.regex((await e.cli(['get', 'fault-gone'])).stdout, /Failed/);
 
   // a veth with our prefix on our bridge that no pod owns, and an IP whose owner does not exist
-  await execa('ip', ['link', 'add', 'pnstray0', 'type', 'veth', 'peer', 'name', 'pnstray1']);
-  await execa('ip', ['link', 'set', 'pnstray0', 'master', e.bridge]);
+  await execa('ip', ['link', 'add', 'pn0000000beef0', 'type', 'veth', 'peer', 'name', 'pn0000000beef1']);
+  await execa('ip', ['link', 'set', 'pn0000000beef0', 'master', e.bridge]);
   const ips = join(e.root, 'networks', e.bridge, 'ips');
   mkdirSync(ips, { recursive: true });
   writeFileSync(join(ips, '10.214.0.250'), 'ghost', { mode: 0o600 });
@@ -109,10 +111,10 @@ privilegedSerial('gc: state without a pause and without pins, stray veths and IP
   const gc = await e.cli(['gc']);
   t.is(gc.exitCode, 0, gc.stderr);
   t.regex(gc.stdout, /pod fault-gone: its pause and its namespace pins are gone/);
-  t.regex(gc.stdout, /removed veth pnstray0 \(bridge /);
+  t.regex(gc.stdout, /removed veth pn0000000beef0 \(bridge /);
   t.regex(gc.stdout, /released IP 10\.214\.0\.250 .*ghost/);
-  t.false(linkExists('pnstray0'));
-  t.false(linkExists('pnstray1'));
+  t.false(linkExists('pn0000000beef0'));
+  t.false(linkExists('pn0000000beef1'));
   await assertNothingLeft(t, 'fault-gone');
   t.is((await e.cli(['gc'])).stdout, '');
 });

@@ -1,10 +1,9 @@
 // Every invalid input: exit code not 0, one clear line, and the system exactly as it was.
 import test from 'ava';
-import { execa } from 'execa';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { privilegedSerial, skipReason } from '../helpers/root.js';
-import { makeEnv, nftRules, pausesOf, type TestEnv } from './env.js';
+import { bridgePorts, linkExists, makeEnv, nftRules, pausesOf, type TestEnv } from './env.js';
 
 let e: TestEnv;
 test.before(() => {
@@ -34,7 +33,8 @@ async function snapshot(): Promise<unknown> {
     files: tree(e.root),
     netns: existsSync(e.netnsDir) ? readdirSync(e.netnsDir).sort() : [],
     mounts: readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter((m) => m?.includes('podns-test-inval')).sort(),
-    links: (await execa('ip', ['-o', 'link', 'show'])).stdout.split('\n').map((l) => l.split(': ')[1]).sort(),
+    // links of this file's networks only: other test files make theirs in the same sandbox meanwhile
+    links: [linkExists(e.bridge), linkExists('ptinvnew'), bridgePorts(e.bridge)],
     nft: await nftRules(e.nftTable),
     pauses: pausesOf(e.root).sort(),
   };

@@ -15,7 +15,7 @@ const out = (s: string): void => { process.stdout.write(s); };
 
 function onePod(command: string, positionals: string[]): string {
   if (positionals.length !== 1) {
-    throw new PodnsError('EUSAGE', `podns ${command}: give exactly one pod name; see 'podns ${command} --help'`);
+    throw new PodnsError('EUSAGE', `give exactly one pod name; see 'podns ${command} --help'`);
   }
   return validateName('pod', positionals[0]!);
 }
@@ -69,13 +69,13 @@ Example:
     }, { stopAtFirstPositional: 1 });
     const pod = onePod('run', p.positionals);
     const v = p.values;
-    if (v.name === undefined) throw new PodnsError('EUSAGE', "podns run: give the container a name with --name NAME; see 'podns run --help'");
+    if (v.name === undefined) throw new PodnsError('EUSAGE', "give the container a name with --name NAME; see 'podns run --help'");
     if (v.image === undefined && v.rootfs === undefined && p.rest.length === 0) {
-      throw new PodnsError('EUSAGE', "podns run: no command: give it after --, e.g. podns run POD --name NAME -- sleep 1000");
+      throw new PodnsError('EUSAGE', "no command: give it after --, e.g. podns run POD --name NAME -- sleep 1000");
     }
     const user = v.user !== undefined ? parseUser(v.user) : undefined;
     if (v.restart !== undefined && !(RESTART_POLICIES as readonly string[]).includes(v.restart)) {
-      throw new PodnsError('EUSAGE', `podns run: invalid --restart "${v.restart}": use Never, OnFailure or Always`);
+      throw new PodnsError('EUSAGE', `invalid --restart "${v.restart}": use Never, OnFailure or Always`);
     }
     const restartPolicy = validateRestartPolicy(v.restart);
     const res = await runContainer({
@@ -121,7 +121,7 @@ Example:
       tty: { type: 'boolean', short: 't' },
     }, { stopAtFirstPositional: 1 });
     const pod = onePod('exec', p.positionals);
-    if (p.rest.length === 0) throw new PodnsError('EUSAGE', "podns exec: no command: give it after --, e.g. podns exec POD -- sh");
+    if (p.rest.length === 0) throw new PodnsError('EUSAGE', "no command: give it after --, e.g. podns exec POD -- sh");
     const container = pickContainer(p.globals.root, pod, p.values.container);
     return execInContainer({
       root: p.globals.root, pod, container, argv: p.rest, tty: p.values.tty === true, interactive: p.values.stdin === true,
@@ -155,7 +155,7 @@ Options:
     let tail: number | undefined;
     if (p.values.tail !== undefined) {
       if (!/^-?\d+$/.test(p.values.tail) || Number(p.values.tail) < -1) {
-        throw new PodnsError('EUSAGE', `podns logs: invalid --tail "${p.values.tail}": give a number of lines, e.g. --tail 20`);
+        throw new PodnsError('EUSAGE', `invalid --tail "${p.values.tail}": give a number of lines, e.g. --tail 20`);
       }
       tail = Number(p.values.tail);
     }
@@ -193,7 +193,7 @@ S seconds (default ${DEFAULT_GRACE_SECONDS}). The pod itself stays; 'podns delet
     if (p.values.grace !== undefined) {
       grace = Number(p.values.grace);
       if (!/^\d+(\.\d+)?$/.test(p.values.grace) || !Number.isFinite(grace)) {
-        throw new PodnsError('EUSAGE', `podns stop: invalid --grace "${p.values.grace}": give seconds, 0 or more`);
+        throw new PodnsError('EUSAGE', `invalid --grace "${p.values.grace}": give seconds, 0 or more`);
       }
     }
     const rec = readPod(p.globals.root, pod);
@@ -215,7 +215,7 @@ POD, CONTAINER, PID (on the host), STATUS (Running, Exited (CODE), Restarting), 
 `,
   async run(argv) {
     const p = parseCommand('ps', argv, {});
-    if (p.positionals.length > 1) throw new PodnsError('EUSAGE', "podns ps: give at most one pod name; see 'podns ps --help'");
+    if (p.positionals.length > 1) throw new PodnsError('EUSAGE', "give at most one pod name; see 'podns ps --help'");
     const pod = p.positionals[0] !== undefined ? validateName('pod', p.positionals[0]) : undefined;
     const rows = psRows(p.globals.root, pod);
     if (p.globals.output === 'json') {

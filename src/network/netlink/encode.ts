@@ -220,10 +220,12 @@ export function linkSet(ref: LinkRef, s: LinkSet): Buffer {
   return nlmsg(C.RTM_NEWLINK, C.NLM_F_ACK, ifinfomsg({ index: r.index, flags, change }), ...attrs);
 }
 
-/** bridge link set dev REF hairpin on|off: RTM_SETLINK, AF_BRIDGE, IFLA_PROTINFO (nested flag required) */
-export function bridgeLinkSetHairpin(ref: LinkRef, on: boolean): Buffer {
-  const r = refParts(ref);
-  return nlmsg(C.RTM_SETLINK, C.NLM_F_ACK, ifinfomsg({ family: C.AF_BRIDGE, index: r.index }), ...r.attrs,
+/**
+ * bridge link set dev INDEX hairpin on|off: RTM_SETLINK, AF_BRIDGE, IFLA_PROTINFO (nested flag required).
+ * The AF_BRIDGE handler finds the port by ifindex only (no IFLA_IFNAME lookup).
+ */
+export function bridgeLinkSetHairpin(index: number, on: boolean): Buffer {
+  return nlmsg(C.RTM_SETLINK, C.NLM_F_ACK, ifinfomsg({ family: C.AF_BRIDGE, index }),
     nest(C.IFLA_PROTINFO | C.NLA_F_NESTED, u8Attr(C.IFLA_BRPORT_MODE, on ? 1 : 0)));
 }
 

@@ -73,9 +73,9 @@ export class NetlinkHandle {
 
   /**
    * Sends the requests in one datagram and reads until each one is acknowledged (or, for a dump,
-   * done). Returns the decoded replies per request. Throws the first failed request's error; the
-   * kernel still ran the others (it does not stop at a failure), so callers order requests so
-   * that a later one cannot do harm when an earlier one failed.
+   * done). Returns the decoded replies per request. Throws the first failed request's error (with
+   * `request`, its position in `reqs`); the kernel still ran the others (it does not stop at a
+   * failure), so callers order requests so that a later one cannot do harm when an earlier one failed.
    */
   exchange(reqs: Request[]): unknown[][] {
     if (this.closed) throw new Error('netlink handle is closed');
@@ -117,8 +117,8 @@ export class NetlinkHandle {
         }
       }
     }
-    const failed = errors.find((e) => e !== undefined);
-    if (failed) throw failed;
+    const i = errors.findIndex((e) => e !== undefined);
+    if (i >= 0) throw Object.assign(errors[i]!, { request: i });
     return replies;
   }
 
@@ -185,7 +185,8 @@ export class NetlinkHandle {
 
   /** bridge link set dev REF hairpin on|off (RTM_SETLINK, AF_BRIDGE, IFLA_PROTINFO) */
   linkSetHairpin(ref: E.LinkRef, on: boolean): void {
-    this.request({ msg: E.bridgeLinkSetHairpin(ref, on), what: String(ref) });
+    const index = typeof ref === 'number' ? ref : this.linkIndex(ref);
+    this.request({ msg: E.bridgeLinkSetHairpin(index, on), what: String(ref) });
   }
 
   /** ip link set REF netns FD */

@@ -1,0 +1,116 @@
+// NetlinkHandle's verbs against the kernel, in throwaway network namespaces (nothing in the sandbox netns).
+import test from 'ava';
+import type { ErrnoError } from '../../src/errors.js';
+import * as enc from '../../src/network/netlink/encode.js';
+import { NetlinkHandle } from '../../src/network/netlink/handle.js';
+import { privileged } from '../helpers/root.js';
+import { holder } from './netenv.js';
+
+privileged('links: add bridge and veth, set master/hairpin/mtu/up/down, move to a netns, delete', (t) => {
+  const ns = holder(t);
+  const other = holder(t);
+  const h = NetlinkHandle.open(ns.fd);
+  t.teardown(() => h.close());
+
+  h.linkAdd({ kind: 'bridge', name: 'tbr', mtu: 1400, mac: '0a:58:c0:00:02:01' });
+  const br = h.linkGet('tbr')!;
+  t.is(br.kind, 'bridge');
+  t.is(br.mtu, 1400);
+  t.is(br.mac, '0a:58:c0:00:02:01');
+  t.false(br.up);
+
+  const err = t.throws(() => h.linkAdd({ kind: 'bridge', name: 'tbr' })) as ErrnoError;
+  t.is(err.code, 'EEXIST');
+  t.is(err.errno, 17);
+  t.is(err.syscall, 'netlink RTM_NEWLINK');
+  t.is(err.path, 'tbr');
+  t.regex(err.message, /^netlink RTM_NEWLINK tbr: EEXIST \(/);
+
+  h.linkAdd({ kind: 'veth', name: 'tv0', peerName: 'tv1' });
+  const links = h.linkList();
+  const v0 = links.find((l) => l.name === 'tv0')!;
+  const v1 = links.find((l) => l.name === 'tv1')!;
+  t.is(v0.kind, 'veth');
+  t.is(v0.link, v1.index, 'a veth names its peer');
+  t.is(v1.link, v0.index);
+  t.truthy(v0.stats);
+  t.is(links.find((l) => l.name === 'lo')?.index, 1);
+
+  h.linkSetMaster('tv0', 'tbr');
+  h.linkSetHairpin('tv0', true);
+  h.linkSetMtu('tv0', 1300);
+  h.linkSetUp('tv0');
+  let got = h.linkGet('tv0')!;
+  t.is(got.master, br.index);
+  t.is(got.slaveKind, 'bridge');
+  t.true(got.hairpin);
+  t.is(got.mtu, 1300);
+  t.true(got.up);
+  h.linkSetHairpin('tv0', false);
+  h.linkSetDown('tv0');
+  got = h.linkGet('tv0')!;
+  t.false(got.hairpin);
+  t.false(got.up);
+  h.linkSetMaster('tv0', 0);
+  t.is(h.linkGet('tv0')!.master, undefined);
+
+  h.linkSetNsFd('tv1', other.fd);
+  t.is(h.linkGet('tv1'), undefined);
+  const o = NetlinkHandle.open(other.fd);
+  t.teardown(() => o.close());
+  t.is(o.linkGet('tv1')?.kind, 'veth');
+  t.is(h.linkGet('tv0')!.linkNetnsId !== undefined, true, 'the peer is now in another netns');
+
+  t.true(h.linkDel('tv0'));
+  t.false(h.linkDel('tv0'));
+  t.is(o.linkGet('tv1'), undefined, 'deleting one end deletes the pair');
+  t.is(h.linkGet('no-such-link'), undefined);
+});
+
+privileged('addresses and routes: add, list, delete; the kernel\'s extended-ack text reaches the error', (t) => {
+  const ns = holder(t);
+  const h = NetlinkHandle.open(ns.fd);
+  t.teardown(() => h.close());
+  h.linkAdd({ kind: 'bridge', name: 'tbr' });
+  h.linkSetUp('tbr');
+  h.addrAdd('tbr', '192.0.2.1/24');
+  const addrs = h.addrList('tbr').filter((a) => a.family === 2);
+  t.deepEqual(addrs.map((a) => [a.address, a.prefixLength, a.broadcast, a.label]), [['192.0.2.1', 24, '192.0.2.255', 'tbr']]);
+  const dup = t.throws(() => h.addrAdd('tbr', '192.0.2.1/24')) as ErrnoError;
+  t.is(dup.code, 'EEXIST');
+  t.is(dup.syscall, 'netlink RTM_NEWADDR');
+
+  h.routeAdd({ dst: { ip: '198.18.0.0', prefixLength: 15 }, gateway: '192.0.2.254' });
+  h.routeAdd({ gateway: '192.0.2.253' });
+  const routes = h.routeList().filter((r) => r.table === 254);
+  t.deepEqual(routes.find((r) => r.dst === '198.18.0.0/15')?.gateway, '192.0.2.254');
+  t.deepEqual(routes.find((r) => r.dst === 'default')?.gateway, '192.0.2.253');
+  t.is(routes.find((r) => r.dst === '192.0.2.0/24')?.prefsrc, '192.0.2.1');
+
+  const bad = t.throws(() => h.routeAdd({ dst: { ip: '198.20.0.0', prefixLength: 16 }, gateway: '203.0.113.9' })) as ErrnoError;
+  t.is(bad.code, 'ENETUNREACH');
+  t.is(bad.syscall, 'netlink RTM_NEWROUTE');
+  t.regex(bad.message, /^netlink RTM_NEWROUTE 198\.20\.0\.0\/16: ENETUNREACH \(.*: Nexthop has invalid gateway\)$/);
+
+  t.true(h.addrDel('tbr', '192.0.2.1/24'));
+  t.false(h.addrDel('tbr', '192.0.2.1/24'));
+  t.deepEqual(h.addrList('tbr').filter((a) => a.family === 2), []);
+  t.false(h.routeList().some((r) => r.dst === 'default'), 'routes through the address went with it');
+});
+
+privileged('a batch: requests run in order in one datagram; the first failure is thrown, the rest still ran', (t) => {
+  const ns = holder(t);
+  const h = NetlinkHandle.open(ns.fd);
+  t.teardown(() => h.close());
+  const sends = h.sends;
+  const err = t.throws(() => h.exchange([
+    { msg: enc.linkAddBridge({ name: 'tb1' }), what: 'tb1' },
+    { msg: enc.linkAddBridge({ name: 'tb1' }), what: 'tb1 again' },
+    { msg: enc.linkAddBridge({ name: 'tb2' }), what: 'tb2' },
+  ])) as ErrnoError;
+  t.is(err.code, 'EEXIST');
+  t.is(err.path, 'tb1 again');
+  t.is(h.sends - sends, 1, 'one datagram');
+  t.truthy(h.linkGet('tb1'));
+  t.truthy(h.linkGet('tb2'));
+});
