@@ -203,23 +203,33 @@ static int move_high(int fd) {
   return nfd;
 }
 
-static void open_pty(int *master_out, int *slave_out) {
+// Returns -1 (errno set) instead of dying when soft: the pty inside a joined mount namespace is
+// the one we want, and the caller falls back to one opened before joining.
+static int try_open_pty(int *master_out, int *slave_out, bool soft) {
   int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-  if (master < 0) die_errno("posix_openpt");
+  if (master < 0) {
+    if (soft) return -1;
+    die_errno("posix_openpt");
+  }
   master = move_high(master);
-  if (grantpt(master) != 0) die_errno("grantpt");
-  if (unlockpt(master) != 0) die_errno("unlockpt");
+  if (grantpt(master) != 0 || unlockpt(master) != 0) {
+    if (soft) { close(master); return -1; }
+    die_errno("unlockpt");
+  }
   // TIOCGPTPEER opens the slave through the master instead of by path: after joining
   // another mount namespace /dev/pts/N would name a different devpts (or nothing).
   int slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
   if (slave < 0) {
     const char *name = ptsname(master);
-    if (name == NULL) die_errno("ptsname");
-    slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
-    if (slave < 0) die_errno("open pty slave");
+    if (name != NULL) slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (slave < 0) {
+      if (soft) { close(master); return -1; }
+      die_errno("open pty slave");
+    }
   }
   *master_out = master;
   *slave_out = move_high(slave);
+  return 0;
 }
 
 struct relay {
@@ -297,8 +307,10 @@ int exec_main(int argc, char **argv) {
   // the pidfd and errfd into place, which clears the flag). CMD inherits only 0-2.
   cloexec_from(3);
 
+  // A pty from our own devpts is the fallback; the one opened after joining (below) comes from
+  // the container's devpts, so that `tty` and ttyname() inside name a /dev/pts/N that exists there.
   int master = -1, slave = -1;
-  if (o.tty) open_pty(&master, &slave);  // in our mount namespace, before joining another
+  if (o.tty) try_open_pty(&master, &slave, false);
 
   if (o.pidfd >= 0) {
     if (join_pidfd(o.pidfd, PIDFD_NS_FLAGS) != 0) die_errno("setns(pidfd)");
@@ -329,6 +341,15 @@ int exec_main(int argc, char **argv) {
   int sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
   if (sfd < 0) die_errno("signalfd");
 
+  if (o.tty) {
+    int m2, s2;
+    if (try_open_pty(&m2, &s2, true) == 0) {
+      close(master);
+      close(slave);
+      master = m2;
+      slave = s2;
+    }
+  }
   if (master >= 0) copy_winsize(master);  // CMD starts with the right size
 
   pid_t child = fork();

@@ -9,7 +9,10 @@
 #include <net/if.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 
 static void loopback_up(void) {
   int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -43,9 +46,42 @@ int sandbox_main(int argc, char **argv) {
   loopback_up();
   if (setenv("PODNS_SANDBOX", "1", 1) != 0) die_errno("setenv");
 
-  execvp(argv[i], argv + i);
-  int err = errno;
-  char step[300];
-  snprintf(step, sizeof step, "execvp %s", argv[i]);
-  die_errno_code(err == ENOENT ? EXIT_NOT_FOUND : EXIT_CANNOT_EXEC, err, step);
+  // Stay behind as a child subreaper instead of exec'ing: the pauses and watchers that CMD
+  // detaches (double fork) are re-parented to us, not to the machine's PID 1, which in some
+  // containers and VMs never reaps. So no <defunct> piles up during a long test run. We do not
+  // kill what is left when CMD ends: the caller's leak check must still see it.
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) die_errno("prctl(PR_SET_CHILD_SUBREAPER)");
+  sigset_t all, old;
+  sigfillset(&all);
+  sigprocmask(SIG_BLOCK, &all, &old);
+  pid_t child = fork();
+  if (child < 0) die_errno("fork");
+  if (child == 0) {
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    execvp(argv[i], argv + i);
+    int err = errno;
+    char step[300];
+    snprintf(step, sizeof step, "execvp %s", argv[i]);
+    die_errno_code(err == ENOENT ? EXIT_NOT_FOUND : EXIT_CANNOT_EXEC, err, step);
+  }
+  // Signals arrive synchronously through sigwait. SIGINT and SIGQUIT from a terminal already
+  // reach CMD through its process group, so only the ones sent to us by pid are forwarded.
+  int status = 0;
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&all, &sig) != 0) continue;
+    if (sig == SIGCHLD) {
+      pid_t p;
+      int st;
+      bool done = false;
+      while ((p = waitpid(-1, &st, WNOHANG)) > 0) {
+        if (p == child) { status = st; done = true; }
+      }
+      if (done) break;
+    } else if (sig == SIGTERM || sig == SIGHUP || sig == SIGUSR1 || sig == SIGUSR2) {
+      kill(child, sig);
+    }
+  }
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  return 128 + WTERMSIG(status);
 }

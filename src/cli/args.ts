@@ -69,12 +69,12 @@ export function parseCommand<V = Record<string, string | boolean | string[] | un
     parsed = parseArgs({ args: head, options: { ...globalSpec, ...options }, allowPositionals: true, strict: true });
   } catch (err) {
     const msg = (err as Error).message.replace(/\. To specify a positional argument.*$/s, '');
-    throw new PodnsError('EUSAGE', `podns ${command}: ${msg}; see 'podns ${command} --help'`);
+    throw new PodnsError('EUSAGE', `${msg}; see 'podns ${command} --help'`);
   }
   const v = parsed.values as Record<string, unknown>;
   const out = v.output as string | undefined;
   if (out !== undefined && !['table', 'json', 'wide', 'name'].includes(out)) {
-    throw new PodnsError('EUSAGE', `podns ${command}: unknown output format "${out}"; use -o json (or table, wide, name)`);
+    throw new PodnsError('EUSAGE', `unknown output format "${out}"; use -o json (or table, wide, name)`);
   }
   return {
     values: parsed.values as V,
@@ -90,7 +90,7 @@ export function parseKeyValues(list: string[] | undefined, what: string, command
   const out: Record<string, string> = {};
   for (const item of list ?? []) {
     const eq = item.indexOf('=');
-    if (eq <= 0) throw new PodnsError('EUSAGE', `podns ${command}: bad ${what} "${item}"; write it as KEY=VALUE`);
+    if (eq <= 0) throw new PodnsError('EUSAGE', `bad ${what} "${item}"; write it as KEY=VALUE`);
     out[item.slice(0, eq)] = item.slice(eq + 1);
   }
   return out;

@@ -96,6 +96,10 @@ function makeBridge(cfg: NetworkConfig): void {
       if (!isErrno(err, 'EEXIST')) throw err;
     }
   }
+  // published ports reached as 127.0.0.1: after DNAT the packet leaves through the bridge with source
+  // 127.0.0.1, which the kernel drops as martian unless route_localnet is on for that device
+  // (what the CNI portmap plugin does); the guard chain keeps the other direction closed.
+  sysctl(`ipv4/conf/${cfg.bridge}/route_localnet`, '1');
   h.linkSetUp(link.index);
 }
 
@@ -140,10 +144,6 @@ export async function ensureNetwork(root: string, want: Partial<NetworkConfig> =
   await nftApply(networkRules(cfg));
   sysctl('ipv4/ip_forward', '1');
   makeBridge(cfg);
-  // published ports reached as 127.0.0.1: after DNAT the packet leaves through the bridge with source
-  // 127.0.0.1, which the kernel drops as martian unless route_localnet is on for that device
-  // (what the CNI portmap plugin does); the guard chain above keeps the other direction closed.
-  sysctl(`ipv4/conf/${cfg.bridge}/route_localnet`, '1');
   return cfg;
 }
 
