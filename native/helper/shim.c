@@ -64,6 +64,7 @@ struct opts {
   int pid_ns_fd;
   int new_pid_ns;
   const char *rootfs;
+  const char *overlay; /* with --rootfs: a dir for upper/ work/ merged/, so the image stays read-only */
   struct bind_arg binds[MAX_BINDS];
   int n_binds;
   const char *hostname;
@@ -153,6 +154,7 @@ static int parse(int argc, char **argv, struct opts *o) {
       o->n_ns++;
     } else if (!strcmp(a, "--pid-ns")) o->pid_ns = v;
     else if (!strcmp(a, "--rootfs")) o->rootfs = v;
+    else if (!strcmp(a, "--overlay")) o->overlay = v;
     else if (!strcmp(a, "--bind")) {
       char *c = strchr(v, ':');
       if (!c || c == v || v[0] != '/' || !safe_dst(c + 1) || o->n_binds == MAX_BINDS) { bad = a; snprintf(why, sizeof why, "bad --bind \"%s\": want /SRC:/DST", v); break; }
@@ -351,8 +353,26 @@ static void do_binds(const struct opts *o, const char *root) {
 static void setup_rootfs(const struct opts *o) {
   const char *r = o->rootfs;
   char p[PATH_MAX];
-  /* pivot_root needs the new root to be a mount point. */
-  must_mount(r, r, NULL, MS_BIND | MS_REC, NULL);
+  static char merged[PATH_MAX];
+  if (o->overlay) {
+    /* An image is shared by every container made from it: each one writes into its own upper
+     * dir, as Docker and podman do, and the image's files never change. The overlay mount lives
+     * only in this mount namespace, so nothing is left mounted when the container ends; the
+     * upper dir stays with the container's state (and survives restarts), removed with the pod. */
+    char upper[PATH_MAX], work[PATH_MAX], data[3 * PATH_MAX + 64];
+    join_path(upper, o->overlay, "/upper");
+    join_path(work, o->overlay, "/work");
+    join_path(merged, o->overlay, "/merged");
+    mkdir_p(upper, 0755);
+    mkdir_p(work, 0700);
+    mkdir_p(merged, 0755);
+    snprintf(data, sizeof data, "lowerdir=%s,upperdir=%s,workdir=%s", r, upper, work);
+    must_mount("overlay", merged, "overlay", 0, data);
+    r = merged;
+  } else {
+    /* pivot_root needs the new root to be a mount point. */
+    must_mount(r, r, NULL, MS_BIND | MS_REC, NULL);
+  }
 
   join_path(p, r, "/proc");
   mkdir_p(p, 0555);

@@ -93,6 +93,8 @@ export function shimArgs(root: string, rec: PodRecord, config: ContainerConfig, 
     'shim', '--dir', dir, '--ready-fd', '3',
     ...namespaceArgs(root, rec),
     ...(config.rootfs !== undefined ? ['--rootfs', config.rootfs] : []),
+    // an image's rootfs is shared: the container writes to an overlay upper dir of its own
+    ...(config.rootfs !== undefined && config.image !== undefined ? ['--overlay', join(dir, 'rootfs')] : []),
     ...etcBinds(root, rec.name),
     ...(config.uid !== undefined ? ['--uid', String(config.uid)] : []),
     ...(config.gid !== undefined ? ['--gid', String(config.gid)] : []),

@@ -143,3 +143,24 @@ privilegedSerial('the net pin is visible to ip netns: `ip netns exec POD` and `i
   }
   t.false(existsSync('/run/netns/life-ipns'));
 });
+
+privilegedSerial('pins are unmounted in other mount namespaces too (shared mounts): delete frees the netns everywhere', async (t) => {
+  const { execa } = await import('execa');
+  const c = await e.cli(['create', 'life-prop', '--bridge', e.bridge, '--subnet', e.subnet]);
+  t.is(c.exitCode, 0, c.stderr);
+  // a "container": its own mount namespace made after the pod, rslave as the shim makes it
+  const holder = execa('unshare', ['--mount', '--propagation', 'slave', 'sleep', '600'], { reject: false });
+  try {
+    const pinPaths = [join(e.root, 'pods', 'life-prop', 'ns', 'net'), join(e.netnsDir, 'life-prop')];
+    const mountsOf = (pid: number): string[] => readFileSync(`/proc/${pid}/mountinfo`, 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '');
+    const { waitFor } = await import('./env.js');
+    await waitFor(() => holder.pid !== undefined && readFileSync(`/proc/${holder.pid}/cmdline`, 'utf8').startsWith('sleep'), 'the holder to start');
+    const pid = holder.pid!;
+    for (const p of pinPaths) t.true(mountsOf(pid).includes(p), `the copy of ${p} is in the holder's mount namespace`);
+    t.is((await e.cli(['delete', 'life-prop'])).exitCode, 0);
+    for (const p of pinPaths) t.false(mountsOf(pid).includes(p), `the unmount of ${p} reached the holder's mount namespace`);
+  } finally {
+    holder.kill('SIGKILL');
+    await holder;
+  }
+});
