@@ -78,7 +78,10 @@ function mountTargets(): Set<string> {
 }
 
 function nftTables(): Set<string> | undefined {
-  const r = spawnSync('nft', ['list', 'tables'], { encoding: 'utf8' });
+  // By absolute path: under npm, node_modules/.bin comes first on PATH and holds @vercel/nft's `nft`.
+  const bin = ['/usr/sbin/nft', '/sbin/nft', '/usr/local/sbin/nft', '/usr/bin/nft'].find((p) => existsSync(p));
+  if (bin === undefined) return undefined;
+  const r = spawnSync(bin, ['list', 'tables'], { encoding: 'utf8' });
   return r.status === 0 ? new Set(r.stdout.split('\n').filter(Boolean)) : undefined;
 }
 

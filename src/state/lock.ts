@@ -58,7 +58,11 @@ export function withLock<T>(root: string, fn: () => T): T {
 const queues = new Map<string, Promise<unknown>>();
 
 /**
- * Run an async fn holding the lock across its awaits. Only for short steps that must not interleave
+ * Run an async fn holding the lock across its awaits. Within one process this excludes other
+ * withLockAsync callers only: a synchronous withLock that runs meanwhile in the same process shares the
+ * flock (it cannot wait: JS has one thread). The CLI does one operation per process, so between podns
+ * processes the exclusion is complete; library users who run gc concurrently with creates in one
+ * process get the in-process ordering of the event loop. Only for short steps that must not interleave
  * with another podns process (e.g. making a bridge that two creates would otherwise both try to make).
  */
 export async function withLockAsync<T>(root: string, fn: () => Promise<T>): Promise<T> {

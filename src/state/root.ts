@@ -2,13 +2,14 @@
 //
 // Why shared mounts: a namespace pin is a bind mount, and a bind mount copied into another mount
 // namespace is a second, independent reference that keeps the namespace alive. Every container gets its
-// own mount namespace (a copy of ours, made rslave by the shim), so without propagation each container
-// would hold a private copy of every pod's pins: deleting a pod would unmount our pin while the copies
-// keep its netns (and its eth0 peer) alive for as long as any container anywhere runs — a known leak
-// (iproute2 hit it with /run/netns, hence its `mount --make-shared`). Making ROOT/pods and the netns dir
-// shared mount points (bind-mounted onto themselves, then MS_SHARED, exactly as `ip netns add` does for
-// /run/netns) puts the copies in a peer group we are master of: our umount propagates into every
-// container's mount namespace and the namespace really goes away.
+// own mount namespace (a copy of ours, made rslave by the shim), so with private mounts each container
+// would hold a private copy of every pod's pins, and unmounting ours would leave the netns (and its eth0
+// peer) alive for as long as any container anywhere runs — the known leak iproute2 fixed for /run/netns
+// with `mount --make-shared`. Making ROOT/pods and the netns dir shared mount points (bind-mounted onto
+// themselves, then MS_SHARED, exactly as `ip netns add` does) puts the copies in a peer group we are the
+// master of: our umount propagates into every container's mount namespace. (Since Linux 3.18 the unlink
+// in nsUnpin also detaches copies mounted on that very file; propagation does not depend on it, and
+// covers an unmount without the unlink — test/pod/lifecycle.test.ts checks exactly that.)
 import { readFileSync, realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { isErrno } from '../errors.js';

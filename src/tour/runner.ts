@@ -39,7 +39,7 @@ const COMMAND_TIMEOUT_MS = 120_000;
 export class Tour {
   readonly facts: F;
   claims = 0;
-  private readonly background = new Set<ChildProcess>();
+  private readonly bg = new Set<ChildProcess>();
 
   constructor(readonly t: TourText, readonly io: TourIo, facts: F) {
     this.facts = facts;
@@ -121,18 +121,18 @@ export class Tour {
   }
 
   /** `podns ARGS &`: started, not awaited; stopped by stopBackground. */
-  background_(args: string[]): ChildProcess {
+  background(args: string[]): ChildProcess {
     this.prompt(['podns', ...args], ' &');
     const child = spawn(this.io.podns[0]!, [...this.io.podns.slice(1), ...args], {
       cwd: this.io.cwd, env: this.io.env, stdio: ['ignore', 'ignore', 'ignore'],
     });
-    this.background.add(child);
-    child.once('exit', () => this.background.delete(child));
+    this.bg.add(child);
+    child.once('exit', () => this.bg.delete(child));
     return child;
   }
 
   async stopBackground(): Promise<void> {
-    await Promise.all([...this.background].map((c) => new Promise<void>((resolve) => {
+    await Promise.all([...this.bg].map((c) => new Promise<void>((resolve) => {
       if (c.exitCode !== null || c.signalCode !== null) return resolve();
       c.once('exit', () => resolve());
       // podns exec passes SIGTERM on to the command it runs in the container

@@ -256,7 +256,7 @@ export async function step3(tour: Tour, ctx: StepContext): Promise<void> {
 
 export async function step4(tour: Tour, ctx: StepContext): Promise<void> {
   const { t, facts: f } = tour;
-  tour.background_(['exec', 'two-containers', '-c', 'client', '--', 'sleep', '600']);
+  tour.background(['exec', 'two-containers', '-c', 'client', '--', 'sleep', '600']);
   let execPid: number | undefined;
   await until('the exec session appears', () => {
     const v = nsView(ctx.root, [readPod(ctx.root, 'two-containers')]);

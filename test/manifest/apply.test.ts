@@ -2,9 +2,9 @@
 // Privileged: runs inside the test sandbox, with its own state root, netns dir, bridge and subnet.
 import test from 'ava';
 import { execa } from 'execa';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { importImage } from '../../src/image/index.js';
 import { readContainerStatus } from '../../src/container/index.js';
 import { readPod } from '../../src/pod/index.js';
@@ -40,9 +40,16 @@ async function podns(args: string[], input?: string) {
 
 const applyArgs = (file: string) => ['apply', '-f', file, '--bridge', E!.bridge, '--subnet', E!.subnet];
 
+// Only this file's links: its bridge and the ports on it. Other test files run at the same time in
+// the same sandbox netns, so a global link list would change under us.
 async function links(): Promise<string[]> {
   const r = await execa('ip', ['-o', 'link', 'show']);
-  return r.stdout.split('\n').filter(Boolean).map((l) => (l.split(': ')[1] ?? l).split('@')[0]!).sort();
+  const names = r.stdout.split('\n').filter(Boolean).map((l) => (l.split(': ')[1] ?? l).split('@')[0]!);
+  const mine = (n: string) => {
+    if (n === E!.bridge) return true;
+    try { return basename(readlinkSync(`/sys/class/net/${n}/master`)) === E!.bridge; } catch { return false; }
+  };
+  return names.filter(mine).sort();
 }
 
 function podDirs(): string[] {
