@@ -428,7 +428,7 @@ async function main(): Promise<number> {
   };
   mkdirSync(path.dirname(cfg.out), { recursive: true });
   writeFileSync(cfg.out, JSON.stringify(doc, roundReplacer, 2) + '\n');
-  log(`wrote ${path.relative(process.cwd(), cfg.out) || cfg.out} (${doc.durationSec} s)`);
+  log(`wrote ${cfg.out} (${doc.durationSec} s)`);
   return 0;
 }
 

@@ -1,6 +1,5 @@
 #!/usr/bin/env node
-// Thin launcher: the CLI lives in dist/ after `npm run build`.
-import('../dist/src/cli/main.js').then((m) => m.main(process.argv.slice(2))).then(
-  (code) => { process.exitCode = code; },
-  (err) => { process.stderr.write(`podns: ${err && err.message ? err.message : err}\n`); process.exitCode = 1; },
-);
+// The same CLI as bin/podns.cjs (the package's `bin`), for callers that name this path.
+import { createRequire } from 'node:module';
+
+createRequire(import.meta.url)('./podns.cjs');

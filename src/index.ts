@@ -6,3 +6,11 @@ export type { PodRecord, PodNetwork, PortMapping, NetworkMode, PinnedNamespace, 
 export { withLock, withLockAsync } from './state/lock.js';
 export { validateName } from './state/names.js';
 export { paths, netnsDir, DEFAULT_ROOT } from './state/paths.js';
+export { runContainer, execInContainer, stopContainers, readContainerStatus, readContainerConfig, chooseContainer, containerLogs, psRows } from './container/index.js';
+export type { RunOptions } from './container/index.js';
+export { importImage, listImages, removeImage, resolveImage } from './image/index.js';
+export { applyManifest, deleteFromManifest, parseManifest } from './manifest/index.js';
+export { nsIdentities, sameNamespace } from './namespaces/identities.js';
+export { nsExec } from './namespaces/spawn.js';
+export { NetlinkHandle } from './network/netlink/handle.js';
+export { DEFAULT_NETWORK, ensureNetwork, listNetworks } from './network/index.js';

@@ -40,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -271,6 +272,7 @@ static int read_file(const char *path, char *buf, size_t len) {
 
 struct pod {
   pid_t pid;
+  void *stack;
   char veth[IFNAMSIZ];
 };
 
@@ -281,9 +283,10 @@ static uint32_t net_base;  // A.B.0.0 in host order
 static char saved_default_v6[16], saved_all_v6[16];
 
 // The holder borrows our memory (CLONE_VM, as posix_spawn does): a fork-like clone would copy our page
-// tables, and every page we then write costs a copy-on-write fault and a TLB-shootdown IPI. It runs on
-// a stack of its own, makes only raw syscalls (it shares our errno), and never returns.
-static char holder_stack[64 * 1024] __attribute__((aligned(16)));
+// tables, and every page we then write would cost a copy-on-write fault and a TLB-shootdown IPI. Each
+// holder runs on a stack of its own (several may be starting at once), makes only raw syscalls (it
+// shares our errno), and never returns.
+enum { HOLDER_STACK = 16 * 1024 };
 
 static int holder_main(void *arg) {
   (void)arg;
@@ -297,12 +300,20 @@ static int holder_main(void *arg) {
   return 0;
 }
 
-static pid_t spawn_holder(void) {
+static pid_t spawn_holder(void **stack) {
+  *stack = mmap(NULL, HOLDER_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (*stack == MAP_FAILED) die("mmap: %s", strerror(errno));
   // With --pause, CLONE_VFORK: we resume once the holder has exec'd (and no longer shares our memory).
   int flags = CLONE_VM | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | SIGCHLD | (opt_pause ? CLONE_VFORK : 0);
-  pid_t pid = clone(holder_main, holder_stack + sizeof holder_stack, flags, NULL);
+  pid_t pid = clone(holder_main, (char *)*stack + HOLDER_STACK, flags, NULL);
   if (pid < 0) die("clone: %s", strerror(errno));
   return pid;
+}
+
+static void reap_holder(pid_t pid, void *stack) {
+  kill(pid, SIGKILL);
+  while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
+  munmap(stack, HOLDER_STACK);
 }
 
 // Where the time of the last pod_create went: clone, the pod-side socket (open ns, setns, socket,
@@ -311,7 +322,7 @@ static uint64_t step_clone, step_socket, step_veth, step_inpod;
 
 static void pod_create(struct pod *p, int i) {
   uint64_t t0 = now_ns();
-  p->pid = spawn_holder();
+  p->pid = spawn_holder(&p->stack);
   uint64_t t1 = now_ns();
   char path[64];
   snprintf(path, sizeof path, "/proc/%d/ns/net", p->pid);
@@ -352,8 +363,7 @@ static void pod_create(struct pod *p, int i) {
 static void pod_delete(struct pod *p) {
   // The host veth outlives the pod's last process for tens of ms (netns teardown is async): delete it.
   must(link_del(nl, p->veth), "veth del");
-  kill(p->pid, SIGKILL);
-  while (waitpid(p->pid, NULL, 0) < 0 && errno == EINTR) {}
+  reap_holder(p->pid, p->stack);
 }
 
 static void net_setup(void) {
@@ -472,8 +482,8 @@ static int mode_scale(int n) {
 }
 
 static int mode_exec(int n) {
-  pid_t holder = spawn_holder();
-  // Wait until the holder is past clone (it is: clone returned), and its ns files are openable.
+  void *holder_stack;
+  pid_t holder = spawn_holder(&holder_stack);
   uint64_t *e = alloc_times(n), *f = alloc_times(n);
   static const int types[3] = {CLONE_NEWNET, CLONE_NEWIPC, CLONE_NEWUTS};
   static const char *names[3] = {"net", "ipc", "uts"};
@@ -520,8 +530,7 @@ static int mode_exec(int n) {
     e[i] = t1 - t0;
     f[i] = t2 - t0;
   }
-  kill(holder, SIGKILL);
-  waitpid(holder, NULL, 0);
+  reap_holder(holder, holder_stack);
   header("exec", n);
   printf("\"prog\":\"%s\",", opt_prog);
   print_array("exec_ns", e, n, 0);

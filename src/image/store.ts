@@ -7,11 +7,11 @@
 // Every import is built in ROOT/images/.tmp/import-PID-RAND and renamed into place, so a failed or killed
 // import never leaves a half image under a name; leftovers in .tmp carry the pid that made them, which is how
 // cleanImageTemp() (and gc) know they are dead.
-import { execa } from 'execa';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { isErrno, NotFoundError, oneLine, PodnsError } from '../errors.js';
 import { paths } from '../state/paths.js';
+import { run } from '../util/run.js';
 import { parseReference, repositoryDir, repositoryFromDir } from './reference.js';
 
 export interface ImageConfig {
@@ -119,24 +119,22 @@ async function extractTar(file: string, dest: string): Promise<void> {
   // --numeric-owner: the uids in the archive are the container's, not names to map through the host's /etc/passwd.
   // Owners can only be kept by root; an unprivileged import gets the files as its own (like `tar` does).
   const owner = process.getuid?.() === 0 ? '--same-owner' : '--no-same-owner';
-  const r = await execa('tar', ['-x', '-f', file, '-C', dest, '--numeric-owner', '--same-permissions', owner], {
-    reject: false, stdin: 'ignore', stdout: 'ignore', stderr: 'pipe', all: false,
-  });
-  if (r.exitCode !== 0) {
+  const r = await run('/usr/bin/tar', ['-x', '-f', file, '-C', dest, '--numeric-owner', '--same-permissions', owner])
+    .catch((err: Error) => ({ code: -1, stdout: '', stderr: `cannot run /usr/bin/tar: ${oneLine(err)} (apt-get install tar)` }));
+  if (r.code !== 0) {
     const lines = String(r.stderr ?? '').split('\n').map((l) => l.replace(/^tar: /, '').trim())
       .filter((l) => l !== '' && !/^Exiting with failure status/.test(l) && !/^Removing leading/.test(l));
-    const why = lines[0] ?? (r.failed && r.exitCode === undefined ? oneLine(r) : `tar exited with status ${r.exitCode}`);
+    const why = lines[0] ?? `tar exited with status ${r.code}`;
     throw new PodnsError('EIMPORT', `cannot extract "${file}": ${why}; give a root filesystem tarball (such as 'docker export' writes) or a directory`);
   }
 }
 
 async function copyDir(src: string, dest: string): Promise<void> {
   // SRC/. copies the contents (and the attributes of SRC itself onto dest); -a keeps owners, modes, links, xattrs.
-  const r = await execa('cp', ['-a', '--reflink=auto', '--', `${src}/.`, dest], {
-    reject: false, stdin: 'ignore', stdout: 'ignore', stderr: 'pipe',
-  });
-  if (r.exitCode !== 0) {
-    const why = String(r.stderr ?? '').split('\n').find((l) => l.trim() !== '')?.replace(/^cp: /, '') ?? `cp exited with status ${r.exitCode}`;
+  const r = await run('/bin/cp', ['-a', '--reflink=auto', '--', `${src}/.`, dest])
+    .catch((err: Error) => ({ code: -1, stdout: '', stderr: `cannot run /bin/cp: ${oneLine(err)}` }));
+  if (r.code !== 0) {
+    const why = r.stderr.split('\n').find((l) => l.trim() !== '')?.replace(/^cp: /, '') ?? `cp exited with status ${r.code}`;
     throw new PodnsError('EIMPORT', `cannot copy "${src}": ${why}`);
   }
 }

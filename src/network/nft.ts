@@ -5,9 +5,9 @@
 // (net-NAME-*, pod-NAME-*): each owner's chains are its own base chains, so adding them is idempotent
 // (`add chain` + `flush chain` + `add rule`), removing them needs no rule handles, and after a crash the
 // chain names alone say what belongs to whom.
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { PodnsError } from '../errors.js';
+import { run, type RunResult } from '../util/run.js';
 
 // An absolute path, never a PATH lookup: under `npm run`/`npx`, node_modules/.bin comes first in PATH,
 // and @vercel/nft (a dev dependency's dependency) installs a `nft` there that exits 0 on our batches.
@@ -30,26 +30,17 @@ export function nftTable(): string {
   return t;
 }
 
-export interface NftResult { stdout: string; stderr: string; code: number | null }
+export type NftResult = RunResult;
 
-function run(args: string[], input?: string): Promise<NftResult> {
-  const bin = nftBinary();
-  return new Promise((resolve, reject) => {
-    const child = spawn(bin, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
-    child.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') {
-        reject(new PodnsError('ENONFT', 'nft not found: podns needs nftables for NAT and published ports; install it (apt-get install nftables)', { cause: err }));
-      } else reject(err);
-    });
-    child.on('close', (code) => resolve({ stdout, stderr, code }));
-    // EPIPE when nft dies early: its exit status and stderr say why, not this
-    child.stdin.on('error', () => {});
-    child.stdin.end(input ?? '');
-  });
+async function runNft(args: string[], input?: string): Promise<NftResult> {
+  try {
+    return await run(nftBinary(), args, input ?? '');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new PodnsError('ENONFT', 'nft not found: podns needs nftables for NAT and published ports; install it (apt-get install nftables)', { cause: err });
+    }
+    throw err;
+  }
 }
 
 /** The line of nft's stderr that says what went wrong. */
@@ -73,7 +64,7 @@ export class NftError extends PodnsError {
 
 /** Applies a batch (`nft -f -`), all or nothing. */
 export async function nftApply(batch: string): Promise<void> {
-  const r = await run(['-f', '-'], batch);
+  const r = await runNft(['-f', '-'], batch);
   if (r.code !== 0) throw new NftError(nftReason(r.stderr), r.stderr, batch);
 }
 
@@ -82,7 +73,7 @@ export interface NftChain { name: string; hook?: string }
 /** Chains of our table (`nft -j list table`); [] when the table does not exist. */
 export async function nftListChains(): Promise<NftChain[]> {
   const table = nftTable();
-  const r = await run(['-j', 'list', 'table', 'ip', table]);
+  const r = await runNft(['-j', 'list', 'table', 'ip', table]);
   if (r.code !== 0) {
     if (/No such file or directory/.test(r.stderr)) return [];
     throw new NftError(nftReason(r.stderr), r.stderr, `list table ip ${table}`);

@@ -18,6 +18,7 @@ import { isTmpName, listDir } from '../state/files.js';
 import { withLock, withLockAsync } from '../state/lock.js';
 import { paths } from '../state/paths.js';
 import { destroyPod, unpin, unpinNetns } from './destroy.js';
+import { killStrayWatchers } from '../container/watchers.js';
 import { killNow, processAlive, scanPauses } from './proc.js';
 import { pauseAlive, pinsHold } from './state.js';
 import { listClaims, listPodNames, me, ownerAlive, readClaim, removeClaim, tryReadPod, writePod } from './store.js';
@@ -102,6 +103,11 @@ export async function gc(root?: string): Promise<string[]> {
       if (killNow(p)) lines.push(`removed pause process ${p.pid} (pod ${p.pod ?? '?'}: no state records it)`);
     }
 
+    // container watchers (and so their workloads) that no record knows: a crash between starting a
+    // shim and recording it, or a pod directory removed by hand
+    const known = (pod: string, c: string) => records.get(pod)?.containers.includes(c) ?? false;
+    for (const l of killStrayWatchers(abs, known)) lines.push(`removed ${l} (no state records it)`);
+
     // claims without a pod: the host-wide leftovers of a pod whose directory was lost
     const nftOwners = new Set<string>();
     let nftListed = false;
@@ -151,6 +157,9 @@ export async function gc(root?: string): Promise<string[]> {
       }
     }
   });
+  // half-made image imports (imported lazily: the image store pulls in execa, which gc rarely needs)
+  const { cleanImageTemp } = await import('../image/store.js');
+  for (const l of cleanImageTemp(abs)) lines.push(`${l} (an interrupted image import)`);
   return lines;
 }
 

@@ -1,0 +1,43 @@
+#!/usr/bin/env node
+'use strict';
+// Launcher. `npm run build` bundles the CLI into one CommonJS file, dist/podns-cli.cjs, and this
+// compiles it with a V8 code cache beside it (dist/podns-cli.cjs.cache): without the cache, parsing the
+// bundle costs more than a pod create does. A cache that V8 rejects (another Node version) is rebuilt.
+const fs = require('node:fs');
+const path = require('node:path');
+const vm = require('node:vm');
+const Module = require('node:module');
+
+const file = path.join(__dirname, '..', 'dist', 'podns-cli.cjs');
+const cacheFile = `${file}.cache`;
+
+function load() {
+  let source;
+  try {
+    source = fs.readFileSync(file, 'utf8');
+  } catch {
+    process.stderr.write(`podns: ${file} is missing; run \`npm run build\` in ${path.dirname(__dirname)}\n`);
+    process.exit(1);
+  }
+  let cachedData;
+  try { cachedData = fs.readFileSync(cacheFile); } catch { /* first run */ }
+  const script = new vm.Script(Module.wrap(source), { filename: file, cachedData });
+  const mod = { exports: {} };
+  script.runInThisContext().call(mod.exports, mod.exports, Module.createRequire(file), mod, file, path.dirname(file));
+  return { exports: mod.exports, script, stale: cachedData === undefined || script.cachedDataRejected === true };
+}
+
+function saveCache(script) {
+  // after the run, so the functions that ran are in it; written atomically, racing runs are harmless
+  try {
+    const tmp = `${cacheFile}.${process.pid}`;
+    fs.writeFileSync(tmp, script.createCachedData());
+    fs.renameSync(tmp, cacheFile);
+  } catch { /* read-only install: run without a cache */ }
+}
+
+const { exports: cli, script, stale } = load();
+cli.main(process.argv.slice(2)).then(
+  (code) => { process.exitCode = code; },
+  (err) => { process.stderr.write(`podns: ${err && err.message ? err.message : err}\n`); process.exitCode = 1; },
+).finally(() => { if (stale) saveCache(script); });
