@@ -139,6 +139,7 @@ export async function runInSandbox(o: TourOptions = {}): Promise<number> {
   const onSignal = (sig: NodeJS.Signals) => (): void => {
     if (stopping || finished) return;
     stopping = true;
+    tour.mute();
     out.write(`\n${paint(t.ui.stopped, 'yellow', out)}\n`);
     void quietCleanup().finally(() => process.exit(128 + constants.signals[sig]));
   };

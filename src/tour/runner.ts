@@ -45,8 +45,15 @@ export class Tour {
     this.facts = facts;
   }
 
+  private muted = false;
+
+  /** After Ctrl-C the clean-up speaks; the step still in flight must not print over it. */
+  mute(): void {
+    this.muted = true;
+  }
+
   private w(s: string): void {
-    this.io.out.write(s);
+    if (!this.muted) this.io.out.write(s);
   }
 
   private width(): number {
