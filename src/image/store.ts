@@ -122,7 +122,7 @@ async function extractTar(file: string, dest: string): Promise<void> {
   const r = await run('/usr/bin/tar', ['-x', '-f', file, '-C', dest, '--numeric-owner', '--same-permissions', owner])
     .catch((err: Error) => ({ code: -1, stdout: '', stderr: `cannot run /usr/bin/tar: ${oneLine(err)} (apt-get install tar)` }));
   if (r.code !== 0) {
-    const lines = String(r.stderr ?? '').split('\n').map((l) => l.replace(/^tar: /, '').trim())
+    const lines = String(r.stderr ?? '').split('\n').map((l) => l.replace(/^(\S*\/)?tar: /, '').trim())
       .filter((l) => l !== '' && !/^Exiting with failure status/.test(l) && !/^Removing leading/.test(l));
     const why = lines[0] ?? `tar exited with status ${r.code}`;
     throw new PodnsError('EIMPORT', `cannot extract "${file}": ${why}; give a root filesystem tarball (such as 'docker export' writes) or a directory`);
@@ -134,7 +134,7 @@ async function copyDir(src: string, dest: string): Promise<void> {
   const r = await run('/bin/cp', ['-a', '--reflink=auto', '--', `${src}/.`, dest])
     .catch((err: Error) => ({ code: -1, stdout: '', stderr: `cannot run /bin/cp: ${oneLine(err)}` }));
   if (r.code !== 0) {
-    const why = r.stderr.split('\n').find((l) => l.trim() !== '')?.replace(/^cp: /, '') ?? `cp exited with status ${r.code}`;
+    const why = r.stderr.split('\n').find((l) => l.trim() !== '')?.replace(/^(\S*\/)?cp: /, '') ?? `cp exited with status ${r.code}`;
     throw new PodnsError('EIMPORT', `cannot copy "${src}": ${why}`);
   }
 }
