@@ -68,6 +68,6 @@ async function netCmd(argv: string[]): Promise<number> {
 }
 
 export const commands: Command[] = [
-  { name: 'ns', summary: 'Show which process of a pod is in which namespace (by inode)', usage: nsUsage, run: nsCmd },
+  { name: 'ns', summary: 'show which process of a pod is in which namespace (by inode)', usage: nsUsage, run: nsCmd },
   { name: 'net', summary: "Show a pod's interfaces and counters, read inside its network namespace", usage: netUsage, run: netCmd },
 ];
