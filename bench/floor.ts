@@ -31,6 +31,8 @@ export interface FloorOptions {
   /** the pod holder execs the podns pause instead of sleeping in pause(2) */
   pause?: boolean;
   prog?: string;
+  /** scale: delete all veths with one RTM_DELLINK of their group (no per-pod delete times) */
+  bulkDelete?: boolean;
 }
 
 function args(o: FloorOptions): string[] {
@@ -38,6 +40,7 @@ function args(o: FloorOptions): string[] {
   if (o.ipv6 !== undefined) a.push('--ipv6', o.ipv6 ? 'on' : 'off');
   if (o.pause) a.push('--pause', executable(pausePath));
   if (o.prog !== undefined) a.push('--prog', o.prog);
+  if (o.bulkDelete !== undefined) a.push('--bulk-delete', o.bulkDelete ? 'on' : 'off');
   return a;
 }
 

@@ -18,7 +18,7 @@ import { CLI_OPS, measureCli, profileCli, type CliOp, type CliTimes } from './cl
 import { floorExec, floorPod, floorScale, floorShell, type FloorExec, type FloorPod } from './floor.js';
 import { measureLibrary, OPS, profileLibrary, type LibraryTimes, type Op, type OpProfile } from './library.js';
 import type { ProfileSummary } from './profile.js';
-import { podMemory, profileScale, scaleOnce, type PodMemory, type ScaleProfile, type ScaleRun } from './scale.js';
+import { podMemory, scaleOnce, type PodMemory, type ScaleProfile, type ScaleRun } from './scale.js';
 import { fmtKiB, fmtMs, fmtRatio, median, nsToMs, slope, summarize, tenths, type Summary } from './stats.js';
 import { machineInfo, settle } from './system.js';
 
@@ -70,7 +70,7 @@ function parseArgs(argv: string[]): Config {
       floorPodN: 40, floorExecN: 200, shellN: 8, libN: 15, libWarmup: 3, libProfileRuns: 3, cliN: 5, cliWarmup: 1,
       cliProfileRuns: 1, memoryPods: 10, scaleSizes: [1, 10, 100] }
     : { quick, only, out, profile,
-      floorPodN: 300, floorExecN: 1000, shellN: 40, libN: 150, libWarmup: 10, libProfileRuns: 10, cliN: 30, cliWarmup: 3,
+      floorPodN: 200, floorExecN: 1000, shellN: 40, libN: 150, libWarmup: 10, libProfileRuns: 10, cliN: 30, cliWarmup: 3,
       cliProfileRuns: 3, memoryPods: 50, scaleSizes: [1, 100, 500, 1000] };
 }
 
@@ -155,14 +155,15 @@ function target(name: string, rule: string, value: number, limit: number, unit: 
 function profileLines(cpu: ProfileSummary | undefined, kernel?: { samples: number; stacks: Array<{ stack: string; count: number }> }, n = 6): string[] {
   const out: string[] = [];
   if (cpu) {
-    out.push(`V8 CPU profile (self time per run of ${fmtMs(cpu.totalMs)} profiled):`);
-    for (const f of cpu.functions.slice(0, n)) out.push(`  ${fmtMs(f.ms).padStart(8)} ${f.pct.toFixed(0).padStart(3)}%  ${f.name}`);
-    out.push('  by file:');
-    for (const f of cpu.files.slice(0, n)) out.push(`  ${fmtMs(f.ms).padStart(8)} ${f.pct.toFixed(0).padStart(3)}%  ${f.name}`);
+    out.push(`V8 CPU profile, per run (${fmtMs(cpu.sampledMs)} sampled of ${fmtMs(cpu.totalMs)} profiled):`);
+    out.push('  podns functions, inclusive time:');
+    for (const f of cpu.inclusive.slice(0, n + 2)) out.push(`  ${fmtMs(f.ms).padStart(8)} ${f.pct.toFixed(0).padStart(3)}%  ${f.name}`);
+    out.push('  self time, natives and syscalls counted for the podns function calling them:');
+    for (const f of cpu.folded.slice(0, n)) out.push(`  ${fmtMs(f.ms).padStart(8)} ${f.pct.toFixed(0).padStart(3)}%  ${f.name}`);
   }
   if (kernel && kernel.samples > 0) {
     const total = kernel.stacks.reduce((a, s) => a + s.count, 0);
-    out.push(`kernel wait stacks (${kernel.samples} samples; share of all thread samples):`);
+    out.push(`kernel: where the threads were (${kernel.samples} samples; share of all thread samples):`);
     for (const s of kernel.stacks.slice(0, n)) out.push(`  ${((100 * s.count) / Math.max(1, total)).toFixed(0).padStart(3)}%  ${s.stack}`);
   }
   return out;
@@ -307,19 +308,19 @@ async function main(): Promise<number> {
       for (const ipv6 of [true, false]) {
         await quietBefore(`scale floor IPv6 ${ipv6 ? 'on' : 'off'}`);
         log(`scale: floor, ${biggest} pods kept, IPv6 ${ipv6 ? 'on' : 'off'}`);
-        scaleFloor[ipv6 ? 'on' : 'off'] = floorScale(biggest, { ipv6 });
+        // per-pod deletes only once (IPv6 off, as podns): with IPv6 on, one bulk delete of the whole group
+        scaleFloor[ipv6 ? 'on' : 'off'] = floorScale(biggest, { ipv6, bulkDelete: ipv6 });
       }
       for (const size of cfg.scaleSizes) {
         await quietBefore(`scale library ${size}`);
-        log(`scale: library, ${size} pods in a row, then delete`);
-        scaleRuns.push(await scaleOnce(root, size, `s${size}`));
-      }
-      const last = scaleRuns[scaleRuns.length - 1]!;
-      if (cfg.profile && tenths(last.create).ratio > 1.3) {
-        await quietBefore('scale profile');
-        log(`scale: last tenth slower than the first: ${biggest} pods again, first and last tenth profiled`);
-        scaleProf = await profileScale(root, biggest, 'sp');
-        profiles.scale = scaleProf;
+        const prof = cfg.profile && size === biggest ? Math.min(20, Math.max(1, Math.floor(size / 10))) : 0;
+        log(`scale: library, ${size} pods in a row, then delete` + (prof ? ` (and ${prof} profiled creates on an empty and on the full bridge)` : ''));
+        const r = await scaleOnce(root, size, `s${size}`, prof);
+        scaleRuns.push(r);
+        if (r.profiles) {
+          scaleProf = r.profiles;
+          profiles.scale = scaleProf;
+        }
       }
       results.scale = {
         floor: Object.fromEntries(Object.entries(scaleFloor).map(([k, v]) => [`ipv6${k === 'on' ? 'On' : 'Off'}`, scaleSummary(v!)])),
@@ -427,7 +428,7 @@ async function main(): Promise<number> {
     profiles,
   };
   mkdirSync(path.dirname(cfg.out), { recursive: true });
-  writeFileSync(cfg.out, JSON.stringify(doc, roundReplacer, 2) + '\n');
+  writeFileSync(cfg.out, compactJson(JSON.parse(JSON.stringify(doc, roundReplacer))) + '\n');
   log(`wrote ${cfg.out} (${doc.durationSec} s)`);
   return 0;
 }
@@ -503,6 +504,29 @@ function memoryTable(m: PodMemory): string {
 function gitCommit(): string | undefined {
   const r = spawnSync('git', ['-C', packageRoot, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' });
   return r.status === 0 ? r.stdout.trim() : undefined;
+}
+
+/** JSON for a diff: one line for every array or object whose members are all plain values. */
+function compactJson(v: unknown, indent = ''): string {
+  const flat = (x: unknown) => x === null || typeof x !== 'object';
+  if (flat(v)) return JSON.stringify(v);
+  const inner = indent + '  ';
+  if (Array.isArray(v)) {
+    if (v.length === 0) return '[]';
+    if (v.every(flat) || v.every((x) => !flat(x) && !Array.isArray(x) && Object.values(x as object).every(flat))) {
+      const one = v.map((x) => JSON.stringify(x));
+      if (v.every(flat) && one.join(', ').length <= 160) return `[${one.join(', ')}]`;
+      return `[\n${one.map((l) => inner + l).join(',\n')}\n${indent}]`;
+    }
+    return `[\n${v.map((x) => inner + compactJson(x, inner)).join(',\n')}\n${indent}]`;
+  }
+  const entries = Object.entries(v as object).filter(([, x]) => x !== undefined);
+  if (entries.length === 0) return '{}';
+  if (entries.every(([, x]) => flat(x))) {
+    const one = JSON.stringify(Object.fromEntries(entries));
+    if (one.length <= 160) return one;
+  }
+  return `{\n${entries.map(([k, x]) => `${inner}${JSON.stringify(k)}: ${compactJson(x, inner)}`).join(',\n')}\n${indent}}`;
 }
 
 /** Three decimals are plenty for milliseconds: keeps results.json small and diffable. */

@@ -44,9 +44,51 @@ function pausePid(root: string, pod: string): number | undefined {
   return readPod(root, pod).pause?.pid;
 }
 
-export async function scaleOnce(root: string, size: number, prefix: string): Promise<ScaleRun> {
+export interface ScaleProfile {
+  window: string;
+  cpu: ProfileSummary;
+  kernel: StackWindow;
+}
+
+/**
+ * `size` pods in a row, then their deletes, each timed. With profileRuns, the creates are also profiled,
+ * outside the timed series: profileRuns pods made (and deleted again) before it, on an empty bridge, and
+ * profileRuns more made at the peak, on a full one; comparing the two says what grows.
+ */
+export async function scaleOnce(root: string, size: number, prefix: string, profileRuns = 0): Promise<ScaleRun & { profiles?: ScaleProfile[] }> {
   const names = Array.from({ length: size }, (_, i) => `${prefix}-${i}`);
   const create: number[] = [];
+  const profiles: ScaleProfile[] = [];
+  const sampler = profileRuns > 0 ? await stackSampler(process.pid, { comms: PODNS_COMMS }) : undefined;
+  const profiled = async (slice: string[], label: string) => {
+    const profs: CpuProfile[] = [];
+    const wins: StackWindow[] = [];
+    for (const name of slice) {
+      const { result, stacks } = await sampler!.window(() => cpuProfile(() => createPod({ root, name })));
+      profs.push(result.profile);
+      wins.push(stacks);
+    }
+    profiles.push({ window: label, cpu: summarizeProfile(profs), kernel: mergeStacks(wins) });
+  };
+  const before = Array.from({ length: profileRuns }, (_, i) => `${prefix}-pre-${i}`);
+  const after = Array.from({ length: profileRuns }, (_, i) => `${prefix}-post-${i}`);
+  try {
+    if (sampler) {
+      await profiled(before, `${profileRuns} creates on an empty bridge`);
+      for (const name of before) await deletePod(root, name, { grace: 10 });
+    }
+    const run = await timedRun(root, size, names, create, async () => {
+      if (sampler) await profiled(after, `${profileRuns} creates with ${size} pods on the bridge`);
+      for (const name of after) await deletePod(root, name, { grace: 10 });
+    });
+    return profiles.length ? { ...run, profiles } : run;
+  } finally {
+    await sampler?.close();
+    for (const name of [...before, ...after, ...names]) await deleteIfThere(root, name);
+  }
+}
+
+async function timedRun(root: string, size: number, names: string[], create: number[], atPeak: () => Promise<void>): Promise<ScaleRun> {
   const t0 = process.hrtime.bigint();
   for (const name of names) {
     const s = process.hrtime.bigint();
@@ -87,6 +129,7 @@ export async function scaleOnce(root: string, size: number, prefix: string): Pro
     };
   }
 
+  await atPeak();
   const t1 = process.hrtime.bigint();
   for (const name of names) {
     const s = process.hrtime.bigint();
@@ -95,44 +138,6 @@ export async function scaleOnce(root: string, size: number, prefix: string): Pro
   }
   run.totalDeleteMs = since(t1);
   return run;
-}
-
-export interface ScaleProfile {
-  window: string;
-  cpu: ProfileSummary;
-  kernel: StackWindow;
-}
-
-/**
- * When the last tenth of a big run is slower than the first: the same run again, with the first and the
- * last tenth of the creates under the profilers, to show what grew.
- */
-export async function profileScale(root: string, size: number, prefix: string): Promise<ScaleProfile[]> {
-  const names = Array.from({ length: size }, (_, i) => `${prefix}-${i}`);
-  const tenth = Math.max(1, Math.floor(size / 10));
-  const sampler = await stackSampler(process.pid, { comms: PODNS_COMMS });
-  const out: ScaleProfile[] = [];
-  try {
-    const profiled = async (slice: string[], label: string) => {
-      const profs: CpuProfile[] = [];
-      const wins: StackWindow[] = [];
-      for (const name of slice) {
-        const { result, stacks } = await sampler.window(() => cpuProfile(() => createPod({ root, name })));
-        profs.push(result.profile);
-        wins.push(stacks);
-      }
-      out.push({ window: label, cpu: summarizeProfile(profs), kernel: mergeStacks(wins) });
-    };
-    await profiled(names.slice(0, tenth), `pods 1-${tenth}`);
-    for (const name of names.slice(tenth, size - tenth)) await createPod({ root, name });
-    await profiled(names.slice(size - tenth), `pods ${size - tenth + 1}-${size}`);
-  } finally {
-    await sampler.close();
-    for (const name of names) {
-      await deleteIfThere(root, name);
-    }
-  }
-  return out;
 }
 
 export interface PodMemory {
