@@ -471,7 +471,8 @@ function scaleTable(runs: ScaleRun[], fl: { on?: FloorPod; off?: FloorPod }): st
     const c = nsToMs(f.create_ns);
     const t = tenths(c);
     lines.push([label, String(f.n), fmtMs((f.total_create_ns ?? 0) / 1e6), fmtMs(median(c)), fmtMs(t.first), fmtMs(t.last), fmtRatio(t.ratio),
-      fmtMs(median(nsToMs(f.delete_ns))), fmtMs((f.total_delete_ns ?? 0) / 1e6)]);
+      f.delete_ns.length ? fmtMs(median(nsToMs(f.delete_ns))) : '-',
+      fmtMs((f.total_delete_ns ?? 0) / 1e6) + (f.delete_ns.length ? '' : ' (bulk)')]);
   }
   for (const r of runs) {
     const t = tenths(r.create);

@@ -47,6 +47,14 @@ export interface SpawnOptions {
   fds?: Array<[child: number, parent: number]>;
   /** setsid() in the child */
   setsid?: boolean;
+  /**
+   * Start the program as a grandchild: spawn's child (the intermediate) clones it, waits for its exec and
+   * exits; spawn reaps the intermediate and returns the program's pid. The program is never our child
+   * (it is reparented to the nearest subreaper or init): do not waitpid it. cloneFlags apply to it.
+   */
+  detach?: boolean;
+  /** signals that stay blocked across execve (default: the program starts with none blocked); not SIGKILL/SIGSTOP */
+  blockSignals?: number[];
 }
 
 export const CLONE_NEWNS: number;
@@ -108,7 +116,7 @@ export function pipe(): [number, number];
 /**
  * clone(CLONE_VM|CLONE_VFORK|SIGCHLD|cloneFlags) + the child setup above + execve.
  * Returns once the child has exec'd (or throws the child's errno, with syscall naming the step that failed).
- * The pid is NOT known to libuv: reap it with waitpid(pid) — never waitpid(-1).
+ * The pid is NOT known to libuv: reap it with waitpid(pid) — never waitpid(-1). (detach: nothing to reap.)
  */
 export function spawn(opts: SpawnOptions): number;
 /** waitpid(pid, flags) for a pid returned by spawn(). nohang → WNOHANG. */

@@ -26,6 +26,17 @@
 //
 // Why reap with waitpid(pid) and never waitpid(-1): the child is unknown to libuv. waitpid(-1) would also
 // collect children of libuv (child_process), whose exit events would then never fire.
+//
+// detach: the program must not be Node's child (a pause outlives the podns process, and as our child it
+// would stay a zombie in a long-running library process until Node exits). The classic answer is a double
+// fork in the program itself (`pause -d`), but then the caller learns the pid only when the exec'd program
+// has started up, forked and written it back: on a VM that is milliseconds of exec and page faults spent
+// waiting. Instead the clone'd child is the intermediate: it clones the real child (CLONE_VM|CLONE_VFORK
+// again, on a second stack), which is born in the new namespaces and runs the plan; once that one has
+// exec'd, the intermediate notes its pid in the (shared) plan and exits, and spawn reaps it. The program
+// is reparented to the nearest subreaper or init, never a child of Node, and its pid is known the moment
+// spawn returns — while the rest of its exec (loading, libc start-up) runs on, not on our clock.
+// The intermediate only calls clone, waitpid and _exit, with every signal blocked.
 
 #include "common.h"
 
@@ -80,6 +91,13 @@ struct Plan {
   int maxTarget;         // highest child fd that must survive exec (>= 2)
   int devnull;           // O_CLOEXEC
   int reportFd;          // write end of the O_CLOEXEC report pipe
+  const sigset_t* execMask;  // the signal mask the program starts with
+  // detach: the intermediate clones the program on this stack and reports its pid here; the program sets
+  // childFailed before it exits (the intermediate reaps it then). Shared memory (CLONE_VM): written by a
+  // child before the vfork release, read after it.
+  char* grandchildStack;
+  volatile pid_t detachedPid;
+  volatile int childFailed;
 };
 
 // What a failing child writes to the report pipe. Smaller than PIPE_BUF, so one atomic write.
@@ -88,7 +106,8 @@ struct Report {
   char step[20];
 };
 
-[[noreturn]] void Fail(int reportFd, const char* step) {
+[[noreturn]] void Fail(const Plan* p, int reportFd, const char* step) {
+  const_cast<Plan*>(p)->childFailed = 1;
   Report r;
   r.err = errno;
   size_t i = 0;
@@ -115,14 +134,14 @@ int ChildMain(void* arg) {
 
   // Keep the report pipe out of the way of the fd numbers the caller wants (dup2 would overwrite it).
   int moved = fcntl(report, F_DUPFD_CLOEXEC, p->maxTarget + 1);
-  if (moved < 0) Fail(report, "fcntl");
+  if (moved < 0) Fail(p, report, "fcntl");
   report = moved;
 
   // A time namespace cannot be asked for in clone(): CLONE_NEWTIME (0x80) overlaps the exit-signal byte of
   // clone(2)'s flags (only clone3 has room for it). unshare(CLONE_NEWTIME) puts our future children into it,
   // and since Linux 6.0 execve moves the caller into its time_for_children namespace, so the program we exec
   // starts in the new one.
-  if (p->newTime && unshare(CLONE_NEWTIME) != 0) Fail(report, "unshare");
+  if (p->newTime && unshare(CLONE_NEWTIME) != 0) Fail(p, report, "unshare");
 
   // In the caller's order: joining a user namespace first changes what the later setns calls may do.
   // Note: joining a pid namespace only places this child's children in it (pid namespaces never change for
@@ -130,46 +149,63 @@ int ChildMain(void* arg) {
   // nobody shares, and this child still shares Node's until execve — that needs podns-helper. (mnt and user
   // work: this child has its own fs_struct and is a thread group of one.)
   for (size_t i = 0; i < p->nsetns; i++) {
-    if (setns(p->setns[i][0], p->setns[i][1]) != 0) Fail(report, "setns");
+    if (setns(p->setns[i][0], p->setns[i][1]) != 0) Fail(p, report, "setns");
   }
-  if (p->hostname != nullptr && sethostname(p->hostname, p->hostnameLen) != 0) Fail(report, "sethostname");
-  if (p->setsid && setsid() < 0) Fail(report, "setsid");
-  if (p->cwd != nullptr && chdir(p->cwd) != 0) Fail(report, "chdir");
+  if (p->hostname != nullptr && sethostname(p->hostname, p->hostnameLen) != 0) Fail(p, report, "sethostname");
+  if (p->setsid && setsid() < 0) Fail(p, report, "setsid");
+  if (p->cwd != nullptr && chdir(p->cwd) != 0) Fail(p, report, "chdir");
 
   // fds: first copy every source above the highest target, so a mapping like {1: 3, 3: 1} cannot clobber a
   // source before it is used; then dup2 onto the targets (dup2 clears O_CLOEXEC on the new fd).
   int null = fcntl(p->devnull, F_DUPFD_CLOEXEC, p->maxTarget + 1);
-  if (null < 0) Fail(report, "fcntl");
+  if (null < 0) Fail(p, report, "fcntl");
   for (size_t i = 0; i < p->nfds; i++) {
     p->scratch[i] = fcntl(p->fds[i][1], F_DUPFD_CLOEXEC, p->maxTarget + 1);
-    if (p->scratch[i] < 0) Fail(report, "fcntl");
+    if (p->scratch[i] < 0) Fail(p, report, "fcntl");
   }
   for (int std = 0; std <= 2; std++) {
     bool mapped = false;
     for (size_t i = 0; i < p->nfds; i++) mapped = mapped || p->fds[i][0] == std;
-    if (!mapped && dup2(null, std) < 0) Fail(report, "dup2");
+    if (!mapped && dup2(null, std) < 0) Fail(p, report, "dup2");
   }
   for (size_t i = 0; i < p->nfds; i++) {
-    if (dup2(p->scratch[i], p->fds[i][0]) < 0) Fail(report, "dup2");
+    if (dup2(p->scratch[i], p->fds[i][0]) < 0) Fail(p, report, "dup2");
   }
   // Node's own fds are O_CLOEXEC, but fds Node inherited from its parent may not be. Mark every fd
   // close-on-exec, then clear the flag again on the ones we hand over: nothing else reaches the program.
   // Best effort: kernels before 5.11 do not know CLOSE_RANGE_CLOEXEC.
   if (syscall(SYS_close_range, 0u, ~0u, CLOSE_RANGE_CLOEXEC) == 0) {
     for (int std = 0; std <= 2; std++) {
-      if (fcntl(std, F_SETFD, 0) != 0) Fail(report, "fcntl");
+      if (fcntl(std, F_SETFD, 0) != 0) Fail(p, report, "fcntl");
     }
     for (size_t i = 0; i < p->nfds; i++) {
-      if (fcntl(p->fds[i][0], F_SETFD, 0) != 0) Fail(report, "fcntl");
+      if (fcntl(p->fds[i][0], F_SETFD, 0) != 0) Fail(p, report, "fcntl");
     }
   }
 
-  // Last: the program starts with nothing blocked (the mask survives execve).
-  sigset_t none;
-  sigemptyset(&none);
-  if (sigprocmask(SIG_SETMASK, &none, nullptr) != 0) Fail(report, "sigprocmask");
+  // Last: the program starts with nothing blocked (the mask survives execve), or with what the caller asked
+  // to stay blocked (a pause that takes its signals synchronously: a SIGTERM sent before its main() runs
+  // then waits for it instead of killing it).
+  if (sigprocmask(SIG_SETMASK, p->execMask, nullptr) != 0) Fail(p, report, "sigprocmask");
   execve(p->path, p->argv, p->envp);
-  Fail(report, "execve");
+  Fail(p, report, "execve");
+}
+
+// The intermediate of a detached spawn (see the top of the file). Every signal is blocked (inherited),
+// it shares Node's memory like the program does, and it only clones, waits and exits.
+int IntermediateMain(void* arg) {
+  Plan* p = static_cast<Plan*>(arg);
+  pid_t pid = clone(ChildMain, p->grandchildStack, CLONE_VM | CLONE_VFORK | SIGCHLD | p->cloneFlags, p);
+  if (pid < 0) Fail(p, p->reportFd, "clone");
+  // Back here once the program has exec'd or exited. On failure it wrote the report and is exiting:
+  // collect it (it is our child, not Node's), so no zombie waits for init.
+  if (p->childFailed) {
+    while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    _exit(127);
+  }
+  p->detachedPid = pid;
+  _exit(0);
 }
 
 // Owned, NUL-terminated string arrays in the execve shape.
@@ -275,6 +311,20 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
     }
   }
   bool doSetsid = Bool(env, opts.Get("setsid"), "spawn: setsid");
+  bool detach = Bool(env, opts.Get("detach"), "spawn: detach");
+
+  sigset_t execMask;
+  sigemptyset(&execMask);
+  if (!IsAbsent(opts.Get("blockSignals"))) {
+    Napi::Value v = opts.Get("blockSignals");
+    if (!v.IsArray()) ThrowType(env, "spawn: blockSignals must be an array of signal numbers");
+    Napi::Array a = v.As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); i++) {
+      int sig = Int(env, a.Get(i), "spawn: blockSignals[]", 1, NSIG - 1);
+      if (sig == SIGKILL || sig == SIGSTOP) ThrowType(env, "spawn: blockSignals cannot hold SIGKILL or SIGSTOP");
+      sigaddset(&execMask, sig);
+    }
+  }
 
   // Everything the child needs exists now; from here on only syscalls.
   UniqueFd devnull(open("/dev/null", O_RDWR | O_CLOEXEC));
@@ -284,11 +334,15 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   UniqueFd reportRead(reportFds[0]);
   UniqueFd reportWrite(reportFds[1]);
 
+  // One stack, or two for a detached spawn (the intermediate's above the program's), each with a guard
+  // page below it (stacks grow down).
   long page = sysconf(_SC_PAGESIZE);
-  size_t mapSize = kStackSize + static_cast<size_t>(page);
+  size_t slot = kStackSize + static_cast<size_t>(page);
+  size_t mapSize = detach ? 2 * slot : slot;
   void* map = mmap(nullptr, mapSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
   if (map == MAP_FAILED) ThrowErrno(env, errno, "mmap");
-  mprotect(map, static_cast<size_t>(page), PROT_NONE);  // guard page below the stack (it grows down)
+  mprotect(map, static_cast<size_t>(page), PROT_NONE);
+  if (detach) mprotect(static_cast<char*>(map) + slot, static_cast<size_t>(page), PROT_NONE);
 
   std::vector<int> scratch(fds.size() + 1, -1);
   Plan plan;
@@ -309,6 +363,10 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   plan.maxTarget = maxTarget;
   plan.devnull = devnull.fd;
   plan.reportFd = reportWrite.fd;
+  plan.execMask = &execMask;
+  plan.grandchildStack = static_cast<char*>(map) + slot;  // top of the lower stack
+  plan.detachedPid = -1;
+  plan.childFailed = 0;
 
   // Block everything (raw syscall: glibc's wrappers leave its two internal signals unblocked) so that no
   // signal handler of Node runs in the child before it has reset the dispositions.
@@ -316,12 +374,22 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   sigfillset(&all);
   syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old, _NSIG / 8);
   char* stackTop = static_cast<char*>(map) + mapSize;
-  pid_t pid = clone(ChildMain, stackTop, CLONE_VM | CLONE_VFORK | SIGCHLD | plan.cloneFlags, &plan);
+  // detach: the intermediate is born in no new namespace (it holds none); its child is.
+  pid_t pid = detach ? clone(IntermediateMain, stackTop, CLONE_VM | CLONE_VFORK | SIGCHLD, &plan)
+                     : clone(ChildMain, stackTop, CLONE_VM | CLONE_VFORK | SIGCHLD | plan.cloneFlags, &plan);
   int cloneErr = errno;
   syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, nullptr, _NSIG / 8);
-  // With CLONE_VFORK the child has exec'd or exited by now: its stack is no longer in use.
+  // With CLONE_VFORK the child has exec'd or exited by now (a detached intermediate: exited, after its own
+  // child exec'd or exited): the stacks are no longer in use.
   munmap(map, mapSize);
   if (pid < 0) ThrowErrno(env, cloneErr, "clone");
+  if (detach) {
+    // The intermediate has exited (or is exiting: the vfork release comes before the exit is complete).
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    pid = plan.detachedPid;
+  }
 
   close(reportWrite.fd);
   reportWrite.fd = -1;
@@ -330,12 +398,17 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   do n = read(reportRead.fd, &report, sizeof report);
   while (n < 0 && errno == EINTR);
   if (n != static_cast<ssize_t>(sizeof report)) {
-    // EOF: the report pipe closed at execve (O_CLOEXEC), so the program runs.
+    // EOF: the report pipe closed at execve (O_CLOEXEC), so the program runs. (A detached intermediate
+    // killed from outside before it could say which pid its child has: nothing to return.)
+    if (pid <= 0) ThrowErrno(env, ECHILD, "clone");
     return Napi::Number::New(env, pid);
   }
-  // The child failed before exec and has exited: reap it so no zombie is left behind.
-  int status;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  // The child failed before exec and has exited: reap it so no zombie is left behind (detached: the
+  // intermediate reaped it, and we reaped the intermediate).
+  if (!detach) {
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
   }
   report.step[sizeof report.step - 1] = '\0';
   std::string step = report.step;
