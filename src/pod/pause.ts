@@ -1,11 +1,19 @@
 // Starting the pause (see "pause" in docs/DESIGN.md): the process that holds the pod's namespaces.
 //
-// `pause -d 3` detaches: the program we spawn is an intermediate that forks the real pause, writes its
-// pid to fd 3 and exits. So the pause is not our child (it is reparented away from Node, never a zombie
-// in our process), and with -p it can first unshare(CLONE_NEWPID) so that the real pause is PID 1 of
-// the pod's pid namespace. The intermediate IS our child — spawned natively, unknown to libuv — so we
-// reap exactly it with waitpid(pid); never waitpid(-1), which would steal libuv's children.
-import { closeSync, readSync } from 'node:fs';
+// The pause must not be our child: it outlives this process, and as a child of Node it would stay a
+// zombie here once it died (we never waitpid(-1)). It used to detach itself (`pause -d FD`: fork, write
+// the child's pid to FD, exit), which made every create wait until the exec'd pause had started up,
+// forked and answered: on a VM, milliseconds of exec and page faults. native.spawn({detach}) does the
+// double fork before exec instead (clone of an intermediate that clones the pause and exits; see
+// native/addon/spawn.cc), so the pid is known when spawn returns and the pause's start-up runs on while
+// we go on with the pins. What `pause -d` guaranteed still holds:
+//   - own session (setsid in the child), not our child (reparented when the intermediate exits);
+//   - SIGINT/SIGTERM/SIGCHLD blocked from birth (blockSignals: kept blocked across execve, and pause
+//     blocks them again first thing), so a SIGTERM sent before its main() runs still means "exit 0";
+//   - with sharePid, PID 1 of a new pid namespace (CLONE_NEWPID on the pause's own clone);
+//   - no fd but 0-2 (/dev/null) reaches it; the pause closes everything else anyway.
+// Subreaper, oom_score_adj and chdir are the pause's own first steps, before it forks anything.
+import { constants } from 'node:os';
 import { PodnsError } from '../errors.js';
 import { native, pausePath } from '../native/index.js';
 import { startTimeOf, type ProcRef } from './proc.js';
@@ -28,48 +36,24 @@ export function pauseEnv(root: string, pod: string, uid: string): string[] {
 }
 
 export function startPause(o: StartPauseOptions): ProcRef {
-  const [r, w] = native.pipe();
-  let intermediate: number;
-  try {
-    intermediate = native.spawn({
-      path: pausePath,
-      argv: ['pause', '-d', '3', ...(o.sharePid ? ['-p'] : [])],
-      env: pauseEnv(o.root, o.pod, o.uid),
-      cloneFlags: o.cloneFlags,
-      setns: o.setns ?? [],
-      ...(o.hostname !== undefined ? { hostname: o.hostname } : {}),
-      cwd: '/',
-      fds: [[3, w]],
-    });
-  } catch (err) {
-    closeSync(r);
-    closeSync(w);
-    throw err;
-  }
-  // Our copy of the write end must go, or the read below would never see EOF if the pause failed.
-  closeSync(w);
-  let text = '';
-  try {
-    const buf = Buffer.alloc(64);
-    for (;;) {
-      const n = readSync(r, buf, 0, buf.length, null);
-      if (n === 0) break;
-      text += buf.toString('latin1', 0, n);
-      if (text.includes('\n')) break;
-    }
-  } finally {
-    closeSync(r);
-  }
-  const st = native.waitpid(intermediate);
-  const m = /^([0-9]+)\n/.exec(text);
-  if (st.code !== 0 || m === null) {
-    const how = st.signal !== null ? `killed by signal ${st.signal}` : `exit code ${st.code}`;
-    throw new PodnsError('EPAUSE', `the pause process did not start (${how}${m === null ? ', no pid reported' : ''}); check that ${pausePath} is built (npx node-gyp rebuild)`);
-  }
-  const pid = Number(m[1]);
+  const { SIGINT, SIGTERM, SIGCHLD } = constants.signals;
+  const pid = native.spawn({
+    path: pausePath,
+    argv: ['pause'],
+    env: pauseEnv(o.root, o.pod, o.uid),
+    cloneFlags: o.cloneFlags | (o.sharePid ? native.CLONE_NEWPID : 0),
+    setns: o.setns ?? [],
+    ...(o.hostname !== undefined ? { hostname: o.hostname } : {}),
+    cwd: '/',
+    setsid: true,
+    detach: true,
+    blockSignals: [SIGINT, SIGTERM, SIGCHLD],
+  });
+  // The pause has exec'd (spawn returns after that); its start time names it from here on. Gone already:
+  // it failed in its first steps (they only fail on a broken system) or someone killed it.
   const startTime = startTimeOf(pid);
   if (startTime === undefined) {
-    throw new PodnsError('EPAUSE', `the pause process (pid ${pid}) exited right after it started`);
+    throw new PodnsError('EPAUSE', `the pause process (pid ${pid}) exited right after it started; check that ${pausePath} is built (npx node-gyp rebuild)`);
   }
   return { pid, startTime };
 }
