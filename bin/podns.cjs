@@ -1,15 +1,19 @@
 #!/usr/bin/env node
 'use strict';
 // Launcher. `npm run build` bundles the CLI into one CommonJS file, dist/podns-cli.cjs, and this
-// compiles it with a V8 code cache beside it (dist/podns-cli.cjs.cache): without the cache, parsing the
-// bundle costs more than a pod create does. A cache that V8 rejects (another Node version) is rebuilt.
+// compiles it with a V8 code cache beside it: without the cache, parsing the bundle costs more than a
+// pod create does. There is one cache per command (dist/podns-cli.cjs.COMMAND.cache), written after the
+// command's first run, so it holds the bytecode of exactly the functions that command runs: a cache made
+// by another command would leave them to be compiled lazily on every run. A cache that V8 rejects
+// (another Node version, a rebuilt bundle) is written again.
 const fs = require('node:fs');
 const path = require('node:path');
 const vm = require('node:vm');
 const Module = require('node:module');
 
 const file = path.join(__dirname, '..', 'dist', 'podns-cli.cjs');
-const cacheFile = `${file}.cache`;
+const command = /^[a-z]{1,16}$/.test(process.argv[2] ?? '') ? process.argv[2] : 'other';
+const cacheFile = `${file}.${command}.cache`;
 
 function load() {
   let source;
