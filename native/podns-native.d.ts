@@ -101,6 +101,8 @@ export function nsUnpin(target: string): void;
 
 export function mount(source: string | null, target: string, fstype: string | null, flags: number, data?: string | null): void;
 export function umount(target: string, flags?: number): void;
+/** statx(STATX_MNT_ID): the id of the mount `path` is on (as in /proc/self/mountinfo); undefined before Linux 5.8 */
+export function mountId(path: string): number | undefined;
 
 export function sethostname(name: string): void;
 
@@ -119,6 +121,12 @@ export function pipe(): [number, number];
  * The pid is NOT known to libuv: reap it with waitpid(pid) — never waitpid(-1). (detach: nothing to reap.)
  */
 export function spawn(opts: SpawnOptions): number;
+/**
+ * spawn() on a libuv pool thread: the JS thread goes on while the program is cloned and exec'd. Settles once
+ * it has exec'd (resolves with the pid) or failed (rejects with the same errors spawn throws; a bad option
+ * still throws a TypeError at once). Every fd named in opts (setns, fds) must stay open until it settles.
+ */
+export function spawnAsync(opts: SpawnOptions): Promise<number>;
 /** waitpid(pid, flags) for a pid returned by spawn(). nohang → WNOHANG. */
 export function waitpid(pid: number, nohang?: boolean): WaitStatus;
 
@@ -128,6 +136,14 @@ export function waitpid(pid: number, nohang?: boolean): WaitStatus;
  * before returning: a netlink socket stays bound to the netns it was opened in.
  */
 export function nlOpen(protocol: number, netnsFd?: number): number;
+/**
+ * New, empty namespaces (flags: CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS, any of them) as O_CLOEXEC fds, with
+ * no process in them; hostname (needs CLONE_NEWUTS) names the new uts namespace; netlinkProtocol (needs
+ * CLONE_NEWNET) also opens a netlink socket inside the new netns, as nlOpen(protocol, netFd) would (`nl`).
+ * The calling thread unshares them and goes back to its own within the call. Each namespace lives while
+ * something holds it (its fd, a process that joined it, a pin). Close the fds with fs.closeSync.
+ */
+export function nsCreate(flags: number, hostname?: string | null, netlinkProtocol?: number): { net?: number; ipc?: number; uts?: number; nl?: number };
 export function nlSend(fd: number, msg: Buffer): void;
 /** One datagram into buf; returns its length. Blocks. A datagram larger than buf: EMSGSIZE (and it is dropped). */
 export function nlRecv(fd: number, buf: Buffer): number;

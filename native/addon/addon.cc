@@ -39,6 +39,10 @@ std::string ErrnoName(int err) {
 }
 
 void ThrowErrno(Napi::Env env, int err, const char* syscall, const std::string* path, const std::string* dest) {
+  throw ErrnoError(env, err, syscall, path, dest);
+}
+
+Napi::Error ErrnoError(Napi::Env env, int err, const char* syscall, const std::string* path, const std::string* dest) {
   std::string code = ErrnoName(err);
   const char* desc = strerrordesc_np(err);
   std::string message = code + ": " + (desc != nullptr ? desc : "unknown error") + ", " + syscall;
@@ -50,7 +54,7 @@ void ThrowErrno(Napi::Env env, int err, const char* syscall, const std::string* 
   error.Set("syscall", Napi::String::New(env, syscall));
   if (path != nullptr) error.Set("path", Napi::String::New(env, *path));
   if (dest != nullptr) error.Set("dest", Napi::String::New(env, *dest));
-  throw error;
+  return error;
 }
 
 void ThrowErrno(Napi::Env env, int err, const char* syscall, const std::string& path) {
@@ -215,6 +219,18 @@ Napi::Value Mount(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// The id of the mount a path is on (statx STATX_MNT_ID, Linux 5.8), or undefined when the kernel does
+// not say. A cheap way to see whether a mount point checked once is still the same mount.
+Napi::Value MountId(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path = String(env, info[0], "mountId: path");
+  struct statx stx;
+  memset(&stx, 0, sizeof stx);
+  if (statx(AT_FDCWD, path.c_str(), AT_STATX_DONT_SYNC, STATX_MNT_ID, &stx) != 0) ThrowErrno(env, errno, "statx", path);
+  if ((stx.stx_mask & STATX_MNT_ID) == 0) return env.Undefined();
+  return Napi::Number::New(env, static_cast<double>(stx.stx_mnt_id));
+}
+
 Napi::Value Umount(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string target = String(env, info[0], "umount: target");
@@ -333,6 +349,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   fn("nsUnpin", NsUnpin);
   fn("mount", Mount);
   fn("umount", Umount);
+  fn("mountId", MountId);
   fn("sethostname", Sethostname);
   fn("pidfdOpen", PidfdOpen);
   fn("pidfdSendSignal", PidfdSendSignal);

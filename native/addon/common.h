@@ -18,6 +18,9 @@ namespace podns {
 [[noreturn]] void ThrowErrno(Napi::Env env, int err, const char* syscall, const std::string* path = nullptr,
                              const std::string* dest = nullptr);
 [[noreturn]] void ThrowErrno(Napi::Env env, int err, const char* syscall, const std::string& path);
+// The same Error, not thrown (to reject a promise with).
+Napi::Error ErrnoError(Napi::Env env, int err, const char* syscall, const std::string* path = nullptr,
+                       const std::string* dest = nullptr);
 
 // The errno name ('EPERM'), or "E<number>" for a value glibc does not know.
 std::string ErrnoName(int err);

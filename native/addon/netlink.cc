@@ -27,6 +27,37 @@ namespace {
 
 constexpr int kBufferSize = 1 << 20;
 
+// A bound rtnetlink (or other protocol) socket in the calling thread's current netns, set up as nlOpen
+// documents; -errno and the failing call on failure.
+int OpenNetlinkHere(int protocol, const char** failed) {
+  int sock = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol);
+  if (sock < 0) {
+    *failed = "socket";
+    return -errno;
+  }
+  struct sockaddr_nl addr = {};
+  addr.nl_family = AF_NETLINK;  // nl_pid 0: the kernel picks a unique port id
+  if (bind(sock, reinterpret_cast<struct sockaddr*>(&addr), sizeof addr) != 0) {
+    int err = errno;
+    close(sock);
+    *failed = "bind";
+    return -err;
+  }
+  // Dumps of many links/routes arrive faster than JS reads them; a small buffer drops messages (ENOBUFS).
+  // SO_RCVBUFFORCE ignores net.core.rmem_max (needs CAP_NET_ADMIN); otherwise take what rmem_max allows.
+  int size = kBufferSize;
+  if (setsockopt(sock, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) != 0) {
+    setsockopt(sock, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+  }
+  setsockopt(sock, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+  // Best effort, both exist since Linux 4.12 / 4.20: the kernel's own error text in NLMSG_ERROR
+  // (extended ack), and dump requests checked strictly instead of silently ignoring bad filters.
+  int one = 1;
+  setsockopt(sock, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof one);
+  setsockopt(sock, SOL_NETLINK, NETLINK_GET_STRICT_CHK, &one, sizeof one);
+  return sock;
+}
+
 Napi::Value NlOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int protocol = Int(env, info[0], "nlOpen: protocol", 0, 31);
@@ -45,8 +76,8 @@ Napi::Value NlOpen(const Napi::CallbackInfo& info) {
       ThrowErrno(env, err, "setns");
     }
   }
-  int sock = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol);
-  int socketErr = errno;
+  const char* failed = nullptr;
+  int sock = OpenNetlinkHere(protocol, &failed);
   if (inNetns) {
     // Going home cannot be allowed to fail quietly. This is one of Node's threads (usually the JS thread);
     // left in the pod's netns, every socket Node opens from now on (servers, DNS, other netlink sockets)
@@ -58,27 +89,7 @@ Napi::Value NlOpen(const Napi::CallbackInfo& info) {
     }
     close(home);
   }
-  if (sock < 0) ThrowErrno(env, socketErr, "socket");
-
-  struct sockaddr_nl addr = {};
-  addr.nl_family = AF_NETLINK;  // nl_pid 0: the kernel picks a unique port id
-  if (bind(sock, reinterpret_cast<struct sockaddr*>(&addr), sizeof addr) != 0) {
-    int err = errno;
-    close(sock);
-    ThrowErrno(env, err, "bind");
-  }
-  // Dumps of many links/routes arrive faster than JS reads them; a small buffer drops messages (ENOBUFS).
-  // SO_RCVBUFFORCE ignores net.core.rmem_max (needs CAP_NET_ADMIN); otherwise take what rmem_max allows.
-  int size = kBufferSize;
-  if (setsockopt(sock, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) != 0) {
-    setsockopt(sock, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
-  }
-  setsockopt(sock, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
-  // Best effort, both exist since Linux 4.12 / 4.20: the kernel's own error text in NLMSG_ERROR
-  // (extended ack), and dump requests checked strictly instead of silently ignoring bad filters.
-  int one = 1;
-  setsockopt(sock, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof one);
-  setsockopt(sock, SOL_NETLINK, NETLINK_GET_STRICT_CHK, &one, sizeof one);
+  if (sock < 0) ThrowErrno(env, -sock, failed);
   return Napi::Number::New(env, sock);
 }
 
@@ -112,9 +123,102 @@ Napi::Value NlRecv(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(n));
 }
 
+// New, empty namespaces (net, ipc, uts; any of them) as fds (O_CLOEXEC), with no process in them:
+// unshare() moves the calling thread into them (a thread may, for these three: only mnt and user need a
+// single-threaded process), sethostname() names the new uts namespace, their /proc/thread-self/ns/* are
+// opened, and the thread goes back to its own namespaces at once, within this one call. A namespace lives
+// as long as something holds it: the fd, a process that joins it (setns in spawn), a pin. Lets a pod's
+// namespaces be pinned and its network set up while its pause is still being started (src/pod/create.ts).
+Napi::Value NsCreate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  unsigned long flags = Flags(env, info[0], "nsCreate: flags");
+  if (flags == 0 || (flags & ~static_cast<unsigned long>(CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS)) != 0) {
+    ThrowType(env, "nsCreate: flags must be CLONE_NEWNET, CLONE_NEWIPC and/or CLONE_NEWUTS");
+  }
+  bool hasHostname = !IsAbsent(info[1]);
+  std::string hostname = hasHostname ? String(env, info[1], "nsCreate: hostname") : std::string();
+  if (hasHostname && (flags & CLONE_NEWUTS) == 0) ThrowType(env, "nsCreate: hostname needs CLONE_NEWUTS");
+  bool wantNl = !IsAbsent(info[2]);
+  int protocol = wantNl ? Int(env, info[2], "nsCreate: netlinkProtocol", 0, 31) : 0;
+  if (wantNl && (flags & CLONE_NEWNET) == 0) ThrowType(env, "nsCreate: netlinkProtocol needs CLONE_NEWNET");
+  int nl = -1;
+
+  struct Kind {
+    int flag;
+    const char* name;
+    int home = -1;
+    int fd = -1;
+  };
+  Kind kinds[3] = {{CLONE_NEWNET, "net"}, {CLONE_NEWIPC, "ipc"}, {CLONE_NEWUTS, "uts"}};
+  auto closeAll = [&]() {
+    for (Kind& k : kinds) {
+      if (k.home >= 0) close(k.home);
+      if (k.fd >= 0) close(k.fd);
+    }
+  };
+  for (Kind& k : kinds) {
+    if ((flags & static_cast<unsigned long>(k.flag)) == 0) continue;
+    std::string path = std::string("/proc/thread-self/ns/") + k.name;
+    k.home = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (k.home < 0) {
+      int err = errno;
+      closeAll();
+      ThrowErrno(env, err, "open", path);
+    }
+  }
+  if (unshare(static_cast<int>(flags)) != 0) {
+    int err = errno;
+    closeAll();
+    ThrowErrno(env, err, "unshare");
+  }
+  int err = 0;
+  const char* failed = nullptr;
+  if (hasHostname && sethostname(hostname.c_str(), hostname.size()) != 0) {
+    err = errno;
+    failed = "sethostname";
+  }
+  for (Kind& k : kinds) {
+    if (k.home < 0 || err != 0) continue;
+    std::string path = std::string("/proc/thread-self/ns/") + k.name;
+    k.fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (k.fd < 0) {
+      err = errno;
+      failed = "open";
+    }
+  }
+  // A netlink socket of the new netns, opened while the thread is in it anyway (nlOpen would switch
+  // there and back again for it).
+  if (wantNl && err == 0) {
+    nl = OpenNetlinkHere(protocol, &failed);
+    if (nl < 0) err = -nl;
+  }
+  // As in nlOpen: a thread left in a pod's namespace would put every socket Node opens from now on in the
+  // pod's network (and a hostname change in the pod's uts namespace would rename ours): stop instead.
+  for (Kind& k : kinds) {
+    if (k.home < 0) continue;
+    if (setns(k.home, k.flag) != 0) {
+      Napi::Error::Fatal("podns_native nsCreate", "cannot switch the thread back to its own namespaces");
+    }
+    close(k.home);
+    k.home = -1;
+  }
+  if (err != 0) {
+    closeAll();
+    if (nl >= 0) close(nl);
+    ThrowErrno(env, err, failed);
+  }
+  Napi::Object out = Napi::Object::New(env);
+  for (Kind& k : kinds) {
+    if (k.fd >= 0) out.Set(k.name, Napi::Number::New(env, k.fd));
+  }
+  if (nl >= 0) out.Set("nl", Napi::Number::New(env, nl));
+  return out;
+}
+
 }  // namespace
 
 void InitNetlink(Napi::Env env, Napi::Object exports) {
+  exports.Set("nsCreate", Napi::Function::New(env, NsCreate, "nsCreate"));
   exports.Set("nlOpen", Napi::Function::New(env, NlOpen, "nlOpen"));
   exports.Set("nlSend", Napi::Function::New(env, NlSend, "nlSend"));
   exports.Set("nlRecv", Napi::Function::New(env, NlRecv, "nlRecv"));

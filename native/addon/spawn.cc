@@ -8,8 +8,9 @@
 //     before the parent resumes: the plan it reads (argv/env arrays built by the parent, on the parent's heap)
 //     stays valid and unchanged, and when clone() returns the child's verdict is already in the report pipe.
 //     Node's other threads keep running; the child touches no memory they use.
-//   - The child gets its own stack (mmap'd here, with a guard page): with CLONE_VM a child running on the
-//     parent's stack would overwrite the frames of the suspended parent (vfork()'s old trap).
+//   - The child gets its own stack (mapped once per thread and reused, with a guard page): with CLONE_VM a
+//     child running on the parent's stack would overwrite the frames of the suspended parent (vfork()'s old
+//     trap).
 //   - This is how glibc's posix_spawn works; we need our own because posix_spawn cannot setns, unshare
 //     or sethostname between clone and exec.
 //
@@ -22,7 +23,10 @@
 //     (a libuv handler would write into Node's signal pipe as if Node had got the signal). The child resets
 //     every disposition to default (exec keeps SIG_IGN: Node ignores SIGPIPE, and a program started with
 //     SIGPIPE ignored gets EPIPE instead of dying, so `prog | head` never ends), then unblocks everything
-//     just before execve (exec keeps the mask too).
+//     just before execve (exec keeps the mask too), but for blockSignals, which stay blocked.
+//
+// spawnAsync runs the same on a libuv pool thread: only that thread is suspended by CLONE_VFORK, the child
+// borrows that thread's errno, and the plan lives in the job until the promise settles.
 //
 // Why reap with waitpid(pid) and never waitpid(-1): the child is unknown to libuv. waitpid(-1) would also
 // collect children of libuv (child_process), whose exit events would then never fire.
@@ -50,6 +54,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <memory>
 #include <cerrno>
 #include <climits>
 #include <set>
@@ -208,6 +213,22 @@ int IntermediateMain(void* arg) {
   _exit(0);
 }
 
+size_t StackSlot() { return kStackSize + static_cast<size_t>(sysconf(_SC_PAGESIZE)); }
+
+// Two stack slots of this thread (see Spawn), or nullptr with errno set.
+char* ChildStacks() {
+  static thread_local char* stacks = nullptr;
+  if (stacks != nullptr) return stacks;
+  size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  size_t slot = StackSlot();
+  void* map = mmap(nullptr, 2 * slot, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (map == MAP_FAILED) return nullptr;
+  mprotect(map, page, PROT_NONE);
+  mprotect(static_cast<char*>(map) + slot, page, PROT_NONE);
+  stacks = static_cast<char*>(map);
+  return stacks;
+}
+
 // Owned, NUL-terminated string arrays in the execve shape.
 struct CStrings {
   std::vector<std::string> strings;
@@ -238,35 +259,57 @@ struct UniqueFd {
   UniqueFd& operator=(const UniqueFd&) = delete;
 };
 
-Napi::Value Spawn(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (!info[0].IsObject()) ThrowType(env, "spawn: options must be an object");
-  Napi::Object opts = info[0].As<Napi::Object>();
-
-  std::string path = String(env, opts.Get("path"), "spawn: path");
-  if (path.empty() || path[0] != '/') ThrowType(env, "spawn: path must be absolute (no PATH search is done)");
-
+// Everything one spawn needs, read from the JS options (on the JS thread) into memory it owns: RunSpawn
+// may then run on another thread (spawnAsync) without touching a JS value.
+struct SpawnJob {
+  std::string path;
   CStrings argv;
-  ReadStrings(env, opts.Get("argv"), "spawn: argv", &argv);
-
   CStrings envs;
+  int cloneFlags = 0;
+  std::vector<std::array<int, 2>> setnsList;
+  bool hasHostname = false;
+  std::string hostname;
+  bool hasCwd = false;
+  std::string cwd;
+  std::vector<std::array<int, 2>> fds;
+  int maxTarget = 2;
+  bool doSetsid = false;
+  bool detach = false;
+  sigset_t execMask;
+};
+
+// What RunSpawn did: the pid, or the errno and the step that failed (with the path it concerned).
+struct SpawnResult {
+  pid_t pid = -1;
+  int err = 0;
+  std::string syscall;
+  const std::string* path = nullptr;
+};
+
+void ParseSpawn(Napi::Env env, const Napi::Value& value, SpawnJob* job) {
+  if (!value.IsObject()) ThrowType(env, "spawn: options must be an object");
+  Napi::Object opts = value.As<Napi::Object>();
+
+  job->path = String(env, opts.Get("path"), "spawn: path");
+  if (job->path.empty() || job->path[0] != '/') ThrowType(env, "spawn: path must be absolute (no PATH search is done)");
+
+  ReadStrings(env, opts.Get("argv"), "spawn: argv", &job->argv);
+
   if (IsAbsent(opts.Get("env"))) {
     // Node's process.env writes go through setenv(), so this is the environment JS sees.
-    for (char** e = environ; e != nullptr && *e != nullptr; e++) envs.strings.emplace_back(*e);
+    for (char** e = environ; e != nullptr && *e != nullptr; e++) job->envs.strings.emplace_back(*e);
   } else {
-    ReadStrings(env, opts.Get("env"), "spawn: env", &envs);
+    ReadStrings(env, opts.Get("env"), "spawn: env", &job->envs);
   }
 
-  int cloneFlags = 0;
   if (!IsAbsent(opts.Get("cloneFlags"))) {
     unsigned long f = Flags(env, opts.Get("cloneFlags"), "spawn: cloneFlags");
     if ((f & ~static_cast<unsigned long>(kAllowedCloneFlags)) != 0) {
       ThrowType(env, "spawn: cloneFlags may only hold CLONE_NEW* namespace flags");
     }
-    cloneFlags = static_cast<int>(f);
+    job->cloneFlags = static_cast<int>(f);
   }
 
-  std::vector<std::array<int, 2>> setnsList;
   if (!IsAbsent(opts.Get("setns"))) {
     Napi::Value v = opts.Get("setns");
     if (!v.IsArray()) ThrowType(env, "spawn: setns must be an array of {fd, nstype}");
@@ -275,25 +318,23 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
       Napi::Value e = a.Get(i);
       if (!e.IsObject()) ThrowType(env, "spawn: setns entries must be {fd, nstype}");
       Napi::Object o = e.As<Napi::Object>();
-      setnsList.push_back({Fd(env, o.Get("fd"), "spawn: setns[].fd"),
-                           Int(env, o.Get("nstype"), "spawn: setns[].nstype", 0, INT_MAX)});
+      job->setnsList.push_back({Fd(env, o.Get("fd"), "spawn: setns[].fd"),
+                                Int(env, o.Get("nstype"), "spawn: setns[].nstype", 0, INT_MAX)});
     }
   }
 
-  bool hasHostname = !IsAbsent(opts.Get("hostname"));
-  std::string hostname = hasHostname ? String(env, opts.Get("hostname"), "spawn: hostname") : std::string();
-  if (hasHostname) {
+  job->hasHostname = !IsAbsent(opts.Get("hostname"));
+  if (job->hasHostname) {
+    job->hostname = String(env, opts.Get("hostname"), "spawn: hostname");
     // Without a UTS namespace of its own the child would rename the host.
-    bool uts = (cloneFlags & CLONE_NEWUTS) != 0;
-    for (auto& e : setnsList) uts = uts || e[1] == CLONE_NEWUTS;
+    bool uts = (job->cloneFlags & CLONE_NEWUTS) != 0;
+    for (auto& e : job->setnsList) uts = uts || e[1] == CLONE_NEWUTS;
     if (!uts) ThrowType(env, "spawn: hostname needs CLONE_NEWUTS in cloneFlags or a setns entry with nstype CLONE_NEWUTS");
   }
 
-  bool hasCwd = !IsAbsent(opts.Get("cwd"));
-  std::string cwd = hasCwd ? String(env, opts.Get("cwd"), "spawn: cwd") : std::string();
+  job->hasCwd = !IsAbsent(opts.Get("cwd"));
+  if (job->hasCwd) job->cwd = String(env, opts.Get("cwd"), "spawn: cwd");
 
-  std::vector<std::array<int, 2>> fds;
-  int maxTarget = 2;
   if (!IsAbsent(opts.Get("fds"))) {
     Napi::Value v = opts.Get("fds");
     if (!v.IsArray()) ThrowType(env, "spawn: fds must be an array of [childFd, parentFd]");
@@ -306,15 +347,14 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
       int child = Int(env, pair.Get(0u), "spawn: fds[][0]", 0, 1023);
       int parent = Fd(env, pair.Get(1u), "spawn: fds[][1]");
       if (!targets.insert(child).second) ThrowType(env, "spawn: fds maps child fd " + std::to_string(child) + " twice");
-      fds.push_back({child, parent});
-      if (child > maxTarget) maxTarget = child;
+      job->fds.push_back({child, parent});
+      if (child > job->maxTarget) job->maxTarget = child;
     }
   }
-  bool doSetsid = Bool(env, opts.Get("setsid"), "spawn: setsid");
-  bool detach = Bool(env, opts.Get("detach"), "spawn: detach");
+  job->doSetsid = Bool(env, opts.Get("setsid"), "spawn: setsid");
+  job->detach = Bool(env, opts.Get("detach"), "spawn: detach");
 
-  sigset_t execMask;
-  sigemptyset(&execMask);
+  sigemptyset(&job->execMask);
   if (!IsAbsent(opts.Get("blockSignals"))) {
     Napi::Value v = opts.Get("blockSignals");
     if (!v.IsArray()) ThrowType(env, "spawn: blockSignals must be an array of signal numbers");
@@ -322,49 +362,60 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
     for (uint32_t i = 0; i < a.Length(); i++) {
       int sig = Int(env, a.Get(i), "spawn: blockSignals[]", 1, NSIG - 1);
       if (sig == SIGKILL || sig == SIGSTOP) ThrowType(env, "spawn: blockSignals cannot hold SIGKILL or SIGSTOP");
-      sigaddset(&execMask, sig);
+      sigaddset(&job->execMask, sig);
     }
   }
+}
 
-  // Everything the child needs exists now; from here on only syscalls.
+SpawnResult Failed(int err, const char* syscall, const std::string* path = nullptr) {
+  SpawnResult r;
+  r.err = err;
+  r.syscall = syscall;
+  r.path = path;
+  return r;
+}
+
+// The spawn itself: syscalls only, no JS value touched (runs on the JS thread for spawn, on a libuv pool
+// thread for spawnAsync; it blocks the calling thread, and only it, until the program has exec'd).
+SpawnResult RunSpawn(SpawnJob& job) {
+  static const std::string devnullPath = "/dev/null";
   UniqueFd devnull(open("/dev/null", O_RDWR | O_CLOEXEC));
-  if (devnull.fd < 0) ThrowErrno(env, errno, "open", std::string("/dev/null"));
+  if (devnull.fd < 0) return Failed(errno, "open", &devnullPath);
   int reportFds[2];
-  if (pipe2(reportFds, O_CLOEXEC) != 0) ThrowErrno(env, errno, "pipe2");
+  if (pipe2(reportFds, O_CLOEXEC) != 0) return Failed(errno, "pipe2");
   UniqueFd reportRead(reportFds[0]);
   UniqueFd reportWrite(reportFds[1]);
 
-  // One stack, or two for a detached spawn (the intermediate's above the program's), each with a guard
-  // page below it (stacks grow down).
-  long page = sysconf(_SC_PAGESIZE);
-  size_t slot = kStackSize + static_cast<size_t>(page);
-  size_t mapSize = detach ? 2 * slot : slot;
-  void* map = mmap(nullptr, mapSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-  if (map == MAP_FAILED) ThrowErrno(env, errno, "mmap");
-  mprotect(map, static_cast<size_t>(page), PROT_NONE);
-  if (detach) mprotect(static_cast<char*>(map) + slot, static_cast<size_t>(page), PROT_NONE);
-
-  std::vector<int> scratch(fds.size() + 1, -1);
+  // The children's stacks: two slots (the program's, and above it a detached spawn's intermediate's),
+  // each with a guard page below it (stacks grow down). Mapped once per thread and kept: a fresh mapping
+  // per spawn costs page faults for every stack page the child touches, and its munmap a TLB shootdown
+  // on every CPU that runs one of Node's threads — together a good part of a spawn on a VM. Reuse is safe:
+  // with CLONE_VFORK no child uses a stack after RunSpawn returns (it has exec'd or exited), and a thread
+  // runs one RunSpawn at a time.
+  char* stacks = ChildStacks();
+  if (stacks == nullptr) return Failed(errno, "mmap");
+  const size_t slot = StackSlot();
+  std::vector<int> scratch(job.fds.size() + 1, -1);
   Plan plan;
-  plan.path = path.c_str();
-  plan.argv = argv.Finish();
-  plan.envp = envs.Finish();
-  plan.cloneFlags = cloneFlags & ~CLONE_NEWTIME;
-  plan.newTime = (cloneFlags & CLONE_NEWTIME) != 0;
-  plan.setns = reinterpret_cast<const int(*)[2]>(setnsList.data());
-  plan.nsetns = setnsList.size();
-  plan.hostname = hasHostname ? hostname.c_str() : nullptr;
-  plan.hostnameLen = hostname.size();
-  plan.setsid = doSetsid;
-  plan.cwd = hasCwd ? cwd.c_str() : nullptr;
-  plan.fds = reinterpret_cast<const int(*)[2]>(fds.data());
-  plan.nfds = fds.size();
+  plan.path = job.path.c_str();
+  plan.argv = job.argv.Finish();
+  plan.envp = job.envs.Finish();
+  plan.cloneFlags = job.cloneFlags & ~CLONE_NEWTIME;
+  plan.newTime = (job.cloneFlags & CLONE_NEWTIME) != 0;
+  plan.setns = reinterpret_cast<const int(*)[2]>(job.setnsList.data());
+  plan.nsetns = job.setnsList.size();
+  plan.hostname = job.hasHostname ? job.hostname.c_str() : nullptr;
+  plan.hostnameLen = job.hostname.size();
+  plan.setsid = job.doSetsid;
+  plan.cwd = job.hasCwd ? job.cwd.c_str() : nullptr;
+  plan.fds = reinterpret_cast<const int(*)[2]>(job.fds.data());
+  plan.nfds = job.fds.size();
   plan.scratch = scratch.data();
-  plan.maxTarget = maxTarget;
+  plan.maxTarget = job.maxTarget;
   plan.devnull = devnull.fd;
   plan.reportFd = reportWrite.fd;
-  plan.execMask = &execMask;
-  plan.grandchildStack = static_cast<char*>(map) + slot;  // top of the lower stack
+  plan.execMask = &job.execMask;
+  plan.grandchildStack = stacks + slot;  // top of the lower stack
   plan.detachedPid = -1;
   plan.childFailed = 0;
 
@@ -373,17 +424,16 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   sigset_t all, old;
   sigfillset(&all);
   syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old, _NSIG / 8);
-  char* stackTop = static_cast<char*>(map) + mapSize;
+  char* stackTop = stacks + 2 * slot;
   // detach: the intermediate is born in no new namespace (it holds none); its child is.
-  pid_t pid = detach ? clone(IntermediateMain, stackTop, CLONE_VM | CLONE_VFORK | SIGCHLD, &plan)
-                     : clone(ChildMain, stackTop, CLONE_VM | CLONE_VFORK | SIGCHLD | plan.cloneFlags, &plan);
+  pid_t pid = job.detach ? clone(IntermediateMain, stackTop, CLONE_VM | CLONE_VFORK | SIGCHLD, &plan)
+                         : clone(ChildMain, stackTop, CLONE_VM | CLONE_VFORK | SIGCHLD | plan.cloneFlags, &plan);
   int cloneErr = errno;
   syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, nullptr, _NSIG / 8);
   // With CLONE_VFORK the child has exec'd or exited by now (a detached intermediate: exited, after its own
   // child exec'd or exited): the stacks are no longer in use.
-  munmap(map, mapSize);
-  if (pid < 0) ThrowErrno(env, cloneErr, "clone");
-  if (detach) {
+  if (pid < 0) return Failed(cloneErr, "clone");
+  if (job.detach) {
     // The intermediate has exited (or is exiting: the vfork release comes before the exit is complete).
     int status;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
@@ -400,27 +450,77 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   if (n != static_cast<ssize_t>(sizeof report)) {
     // EOF: the report pipe closed at execve (O_CLOEXEC), so the program runs. (A detached intermediate
     // killed from outside before it could say which pid its child has: nothing to return.)
-    if (pid <= 0) ThrowErrno(env, ECHILD, "clone");
-    return Napi::Number::New(env, pid);
+    if (pid <= 0) return Failed(ECHILD, "clone");
+    SpawnResult ok;
+    ok.pid = pid;
+    return ok;
   }
   // The child failed before exec and has exited: reap it so no zombie is left behind (detached: the
   // intermediate reaped it, and we reaped the intermediate).
-  if (!detach) {
+  if (!job.detach) {
     int status;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
   }
   report.step[sizeof report.step - 1] = '\0';
   std::string step = report.step;
-  if (step == "execve") ThrowErrno(env, report.err, "execve", path);
-  if (step == "chdir") ThrowErrno(env, report.err, "chdir", cwd);
-  ThrowErrno(env, report.err, report.step);
+  if (step == "execve") return Failed(report.err, "execve", &job.path);
+  if (step == "chdir") return Failed(report.err, "chdir", &job.cwd);
+  return Failed(report.err, report.step);
+}
+
+Napi::Error ResultError(Napi::Env env, const SpawnResult& r) {
+  return ErrnoError(env, r.err, r.syscall.c_str(), r.path);
+}
+
+Napi::Value Spawn(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  SpawnJob job;
+  ParseSpawn(env, info[0], &job);
+  SpawnResult r = RunSpawn(job);
+  if (r.err != 0) throw ResultError(env, r);
+  return Napi::Number::New(env, r.pid);
+}
+
+// spawnAsync: the same spawn on a libuv pool thread; the JS thread goes on meanwhile (a pod's network is
+// set up while its pause is being started). The fds named in the options must stay open until the promise
+// settles.
+class SpawnWorker : public Napi::AsyncWorker {
+ public:
+  SpawnWorker(Napi::Env env, std::unique_ptr<SpawnJob> job)
+      : Napi::AsyncWorker(env, "podns:spawn"), job_(std::move(job)), deferred_(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override { result_ = RunSpawn(*job_); }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (result_.err != 0) deferred_.Reject(ResultError(env, result_).Value());
+    else deferred_.Resolve(Napi::Number::New(env, result_.pid));
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  std::unique_ptr<SpawnJob> job_;
+  SpawnResult result_;
+  Napi::Promise::Deferred deferred_;
+};
+
+Napi::Value SpawnAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto job = std::make_unique<SpawnJob>();
+  ParseSpawn(env, info[0], job.get());
+  auto* worker = new SpawnWorker(env, std::move(job));  // deletes itself once settled
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
 }
 
 }  // namespace
 
 void InitSpawn(Napi::Env env, Napi::Object exports) {
   exports.Set("spawn", Napi::Function::New(env, Spawn, "spawn"));
+  exports.Set("spawnAsync", Napi::Function::New(env, SpawnAsync, "spawnAsync"));
 }
 
 }  // namespace podns

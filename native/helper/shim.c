@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
@@ -63,6 +64,7 @@ struct opts {
   const char *pid_ns;
   int pid_ns_fd;
   int new_pid_ns;
+  int detached; /* --detached: the caller already detached us (see shim_main) */
   const char *rootfs;
   const char *overlay; /* with --rootfs: a dir for upper/ work/ merged/, so the image stays read-only */
   struct bind_arg binds[MAX_BINDS];
@@ -136,6 +138,7 @@ static int parse(int argc, char **argv, struct opts *o) {
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(a, "--")) { i++; break; }
     if (!strcmp(a, "--new-pid-ns")) { o->new_pid_ns = 1; continue; }
+    if (!strcmp(a, "--detached")) { o->detached = 1; continue; }
     if (a[0] != '-' || a[1] != '-') { bad = a; snprintf(why, sizeof why, "unexpected argument \"%s\" (the command goes after --)", a); break; }
     if (!v) { bad = a; snprintf(why, sizeof why, "%s needs a value", a); break; }
     i++;
@@ -207,13 +210,37 @@ static long ms_between(const struct timespec *a, const struct timespec *b) {
   return (b->tv_sec - a->tv_sec) * 1000L + (b->tv_nsec - a->tv_nsec) / 1000000L;
 }
 
+/* Seconds since the epoch -> UTC calendar date and time (the proleptic Gregorian calendar; H. Hinnant's
+   days-to-civil). Not gmtime_r: glibc's gmtime (like strftime) initialises the time zone on first use,
+   reading /etc/localtime (open, fstat, read, parse) in every new watcher, on the path to the ready line of
+   each container (the first status.json), for a timestamp that is UTC anyway. */
+static void utc_fields(time_t t, int f[6]) {
+  long long days = t / 86400, secs = t % 86400;
+  if (secs < 0) { secs += 86400; days--; }
+  days += 719468;
+  long long era = (days >= 0 ? days : days - 146096) / 146097;
+  long long doe = days - era * 146097;
+  long long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  long long doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  long long mp = (5 * doy + 2) / 153;
+  long long d = doy - (153 * mp + 2) / 5 + 1;
+  long long m = mp < 10 ? mp + 3 : mp - 9;
+  long long y = yoe + era * 400 + (m <= 2);
+  f[0] = (int)(y % 10000);
+  f[1] = (int)m;
+  f[2] = (int)d;
+  f[3] = (int)(secs / 3600);
+  f[4] = (int)(secs / 60 % 60);
+  f[5] = (int)(secs % 60);
+}
+
 /* RFC 3339 UTC; digits 9 (log lines, like the CRI) or 3 (status.json, what JS Date keeps). */
 static int fmt_time(char *out, size_t n, const struct timespec *ts, int digits) {
-  struct tm tm;
-  gmtime_r(&ts->tv_sec, &tm);
-  size_t k = strftime(out, n, "%Y-%m-%dT%H:%M:%S", &tm);
-  if (digits == 9) return (int)k + snprintf(out + k, n - k, ".%09ldZ", ts->tv_nsec);
-  return (int)k + snprintf(out + k, n - k, ".%03ldZ", ts->tv_nsec / 1000000L);
+  int f[6];
+  utc_fields(ts->tv_sec, f);
+  unsigned frac = digits == 9 ? (unsigned)(ts->tv_nsec % 1000000000L) : (unsigned)(ts->tv_nsec / 1000000L % 1000);
+  return snprintf(out, n, digits == 9 ? "%04d-%02d-%02dT%02d:%02d:%02d.%09uZ" : "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ",
+                  f[0], f[1], f[2], f[3], f[4], f[5], frac);
 }
 
 /* ------------------------------------------------------------------ watcher state */
@@ -291,6 +318,8 @@ static void log_line(const char *stream, char tag, const char *text, size_t len)
 /* ------------------------------------------------------------------ the workload (child side) */
 
 static int status_fd = -1; /* child: write end of the status pipe */
+extern char **environ;
+static char **workload_envp; /* see workload_env */
 
 static __attribute__((noreturn)) void child_fail(int err, const char *step, const char *fmt, ...) {
   char msg[512];
@@ -483,11 +512,32 @@ static __attribute__((noreturn)) void run_child(const struct opts *o, int outw, 
   if (getppid() != watcher) _exit(127);
 
   umask(022);
-  clearenv();
-  for (int i = 0; i < o->n_env; i++) putenv(o->env[i]);
-  if (!getenv("PATH")) putenv("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+  /* The workload's environment, made by the watcher (workload_env): execvp looks the command up in its
+     PATH. Pointing environ at it is all this child changes in the watcher's memory (see start_workload);
+     the watcher points it back when we have exec'd. */
+  environ = workload_envp;
   execvp(o->argv[0], o->argv);
   child_fail(errno, "exec", "%s: %s", o->argv[0], strerror(errno));
+}
+
+/* The workload's environment: --env-file's entries then --env's, a later K replacing an earlier one in
+   its place (what clearenv + putenv of each did), PATH added when missing. Built once by the watcher. */
+static void workload_env(const struct opts *o) {
+  char **env = calloc((size_t)o->n_env + 2, sizeof(char *));
+  if (!env) return; /* workload_envp stays NULL: start_workload reports ENOMEM */
+  int n = 0, have_path = 0;
+  for (int i = 0; i < o->n_env; i++) {
+    const char *e = o->env[i];
+    size_t k = (size_t)(strchr(e, '=') - e);
+    int j = 0;
+    while (j < n && !(strncmp(env[j], e, k + 1) == 0)) j++;
+    env[j] = (char *)e;
+    if (j == n) n++;
+    if (k == 4 && !strncmp(e, "PATH", 4)) have_path = 1;
+  }
+  if (!have_path) env[n++] = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  env[n] = NULL;
+  workload_envp = env;
 }
 
 /* ------------------------------------------------------------------ the workload (watcher side) */
@@ -539,6 +589,42 @@ static int stream_read(struct stream *s) {
   }
 }
 
+/* The workload child is started with clone(CLONE_VM | CLONE_VFORK), like posix_spawn, not fork: fork
+   copies the watcher's page tables and then every page either process writes costs a copy-on-write fault
+   (expensive under virtualisation, and all of it on the path from `podns run` to a running container).
+   The child borrows our memory until it execs, on a stack of its own, while we are suspended (VFORK):
+   so it only runs its own code path, touches nothing we are using, and takes no lock we could hold
+   (this program is single-threaded). Its signal dispositions, fd table, credentials and namespaces are
+   its own as with fork. What it writes to our memory: errno (we are suspended; we read it right after),
+   status_fd, environ (restored below), static path buffers of setup_rootfs. */
+struct child_args {
+  const struct opts *o;
+  int *st, *outp, *errp;
+};
+
+static int child_main(void *arg) {
+  struct child_args *a = arg;
+  close(a->st[0]);
+  close(a->outp[0]);
+  close(a->errp[0]);
+  status_fd = a->st[1];
+  run_child(a->o, a->outp[1], a->errp[1]);
+}
+
+#define CHILD_STACK (256 * 1024)
+
+/* The top of the children's stack (mapped once, with a guard page below it), or NULL with errno set. */
+static char *child_stack(void) {
+  static char *top;
+  if (top) return top;
+  long page = sysconf(_SC_PAGESIZE);
+  char *map = mmap(NULL, CHILD_STACK + (size_t)page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (map == MAP_FAILED) return NULL;
+  mprotect(map, (size_t)page, PROT_NONE);
+  top = map + (size_t)page + CHILD_STACK;
+  return top;
+}
+
 /* Starts one run. Returns 0, or -1 with errbuf holding "ERRNO step: message". */
 static int start_workload(char *errbuf, size_t errlen) {
   struct opts *o = W.o;
@@ -557,15 +643,14 @@ static int start_workload(char *errbuf, size_t errlen) {
   now(&W.started);
   W.have_finished = 0;
   W.exit_code = W.signal = -1;
-  pid_t pid = fork();
-  if (pid == 0) {
-    close(st[0]);
-    close(outp[0]);
-    close(errp[0]);
-    status_fd = st[1];
-    run_child(o, outp[1], errp[1]);
-  }
+  struct child_args ca = {o, st, outp, errp};
+  char **own_env = environ;
+  pid_t pid = -1;
+  char *stack = child_stack();
+  if (!workload_envp) errno = ENOMEM;
+  else if (stack) pid = clone(child_main, stack, CLONE_VM | CLONE_VFORK | SIGCHLD, &ca);
   int saved = errno;
+  environ = own_env;
   close(st[1]);
   close(outp[1]);
   close(errp[1]);
@@ -737,6 +822,7 @@ static __attribute__((noreturn)) void watcher(struct opts *o) {
   if (W.sigfd < 0 || W.timerfd < 0) { report(ready, errno, "signalfd", "%s", strerror(errno)); _exit(1); }
   if (open_log() < 0) { report(ready, errno, "open", "%s/current.log: %s", o->dir, strerror(errno)); _exit(1); }
 
+  workload_env(o);
   char err[600];
   if (start_workload(err, sizeof err) < 0) {
     dprintf(ready, "error %s\n", err);
@@ -858,6 +944,21 @@ int shim_main(int argc, char **argv) {
   }
   if (chdir("/") < 0) { report(ready, errno, "chdir", "/: %s", strerror(errno)); return 1; }
 
+  /* --detached: the caller started us as it would have the watcher below: not its child (native.spawn's
+     detach, a double fork done before exec), in a session of our own, and with --new-pid-ns as PID 1 of
+     a new pid namespace (CLONE_NEWPID). Then we are the watcher: no fork, no copy-on-write of this
+     process, no intermediate to exit and be reaped on the way to the ready line. */
+  if (o.detached) {
+    if (o.new_pid_ns && getpid() != 1) {
+      report(ready, EINVAL, "args", "--detached --new-pid-ns: not PID 1 of a new pid namespace (spawn with CLONE_NEWPID)");
+      return 1;
+    }
+    if (setsid() < 0 && errno != EPERM) {
+      report(ready, errno, "setsid", "%s", strerror(errno));
+      return 1;
+    }
+    watcher(&o);
+  }
   /* Our first child becomes PID 1 of the new pid namespace: the init that reaps every orphan there. */
   if (o.new_pid_ns && unshare(CLONE_NEWPID) < 0) {
     report(ready, errno, "unshare", "pid namespace: %s", strerror(errno));

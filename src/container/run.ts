@@ -1,9 +1,11 @@
 // runContainer: check, record, write config.json, start the shim, wait for its ready line.
 //
-// The shim (podns-helper shim, native/helper/shim.c) is started with native.spawn — clone(CLONE_VFORK)
-// and exec, nothing of Node copied — and detaches itself: the process we spawn forks the watcher and
-// exits at once (we reap exactly it with waitpid(pid); never waitpid(-1), which would steal libuv's
-// children). The watcher reports on the ready pipe once the workload has exec'd.
+// The shim (podns-helper shim, native/helper/shim.c) is started with native.spawn — clone(CLONE_VM|
+// CLONE_VFORK) and exec, nothing of Node copied — detached (spawn's own double fork before exec: the shim
+// is never our child, and the intermediate is reaped inside spawn), in a session of its own, and without
+// a shared pid namespace born as PID 1 of a new one (CLONE_NEWPID). `--detached` tells the shim that it
+// is the watcher itself then: it does not fork again. The watcher reports on the ready pipe once the
+// workload has exec'd.
 import { closeSync, existsSync, mkdirSync, read as fsRead, realpathSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -16,7 +18,7 @@ import { deletePod } from '../pod/delete.js';
 import { processAlive } from '../pod/proc.js';
 import { readPod, updatePod } from '../pod/store.js';
 import type { ContainerConfig, ContainerStatus, PodRecord } from '../pod/types.js';
-import { writeFileAtomic, writeJsonAtomic } from '../state/files.js';
+import { writeFileNew, writeJsonAtomic } from '../state/files.js';
 import { validateName } from '../state/names.js';
 import { paths } from '../state/paths.js';
 import { validateEnv, validateIds, validateRestartPolicy, validateWorkdir, workloadEnv, type RestartPolicy } from './config.js';
@@ -82,15 +84,20 @@ export function envFile(root: string, pod: string, name: string): string {
   return join(paths.container(root, pod, name), 'env');
 }
 
-/** K=V entries separated by NUL bytes, for the shim's --env-file. */
+/**
+ * K=V entries separated by NUL bytes, for the shim's --env-file. Written once into the container's new
+ * directory before the shim that reads it starts (O_EXCL, no temporary file: nothing reads it earlier,
+ * and a run killed part way leaves a container that never started, removed with its pod).
+ */
 export function writeEnvFile(root: string, rec: PodRecord, config: ContainerConfig): void {
-  writeFileAtomic(envFile(root, rec.name, config.name), workloadEnv(config, rec).map((e) => `${e}\0`).join(''));
+  writeFileNew(envFile(root, rec.name, config.name), workloadEnv(config, rec).map((e) => `${e}\0`).join(''));
 }
 
 export function shimArgs(root: string, rec: PodRecord, config: ContainerConfig, backoffMs?: number): string[] {
   const dir = paths.container(root, rec.name, config.name);
   return [
-    'shim', '--dir', dir, '--ready-fd', '3',
+    // '--dir DIR' first: gc and readContainerStatus recognise a watcher by this start of its cmdline
+    'shim', '--dir', dir, '--ready-fd', '3', '--detached',
     ...namespaceArgs(root, rec),
     ...(config.rootfs !== undefined ? ['--rootfs', config.rootfs] : []),
     // an image's rootfs is shared: the container writes to an overlay upper dir of its own
@@ -107,7 +114,11 @@ export function shimArgs(root: string, rec: PodRecord, config: ContainerConfig, 
   ];
 }
 
-/** Reads the ready pipe to EOF (the watcher closes it after its one line) in libuv's thread pool. */
+/**
+ * Reads the watcher's one line from the ready pipe (in libuv's thread pool), or what came before EOF.
+ * The line is the whole answer (the watcher closes the pipe right after it): waiting for the EOF as
+ * well would cost one more thread-pool round trip on the way to a running container.
+ */
 async function readReady(fd: number): Promise<string> {
   const buf = Buffer.alloc(1024);
   let text = '';
@@ -115,6 +126,7 @@ async function readReady(fd: number): Promise<string> {
     const { bytesRead } = await readAsync(fd, buf, 0, buf.length, null);
     if (bytesRead === 0) return text;
     text += buf.toString('utf8', 0, bytesRead);
+    if (text.includes('\n')) return text;
   }
 }
 
@@ -138,15 +150,19 @@ async function startShim(root: string, rec: PodRecord, config: ContainerConfig, 
   const helper = executable(helperPath);
   const argv = shimArgs(root, rec, config, backoffMs);
   const [r, w] = native.pipe();
-  let intermediate: number;
   try {
-    intermediate = native.spawn({
+    native.spawn({
       path: helper,
       argv: ['podns-helper', ...argv],
       // the shim's own environment (not the workload's): lets gc tell whose watcher a process is
       env: [`PODNS_ROOT=${root}`, `PODNS_POD=${rec.name}`, `PODNS_CONTAINER=${config.name}`],
       cwd: '/',
       fds: [[3, w]],
+      detach: true,
+      setsid: true,
+      // --new-pid-ns (namespaceArgs: a pod without a shared pid namespace): the watcher is PID 1 of the
+      // container's own pid namespace
+      ...(!rec.sharePid ? { cloneFlags: native.CLONE_NEWPID } : {}),
     });
   } catch (err) {
     closeSync(r);
@@ -160,7 +176,6 @@ async function startShim(root: string, rec: PodRecord, config: ContainerConfig, 
     text = await readReady(r);
   } finally {
     closeSync(r);
-    native.waitpid(intermediate);
   }
   const line = text.split('\n')[0]!.trim();
   const m = /^(\d+) (\d+)$/.exec(line);

@@ -47,7 +47,7 @@ function sysctl(path: string, value: string): void {
 
 /** The bridge link is there, a bridge, and up: the last step of making a network was done. */
 function bridgeReady(cfg: NetworkConfig): boolean {
-  const l = hostHandle().linkGet(cfg.bridge);
+  const l = hostHandle().linkGet(cfg.bridge, { stats: false });
   if (l === undefined || l.kind !== 'bridge') return false;
   rememberBridge(cfg.bridge, l.index);
   return l.up;

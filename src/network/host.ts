@@ -19,7 +19,7 @@ const bridgeIndexes = new Map<string, number>();
 export function bridgeIndex(bridge: string): number | undefined {
   let idx = bridgeIndexes.get(bridge);
   if (idx === undefined) {
-    const l = hostHandle().linkGet(bridge);
+    const l = hostHandle().linkGet(bridge, { stats: false });
     if (l === undefined || l.kind !== 'bridge') return undefined;
     idx = l.index;
     bridgeIndexes.set(bridge, idx);

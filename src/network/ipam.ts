@@ -17,13 +17,17 @@ function lastPath(root: string, net: string): string {
 }
 
 /** Creates the address file; false when the address is taken. */
-function claim(dir: string, ip: string, owner: string): boolean {
+function claim(dir: string, ip: string, owner: string, retried = false): boolean {
   let fd: number;
   try {
     fd = openSync(join(dir, ip), 'wx', 0o600);
   } catch (err) {
     if (isErrno(err, 'EEXIST')) return false;
-    throw err;
+    // the ips directory is made with the network (ensureNetwork); made again here only if it went missing,
+    // rather than a mkdir -p before every allocation
+    if (!isErrno(err, 'ENOENT') || retried) throw err;
+    ensureDir(dir);
+    return claim(dir, ip, owner, true);
   }
   try {
     writeSync(fd, owner);
@@ -60,7 +64,6 @@ export function allocateIp(root: string, net: NetworkConfig, owner: string, requ
   const gateway = parseIp(net.gateway, 'gateway');
   const broadcast = broadcastOf(cidr);
   const dir = paths.networkIps(root, net.name);
-  ensureDir(dir);
 
   if (requested !== undefined) {
     const ip = parseIp(requested, '--ip');

@@ -56,6 +56,8 @@ export interface SetupPodNetworkOptions {
   netnsFd: number;
   hostVeth: string;
   ip: string;
+  /** a netlink handle already open in that netns (the caller's, not closed here); default: one opened here */
+  podHandle?: NetlinkHandle;
 }
 
 /** Netlink datagrams sent by the last setupPodNetwork (for the benchmark). */
@@ -127,7 +129,8 @@ export function setupPodNetwork(o: SetupPodNetworkOptions): PodNetwork {
 
   const hostEnd = createVeth(o, mac);
   try {
-    const pod = NetlinkHandle.open(o.netnsFd);
+    const pod = o.podHandle ?? NetlinkHandle.open(o.netnsFd);
+    const sendsBefore = pod.sends;
     try {
       const eth0 = hostEnd?.link ?? pod.linkIndex('eth0'); // no echo: an older kernel
       pod.exchange([
@@ -137,9 +140,9 @@ export function setupPodNetwork(o: SetupPodNetworkOptions): PodNetwork {
         { msg: E.addrMsg(C.RTM_NEWADDR, eth0, ip, cidr.prefixLength), what: `${ip}/${cidr.prefixLength} dev eth0` },
         { msg: E.routeAdd({ gateway: net.gateway, oif: eth0 }), what: `default via ${net.gateway}` },
       ]);
-      lastSetupSends += pod.sends;
+      lastSetupSends += pod.sends - sendsBefore;
     } finally {
-      pod.close();
+      if (o.podHandle === undefined) pod.close();
     }
   } catch (err) {
     try {

@@ -5,22 +5,46 @@
 //
 // Fault points, in order (docs/DESIGN.md lists them): after-record, after-pause, after-pause-record,
 // after-pin, after-ip, after-veth, after-ports (only with --publish), after-etc, after-ready.
-import { closeSync, mkdirSync, openSync } from 'node:fs';
+//
+// Three records (and three short lock sections) per pod, each covering every step up to the next:
+//   1. phase creating, the pod's name, uid and ports, its namespaces (type, identity, pin path) and its
+//      netns-dir pin, and the network it is about to get (IP allocated under the same lock, veth name
+//      derived from name+uid); the claim (with the netns identity) is written in the same section, before
+//      anything host-wide exists. All before the pause exists: gc kills a pause of ours that no record
+//      names, unless a live create owns the record of its pod.
+//   2. the pause (and eth0's MAC).
+//   3. phase ready.
+// A crash anywhere leaves "recorded but not made (yet)" at worst, which destroyPod treats as already gone
+// (unpin: ENOENT, veth: ENODEV, nft: no chains, IP files: by owner); pins under ns/ are also found by
+// listing the directory.
+//
+// The namespaces are made first, on their own (native.nsCreate: fds, no process in them, the uts one
+// already named), so that they can be pinned and the network set up while the pause is being started on
+// a pool thread (startPauseAsync): the pause joins them (setns) instead of making them (CLONE_NEW*), and
+// the two slowest steps of a create — the clone+exec of the pause and the veth — run side by side. Until
+// they are pinned only our fds hold them: if we die first, they go with us (and with the netns, eth0 and
+// so the veth pair, which gc also deletes by its recorded name).
+// The network itself (bridge, NAT) is ensured before the first record: it is shared by every pod and
+// made idempotently step by step (its own record first), so doing it earlier changes nothing for the
+// pod's crash safety.
+import { closeSync, fstatSync, mkdirSync, openSync, rmSync } from 'node:fs';
 import { PodnsError } from '../errors.js';
 import { faultPoint } from '../fault.js';
-import { allocateIp, ensureNetwork, hostVethName, addPortMappings, setupPodNetwork } from '../network/index.js';
-import { native, pausePath, executable } from '../native/index.js';
+import { allocateIp, ensureNetwork, hostVethName, addPortMappings, releaseIps, setupPodNetwork } from '../network/index.js';
+import type { NetworkConfig } from '../network/index.js';
+import { native, nsTypeFlag, pausePath, executable } from '../native/index.js';
+import { NetlinkHandle } from '../network/netlink/handle.js';
 import type { NsType } from '../native/index.js';
-import { ensureDir } from '../state/files.js';
+import { DIR_MODE } from '../state/files.js';
 import { withLock } from '../state/lock.js';
 import { paths } from '../state/paths.js';
 import { ensureNetnsDir, ensureRoot } from '../state/root.js';
 import { destroyPod } from './destroy.js';
 import { writeEtcFiles } from './etc.js';
-import { processAlive, type ProcRef } from './proc.js';
-import { startPause } from './pause.js';
-import { me, podExists, tryReadPod, updatePod, writeClaim, writePod } from './store.js';
-import type { PinnedNamespace, PodRecord } from './types.js';
+import { processAlive, terminate, type ProcRef } from './proc.js';
+import { startPauseAsync } from './pause.js';
+import { me, podExists, removeClaim, tryReadPod, updatePod, writeClaim, writePod } from './store.js';
+import type { PinnedNamespace, PodNetwork, PodRecord } from './types.js';
 import { checkPortConflicts, planCreate, type CreatePodOptions } from './validate.js';
 
 export type { CreatePodOptions } from './validate.js';
@@ -31,135 +55,166 @@ export async function createPod(o: CreatePodOptions): Promise<PodRecord> {
   const root = ensureRoot(plan.root);
   const { name, uid, mode } = plan;
 
-  const initial: PodRecord = {
-    apiVersion: 'podns/v1',
-    name,
-    uid,
-    phase: 'creating',
-    ...me(),
-    createdAt: new Date().toISOString(),
-    labels: plan.labels,
-    annotations: plan.annotations,
-    hostname: plan.hostname,
-    sharePid: plan.sharePid,
-    networkMode: mode,
-    namespaces: [],
-    // recorded now, made last: port conflicts between concurrent creates are caught under the lock
-    ports: plan.publish,
-    containers: [],
-    ...(plan.restartPolicy !== undefined ? { restartPolicy: plan.restartPolicy } : {}),
-  };
-  withLock(root, () => {
-    // checked again under the lock: another create may have taken the name or port since planCreate
-    if (podExists(root, name)) {
-      throw new PodnsError('EEXIST', `pod "${name}" already exists; delete it first (podns delete ${name}) or choose another name`);
-    }
-    checkPortConflicts(root, name, plan.publish);
-    mkdirSync(paths.pod(root, name), { mode: 0o700 });
-    writeClaim(root, { name, uid });
-    writePod(root, initial);
-  });
-  faultPoint('after-record');
+  // the network the pod joins (made if needed; a fast check when it exists)
+  const net: NetworkConfig | undefined = mode.kind === 'bridge' && plan.net !== undefined ? await ensureNetwork(root, plan.net) : undefined;
+  const netnsPath = mode.kind !== 'host' ? paths.netnsPin(name) : undefined;
+  if (netnsPath !== undefined) ensureNetnsDir(root);
 
+  // The pod's namespaces, as fds the pause will join: new ipc (and uts, with the pod's hostname, and net
+  // for bridge and none); pod:OTHER joins that pod's net; host keeps ours for net and uts.
+  const types: NsType[] = mode.kind === 'host' ? ['ipc'] : ['net', 'ipc', 'uts'];
+  let flags = native.CLONE_NEWIPC;
+  if (mode.kind !== 'host') flags |= native.CLONE_NEWUTS;
+  if (mode.kind === 'bridge' || mode.kind === 'none') flags |= native.CLONE_NEWNET;
+  // (bridge: with a netlink socket inside the new netns, opened while nsCreate is in it anyway)
+  const made = native.nsCreate(flags, mode.kind !== 'host' ? plan.hostname : null, mode.kind === 'bridge' ? native.NETLINK_ROUTE : undefined);
+  const podNl = made.nl !== undefined ? NetlinkHandle.fromFd(made.nl) : undefined;
+  const fds: Partial<Record<NsType, number>> = { ...(made.net !== undefined ? { net: made.net } : {}), ...(made.ipc !== undefined ? { ipc: made.ipc } : {}), ...(made.uts !== undefined ? { uts: made.uts } : {}) };
   let unrecordedPause: ProcRef | undefined;
   try {
-    // --- the pause, in new ipc+uts (and net, unless joining another pod's or the host's) namespaces
-    let joinFd: number | undefined;
-    let pause: ProcRef;
-    try {
-      let cloneFlags = native.CLONE_NEWIPC;
-      if (mode.kind !== 'host') cloneFlags |= native.CLONE_NEWUTS;
-      if (mode.kind === 'bridge' || mode.kind === 'none') cloneFlags |= native.CLONE_NEWNET;
-      const setns: Array<{ fd: number; nstype: number }> = [];
-      if (plan.join !== undefined) {
-        joinFd = openSync(plan.join.netPin, 'r');
-        setns.push({ fd: joinFd, nstype: native.CLONE_NEWNET });
-      }
-      pause = startPause({
-        root, pod: name, uid, sharePid: plan.sharePid, cloneFlags, setns,
-        ...(mode.kind !== 'host' ? { hostname: plan.hostname } : {}),
-      });
-    } finally {
-      if (joinFd !== undefined) closeSync(joinFd);
-    }
-    unrecordedPause = pause;
-    faultPoint('after-pause');
-    updatePod(root, name, (r) => { r.pause = pause; });
-    unrecordedPause = undefined;
-    faultPoint('after-pause-record');
-
-    // --- pins: recorded (type, identity, path) first, then bind-mounted
-    const types: NsType[] = mode.kind === 'host' ? ['ipc'] : ['net', 'ipc', 'uts'];
+    if (plan.join !== undefined) fds.net = openSync(plan.join.netPin, 'r');
     const namespaces: PinnedNamespace[] = types.map((type) => {
-      const id = native.nsId(pause.pid, type);
-      return { type, dev: id.dev, ino: id.ino, path: paths.podNs(root, name, type) };
+      const st = fstatSync(fds[type]!);
+      return { type, dev: st.dev, ino: st.ino, path: paths.podNs(root, name, type) };
     });
-    const netnsPath = mode.kind !== 'host' ? paths.netnsPin(name) : undefined;
-    if (netnsPath !== undefined) ensureNetnsDir(root);
     const netId = namespaces.find((n) => n.type === 'net');
-    withLock(root, () => {
-      writeClaim(root, { name, uid, ...(netId ? { netns: { dev: netId.dev, ino: netId.ino } } : {}) });
-      updatePod(root, name, (r) => {
-        r.namespaces = namespaces;
-        if (netnsPath !== undefined) r.netnsPath = netnsPath;
-      });
-    });
-    ensureDir(paths.podNsDir(root, name));
-    for (const ns of namespaces) native.nsPin(`/proc/${pause.pid}/ns/${ns.type}`, ns.path);
-    if (netnsPath !== undefined) native.nsPin(`/proc/${pause.pid}/ns/net`, netnsPath);
-    // The pins name the pause's namespaces only if it is still the same process now (pid reuse).
-    if (!processAlive(pause.pid, pause.startTime)) {
-      throw new PodnsError('EPAUSE', `the pause process of pod "${name}" (pid ${pause.pid}) exited while the pod was being created`);
-    }
-    faultPoint('after-pin');
-
-    // --- network
+    const hostVeth = hostVethName(name, uid);
+    let network: PodNetwork | undefined;
     let ip: string | undefined = plan.join?.ip;
-    if (mode.kind === 'bridge' && plan.net !== undefined) {
-      const net = await ensureNetwork(root, plan.net);
-      // under the lock: gc (which judges allocations under it) never sees a half-written IP file of ours
-      ip = withLock(root, () => allocateIp(root, net, name, plan.ip));
-      const hostVeth = hostVethName(name, uid);
-      const prefixLength = Number(net.subnet.split('/')[1]);
-      updatePod(root, name, (r) => {
-        r.network = { bridge: net.bridge, network: net.name, ifname: 'eth0', ip: ip!, prefixLength, gateway: net.gateway, hostVeth, mtu: net.mtu };
+
+    // --- record 1 (see the top of the file)
+    let pausing: Promise<ProcRef> | undefined;
+    try {
+      withLock(root, () => {
+        // checked again under the lock: another create may have taken the name or port since planCreate
+        if (podExists(root, name)) {
+          throw new PodnsError('EEXIST', `pod "${name}" already exists; delete it first (podns delete ${name}) or choose another name`);
+        }
+        checkPortConflicts(root, name, plan.publish);
+        // The pause starts now, on a pool thread (it joins the namespaces: setns), while this record is
+        // written: it may exist a moment before the record does, but only while we hold the lock, under
+        // which gc judges strays, so gc never sees it unrecorded while we live (and if we die, it finds
+        // it by the uid in its environment, like any pause no record names).
+        pausing = startPauseAsync({
+          root, pod: name, uid, sharePid: plan.sharePid, cloneFlags: 0,
+          setns: types.map((type) => ({ fd: fds[type]!, nstype: nsTypeFlag(type) })),
+        });
+        // a pause that starts while a later step fails must still be found and stopped (catch below)
+        pausing.then((p) => { unrecordedPause = p; }, () => undefined);
+        mkdirSync(paths.pod(root, name), { mode: DIR_MODE });
+        try {
+          // made with the pod directory (it is new: plain mkdir), so the pins need no mkdir -p later
+          mkdirSync(paths.podNsDir(root, name), { mode: DIR_MODE });
+          writeClaim(root, { name, uid, ...(netId !== undefined ? { netns: { dev: netId.dev, ino: netId.ino } } : {}) });
+          if (net !== undefined) {
+            // under the lock: gc (which judges allocations under it) never sees a half-written IP file of ours
+            ip = allocateIp(root, net, name, plan.ip);
+            network = {
+              bridge: net.bridge, network: net.name, ifname: 'eth0', ip, prefixLength: Number(net.subnet.split('/')[1]),
+              gateway: net.gateway, hostVeth, mtu: net.mtu,
+            };
+          }
+          const initial: PodRecord = {
+            apiVersion: 'podns/v1',
+            name,
+            uid,
+            phase: 'creating',
+            ...me(),
+            createdAt: new Date().toISOString(),
+            labels: plan.labels,
+            annotations: plan.annotations,
+            hostname: plan.hostname,
+            sharePid: plan.sharePid,
+            networkMode: mode,
+            namespaces,
+            ...(netnsPath !== undefined ? { netnsPath } : {}),
+            ...(network !== undefined ? { network } : {}),
+            // recorded now, made last: port conflicts between concurrent creates are caught under the lock
+            ports: plan.publish,
+            containers: [],
+            ...(plan.restartPolicy !== undefined ? { restartPolicy: plan.restartPolicy } : {}),
+          };
+          writePod(root, initial);
+        } catch (err) {
+          // nothing half-made: no pod directory without a record, no claim or IP without a pod
+          if (net !== undefined) releaseIps(root, net.name, name);
+          removeClaim(root, name, uid);
+          rmSync(paths.pod(root, name), { recursive: true, force: true });
+          throw err;
+        }
       });
-      faultPoint('after-ip');
-      const fd = openSync(paths.podNs(root, name, 'net'), 'r');
-      let made;
-      try {
-        made = setupPodNetwork({ net, netnsFd: fd, hostVeth, ip });
-      } finally {
-        closeSync(fd);
-      }
-      updatePod(root, name, (r) => { r.network = { ...r.network!, ...made }; });
-      faultPoint('after-veth');
-      if (plan.publish.length > 0) {
-        await addPortMappings(name, ip, plan.publish, net.subnet);
-        faultPoint('after-ports');
-      }
+    } catch (err) {
+      // record 1 failed (nothing of it is left): the pause that was starting goes too
+      const p = await pausing?.catch(() => undefined);
+      if (p !== undefined) await terminate(p, 0).catch(() => undefined);
+      throw err;
     }
+    faultPoint('after-record');
 
-    writeEtcFiles(root, name, { hostname: plan.hostname, ...(ip !== undefined ? { ip } : {}), mode: mode.kind === 'host' ? 'host' : 'own' });
-    faultPoint('after-etc');
-
-    const rec = updatePod(root, name, (r) => {
-      r.phase = 'ready';
-      delete r.ownerPid;
-      delete r.ownerStartTime;
-    });
-    faultPoint('after-ready');
-    return rec;
-  } catch (err) {
-    const rec = tryReadPod(root, name);
-    if (rec !== undefined && rec.uid === uid) {
+    try {
+      // --- while the pause starts: the pins, the veth and eth0, the etc files
       try {
-        await destroyPod(root, rec, { grace: 0, extraPauses: unrecordedPause ? [unrecordedPause] : [] });
-      } catch (undoErr) {
-        // The record stays (phase creating, our pid): `podns gc` finishes the job once we are gone.
-        if (err instanceof Error) (err as Error & { undoError?: unknown }).undoError = undoErr;
+        // pins: bind mounts of the namespaces themselves (our fds), so no pid can be mistaken for the pause's
+        for (const ns of namespaces) native.nsPin(`/proc/self/fd/${fds[ns.type]!}`, ns.path);
+        if (netnsPath !== undefined) native.nsPin(`/proc/self/fd/${fds.net!}`, netnsPath);
+        if (net !== undefined && network !== undefined) {
+          network = { ...network, ...setupPodNetwork({ net, netnsFd: fds.net!, hostVeth, ip: network.ip, ...(podNl !== undefined ? { podHandle: podNl } : {}) }) };
+        }
+        writeEtcFiles(root, name, { hostname: plan.hostname, ...(ip !== undefined ? { ip } : {}), mode: mode.kind === 'host' ? 'host' : 'own' });
+      } catch (err) {
+        await pausing!.catch(() => undefined);
+        throw err;
       }
+      const pause = await pausing!;
+      unrecordedPause = pause;
+      faultPoint('after-pause');
+
+      // --- record 2: the pause (and eth0's MAC)
+      updatePod(root, name, (rec) => {
+        rec.pause = pause;
+        if (network !== undefined) rec.network = network;
+      });
+      unrecordedPause = undefined;
+      faultPoint('after-pause-record');
+      // pins, IP, veth, etc files: made above, each announced by record 1
+      faultPoint('after-pin');
+      if (net !== undefined && network !== undefined) {
+        faultPoint('after-ip');
+        faultPoint('after-veth');
+        if (plan.publish.length > 0) {
+          await addPortMappings(name, network.ip, plan.publish, net.subnet);
+          faultPoint('after-ports');
+        }
+      }
+      faultPoint('after-etc');
+
+      if (!processAlive(pause.pid, pause.startTime)) {
+        throw new PodnsError('EPAUSE', `the pause process of pod "${name}" (pid ${pause.pid}) exited while the pod was being created`);
+      }
+      const rec = updatePod(root, name, (r) => {
+        r.phase = 'ready';
+        delete r.ownerPid;
+        delete r.ownerStartTime;
+      });
+      faultPoint('after-ready');
+      return rec;
+    } catch (err) {
+      const rec = tryReadPod(root, name);
+      if (rec !== undefined && rec.uid === uid) {
+        try {
+          await destroyPod(root, rec, { grace: 0, extraPauses: unrecordedPause ? [unrecordedPause] : [] });
+        } catch (undoErr) {
+          // The record stays (phase creating, our pid): `podns gc` finishes the job once we are gone.
+          if (err instanceof Error) (err as Error & { undoError?: unknown }).undoError = undoErr;
+        }
+      } else if (unrecordedPause !== undefined) {
+        // the record went meanwhile (`delete --force`, which took the rest): the pause it could not know
+        await terminate(unrecordedPause, 0).catch(() => undefined);
+      }
+      throw err;
     }
-    throw err;
+  } finally {
+    podNl?.close();
+    for (const fd of Object.values(fds)) closeSync(fd);
   }
 }

@@ -4,9 +4,9 @@
 // Mode 0644, unlike the rest of the state: the container runtime bind-mounts these into containers whose
 // workload may run as any uid, and every program reads /etc/hosts. They hold nothing secret, and on the
 // host side they stay behind the pod directory's 0700.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ensureDir, writeFileAtomic } from '../state/files.js';
+import { DIR_MODE, writeFileNew } from '../state/files.js';
 import { paths } from '../state/paths.js';
 
 export function hostsFile(hostname: string, ip: string | undefined): string {
@@ -43,12 +43,17 @@ export function resolvConf(ownNetns: boolean): string {
   return text.split('\n').filter((l) => !isLoopbackNs(l)).join('\n');
 }
 
+/**
+ * Written once, by create, into a new directory of a pod that is not 'ready' yet: no container (and no
+ * reader) uses them before the record says the pod is complete, and a create killed part way is removed
+ * whole by gc. So plain O_EXCL writes, no temporary file and rename each.
+ */
 export function writeEtcFiles(root: string, pod: string, o: { hostname: string; ip?: string; mode: 'own' | 'host' }): string {
   const dir = paths.podEtc(root, pod);
-  ensureDir(dir);
+  mkdirSync(dir, { mode: DIR_MODE });
   const hosts = o.mode === 'host' && existsSync('/etc/hosts') ? readFileSync('/etc/hosts', 'utf8') : hostsFile(o.hostname, o.ip);
-  writeFileAtomic(join(dir, 'hosts'), hosts, 0o644);
-  writeFileAtomic(join(dir, 'hostname'), `${o.hostname}\n`, 0o644);
-  writeFileAtomic(join(dir, 'resolv.conf'), resolvConf(o.mode === 'own'), 0o644);
+  writeFileNew(join(dir, 'hosts'), hosts, 0o644);
+  writeFileNew(join(dir, 'hostname'), `${o.hostname}\n`, 0o644);
+  writeFileNew(join(dir, 'resolv.conf'), resolvConf(o.mode === 'own'), 0o644);
   return dir;
 }

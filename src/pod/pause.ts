@@ -15,7 +15,7 @@
 // Subreaper, oom_score_adj and chdir are the pause's own first steps, before it forks anything.
 import { constants } from 'node:os';
 import { PodnsError } from '../errors.js';
-import { native, pausePath } from '../native/index.js';
+import { native, pausePath, type SpawnOptions } from '../native/index.js';
 import { startTimeOf, type ProcRef } from './proc.js';
 
 export interface StartPauseOptions {
@@ -35,9 +35,9 @@ export function pauseEnv(root: string, pod: string, uid: string): string[] {
   return [`PODNS_ROOT=${root}`, `PODNS_POD=${pod}`, `PODNS_UID=${uid}`, 'PATH=/usr/sbin:/usr/bin:/sbin:/bin'];
 }
 
-export function startPause(o: StartPauseOptions): ProcRef {
+function spawnOptions(o: StartPauseOptions): SpawnOptions {
   const { SIGINT, SIGTERM, SIGCHLD } = constants.signals;
-  const pid = native.spawn({
+  return {
     path: pausePath,
     argv: ['pause'],
     env: pauseEnv(o.root, o.pod, o.uid),
@@ -48,7 +48,10 @@ export function startPause(o: StartPauseOptions): ProcRef {
     setsid: true,
     detach: true,
     blockSignals: [SIGINT, SIGTERM, SIGCHLD],
-  });
+  };
+}
+
+function started(pid: number): ProcRef {
   // The pause has exec'd (spawn returns after that); its start time names it from here on. Gone already:
   // it failed in its first steps (they only fail on a broken system) or someone killed it.
   const startTime = startTimeOf(pid);
@@ -56,4 +59,16 @@ export function startPause(o: StartPauseOptions): ProcRef {
     throw new PodnsError('EPAUSE', `the pause process (pid ${pid}) exited right after it started; check that ${pausePath} is built (npx node-gyp rebuild)`);
   }
   return { pid, startTime };
+}
+
+export function startPause(o: StartPauseOptions): ProcRef {
+  return started(native.spawn(spawnOptions(o)));
+}
+
+/**
+ * startPause on a libuv pool thread (native.spawnAsync): the caller goes on meanwhile. The setns fds must
+ * stay open until the promise settles.
+ */
+export async function startPauseAsync(o: StartPauseOptions): Promise<ProcRef> {
+  return started(await native.spawnAsync(spawnOptions(o)));
 }

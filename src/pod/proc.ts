@@ -66,14 +66,16 @@ export async function terminate(p: ProcRef, graceSec: number): Promise<boolean> 
     if (graceSec > 0) {
       if (!send(constants.signals.SIGTERM)) return true;
       const deadline = Date.now() + graceSec * 1000;
-      while (Date.now() < deadline) {
+      // A pause ends within a millisecond of SIGTERM: look again soon, then less and less often (up to
+      // every 10 ms), rather than sleeping 10 ms first in every delete.
+      for (let wait = 1; Date.now() < deadline; wait = Math.min(wait * 2, 10)) {
         if (!processAlive(p.pid, p.startTime)) return true;
-        await sleep(10);
+        await sleep(wait);
       }
     }
     if (!send(constants.signals.SIGKILL)) return true;
     // SIGKILL cannot be caught; the process is gone (a zombie at most) within moments.
-    for (let i = 0; i < 1000 && processAlive(p.pid, p.startTime); i++) await sleep(5);
+    for (let i = 0, wait = 1; i < 1000 && processAlive(p.pid, p.startTime); i++, wait = Math.min(wait * 2, 5)) await sleep(wait);
     return true;
   } finally {
     closeSync(fd);

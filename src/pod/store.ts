@@ -79,9 +79,13 @@ export function updatePod(root: string, name: string, fn: (r: PodRecord) => void
   });
 }
 
+// Our own start time never changes: read /proc/self/stat once per process, not per record.
+let myStartTime: number | undefined;
+
 /** The identity of this process as a record owner. */
 export function me(): { ownerPid: number; ownerStartTime: number | undefined } {
-  return { ownerPid: process.pid, ownerStartTime: startTimeOf(process.pid) };
+  myStartTime ??= startTimeOf(process.pid);
+  return { ownerPid: process.pid, ownerStartTime: myStartTime };
 }
 
 /** Is a live podns process (other than a dead one whose pid was recycled) working on this pod? */
@@ -106,8 +110,15 @@ export function claimPath(root: string, name: string, uid: string): string {
 }
 
 export function writeClaim(root: string, claim: Claim): void {
-  ensureDir(claimsDir(root));
-  writeJsonAtomic(claimPath(root, claim.name, claim.uid), claim);
+  const target = claimPath(root, claim.name, claim.uid);
+  try {
+    writeJsonAtomic(target, claim);
+  } catch (err) {
+    // the first claim of a root makes the directory (mkdir only then, not before every claim)
+    if (!isErrno(err, 'ENOENT')) throw err;
+    ensureDir(claimsDir(root));
+    writeJsonAtomic(target, claim);
+  }
 }
 
 export function readClaim(root: string, name: string, uid: string): Claim | undefined {

@@ -100,6 +100,8 @@ export function publishedPorts(root: string): Map<string, string> {
 }
 
 export function checkPortConflicts(root: string, name: string, ports: PortMapping[]): void {
+  // nothing to publish, nothing to conflict: skip reading every pod's record (O(pods) per create)
+  if (ports.length === 0) return;
   const used = publishedPorts(root);
   for (const p of ports) {
     const owner = used.get(`${p.hostPort}/${p.protocol}`);

@@ -49,23 +49,54 @@ export function ensureSharedMount(dir: string): void {
   native.mount('none', real, null, native.MS_SHARED | native.MS_REC);
 }
 
+// Directories this process has already made and checked to be shared mount points, with the id of that
+// mount. Every create needs ROOT/pods and the netns dir: checking them means reading all of
+// /proc/self/mountinfo (4 lines per pod), twice per create. A later call compares the mount id at the
+// path instead (one statx): unmounted, or removed and made again, it is another mount (or none) and the
+// full check runs again. (Made private in place by hand, it would go unnoticed until the process ends.)
+const sharedChecked = new Map<string, number>();
+
+function stillShared(dir: string): boolean {
+  const known = sharedChecked.get(dir);
+  if (known === undefined) return false;
+  let id: number | undefined;
+  try {
+    id = native.mountId(dir);
+  } catch (err) {
+    if (!isErrno(err, 'ENOENT', 'ENOTDIR')) throw err;
+  }
+  if (id === known) return true;
+  sharedChecked.delete(dir);
+  return false;
+}
+
+function checkedShared(dir: string): void {
+  const id = native.mountId(dir);
+  if (id !== undefined) sharedChecked.set(dir, id);
+}
+
 /** Create ROOT (0700) and ROOT/pods as a shared mount. Called by every command that writes. */
 export function ensureRoot(root: string): string {
   const abs = resolve(root);
+  const pods = paths.pods(abs);
+  if (stillShared(pods)) return abs;
   ensureDir(abs, DIR_MODE);
   withLock(abs, () => {
-    ensureDir(paths.pods(abs), DIR_MODE);
-    ensureSharedMount(paths.pods(abs));
+    ensureDir(pods, DIR_MODE);
+    ensureSharedMount(pods);
   });
+  checkedShared(pods);
   return abs;
 }
 
 /** The netns dir (/run/netns or PODNS_NETNS_DIR), made as iproute2 makes it: 0755, shared. */
 export function ensureNetnsDir(root: string): string {
   const dir = netnsDir();
+  if (stillShared(dir)) return dir;
   // 0755 like iproute2: `ip netns list` works for everyone; the pins themselves are 0600.
   ensureDir(dir, 0o755);
   withLock(root, () => ensureSharedMount(dir));
+  checkedShared(dir);
   return dir;
 }
 

@@ -72,6 +72,9 @@ export const IFLA_LINKINFO = 18;
 export const IFLA_STATS64 = 23;
 export const IFLA_AF_SPEC = 26;
 export const IFLA_NET_NS_FD = 28;
+export const IFLA_EXT_MASK = 29;
+/** IFLA_EXT_MASK bit: leave the counters out of the reply */
+export const RTEXT_FILTER_SKIP_STATS = 1 << 3;
 export const IFLA_NUM_TX_QUEUES = 31;
 export const IFLA_NUM_RX_QUEUES = 32;
 export const IFLA_LINK_NETNSID = 37;

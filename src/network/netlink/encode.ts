@@ -229,10 +229,11 @@ export function bridgeLinkSetHairpin(index: number, on: boolean): Buffer {
     nest(C.IFLA_PROTINFO | C.NLA_F_NESTED, u8Attr(C.IFLA_BRPORT_MODE, on ? 1 : 0)));
 }
 
-/** ip link show REF */
-export function linkGet(ref: LinkRef): Buffer {
+/** ip link show REF; stats false: without the counters (IFLA_EXT_MASK RTEXT_FILTER_SKIP_STATS) */
+export function linkGet(ref: LinkRef, o: { stats?: boolean } = {}): Buffer {
   const r = refParts(ref);
-  return nlmsg(C.RTM_GETLINK, 0, ifinfomsg({ index: r.index }), ...r.attrs);
+  const mask = o.stats === false ? [u32Attr(C.IFLA_EXT_MASK, C.RTEXT_FILTER_SKIP_STATS)] : [];
+  return nlmsg(C.RTM_GETLINK, 0, ifinfomsg({ index: r.index }), ...r.attrs, ...mask);
 }
 
 /** ip link show (dump) */

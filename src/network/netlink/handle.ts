@@ -34,6 +34,13 @@ export interface Request<T = unknown> {
 
 const RECV_SIZE = 64 * 1024; // the kernel caps one dump datagram at 32 KiB
 
+// One receive buffer for every handle of the process (a pod create opens a handle in each new pod's
+// netns: a fresh 64 KiB buffer each time showed in its profile). exchange() is synchronous and the
+// decoders copy out what they keep, so one buffer serves all; `busy` covers a decoder that would start
+// an exchange of its own (that one gets a buffer of its own).
+let sharedRecv: Buffer | undefined;
+let sharedBusy = false;
+
 /** The errno error for a failed request: code 'EEXIST', syscall 'netlink RTM_NEWLINK', path = what. */
 export function netlinkError(errno: number, requestType: number, what?: string, extAck?: string): ErrnoError {
   const [code, text] = errnoInfo(errno);
@@ -50,7 +57,6 @@ export function netlinkError(errno: number, requestType: number, what?: string, 
 export class NetlinkHandle {
   readonly fd: number;
   private seq: number;
-  private readonly buf = Buffer.allocUnsafe(RECV_SIZE);
   private closed = false;
   /** datagrams sent, for the benchmark's round-trip count */
   sends = 0;
@@ -63,6 +69,11 @@ export class NetlinkHandle {
   /** A socket in the current netns, or (with netnsFd) in that netns. */
   static open(netnsFd?: number): NetlinkHandle {
     return new NetlinkHandle(native.nlOpen(native.NETLINK_ROUTE, netnsFd));
+  }
+
+  /** A handle over a bound NETLINK_ROUTE socket opened elsewhere (native.nsCreate's `nl`); it owns the fd. */
+  static fromFd(fd: number): NetlinkHandle {
+    return new NetlinkHandle(fd);
   }
 
   close(): void {
@@ -86,31 +97,45 @@ export class NetlinkHandle {
       seqs.push(this.seq);
     }
     const first = seqs[0]!;
+    const own = sharedBusy;
+    if (!own) {
+      sharedBusy = true;
+      sharedRecv ??= Buffer.allocUnsafe(RECV_SIZE);
+    }
+    const buf = own ? Buffer.allocUnsafe(RECV_SIZE) : sharedRecv!;
+    try {
+      return this.exchangeIn(reqs, seqs, first, buf);
+    } finally {
+      if (!own) sharedBusy = false;
+    }
+  }
+
+  private exchangeIn(reqs: Request[], seqs: number[], first: number, buf: Buffer): unknown[][] {
     native.nlSend(this.fd, reqs.length === 1 ? reqs[0]!.msg : Buffer.concat(reqs.map((r) => r.msg)));
     this.sends++;
     const replies: unknown[][] = reqs.map(() => []);
     const errors: Array<ErrnoError | undefined> = reqs.map(() => undefined);
     let pending = reqs.length;
     while (pending > 0) {
-      const n = native.nlRecv(this.fd, this.buf);
-      for (const m of splitMessages(this.buf, n)) {
+      const n = native.nlRecv(this.fd, buf);
+      for (const m of splitMessages(buf, n)) {
         const i = (m.seq - first) >>> 0;
         if (i >= reqs.length || seqs[i] !== m.seq) continue; // a late answer to an abandoned request
         const req = reqs[i]!;
         if (m.type === C.NLMSG_ERROR) {
-          const e = decodeError(this.buf, m);
+          const e = decodeError(buf, m);
           if (e.errno !== 0) errors[i] = netlinkError(e.errno, e.requestType || req.msg.readUInt16LE(4), req.what, e.message);
           pending--;
         } else if (m.type === C.NLMSG_DONE) {
           // a dump's end; its payload is an int, negative when the dump failed
-          const err = m.end - m.start >= 4 ? this.buf.readInt32LE(m.start) : 0;
+          const err = m.end - m.start >= 4 ? buf.readInt32LE(m.start) : 0;
           if (err < 0) errors[i] = netlinkError(-err, req.msg.readUInt16LE(4), req.what);
           else if (m.flags & C.NLM_F_DUMP_INTR) errors[i] = netlinkError(4 /* EINTR */, req.msg.readUInt16LE(4), req.what, 'dump interrupted by a change, retry');
           pending--;
         } else if (m.type === C.NLMSG_OVERRUN) {
           throw netlinkError(105 /* ENOBUFS */, req.msg.readUInt16LE(4), req.what, 'receive buffer overrun');
         } else if (req.decode) {
-          const v = req.decode(this.buf, m);
+          const v = req.decode(buf, m);
           if (v !== undefined) replies[i]!.push(v);
           // a plain get (no NLM_F_ACK, not a dump) is answered by its one reply
           if (!(m.flags & C.NLM_F_MULTI) && !(req.msg.readUInt16LE(6) & (C.NLM_F_ACK | C.NLM_F_DUMP))) pending--;
@@ -198,10 +223,13 @@ export class NetlinkHandle {
     });
   }
 
-  /** ip link show REF; undefined when it does not exist */
-  linkGet(ref: E.LinkRef): Link | undefined {
+  /**
+   * ip link show REF; undefined when it does not exist. stats false: without the counters (half the cost
+   * of the reply, for the lookups on the pod-create path that only want kind, flags and index).
+   */
+  linkGet(ref: E.LinkRef, o: { stats?: boolean } = {}): Link | undefined {
     try {
-      return this.request({ msg: E.linkGet(ref), decode: linkDecoder, what: String(ref) })[0];
+      return this.request({ msg: E.linkGet(ref, o), decode: linkDecoder, what: String(ref) })[0];
     } catch (err) {
       if ((err as ErrnoError).code === 'ENODEV') return undefined;
       throw err;
