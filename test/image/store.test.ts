@@ -120,7 +120,7 @@ if (!busyboxAvailable()) {
     t.is(r.exitCode, 0, r.stderr);
     const lines = r.stdout.split('\n');
     t.regex(lines[0]!, /^REPOSITORY\s+TAG\s+SIZE\s+CREATED$/);
-    t.regex(lines[1]!, /^hwchiu\/netutils\s+latest\s+[\d.]+MB\s+(Less than a second|\d+ seconds) ago$/);
+    t.regex(lines[1]!, /^hwchiu\/netutils\s+latest\s+[\d.]+MB\s+(Less than a second|\d+ seconds?) ago$/);
     t.regex(lines[2]!, /^nginx\s+1\.25\s+[\d.]+MB\s+/);
     r = await podns(root, 'image', 'ls', '-o', 'json');
     const list = JSON.parse(r.stdout) as Array<{ ref: string; config: unknown }>;
