@@ -1,11 +1,11 @@
 // Finding container watchers from /proc alone, for gc: a crash (kill -9 of podns) between starting a shim
 // and recording it, or a pod directory removed by hand, leaves watchers no record names. They are our
 // helper binary running `shim`, and their environment (set by run.ts) says which root, pod and container.
-import { closeSync, readdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
+import { closeSync, readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { isErrno } from '../errors.js';
 import { helperPath, native } from '../native/index.js';
-import { procStat } from '../pod/proc.js';
+import { environOf, procStat, scanProcesses } from '../pod/proc.js';
 
 export interface WatcherProcess {
   pid: number;
@@ -18,41 +18,17 @@ export interface WatcherProcess {
 }
 
 export function listWatchers(): WatcherProcess[] {
-  let ours: string;
-  try {
-    ours = realpathSync(helperPath);
-  } catch {
-    return [];
-  }
-  const found: WatcherProcess[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^[0-9]+$/.test(name)) continue;
-    const pid = Number(name);
-    try {
-      let exe = readlinkSync(`/proc/${pid}/exe`);
-      if (exe.endsWith(' (deleted)')) exe = exe.slice(0, -' (deleted)'.length);
-      if (exe !== ours) continue;
-      const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-      if (args[1] !== 'shim') continue;
-      const st = procStat(pid);
-      if (st === undefined || st.state === 'Z') continue;
-      const env: Record<string, string> = {};
-      for (const kv of readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0')) {
-        const eq = kv.indexOf('=');
-        if (eq > 0) env[kv.slice(0, eq)] = kv.slice(eq + 1);
-      }
-      const w: WatcherProcess = { pid, startTime: st.startTime };
-      if (env.PODNS_ROOT !== undefined) w.root = env.PODNS_ROOT;
-      if (env.PODNS_POD !== undefined) w.pod = env.PODNS_POD;
-      if (env.PODNS_CONTAINER !== undefined) w.container = env.PODNS_CONTAINER;
-      if (args[2] === '--dir' && args[3] !== undefined) w.dir = args[3];
-      found.push(w);
-    } catch (err) {
-      if (isErrno(err, 'ENOENT', 'ESRCH', 'EACCES', 'EPERM')) continue;
-      throw err;
-    }
-  }
-  return found;
+  return scanProcesses(helperPath, (pid, startTime) => {
+    const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    if (args[1] !== 'shim') return undefined;
+    const env = environOf(pid);
+    const w: WatcherProcess = { pid, startTime };
+    if (env.PODNS_ROOT !== undefined) w.root = env.PODNS_ROOT;
+    if (env.PODNS_POD !== undefined) w.pod = env.PODNS_POD;
+    if (env.PODNS_CONTAINER !== undefined) w.container = env.PODNS_CONTAINER;
+    if (args[2] === '--dir' && args[3] !== undefined) w.dir = args[3];
+    return w;
+  });
 }
 
 /**

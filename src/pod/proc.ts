@@ -111,7 +111,7 @@ export interface PauseProcess extends ProcRef {
   uid?: string;
 }
 
-function environOf(pid: number): Record<string, string> {
+export function environOf(pid: number): Record<string, string> {
   const out: Record<string, string> = {};
   for (const kv of readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0')) {
     const eq = kv.indexOf('=');
@@ -126,25 +126,35 @@ function environOf(pid: number): Record<string, string> {
  * never touched. The podns environment variables say which state root and pod it belongs to.
  */
 export function scanPauses(): PauseProcess[] {
+  return scanProcesses(pausePath, (pid, startTime) => {
+    const env = environOf(pid);
+    return { pid, startTime, root: env.PODNS_ROOT, pod: env.PODNS_POD, uid: env.PODNS_UID };
+  });
+}
+
+/**
+ * Live (not zombie) processes whose /proc/PID/exe is `binary` — ours, never another tool's — mapped by
+ * `pick`, which returns undefined to skip one. A rebuilt binary shows as "PATH (deleted)" and still counts.
+ */
+export function scanProcesses<T>(binary: string, pick: (pid: number, startTime: number) => T | undefined): T[] {
   let ours: string;
   try {
-    ours = realpathSync(pausePath);
+    ours = realpathSync(binary);
   } catch {
     return [];
   }
-  const found: PauseProcess[] = [];
+  const found: T[] = [];
   for (const name of readdirSync('/proc')) {
     if (!/^[0-9]+$/.test(name)) continue;
     const pid = Number(name);
     try {
       let exe = readlinkSync(`/proc/${pid}/exe`);
-      // a rebuilt binary: the running one shows as "PATH (deleted)"
       if (exe.endsWith(' (deleted)')) exe = exe.slice(0, -' (deleted)'.length);
       if (exe !== ours) continue;
       const st = procStat(pid);
       if (st === undefined || st.state === 'Z') continue;
-      const env = environOf(pid);
-      found.push({ pid, startTime: st.startTime, root: env.PODNS_ROOT, pod: env.PODNS_POD, uid: env.PODNS_UID });
+      const item = pick(pid, st.startTime);
+      if (item !== undefined) found.push(item);
     } catch (err) {
       // gone meanwhile, or a kernel thread (no exe)
       if (isErrno(err, 'ENOENT', 'ESRCH', 'EACCES', 'EPERM')) continue;
