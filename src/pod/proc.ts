@@ -39,21 +39,32 @@ export function processAlive(pid: number | undefined, startTime?: number): boole
 export interface ProcRef { pid: number; startTime: number }
 
 /**
+ * A pidfd for exactly this process: the start time is checked before and after opening it, so a recycled
+ * pid is never the one signalled. undefined when the process is already gone.
+ */
+export function openVerifiedPidfd(p: ProcRef): number | undefined {
+  if (!processAlive(p.pid, p.startTime)) return undefined;
+  let fd: number;
+  try {
+    fd = native.pidfdOpen(p.pid);
+  } catch (err) {
+    if (isErrno(err, 'ESRCH', 'ENOENT')) return undefined;
+    throw err;
+  }
+  if (processAlive(p.pid, p.startTime)) return fd;
+  closeSync(fd);
+  return undefined;
+}
+
+/**
  * SIGTERM, then SIGKILL after graceSec, then wait until it is gone. Signals go through a pidfd opened
  * after the start-time check and checked again, so a recycled pid is never signalled.
  * Returns false when the process was already gone.
  */
 export async function terminate(p: ProcRef, graceSec: number): Promise<boolean> {
-  if (!processAlive(p.pid, p.startTime)) return false;
-  let fd: number;
+  const fd = openVerifiedPidfd(p);
+  if (fd === undefined) return false;
   try {
-    fd = native.pidfdOpen(p.pid);
-  } catch (err) {
-    if (isErrno(err, 'ESRCH', 'ENOENT')) return false;
-    throw err;
-  }
-  try {
-    if (!processAlive(p.pid, p.startTime)) return false;
     const send = (sig: number): boolean => {
       try {
         native.pidfdSendSignal(fd, sig);
@@ -84,16 +95,9 @@ export async function terminate(p: ProcRef, graceSec: number): Promise<boolean> 
 
 /** SIGKILL without waiting (used under the lock by gc). */
 export function killNow(p: ProcRef): boolean {
-  if (!processAlive(p.pid, p.startTime)) return false;
-  let fd: number;
+  const fd = openVerifiedPidfd(p);
+  if (fd === undefined) return false;
   try {
-    fd = native.pidfdOpen(p.pid);
-  } catch (err) {
-    if (isErrno(err, 'ESRCH', 'ENOENT')) return false;
-    throw err;
-  }
-  try {
-    if (!processAlive(p.pid, p.startTime)) return false;
     native.pidfdSendSignal(fd, constants.signals.SIGKILL);
     return true;
   } catch (err) {
