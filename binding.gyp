@@ -1,4 +1,7 @@
 {
+  "variables": {
+    "static_cc": "<!(node native/static-cc.cjs)"
+  },
   "targets": [
     {
       "target_name": "podns_native",
@@ -11,17 +14,25 @@
     },
     {
       "target_name": "pause",
-      "type": "executable",
-      "sources": ["native/pause/pause.c"],
-      "cflags": ["-std=c11", "-Os", "-Wall", "-Wextra"],
-      "ldflags": ["-static"]
+      "type": "none",
+      "actions": [{
+        "action_name": "static_pause",
+        "inputs": ["native/pause/pause.c", "native/common/errname.h"],
+        "outputs": ["<(PRODUCT_DIR)/pause"],
+        "action": ["<(static_cc)", "-std=c11", "-Os", "-Wall", "-Wextra", "-static", "-s", "-o", "<@(_outputs)", "native/pause/pause.c"]
+      }]
     },
     {
       "target_name": "podns-helper",
-      "type": "executable",
-      "sources": ["native/helper/main.c", "native/helper/common.c", "native/helper/sandbox.c", "native/helper/exec.c", "native/helper/shim.c"],
-      "cflags": ["-std=gnu11", "-O2", "-Wall", "-Wextra"],
-      "ldflags": ["-static"]
+      "type": "none",
+      "actions": [{
+        "action_name": "static_helper",
+        "inputs": ["native/helper/main.c", "native/helper/common.c", "native/helper/sandbox.c", "native/helper/exec.c",
+                   "native/helper/shim.c", "native/helper/common.h", "native/common/errname.h"],
+        "outputs": ["<(PRODUCT_DIR)/podns-helper"],
+        "action": ["<(static_cc)", "-std=gnu11", "-O2", "-Wall", "-Wextra", "-static", "-s", "-o", "<@(_outputs)",
+                   "native/helper/main.c", "native/helper/common.c", "native/helper/sandbox.c", "native/helper/exec.c", "native/helper/shim.c"]
+      }]
     },
     {
       "target_name": "podns-floor",

@@ -18,7 +18,9 @@ const cacheFile = `${file}.${command}.cache`;
 function load() {
   let source;
   try {
-    source = fs.readFileSync(file, 'utf8');
+    // latin1: the bundle is ASCII (esbuild escapes everything else), so this is the same string, made
+    // by a copy instead of UTF-8 decoding
+    source = fs.readFileSync(file, 'latin1');
   } catch {
     process.stderr.write(`podns: ${file} is missing; run \`npm run build\` in ${path.dirname(__dirname)}\n`);
     process.exit(1);

@@ -114,6 +114,13 @@ export function pidfdSendSignal(pidfd: number, signal: number): void;
 export function flock(fd: number, op: 'sh' | 'ex' | 'un', nonblock?: boolean): void;
 /** pipe2(O_CLOEXEC) → [readFd, writeFd] */
 export function pipe(): [number, number];
+/**
+ * poll(fd, POLLIN, timeoutMs) on the calling thread (it blocks: keep timeouts short). true when fd can be
+ * read without blocking (data, or EOF/hang-up), false when the time ran out.
+ */
+export function pollIn(fd: number, timeoutMs: number): boolean;
+/** isatty(3): fd is a terminal (without loading Node's tty module and its streams). */
+export function isatty(fd: number): boolean;
 
 /**
  * clone(CLONE_VM|CLONE_VFORK|SIGCHLD|cloneFlags) + the child setup above + execve.

@@ -1,5 +1,7 @@
 #include "common.h"
 
+#include "../common/errname.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -33,7 +35,7 @@ void helper_keep_error_fd_across_dup2(void) {
 }
 
 const char *errno_name(int err) {
-  const char *name = strerrorname_np(err);
+  const char *name = podns_errname(err);
   if (name != NULL) return name;
   static char buf[24];
   snprintf(buf, sizeof buf, "E%d", err);

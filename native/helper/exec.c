@@ -234,6 +234,7 @@ static int try_open_pty(int *master_out, int *slave_out, bool soft) {
 
 struct relay {
   int master;           // -1 when not --tty or once the pty has hung up
+  int hung_up;          // the master after it hung up: closed only once CMD is reaped (see relay_output)
   bool in_open;         // still reading our stdin
   bool eof_sent;
   char inbuf[4096];     // stdin bytes not yet accepted by the pty
@@ -253,8 +254,11 @@ static void relay_output(struct relay *r, bool drain) {
     }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && errno == EAGAIN) return;
-    // 0 or EIO: every slave fd is closed (CMD and anything it left behind are gone).
-    close(r->master);
+    // 0 or EIO: every slave fd is closed. CMD may still be alive: a program that closes its stdio
+    // before exiting (cat, coreutils generally) gets here between its last close and its exit. Closing
+    // the master now would hang the terminal up and the kernel would SIGHUP CMD, the session leader,
+    // turning its exit 0 into a death by SIGHUP (129). Stop reading; close after CMD is reaped.
+    r->hung_up = r->master;
     r->master = -1;
     return;
   }
@@ -369,7 +373,7 @@ int exec_main(int argc, char **argv) {
   if (slave >= 0) close(slave);
   signal(SIGPIPE, SIG_IGN);  // a closed stdout shows up as EPIPE, not as our death
 
-  struct relay r = {.master = master, .in_open = master >= 0, .last_in = '\n'};
+  struct relay r = {.master = master, .hung_up = -1, .in_open = master >= 0, .last_in = '\n'};
   if (master >= 0) {
     if (isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &saved_termios) == 0) {
       struct termios raw = saved_termios;
@@ -440,6 +444,8 @@ int exec_main(int argc, char **argv) {
   // CMD has exited; what it wrote is in the pty already. Read until EIO (no slave left)
   // or until nothing more is there (a background process still holds the slave).
   if (r.master >= 0) relay_output(&r, true);
+  if (r.master >= 0) close(r.master);
+  if (r.hung_up >= 0) close(r.hung_up);
   restore_tty();
   return reaped ? exit_code_of(status) : EXIT_SETUP;
 }

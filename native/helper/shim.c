@@ -8,7 +8,9 @@
 // workload, restarting it by policy. W is single-threaded C, so setns() of any namespace is safe here
 // (Node's own threads must never be switched).
 //
-// W writes "<W pid> <workload pid>\n" (host pids) to the ready fd once the workload has exec'd, or
+// W writes "<W pid> <workload pid> <startedAt>\n" (host pids; the time as in status.json) to the ready fd
+// once the workload has exec'd — all the caller needs to know of a container that has just started, so it
+// reads no file after the line — or
 // "error <ERRNO> <step>: <message>\n". The workload reports pre-exec failures through a CLOEXEC
 // status pipe: exec closes it (success), an error line before _exit is the failure.
 #include "common.h"
@@ -415,24 +417,26 @@ static void setup_rootfs(const struct opts *o) {
   for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++) {
     char host[64];
     snprintf(host, sizeof host, "/dev/%s", nodes[i]);
-    snprintf(p, sizeof p, "%s/dev/%s", r, nodes[i]);
+    join_path(p, r, host);
     make_target(p, 0);
     /* Bind the host's nodes rather than mknod: works the same where mknod is refused (user ns). */
     must_mount(host, p, NULL, MS_BIND, NULL);
   }
-  snprintf(p, sizeof p, "%s/dev/pts", r);
+  join_path(p, r, "/dev/pts");
   mkdir_p(p, 0755);
   /* newinstance: the container's ptys are its own, not the host's /dev/pts. */
   must_mount("devpts", p, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620");
-  snprintf(p, sizeof p, "%s/dev/ptmx", r);
+  join_path(p, r, "/dev/ptmx");
   if (symlink("pts/ptmx", p) < 0 && errno != EEXIST) child_fail(errno, "symlink", "%s: %s", p, strerror(errno));
-  snprintf(p, sizeof p, "%s/dev/shm", r);
+  join_path(p, r, "/dev/shm");
   mkdir_p(p, 01777);
   must_mount("shm", p, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k");
   static const char *const links[][2] = {
       {"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"}, {"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"}};
   for (size_t i = 0; i < sizeof links / sizeof links[0]; i++) {
-    snprintf(p, sizeof p, "%s/dev/%s", r, links[i][1]);
+    char rel[32];
+    snprintf(rel, sizeof rel, "/dev/%s", links[i][1]);
+    join_path(p, r, rel);
     if (symlink(links[i][0], p) < 0 && errno != EEXIST) child_fail(errno, "symlink", "%s: %s", p, strerror(errno));
   }
 
@@ -829,7 +833,9 @@ static __attribute__((noreturn)) void watcher(struct opts *o) {
     _exit(1);
   }
   write_status();
-  dprintf(ready, "%d %d\n", (int)W.self_host, (int)W.pid_host);
+  char started[40];
+  fmt_time(started, sizeof started, &W.started, 3);
+  dprintf(ready, "%d %d %s\n", (int)W.self_host, (int)W.pid_host, started);
   close(ready);
 
   while (!W.done) {

@@ -9,6 +9,8 @@
 // Static, no stdio, no heap: a few pages of RSS. Comments say why; the code is the what.
 
 #define _GNU_SOURCE
+#include "../common/errname.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -36,7 +38,7 @@ static void say(int fd, const char *s) {
 }
 
 static void fail(const char *what) {
-  const char *name = strerrorname_np(errno);
+  const char *name = podns_errname(errno);
   say(2, "pause: ");
   say(2, what);
   say(2, ": ");
@@ -149,7 +151,7 @@ int main(int argc, char **argv) {
   if (oom >= 0) {
     if (write(oom, "-998", 4) < 0 && errno != EACCES && errno != EPERM) {
       say(2, "pause: warning: cannot set oom_score_adj: ");
-      say(2, strerrorname_np(errno) != NULL ? strerrorname_np(errno) : "unknown error");
+      say(2, podns_errname(errno) != NULL ? podns_errname(errno) : "unknown error");
       say(2, "\n");
     }
     close(oom);

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { oneLine, PodnsError } from '../errors.js';
 import { packageRoot } from '../native/index.js';
 import type { Command } from './command.js';
+import { stdout, stderr } from './output.js';
 
 const groups = {
   pod: () => import('./commands/pod.js'),
@@ -60,28 +61,28 @@ export async function helpText(): Promise<string> {
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    (name === undefined ? process.stderr : process.stdout).write(await helpText());
+    (name === undefined ? stderr : stdout).write(await helpText());
     return name === undefined ? 2 : 0;
   }
   if (name === '--version' || name === 'version') {
     const pkg = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string };
-    process.stdout.write(`podns ${pkg.version}\n`);
+    stdout.write(`podns ${pkg.version}\n`);
     return 0;
   }
   const cmd = await find(name);
   if (!cmd) {
-    process.stderr.write(`podns: unknown command "${name}"; run 'podns --help' for the list\n`);
+    stderr.write(`podns: unknown command "${name}"; run 'podns --help' for the list\n`);
     return 2;
   }
   if (rest[0] === '--help' || rest[0] === '-h') {
-    process.stdout.write(cmd.usage.endsWith('\n') ? cmd.usage : cmd.usage + '\n');
+    stdout.write(cmd.usage.endsWith('\n') ? cmd.usage : cmd.usage + '\n');
     return 0;
   }
   try {
     return await cmd.run(rest);
   } catch (err) {
-    if (process.env.PODNS_DEBUG) process.stderr.write(`${(err as Error)?.stack ?? err}\n`);
-    process.stderr.write(`podns ${cmd.name}: ${oneLine(err)}\n`);
+    if (process.env.PODNS_DEBUG) stderr.write(`${(err as Error)?.stack ?? err}\n`);
+    stderr.write(`podns ${cmd.name}: ${oneLine(err)}\n`);
     return err instanceof PodnsError && err.code === 'EUSAGE' ? 2 : 1;
   }
 }

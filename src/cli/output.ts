@@ -1,10 +1,55 @@
 // Output for people and for scripts: aligned tables, colour only on a TTY (NO_COLOR respected), JSON with -o json.
+import { fstatSync, writeSync } from 'node:fs';
+import { loadNative } from '../native/index.js';
+
 export interface Writer {
   write(s: string): unknown;
   isTTY?: boolean;
 }
 
-export function useColor(stream: Writer = process.stdout): boolean {
+/**
+ * The CLI's stdout and stderr: synchronous writes to fds 1 and 2. Not process.stdout/stderr: the first
+ * touch of either builds a Node stream for the fd (for a pipe a net.Socket, for a terminal a
+ * tty.WriteStream), loading the stream modules on the way — ~8 ms of a `podns create` that prints one
+ * line. A reader that went away (`podns get | head -1`) ends the output silently, as SIGPIPE would.
+ */
+function fdWriter(fd: number): Writer {
+  let closed = false;
+  let tty: boolean | undefined;
+  return {
+    write(s: string): boolean {
+      if (closed) return false;
+      const buf = Buffer.from(s, 'utf8');
+      for (let off = 0; off < buf.length;) {
+        try {
+          off += writeSync(fd, buf, off, buf.length - off);
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code === 'EPIPE') { closed = true; return false; }
+          // a non-blocking fd shared with another process: wait for room rather than lose output
+          if (code === 'EAGAIN') { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1); continue; }
+          throw err;
+        }
+      }
+      return true;
+    },
+    get isTTY(): boolean {
+      if (tty === undefined) {
+        try {
+          tty = fstatSync(fd).isCharacterDevice() && loadNative().isatty(fd);
+        } catch {
+          tty = false;
+        }
+      }
+      return tty;
+    },
+  };
+}
+
+export const stdout: Writer = fdWriter(1);
+export const stderr: Writer = fdWriter(2);
+
+export function useColor(stream: Writer = stdout): boolean {
   if (process.env.NO_COLOR !== undefined && process.env.NO_COLOR !== '') return false;
   if (process.env.FORCE_COLOR !== undefined && process.env.FORCE_COLOR !== '0') return true;
   return Boolean(stream.isTTY);
@@ -13,7 +58,7 @@ export function useColor(stream: Writer = process.stdout): boolean {
 const codes = { bold: [1, 22], dim: [2, 22], red: [31, 39], green: [32, 39], yellow: [33, 39], blue: [34, 39], cyan: [36, 39], magenta: [35, 39] } as const;
 export type Style = keyof typeof codes;
 
-export function paint(text: string, style: Style, stream: Writer = process.stdout): string {
+export function paint(text: string, style: Style, stream: Writer = stdout): string {
   if (!useColor(stream)) return text;
   const [a, b] = codes[style];
   return `\u001b[${a}m${text}\u001b[${b}m`;

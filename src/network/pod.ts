@@ -14,7 +14,6 @@
 // that NETDEV_UP event — before the kernel would look at an IFLA_AF_SPEC later in the same message.
 // The host end goes up at creation while eth0 is down, so it has no carrier then; its mode is set in
 // the same datagram, before eth0 comes up. (The kernel refuses IFLA_AF_SPEC in a create: EAFNOSUPPORT.)
-import { createHash } from 'node:crypto';
 import { PodnsError, isErrno, type ErrnoError } from '../errors.js';
 import type { PodNetwork } from '../pod/types.js';
 import type { NetworkConfig } from './config.js';
@@ -24,12 +23,16 @@ import { macForIp } from './mac.js';
 import * as C from './netlink/constants.js';
 import * as E from './netlink/encode.js';
 import { linkDecoder, NetlinkHandle, type Link } from './netlink/handle.js';
+import { fnv1a64 } from '../util/random.js';
 
 const HOST_VETH = /^pn[0-9a-f]{12}$/;
 
-/** 'pn' + 12 hex digits of sha256(pod/uid): 14 characters (IFNAMSIZ allows 15), unique per pod instance. */
+/**
+ * 'pn' + 12 hex digits of a hash of pod/uid: 14 characters (IFNAMSIZ allows 15), unique per pod instance
+ * (the uid is random), and derivable again from a claim by gc.
+ */
 export function hostVethName(pod: string, uid: string): string {
-  return 'pn' + createHash('sha256').update(`${pod}/${uid}`).digest('hex').slice(0, 12);
+  return 'pn' + fnv1a64(`${pod}/${uid}`).slice(0, 12);
 }
 
 export function isHostVethName(name: string): boolean {

@@ -3,12 +3,12 @@
 // update. Plus the claim files (ROOT/claims/POD): see claimPath.
 import { existsSync, renameSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { isErrno, NotFoundError, PodnsError } from '../errors.js';
 import { ensureDir, listDir, readJson, readJsonIfExists, writeJsonAtomic } from '../state/files.js';
 import { withLock } from '../state/lock.js';
 import { validateName } from '../state/names.js';
 import { paths } from '../state/paths.js';
+import { randomBytes } from '../util/random.js';
 import { processAlive, startTimeOf } from './proc.js';
 import type { PodRecord } from './types.js';
 

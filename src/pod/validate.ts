@@ -3,13 +3,13 @@
 import { existsSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import { resolve } from 'node:path';
-import { randomUUID } from 'node:crypto';
 import { NotFoundError, PodnsError } from '../errors.js';
 import { DEFAULT_NETWORK, type NetworkConfig } from '../network/index.js';
 import { listDir, readJsonIfExists } from '../state/files.js';
 import { validateAnnotations, validateHostname, validateIfname, validateLabels, validateName } from '../state/names.js';
 import { DEFAULT_ROOT, paths } from '../state/paths.js';
 import { pinAlive } from '../state/root.js';
+import { randomUUID } from '../util/random.js';
 import { broadcast, contains, formatIPv4, overlaps, parseIPv4, parseSubnet } from './ipv4.js';
 import { listPods, podExists, readPod } from './store.js';
 import type { NetworkMode, PodRecord, PortMapping } from './types.js';

@@ -8,7 +8,7 @@
 // measurable on tmpfs.)
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync, constants } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { randomBytes } from '../util/random.js';
 import { isErrno } from '../errors.js';
 
 export const DIR_MODE = 0o700;
@@ -37,8 +37,7 @@ export function writeFileNew(target: string, data: string | Buffer, mode = FILE_
 }
 
 // Temporary names: pid + a per-process counter (from a random start, drawn once). Unique among this
-// process's writes without asking the kernel for randomness per write (randomBytes is a synchronous
-// call into OpenSSL, a measurable part of a pod create when done per file); a leftover of a dead process
+// process's writes without reading the kernel's random source per write; a leftover of a dead process
 // whose pid was recycled is caught by O_EXCL (EEXIST), and the writer takes the next name.
 let tmpSeq = randomBytes(4).readUInt32BE(0);
 

@@ -4,7 +4,8 @@ import { visibleWidth } from '../cli/output.js';
 
 const CJK = /[\u1100-\u115f\u2e80-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6]/u;
 // characters a line must not start with (closing punctuation, full-width or not)
-const NO_START = /^[,。、;:!?)」』】〉》,.;:!?)\]]/u;
+// (as \u escapes: the CLI bundle is read as ASCII, see bin/podns.cjs)
+const NO_START = /^[,\u3002\u3001;:!?)\u300d\u300f\u3011\u3009\u300b,.;:!?)\]]/u;
 
 /** Break text into tokens: CJK characters one by one, other runs up to a space, spaces kept as tokens. */
 function tokens(text: string): string[] {

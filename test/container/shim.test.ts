@@ -50,7 +50,7 @@ function start(t: ExecutionContext, dir: string, detached: boolean): Started {
   const line = readLine(r);
   closeSync(r);
   if (!detached) t.deepEqual(native.waitpid(pid), { exited: true, code: 0, signal: null }, 'the spawned process exits at once');
-  const m = /^(\d+) (\d+)\n$/.exec(line);
+  const m = /^(\d+) (\d+) (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)\n$/.exec(line);
   t.truthy(m, `ready line: ${JSON.stringify(line)}`);
   const s = { watcher: Number(m![1]), workload: Number(m![2]), dir };
   t.teardown(() => {

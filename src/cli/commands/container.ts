@@ -9,9 +9,9 @@ import { readPod } from '../../pod/store.js';
 import { validateName } from '../../state/names.js';
 import { parseCommand, parseKeyValues } from '../args.js';
 import type { Command } from '../command.js';
-import { age, json, table } from '../output.js';
+import { age, json, table, stdout, stderr } from '../output.js';
 
-const out = (s: string): void => { process.stdout.write(s); };
+const out = (s: string): void => { stdout.write(s); };
 
 function onePod(command: string, positionals: string[]): string {
   if (positionals.length !== 1) {
@@ -24,7 +24,7 @@ function onePod(command: string, positionals: string[]): string {
 function pickContainer(root: string, pod: string, requested: string | undefined): string {
   const rec = readPod(root, pod);
   const c = chooseContainer(rec, requested);
-  if (c.defaulted) process.stderr.write(defaultedMessage(rec, c.name));
+  if (c.defaulted) stderr.write(defaultedMessage(rec, c.name));
   return c.name;
 }
 

@@ -4,7 +4,7 @@ import { oneLine, PodnsError } from '../../errors.js';
 import { importImage, inspectImage, listImages, parseReference, removeImage, type ImageConfig } from '../../image/index.js';
 import { parseCommand, parseKeyValues } from '../args.js';
 import type { Command } from '../command.js';
-import { json, table } from '../output.js';
+import { json, table, stdout, stderr } from '../output.js';
 
 const usage = `Usage:
   podns image import NAME FILE.tar|DIR [--cmd JSON] [--entrypoint JSON] [--env K=V]... [--workdir DIR] [--force]
@@ -96,9 +96,9 @@ async function importCmd(argv: string[]): Promise<number> {
   if (p.values.env) config.env = parseKeyValues(p.values.env, 'environment variable', 'image import');
   if (p.values.workdir !== undefined) config.workingDir = p.values.workdir;
   const rec = await importImage({ root: p.globals.root, name, source, config, force: p.values.force });
-  if (p.globals.output === 'json') process.stdout.write(json(rec));
-  else if (p.globals.output === 'name') process.stdout.write(`${rec.ref}\n`);
-  else process.stdout.write(`imported ${rec.ref} (${humanSize(rec.size)})\n`);
+  if (p.globals.output === 'json') stdout.write(json(rec));
+  else if (p.globals.output === 'name') stdout.write(`${rec.ref}\n`);
+  else stdout.write(`imported ${rec.ref} (${humanSize(rec.size)})\n`);
   return 0;
 }
 
@@ -109,9 +109,9 @@ async function lsCmd(argv: string[]): Promise<number> {
   }
   const images = listImages(p.globals.root);
   if (p.globals.output === 'json') {
-    process.stdout.write(json(images));
+    stdout.write(json(images));
   } else if (p.globals.output === 'name') {
-    for (const i of images) process.stdout.write(`${i.ref}\n`);
+    for (const i of images) stdout.write(`${i.ref}\n`);
   } else {
     const wide = p.globals.output === 'wide';
     const headers = ['REPOSITORY', 'TAG', 'SIZE', 'CREATED', ...(wide ? ['COMMAND', 'SOURCE'] : [])];
@@ -119,7 +119,7 @@ async function lsCmd(argv: string[]): Promise<number> {
       i.repository, i.tag, humanSize(i.size), humanAgo(i.created),
       ...(wide ? [JSON.stringify([...(i.config.entrypoint ?? []), ...(i.config.cmd ?? [])]), i.source] : []),
     ]);
-    process.stdout.write(table(headers, rows));
+    stdout.write(table(headers, rows));
   }
   return 0;
 }
@@ -133,9 +133,9 @@ async function rmCmd(argv: string[]): Promise<number> {
   for (const n of p.positionals) {
     try {
       const rec = await removeImage(p.globals.root, n, { force: p.values.force });
-      process.stdout.write(`Deleted: ${rec.ref}\n`);
+      stdout.write(`Deleted: ${rec.ref}\n`);
     } catch (err) {
-      process.stderr.write(`podns image rm: ${oneLine(err)}\n`);
+      stderr.write(`podns image rm: ${oneLine(err)}\n`);
       code = 1;
     }
   }
@@ -145,7 +145,7 @@ async function rmCmd(argv: string[]): Promise<number> {
 async function inspectCmd(argv: string[]): Promise<number> {
   const p = parseCommand('image inspect', argv, {});
   if (p.positionals.length === 0) throw new PodnsError('EUSAGE', 'podns image inspect: name an image, e.g. podns image inspect nginx');
-  process.stdout.write(json(p.positionals.map((n) => inspectImage(p.globals.root, n))));
+  stdout.write(json(p.positionals.map((n) => inspectImage(p.globals.root, n))));
   return 0;
 }
 
@@ -166,7 +166,7 @@ export const commands: Command[] = [
       const fn = subcommands[sub];
       if (!fn) throw new PodnsError('EUSAGE', `podns image: unknown subcommand "${sub}"; use import, ls, rm or inspect`);
       if (rest[0] === '--help' || rest[0] === '-h') {
-        process.stdout.write(usage);
+        stdout.write(usage);
         return 0;
       }
       return fn(rest);

@@ -3,6 +3,7 @@
 import { PodnsError } from '../../errors.js';
 import { parseCommand } from '../args.js';
 import type { Command } from '../command.js';
+import { stderr, stdout } from '../output.js';
 
 const usage = `Usage:
   podns apply -f FILE|- [--dry-run] [--subnet CIDR] [--bridge NAME] [--gateway IP] [-o name]
@@ -50,6 +51,8 @@ export const commands: Command[] = [
           file: p.values.filename,
           dryRun: p.values['dry-run'] ?? false,
           nameOnly: p.globals.output === 'name',
+          out: stdout,
+          err: stderr,
           ...(p.values.subnet !== undefined ? { subnet: p.values.subnet } : {}),
           ...(p.values.bridge !== undefined ? { bridge: p.values.bridge } : {}),
           ...(p.values.gateway !== undefined ? { gateway: p.values.gateway } : {}),
@@ -57,7 +60,7 @@ export const commands: Command[] = [
       } catch (err) {
         // One line per problem, each with its file and line, so all of them can be fixed in one go.
         if (err instanceof ManifestError && err.problems.length > 1) {
-          for (const line of err.problems) process.stderr.write(`podns apply: ${line}\n`);
+          for (const line of err.problems) stderr.write(`podns apply: ${line}\n`);
           return 1;
         }
         throw err;

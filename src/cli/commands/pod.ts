@@ -6,9 +6,9 @@ import { DEFAULT_GRACE_SECONDS } from '../../pod/delete.js';
 import { validateName } from '../../state/names.js';
 import { parseCommand, parseKeyValues } from '../args.js';
 import type { Command } from '../command.js';
-import { age, json, table } from '../output.js';
+import { age, json, table, stdout, stderr } from '../output.js';
 
-const out = (s: string): void => { process.stdout.write(s); };
+const out = (s: string): void => { stdout.write(s); };
 
 function onePod(command: string, positionals: string[]): string {
   if (positionals.length !== 1) {
@@ -117,7 +117,7 @@ Creating / Terminating; Failed (an interrupted create or delete, or pause and pi
     } else if (o === 'name') {
       out(recs.map((r) => `pod/${r.name}\n`).join(''));
     } else if (recs.length === 0) {
-      process.stderr.write('No pods found.\n');
+      stderr.write('No pods found.\n');
     } else {
       const headers = ['NAME', 'STATUS', 'IP', 'CONTAINERS', 'AGE'];
       if (o === 'wide') headers.push('NETWORK', 'PAUSE', 'VETH', 'LABELS');
@@ -176,6 +176,7 @@ const del: Command = {
       const { deleteFromManifest } = await import('../../manifest/apply.js');
       return await deleteFromManifest(root, p.values.filename, {
         ...(grace !== undefined ? { grace } : {}), force: p.values.force === true, ignoreNotFound: p.values['ignore-not-found'] === true,
+        out: stdout, err: stderr,
       });
     }
     if (p.positionals.length === 0) throw new PodnsError('EUSAGE', "name the pods to delete (or -f FILE); see 'podns delete --help'");
@@ -188,7 +189,7 @@ const del: Command = {
       } catch (err) {
         if (err instanceof NotFoundError && p.values['ignore-not-found'] === true) continue;
         if (p.positionals.length === 1) throw err;
-        process.stderr.write(`podns delete: ${oneLine(err)}\n`);
+        stderr.write(`podns delete: ${oneLine(err)}\n`);
         code = 1;
       }
     }
@@ -233,7 +234,7 @@ ended with the old pause (its init), and the kernel ended its processes with it.
     else {
       out(`pod "${name}" repaired: new pause pid ${rec.pause!.pid}\n`);
       if (rec.sharePid) {
-        process.stderr.write(`note: pod "${name}" shares a pid namespace; its old one ended with the old pause, so the new pause starts a fresh one\n`);
+        stderr.write(`note: pod "${name}" shares a pid namespace; its old one ended with the old pause, so the new pause starts a fresh one\n`);
       }
     }
     return 0;

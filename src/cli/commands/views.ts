@@ -6,7 +6,7 @@ import { nsView } from '../../views/ns.js';
 import { renderNet, renderNs } from '../../views/render.js';
 import { parseCommand } from '../args.js';
 import type { Command } from '../command.js';
-import { json } from '../output.js';
+import { json, stdout, stderr } from '../output.js';
 
 const nsUsage = `Usage:
   podns ns [POD...] [-o json]
@@ -39,18 +39,18 @@ async function nsCmd(argv: string[]): Promise<number> {
   const pods = p.positionals.length > 0 ? [...new Set(p.positionals)].map((n) => readPod(root, n)) : listPods(root);
   const view = nsView(root, pods);
   if (p.globals.output === 'json') {
-    process.stdout.write(json(view));
+    stdout.write(json(view));
     return 0;
   }
   if (p.globals.output === 'name') {
-    for (const r of view.rows) if (r.pid !== null) process.stdout.write(`${r.pid}\n`);
+    for (const r of view.rows) if (r.pid !== null) stdout.write(`${r.pid}\n`);
     return 0;
   }
   if (view.rows.length === 0) {
-    process.stderr.write('No pods found.\n');
+    stderr.write('No pods found.\n');
     return 0;
   }
-  process.stdout.write(renderNs(view));
+  stdout.write(renderNs(view, stdout));
   return 0;
 }
 
@@ -61,9 +61,9 @@ async function netCmd(argv: string[]): Promise<number> {
   }
   const rec = readPod(p.globals.root, p.positionals[0]!);
   const view = netView(p.globals.root, rec, p.values.container);
-  if (p.globals.output === 'json') process.stdout.write(json(view));
-  else if (p.globals.output === 'name') for (const i of view.interfaces) process.stdout.write(`${i.name}\n`);
-  else process.stdout.write(renderNet(view));
+  if (p.globals.output === 'json') stdout.write(json(view));
+  else if (p.globals.output === 'name') for (const i of view.interfaces) stdout.write(`${i.name}\n`);
+  else stdout.write(renderNet(view, stdout));
   return 0;
 }
 
