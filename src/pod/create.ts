@@ -3,17 +3,20 @@
 // `podns gc` can follow. When a step fails in-process, everything made so far is undone in reverse
 // order and the error is rethrown: nothing half-made remains.
 //
-// Fault points, in order (docs/DESIGN.md lists them): after-record, after-pause, after-pause-record,
-// after-pin, after-ip, after-veth, after-ports (only with --publish), after-etc, after-ready.
+// Fault points, in order (docs/DESIGN.md lists them): after-record, after-pause, after-pin, after-ip,
+// after-veth, after-ports (only with --publish), after-etc, after-pause-record, after-ready.
 //
-// Three records (and three short lock sections) per pod, each covering every step up to the next:
+// Two records (and two short lock sections) per pod, each covering every step up to the next:
 //   1. phase creating, the pod's name, uid and ports, its namespaces (type, identity, pin path) and its
 //      netns-dir pin, and the network it is about to get (IP allocated under the same lock, veth name
 //      derived from name+uid); the claim (with the netns identity) is written in the same section, before
 //      anything host-wide exists. All before the pause exists: gc kills a pause of ours that no record
 //      names, unless a live create owns the record of its pod.
-//   2. the pause (and eth0's MAC).
-//   3. phase ready.
+//   2. the pause (and eth0's MAC), and phase ready, once everything is made.
+// Until record 2 the pause is named by no record: gc knows it by the uid in its environment and leaves it
+// alone while the create that owns record 1 lives (a dead create's pause is killed like any stray), and a
+// failing create stops it itself (extraPauses). A separate record for the pause alone would cost one more
+// lock, read and rewrite of pod.json per create and make nothing safer.
 // A crash anywhere leaves "recorded but not made (yet)" at worst, which destroyPod treats as already gone
 // (unpin: ENOENT, veth: ENODEV, nft: no chains, IP files: by owner); pins under ns/ are also found by
 // listing the directory.
@@ -168,14 +171,6 @@ export async function createPod(o: CreatePodOptions): Promise<PodRecord> {
       const pause = await pausing!;
       unrecordedPause = pause;
       faultPoint('after-pause');
-
-      // --- record 2: the pause (and eth0's MAC)
-      updatePod(root, name, (rec) => {
-        rec.pause = pause;
-        if (network !== undefined) rec.network = network;
-      });
-      unrecordedPause = undefined;
-      faultPoint('after-pause-record');
       // pins, IP, veth, etc files: made above, each announced by record 1
       faultPoint('after-pin');
       if (net !== undefined && network !== undefined) {
@@ -191,11 +186,16 @@ export async function createPod(o: CreatePodOptions): Promise<PodRecord> {
       if (!processAlive(pause.pid, pause.startTime)) {
         throw new PodnsError('EPAUSE', `the pause process of pod "${name}" (pid ${pause.pid}) exited while the pod was being created`);
       }
+      // --- record 2: the pause (and eth0's MAC), and ready
       const rec = updatePod(root, name, (r) => {
+        r.pause = pause;
+        if (network !== undefined) r.network = network;
         r.phase = 'ready';
         delete r.ownerPid;
         delete r.ownerStartTime;
       });
+      unrecordedPause = undefined;
+      faultPoint('after-pause-record');
       faultPoint('after-ready');
       return rec;
     } catch (err) {
