@@ -98,11 +98,18 @@ interface Row {
 const rows: Row[] = [];
 const byKey = new Map<string, Row>();
 
+/** How the ratio column names a baseline's group (the group headings stay long). */
+const SHORT_GROUP: Record<string, string> = {
+  'floor (C, raw syscalls + rtnetlink)': 'floor',
+  'shell path (unshare, ip, nsenter)': 'shell path',
+  'podns CLI (whole processes)': '',
+};
+
 function addRow(group: string, name: string, ms: number[], vsKey?: string, note?: string): Row {
   const r: Row = { group, name, summary: summarize(ms) };
   if (vsKey !== undefined) {
     const base = byKey.get(vsKey);
-    if (base) r.vs = { name: `${base.group} ${base.name}`, ratio: r.summary.median / base.summary.median };
+    if (base) r.vs = { name: `${SHORT_GROUP[base.group] ?? base.group} ${base.name}`.trim(), ratio: r.summary.median / base.summary.median };
   }
   if (note !== undefined) r.note = note;
   rows.push(r);
