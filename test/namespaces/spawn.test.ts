@@ -159,6 +159,20 @@ privileged('--tty gives the program a terminal, relays stdin to it and its outpu
   t.true(cat.stdout!.endsWith('no newline'), JSON.stringify(cat.stdout));
 });
 
+privileged('--tty: a program that closes its terminal before it exits is not hung up on (no SIGHUP)', async (t) => {
+  const target = startTarget(t, flags());
+  // The pty master reads EIO once no slave fd is open, while the program still runs: closing the master
+  // then would hang the terminal up and the kernel would SIGHUP the program (exit 129, not 3).
+  const r = await nsExec({
+    target: { pid: target.pid },
+    argv: ['sh', '-c', 'exec 0<&- 1>&- 2>&-; sleep 0.3; exit 3'],
+    tty: true,
+    stdio: 'pipe',
+    input: '',
+  });
+  t.is(r.code, 3);
+});
+
 privileged('signals to the helper reach the program', async (t) => {
   const target = startTarget(t, flags());
   const h = startNsExec({ target: { pid: target.pid }, argv: ['sh', '-c', 'trap "echo got-term; exit 7" TERM; echo ready; while :; do sleep 1; done'], stdio: ['ignore', 'pipe', 'pipe'] });

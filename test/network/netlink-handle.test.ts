@@ -113,4 +113,17 @@ privileged('a batch: requests run in order in one datagram; the first failure is
   t.is(h.sends - sends, 1, 'one datagram');
   t.truthy(h.linkGet('tb1'));
   t.truthy(h.linkGet('tb2'));
+  // Only the last request of a batch asks for an ACK; a failure of the last one is still its own error,
+  // and no answer of a batch is left in the socket for the next request to trip over.
+  const last = t.throws(() => h.exchange([
+    { msg: enc.linkAddBridge({ name: 'tb3' }), what: 'tb3' },
+    { msg: enc.linkAddBridge({ name: 'tb3' }), what: 'tb3 again' },
+  ])) as ErrnoError & { request?: number };
+  t.is(last.path, 'tb3 again');
+  t.is(last.request, 1);
+  t.deepEqual(h.exchange([
+    { msg: enc.linkAddBridge({ name: 'tb4' }), what: 'tb4' },
+    { msg: enc.linkAddBridge({ name: 'tb5' }), what: 'tb5' },
+  ]), [[], []]);
+  t.deepEqual(['tb3', 'tb4', 'tb5'].map((n) => h.linkGet(n)?.kind), ['bridge', 'bridge', 'bridge']);
 });

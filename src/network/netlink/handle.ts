@@ -87,6 +87,11 @@ export class NetlinkHandle {
    * done). Returns the decoded replies per request. Throws the first failed request's error (with
    * `request`, its position in `reqs`); the kernel still ran the others (it does not stop at a
    * failure), so callers order requests so that a later one cannot do harm when an earlier one failed.
+   *
+   * A batch of acknowledged requests (no gets, no dumps) asks for one acknowledgement only, the last
+   * one's: the kernel runs the messages of a datagram in order and reports a failure whether or not an
+   * ACK was asked for, so when the last ACK arrives every earlier error is already in the socket — and
+   * each ACK saved is one recv and one datagram fewer (four per pod create).
    */
   exchange(reqs: Request[]): unknown[][] {
     if (this.closed) throw new Error('netlink handle is closed');
@@ -111,11 +116,23 @@ export class NetlinkHandle {
   }
 
   private exchangeIn(reqs: Request[], seqs: number[], first: number, buf: Buffer): unknown[][] {
+    // How each request ends: an ACK, a dump's DONE, a get's one reply, or (a batched request that asks
+    // for no ACK) nothing unless it fails.
+    const ends = reqs.map((r): 'ack' | 'done' | 'reply' | 'none' => {
+      const f = r.msg.readUInt16LE(6);
+      return f & C.NLM_F_DUMP ? 'done' : f & C.NLM_F_ACK ? 'ack' : 'reply';
+    });
+    if (reqs.length > 1 && !ends.some((e) => e !== 'ack')) {
+      for (let i = 0; i < reqs.length - 1; i++) {
+        reqs[i]!.msg.writeUInt16LE(reqs[i]!.msg.readUInt16LE(6) & ~C.NLM_F_ACK, 6);
+        ends[i] = 'none';
+      }
+    }
     native.nlSend(this.fd, reqs.length === 1 ? reqs[0]!.msg : Buffer.concat(reqs.map((r) => r.msg)));
     this.sends++;
     const replies: unknown[][] = reqs.map(() => []);
     const errors: Array<ErrnoError | undefined> = reqs.map(() => undefined);
-    let pending = reqs.length;
+    let pending = ends.filter((e) => e !== 'none').length;
     while (pending > 0) {
       const n = native.nlRecv(this.fd, buf);
       for (const m of splitMessages(buf, n)) {
@@ -125,7 +142,7 @@ export class NetlinkHandle {
         if (m.type === C.NLMSG_ERROR) {
           const e = decodeError(buf, m);
           if (e.errno !== 0) errors[i] = netlinkError(e.errno, e.requestType || req.msg.readUInt16LE(4), req.what, e.message);
-          pending--;
+          if (ends[i] !== 'none') pending--;
         } else if (m.type === C.NLMSG_DONE) {
           // a dump's end; its payload is an int, negative when the dump failed
           const err = m.end - m.start >= 4 ? buf.readInt32LE(m.start) : 0;
@@ -138,7 +155,7 @@ export class NetlinkHandle {
           const v = req.decode(buf, m);
           if (v !== undefined) replies[i]!.push(v);
           // a plain get (no NLM_F_ACK, not a dump) is answered by its one reply
-          if (!(m.flags & C.NLM_F_MULTI) && !(req.msg.readUInt16LE(6) & (C.NLM_F_ACK | C.NLM_F_DUMP))) pending--;
+          if (!(m.flags & C.NLM_F_MULTI) && ends[i] === 'reply') pending--;
         }
       }
     }
