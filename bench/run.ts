@@ -20,7 +20,7 @@ import { measureLibrary, OPS, profileLibrary, type LibraryTimes, type Op, type O
 import type { ProfileSummary } from './profile.js';
 import { podMemory, scaleOnce, type PodMemory, type ScaleProfile, type ScaleRun } from './scale.js';
 import { fmtKiB, fmtMs, fmtRatio, median, nsToMs, slope, summarize, tenths, type Summary } from './stats.js';
-import { machineInfo, settle } from './system.js';
+import { machineInfo, netnsAllocated, settle } from './system.js';
 
 const SECTIONS = ['floor', 'shell', 'library', 'cli', 'memory', 'scale'] as const;
 type Section = (typeof SECTIONS)[number];
@@ -76,12 +76,22 @@ function parseArgs(argv: string[]): Config {
 
 const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
 
-/** How idle the CPUs were before each section: a busy machine makes every number suspect. */
-const quiet: Array<{ section: string; idle: number; waitedMs: number }> = [];
+/**
+ * How idle the CPUs were before each section, and how many network namespaces the kernel still held: a
+ * busy machine, or one still tearing down the namespaces of the section before, makes every number
+ * suspect. (A few namespaces more than at the start are the sandbox's and the bench's own.)
+ */
+const quiet: Array<{ section: string; idle: number; waitedMs: number; netns?: number }> = [];
+const netnsAtStart = netnsAllocated();
+const NETNS_SLACK = 8;
 async function quietBefore(section: string): Promise<void> {
-  const q = await settle();
-  quiet.push({ section, idle: q.idle, waitedMs: q.waitedMs });
+  const netnsMax = netnsAtStart === undefined ? undefined : netnsAtStart + NETNS_SLACK;
+  const q = await settle(netnsMax === undefined ? {} : { netnsMax });
+  quiet.push({ section, idle: q.idle, waitedMs: q.waitedMs, ...(q.netns !== undefined ? { netns: q.netns } : {}) });
   if (q.idle < 0.9) log(`warning: the CPUs are busy (only ${(q.idle * 100).toFixed(0)}% idle) before ${section}: its numbers are not reliable`);
+  if (netnsMax !== undefined && q.netns !== undefined && q.netns > netnsMax) {
+    log(`warning: ${q.netns - (netnsAtStart ?? 0)} network namespaces of earlier sections were still being torn down before ${section}: its numbers are not reliable`);
+  }
 }
 
 // ---- the table ---------------------------------------------------------------------------------
@@ -312,12 +322,16 @@ async function main(): Promise<number> {
     // -- 5b. scaling ------------------------------------------------------------------------------
     if (has('scale')) {
       const biggest = Math.max(...cfg.scaleSizes);
-      for (const ipv6 of [true, false]) {
+      // The floor with IPv6 on goes last: its namespaces take minutes to be torn down (measured: 100 of
+      // them were still there 60 s after their processes and veths were gone), and a section running
+      // during that teardown waits for the RTNL lock it holds — that showed up as scaling noise.
+      const floorRun = async (ipv6: boolean): Promise<void> => {
         await quietBefore(`scale floor IPv6 ${ipv6 ? 'on' : 'off'}`);
         log(`scale: floor, ${biggest} pods kept, IPv6 ${ipv6 ? 'on' : 'off'}`);
         // per-pod deletes only once (IPv6 off, as podns): with IPv6 on, one bulk delete of the whole group
         scaleFloor[ipv6 ? 'on' : 'off'] = floorScale(biggest, { ipv6, bulkDelete: ipv6 });
-      }
+      };
+      await floorRun(false);
       for (const size of cfg.scaleSizes) {
         await quietBefore(`scale library ${size}`);
         const prof = cfg.profile && size === biggest ? Math.min(20, Math.max(1, Math.floor(size / 10))) : 0;
@@ -329,6 +343,7 @@ async function main(): Promise<number> {
           profiles.scale = scaleProf;
         }
       }
+      await floorRun(true);
       results.scale = {
         floor: Object.fromEntries(Object.entries(scaleFloor).map(([k, v]) => [`ipv6${k === 'on' ? 'On' : 'Off'}`, scaleSummary(v!)])),
         library: scaleRuns.map((r) => ({

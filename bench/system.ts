@@ -49,22 +49,39 @@ function cpuTimes(): { idle: number; total: number } {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
+ * Network namespaces the kernel still holds, live or being torn down: the active objects of the
+ * net_namespace slab. undefined where /proc/slabinfo cannot be read.
+ */
+export function netnsAllocated(): number | undefined {
+  const line = (readOr('/proc/slabinfo') ?? '').split('\n').find((l) => l.startsWith('net_namespace '));
+  const n = line === undefined ? NaN : Number(line.trim().split(/\s+/)[1]);
+  return Number.isFinite(n) ? n : undefined;
+}
+
+/**
  * Waits until the machine is quiet: the kernel tears down a network namespace asynchronously (cleanup_net
  * on a workqueue), so right after a phase that made and dropped hundreds of them the CPUs are still busy
- * for seconds, and the next phase would pay for the previous one. Gives up after maxMs and says how idle
- * the CPUs were: numbers taken on a busy machine are flagged as such.
+ * for seconds, and the next phase would pay for the previous one. Idle CPUs are not enough: the teardown
+ * spends much of its time waiting for RCU grace periods while it holds the RTNL lock, which every veth
+ * creation needs, so with netnsMax it also waits until no more than that many namespaces are left
+ * (netnsAllocated). Gives up after maxMs and says how idle the CPUs were and how many namespaces were
+ * left: numbers taken on a busy machine are flagged as such.
  */
-export async function settle(o: { idle?: number; windowMs?: number; maxMs?: number } = {}): Promise<{ waitedMs: number; idle: number }> {
+export async function settle(o: { idle?: number; windowMs?: number; maxMs?: number; netnsMax?: number } = {}): Promise<{ waitedMs: number; idle: number; netns?: number }> {
   const want = o.idle ?? 0.9;
   const windowMs = o.windowMs ?? 300;
-  const maxMs = o.maxMs ?? 20_000;
+  const maxMs = o.maxMs ?? 60_000;
   const start = Date.now();
   for (;;) {
     const a = cpuTimes();
     await sleep(windowMs);
     const b = cpuTimes();
     const idle = (b.idle - a.idle) / Math.max(1, b.total - a.total);
-    if (idle >= want || Date.now() - start > maxMs) return { waitedMs: Date.now() - start, idle };
+    const netns = netnsAllocated();
+    const netnsDone = o.netnsMax === undefined || netns === undefined || netns <= o.netnsMax;
+    if ((idle >= want && netnsDone) || Date.now() - start > maxMs) {
+      return { waitedMs: Date.now() - start, idle, ...(netns !== undefined ? { netns } : {}) };
+    }
   }
 }
 
