@@ -13,6 +13,9 @@ export interface Writer {
  * tty.WriteStream), loading the stream modules on the way — ~8 ms of a `podns create` that prints one
  * line. A reader that went away (`podns get | head -1`) ends the output silently, as SIGPIPE would.
  */
+// a 1 ms sleep for a full non-blocking fd: Atomics.wait on a cell nobody notifies
+const PAUSE = new Int32Array(new SharedArrayBuffer(4));
+
 function fdWriter(fd: number): Writer {
   let closed = false;
   let tty: boolean | undefined;
@@ -27,7 +30,7 @@ function fdWriter(fd: number): Writer {
           const code = (err as NodeJS.ErrnoException).code;
           if (code === 'EPIPE') { closed = true; return false; }
           // a non-blocking fd shared with another process: wait for room rather than lose output
-          if (code === 'EAGAIN') { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1); continue; }
+          if (code === 'EAGAIN') { Atomics.wait(PAUSE, 0, 0, 1); continue; }
           throw err;
         }
       }

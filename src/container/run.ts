@@ -120,7 +120,7 @@ export function shimArgs(root: string, rec: PodRecord, config: ContainerConfig, 
  * ~0.5 ms on a VM, an eighth of a whole `run`. A watcher that takes longer (a slow mount, a loaded
  * machine) is waited for asynchronously, so the event loop is held up by this much at most.
  */
-export const READY_SYNC_WAIT_MS = 20;
+const READY_SYNC_WAIT_MS = 20;
 
 /**
  * The watcher's one line from the ready pipe, or what came before EOF. The line is the whole answer

@@ -12,24 +12,12 @@ import { LAST_APPLIED } from '../../src/manifest/index.js';
 import { busyboxAvailable, makeBusyboxRootfs } from '../helpers/busybox.js';
 import { privilegedSerial, skipReason } from '../helpers/root.js';
 import { bin, makeEnv, type TestEnv } from '../pod/env.js';
+// the lesson's manifest (introduction/pod/pause.yaml), the one the tour applies
+import { MANIFEST as LESSON } from '../../src/tour/stage.js';
 
 // Own state root, netns dir, nft table, bridge and subnet: other test files share the sandbox's netns.
 let E: TestEnv | undefined;
 const PAGE = '<html><body>hello from www-server</body></html>\n';
-
-const LESSON = `apiVersion: v1
-kind: Pod
-metadata:
-  name: two-containers
-  labels:
-    app: myapp
-spec:
-  containers:
-  - name: client
-    image: hwchiu/netutils
-  - name: www-server
-    image: nginx
-`;
 
 let work = '';
 let root = '';

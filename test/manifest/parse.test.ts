@@ -1,20 +1,8 @@
 // Manifest parsing: pure, runs everywhere. Every problem must carry FILE:LINE.
 import test from 'ava';
 import { ManifestError, parseManifest, podNamesInManifest, expandVars } from '../../src/manifest/parse.js';
-
-const LESSON = `apiVersion: v1
-kind: Pod
-metadata:
-  name: two-containers
-  labels:
-    app: myapp
-spec:
-  containers:
-  - name: client
-    image: hwchiu/netutils
-  - name: www-server
-    image: nginx
-`;
+// the lesson's manifest (introduction/pod/pause.yaml), the one the tour applies
+import { MANIFEST as LESSON } from '../../src/tour/stage.js';
 
 function problems(text: string, file = 'pod.yaml'): string[] {
   try {

@@ -122,13 +122,15 @@ export class NetlinkHandle {
       const f = r.msg.readUInt16LE(6);
       return f & C.NLM_F_DUMP ? 'done' : f & C.NLM_F_ACK ? 'ack' : 'reply';
     });
+    const datagram = reqs.length === 1 ? reqs[0]!.msg : Buffer.concat(reqs.map((r) => r.msg));
     if (reqs.length > 1 && !ends.some((e) => e !== 'ack')) {
-      for (let i = 0; i < reqs.length - 1; i++) {
-        reqs[i]!.msg.writeUInt16LE(reqs[i]!.msg.readUInt16LE(6) & ~C.NLM_F_ACK, 6);
+      // in the datagram (a copy), not in the callers' messages: one sent alone later must still ask
+      for (let i = 0, off = 0; i < reqs.length - 1; off += reqs[i]!.msg.length, i++) {
+        datagram.writeUInt16LE(datagram.readUInt16LE(off + 6) & ~C.NLM_F_ACK, off + 6);
         ends[i] = 'none';
       }
     }
-    native.nlSend(this.fd, reqs.length === 1 ? reqs[0]!.msg : Buffer.concat(reqs.map((r) => r.msg)));
+    native.nlSend(this.fd, datagram);
     this.sends++;
     const replies: unknown[][] = reqs.map(() => []);
     const errors: Array<ErrnoError | undefined> = reqs.map(() => undefined);
