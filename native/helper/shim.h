@@ -1,0 +1,126 @@
+// podns-helper shim: what the parts of the watcher share (contract in docs/DESIGN.md).
+//
+// The shim is split along its concerns, as conmon is:
+//   shim.c         the watcher's event loop and shim_main (detaching, opening what it needs)
+//   shim_args.c    the command line and --env-file, parsed into struct opts
+//   shim_child.c   starting one run of the workload: the clone, and the child's side up to execve
+//   shim_rootfs.c  the container's mounts (the child's side, before execve)
+//   shim_log.c     the CRI log writer: timestamps, streams, log_line
+//   shim_status.c  status.json, exit handling, restarts and back-off
+#ifndef PODNS_HELPER_SHIM_H
+#define PODNS_HELPER_SHIM_H
+
+#include "common.h"
+
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#define MAX_NS 8
+#define MAX_BINDS 32
+#define LINE_MAX_BYTES 16384 /* kubelet's CRI line limit: a longer line is split with the P tag */
+#define BACKOFF_CAP_MS 300000L /* kubelet's CrashLoopBackOff cap */
+#define BACKOFF_RESET_MS 600000L /* a run this long resets the backoff, as kubelet forgets old crashes */
+
+enum restart_policy { RESTART_NEVER, RESTART_ON_FAILURE, RESTART_ALWAYS };
+
+struct ns_arg {
+  int type;
+  const char *path;
+  int fd;
+};
+
+struct bind_arg {
+  const char *src;
+  const char *dst;
+};
+
+struct opts {
+  const char *dir;
+  int ready_fd;
+  struct ns_arg ns[MAX_NS];
+  int n_ns;
+  const char *pid_ns;
+  int pid_ns_fd;
+  int new_pid_ns;
+  int detached; /* --detached: the caller already detached us (see shim_main) */
+  const char *rootfs;
+  const char *overlay; /* with --rootfs: a dir for upper/ work/ merged/, so the image stays read-only */
+  struct bind_arg binds[MAX_BINDS];
+  int n_binds;
+  const char *hostname;
+  long uid, gid;
+  const char *cwd;
+  char **env;
+  int n_env;
+  const char *env_file;
+  enum restart_policy restart;
+  long backoff_ms;
+  char **argv;
+};
+
+struct stream {
+  const char *name; /* "stdout" | "stderr" */
+  int fd;           /* read end of the workload's pipe, -1 when closed */
+  size_t len;
+  char buf[LINE_MAX_BYTES];
+};
+
+/* The watcher's state (one container, one watcher process). Defined in shim.c. */
+struct watcher_state {
+  struct opts *o;
+  int dirfd;
+  int logfd;
+  int sigfd;
+  int timerfd;
+  pid_t self_host;   /* W's pid as the host (the caller's /proc) sees it */
+  pid_t pid;         /* workload pid in W's pid namespace (for waitpid/kill), 0 when none */
+  pid_t pid_host;    /* the same process as the host sees it (status.json, the ready line) */
+  const char *state;
+  struct timespec started, finished;
+  int have_finished;
+  int exit_code, signal; /* -1: none */
+  int restart_count;
+  int terminating;
+  int done;
+  long backoff_ms;
+  struct stream out, err;
+};
+extern struct watcher_state W;
+
+static inline const char *errname(int err) { return errno_name(err); }
+
+/* shim_args.c */
+/* "error ENOENT step: message\n" on fd; message formatted like printf. */
+void report(int fd, int err, const char *step, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Returns 0, or 2 with a message already printed (and written to the ready fd when known). */
+int parse(int argc, char **argv, struct opts *o);
+int read_env_file(struct opts *o);
+
+/* shim_log.c */
+void now(struct timespec *ts);
+int fmt_time(char *out, size_t n, const struct timespec *ts, int digits);
+int open_log(void);
+void log_line(const char *stream, char tag, const char *text, size_t len);
+void stream_open(struct stream *s, int fd);
+void stream_close(struct stream *s);
+int stream_read(struct stream *s);
+
+/* shim_child.c */
+void workload_env(const struct opts *o);
+int start_workload(char *errbuf, size_t errlen);
+/* In the workload child only: an error line on the status pipe, then _exit(127). */
+__attribute__((noreturn, format(printf, 3, 4))) void child_fail(int err, const char *step, const char *fmt, ...);
+
+/* shim_rootfs.c (the workload child, before execve) */
+void setup_rootfs(const struct opts *o);
+void do_binds(const struct opts *o, const char *root);
+
+/* shim_status.c */
+void write_status(void);
+void on_exit_status(int ws);
+void restart(void);
+void reap(void);
+void terminate(void);
+
+#endif
