@@ -15,6 +15,7 @@ import { createRequire } from 'node:module';
 import { constants as osConstants } from 'node:os';
 import * as path from 'node:path';
 import { oneLine } from '../src/errors.js';
+import { sandboxArgv } from '../src/native/helper.js';
 import { executable, helperPath } from '../src/native/index.js';
 
 const RUN_ENV = 'PODNS_TEST_RUN';
@@ -234,7 +235,7 @@ async function main(argv: string[]): Promise<number> {
   const env = { ...process.env, [RUN_ENV]: marks.token };
   const before = snapshot(marks);
   let learning: Promise<void> = Promise.resolve();
-  const code = await runChild(helper, ['sandbox', '--', ...command], env, (pid) => {
+  const code = await runChild(helper, sandboxArgv(command), env, (pid) => {
     learning = learnSandboxNs(pid, marks);
   });
   await learning;

@@ -3,6 +3,7 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { privileged } from './helpers/root.js';
+import { sandboxArgv } from '../src/native/helper.js';
 import { helperPath } from '../src/native/index.js';
 import { nsIdentities, sameNamespace } from '../src/namespaces/identities.js';
 import { nsExec } from '../src/namespaces/spawn.js';
@@ -47,11 +48,11 @@ privileged('the test process lives in the sandbox: own netns and mount ns, empty
 });
 
 privileged('a fresh sandbox has exactly one link, lo, and it is up', (t) => {
-  const r = spawnSync(helperPath, ['sandbox', '--', 'ip', '-o', 'link', 'show'], { encoding: 'utf8' });
+  const r = spawnSync(helperPath, sandboxArgv(['ip', '-o', 'link', 'show']), { encoding: 'utf8' });
   t.is(r.status, 0, r.stderr);
   const lines = r.stdout.trim().split('\n');
   t.is(lines.length, 1, r.stdout);
   t.regex(lines[0]!, /^1: lo: <LOOPBACK,UP,LOWER_UP>/);
-  const env = spawnSync(helperPath, ['sandbox', '--', 'sh', '-c', 'echo $PODNS_SANDBOX; ls -A /run; ls /sys/class/net'], { encoding: 'utf8' });
+  const env = spawnSync(helperPath, sandboxArgv(['sh', '-c', 'echo $PODNS_SANDBOX; ls -A /run; ls /sys/class/net']), { encoding: 'utf8' });
   t.is(env.stdout, '1\nlo\n', 'PODNS_SANDBOX=1, /run empty, sysfs shows only lo');
 });

@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import { resolve } from 'node:path';
 import { isErrno, PodnsError } from '../errors.js';
+import { execArgv, HELPER_ARGV0, type ExecArgvOptions } from '../native/helper.js';
 import { executable, helperPath, native } from '../native/index.js';
 import { readPod } from '../pod/store.js';
 import { paths } from '../state/paths.js';
@@ -29,18 +30,19 @@ export interface ExecOptions {
 }
 
 /**
- * helper arguments for one exec (after `exec`), the pidfd being fd 3. The container's environment is
- * not among them: it is the helper's own environment, which CMD inherits — /proc/PID/environ is readable
- * by the owner only, while /proc/PID/cmdline (argv) is readable by every user.
+ * The helper's options for one exec, the pidfd being fd 3. The container's environment is not among
+ * them: it is the helper's own environment, which CMD inherits — /proc/PID/environ is readable by the
+ * owner only, while /proc/PID/cmdline (argv) is readable by every user.
  */
-export function execArgs(config: { workingDir?: string; uid?: number; gid?: number }, argv: string[], tty: boolean): string[] {
-  const out = ['exec', '--pidfd', '3'];
-  if (tty) out.push('--tty');
-  if (config.uid !== undefined) out.push('--uid', String(config.uid));
-  if (config.gid !== undefined) out.push('--gid', String(config.gid));
-  out.push('--cwd', config.workingDir ?? '/');
-  out.push('--', ...argv);
-  return out;
+export function execOptions(config: { workingDir?: string; uid?: number; gid?: number }, argv: string[], tty: boolean): ExecArgvOptions {
+  return {
+    target: { pidfd: 3 },
+    ...(tty ? { tty } : {}),
+    ...(config.uid !== undefined ? { uid: config.uid } : {}),
+    ...(config.gid !== undefined ? { gid: config.gid } : {}),
+    cwd: config.workingDir ?? '/',
+    argv,
+  };
 }
 
 /** Runs argv in the container with our stdio; resolves to its exit status (128+N when killed by signal N). */
@@ -69,9 +71,9 @@ export async function execInContainer(o: ExecOptions): Promise<number> {
     }
     const env = workloadEnv(config, rec);
     if (o.tty && process.env.TERM !== undefined && !env.some((e) => e.startsWith('TERM='))) env.push(`TERM=${process.env.TERM}`);
-    const args = execArgs(config, o.argv, o.tty === true);
+    const args = execArgv(execOptions(config, o.argv, o.tty === true));
     const child = spawn(executable(helperPath), args, {
-      argv0: 'podns-helper',
+      argv0: HELPER_ARGV0,
       env: Object.fromEntries(env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)])),
       stdio: [o.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit', pidfd],
     });

@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import { isErrno, NotFoundError, PodnsError, errnoError } from '../errors.js';
 import { faultPoint } from '../fault.js';
 import { resolveArgv, resolveImage, type ImageConfig } from '../image/index.js';
+import { HELPER_ARGV0, parseHelperError, parseShimReady, shimArgv, type NsPath, type ShimArgvOptions } from '../native/helper.js';
 import { executable, helperPath, native } from '../native/index.js';
 import { createPod } from '../pod/create.js';
 import { deletePod } from '../pod/delete.js';
@@ -45,36 +46,30 @@ export interface RunOptions {
 
 export const DEFAULT_ROOT = '/run/podns';
 
-/** The namespaces a container joins, as shim arguments: the pod's pins, its pid namespace or a new one. */
-export function namespaceArgs(root: string, rec: PodRecord): string[] {
-  const args: string[] = [];
+/** The namespaces a container joins: the pod's pins, and its pid namespace or a new one. */
+export function containerNamespaces(rec: PodRecord): Pick<ShimArgvOptions, 'namespaces' | 'pidNs'> {
+  const namespaces: NsPath[] = [];
   for (const ns of rec.namespaces) {
     if (ns.type !== 'net' && ns.type !== 'ipc' && ns.type !== 'uts') continue;
     // host network: the pod has no netns of its own and the container stays in ours
     if (ns.type === 'net' && rec.networkMode.kind === 'host') continue;
-    args.push('--ns', `${ns.type}=${ns.path}`);
+    namespaces.push({ type: ns.type, path: ns.path });
   }
-  if (rec.sharePid) {
-    const pin = rec.namespaces.find((n) => n.type === 'pid');
-    if (pin !== undefined) args.push('--pid-ns', pin.path);
-    else {
-      if (rec.pause === undefined || !processAlive(rec.pause.pid, rec.pause.startTime)) {
-        throw new PodnsError('EPAUSE', `pod "${rec.name}" shares one pid namespace, but its pause process is not running; run 'podns repair ${rec.name}' or delete the pod`);
-      }
-      args.push('--pid-ns', `/proc/${rec.pause.pid}/ns/pid`);
-    }
-  } else {
-    args.push('--new-pid-ns');
+  if (!rec.sharePid) return { namespaces, pidNs: 'new' };
+  const pin = rec.namespaces.find((n) => n.type === 'pid');
+  if (pin !== undefined) return { namespaces, pidNs: pin.path };
+  if (rec.pause === undefined || !processAlive(rec.pause.pid, rec.pause.startTime)) {
+    throw new PodnsError('EPAUSE', `pod "${rec.name}" shares one pid namespace, but its pause process is not running; run 'podns repair ${rec.name}' or delete the pod`);
   }
-  return args;
+  return { namespaces, pidNs: `/proc/${rec.pause.pid}/ns/pid` };
 }
 
 /** The pod's /etc/hosts, hostname and resolv.conf, bind-mounted into the container. */
-function etcBinds(root: string, pod: string): string[] {
-  const out: string[] = [];
+function etcBinds(root: string, pod: string): Array<{ src: string; dst: string }> {
+  const out: Array<{ src: string; dst: string }> = [];
   for (const f of ['hosts', 'hostname', 'resolv.conf']) {
     const src = `${paths.podEtc(root, pod)}/${f}`;
-    if (existsSync(src)) out.push('--bind', `${src}:/etc/${f}`);
+    if (existsSync(src)) out.push({ src, dst: `/etc/${f}` });
   }
   return out;
 }
@@ -92,25 +87,27 @@ export function writeEnvFile(root: string, rec: PodRecord, config: ContainerConf
   writeFileNew(envFile(root, rec.name, config.name), workloadEnv(config, rec).map((e) => `${e}\0`).join(''));
 }
 
-export function shimArgs(root: string, rec: PodRecord, config: ContainerConfig, backoffMs?: number): string[] {
+/** The shim's options for this container (spelled as flags by shimArgv). */
+export function shimOptions(root: string, rec: PodRecord, config: ContainerConfig, backoffMs?: number): ShimArgvOptions {
   const dir = paths.container(root, rec.name, config.name);
-  return [
-    // '--dir DIR' first: gc and readContainerStatus recognise a watcher by this start of its cmdline
-    'shim', '--dir', dir, '--ready-fd', '3', '--detached',
-    ...namespaceArgs(root, rec),
-    ...(config.rootfs !== undefined ? ['--rootfs', config.rootfs] : []),
+  return {
+    dir,
+    readyFd: 3,
+    detached: true,
+    ...containerNamespaces(rec),
+    ...(config.rootfs !== undefined ? { rootfs: config.rootfs } : {}),
     // an image's rootfs is shared: the container writes to an overlay upper dir of its own
-    ...(config.rootfs !== undefined && config.image !== undefined ? ['--overlay', join(dir, 'rootfs')] : []),
-    ...etcBinds(root, rec.name),
-    ...(config.uid !== undefined ? ['--uid', String(config.uid)] : []),
-    ...(config.gid !== undefined ? ['--gid', String(config.gid)] : []),
-    ...(config.workingDir !== undefined ? ['--cwd', config.workingDir] : []),
+    ...(config.rootfs !== undefined && config.image !== undefined ? { overlay: join(dir, 'rootfs') } : {}),
+    binds: etcBinds(root, rec.name),
+    ...(config.uid !== undefined ? { uid: config.uid } : {}),
+    ...(config.gid !== undefined ? { gid: config.gid } : {}),
+    ...(config.workingDir !== undefined ? { cwd: config.workingDir } : {}),
     // the environment goes in a 0600 file, not in argv: /proc/PID/cmdline is readable by every user
-    '--env-file', envFile(root, rec.name, config.name),
-    '--restart', config.restartPolicy,
-    ...(backoffMs !== undefined ? ['--backoff-ms', String(backoffMs)] : []),
-    '--', ...config.argv,
-  ];
+    envFile: envFile(root, rec.name, config.name),
+    restart: config.restartPolicy,
+    ...(backoffMs !== undefined ? { backoffMs } : {}),
+    argv: config.argv,
+  };
 }
 
 /**
@@ -144,11 +141,11 @@ async function readReady(fd: number): Promise<string> {
   }
 }
 
-/** "error ENOENT exec: sh: No such file or directory" → an Error shaped like Node's errno errors. */
+/** The watcher's answer other than a ready line → an Error shaped like Node's errno errors. */
 function shimError(line: string, config: ContainerConfig): Error {
-  const m = /^error (\S+) (\S+): (.*)$/.exec(line);
-  if (!m) return new PodnsError('ESHIM', `the container's watcher failed to start: ${line || 'no answer'}`);
-  const [, code, step, msg] = m as unknown as [string, string, string, string];
+  const e = parseHelperError(line);
+  if (e === undefined) return new PodnsError('ESHIM', `the container's watcher failed to start: ${line || 'no answer'}`);
+  const { code, step, message: msg } = e;
   if (step === 'exec' && code === 'ENOENT') {
     return new PodnsError('ENOENT', `cannot run "${config.argv[0]}" in container "${config.name}": not found${config.rootfs ? ' in its root filesystem' : ''}; check the command after --`);
   }
@@ -162,21 +159,21 @@ function shimError(line: string, config: ContainerConfig): Error {
 /** Spawn the shim; returns once the workload runs. Throws the shim's error otherwise. */
 async function startShim(root: string, rec: PodRecord, config: ContainerConfig, backoffMs?: number): Promise<ContainerStatus> {
   const helper = executable(helperPath);
-  const argv = shimArgs(root, rec, config, backoffMs);
+  const opts = shimOptions(root, rec, config, backoffMs);
   const [r, w] = native.pipe();
   try {
     native.spawn({
       path: helper,
-      argv: ['podns-helper', ...argv],
+      argv: [HELPER_ARGV0, ...shimArgv(opts)],
       // the shim's own environment (not the workload's): lets gc tell whose watcher a process is
       env: [`PODNS_ROOT=${root}`, `PODNS_POD=${rec.name}`, `PODNS_CONTAINER=${config.name}`],
       cwd: '/',
       fds: [[3, w]],
       detach: true,
       setsid: true,
-      // --new-pid-ns (namespaceArgs: a pod without a shared pid namespace): the watcher is PID 1 of the
-      // container's own pid namespace
-      ...(!rec.sharePid ? { cloneFlags: native.CLONE_NEWPID } : {}),
+      // --new-pid-ns (a pod without a shared pid namespace): the watcher is PID 1 of the container's own
+      // pid namespace
+      ...(opts.pidNs === 'new' ? { cloneFlags: native.CLONE_NEWPID } : {}),
     });
   } catch (err) {
     closeSync(r);
@@ -192,11 +189,11 @@ async function startShim(root: string, rec: PodRecord, config: ContainerConfig, 
     closeSync(r);
   }
   const line = text.split('\n')[0]!.trim();
-  const m = /^(\d+) (\d+) (\S+)$/.exec(line);
-  if (!m) throw shimError(line, config);
+  const ready = parseShimReady(line);
+  if (ready === undefined) throw shimError(line, config);
   // what status.json says at this moment (the watcher wrote it just before the line)
   return {
-    state: 'running', pid: Number(m[2]), watcherPid: Number(m[1]), startedAt: m[3]!,
+    state: 'running', pid: ready.workloadPid, watcherPid: ready.watcherPid, startedAt: ready.startedAt,
     finishedAt: null, exitCode: null, signal: null, restartCount: 0,
   };
 }

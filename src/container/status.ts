@@ -6,6 +6,7 @@
 // for exactly this container, and the workload is that watcher's child. A recycled pid matches neither.
 import { readFileSync } from 'node:fs';
 import { isErrno, PodnsError } from '../errors.js';
+import { shimDirOf } from '../native/helper.js';
 import { procStat, processAlive } from '../pod/proc.js';
 import type { ContainerConfig, ContainerStatus } from '../pod/types.js';
 import { readJsonIfExists } from '../state/files.js';
@@ -25,7 +26,7 @@ function cmdline(pid: number): string[] {
 export function isWatcherOf(pid: number, dir: string): boolean {
   if (!processAlive(pid)) return false;
   const a = cmdline(pid);
-  return a[1] === 'shim' && a[2] === '--dir' && a[3] === dir;
+  return shimDirOf(a) === dir;
 }
 
 /** Is pid alive and the workload that this watcher started? */

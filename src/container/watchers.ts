@@ -4,6 +4,7 @@
 import { closeSync, readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { isErrno } from '../errors.js';
+import { isShimCmdline, shimDirOf } from '../native/helper.js';
 import { helperPath, native } from '../native/index.js';
 import { environOf, procStat, scanProcesses } from '../pod/proc.js';
 
@@ -20,13 +21,14 @@ export interface WatcherProcess {
 export function listWatchers(): WatcherProcess[] {
   return scanProcesses(helperPath, (pid, startTime) => {
     const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    if (args[1] !== 'shim') return undefined;
+    if (!isShimCmdline(args)) return undefined;
     const env = environOf(pid);
     const w: WatcherProcess = { pid, startTime };
     if (env.PODNS_ROOT !== undefined) w.root = env.PODNS_ROOT;
     if (env.PODNS_POD !== undefined) w.pod = env.PODNS_POD;
     if (env.PODNS_CONTAINER !== undefined) w.container = env.PODNS_CONTAINER;
-    if (args[2] === '--dir' && args[3] !== undefined) w.dir = args[3];
+    const dir = shimDirOf(args);
+    if (dir !== undefined) w.dir = dir;
     return w;
   });
 }

@@ -14,6 +14,7 @@ import { closeSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { errnoError, isErrno, type ErrnoError } from '../errors.js';
+import { execArgv, HELPER_ARGV0, parseHelperError, type ExecTarget } from '../native/helper.js';
 import { executable, helperPath, native, type NsType } from '../native/index.js';
 import { NS_TYPES } from './identities.js';
 
@@ -85,7 +86,7 @@ function checkString(what: string, v: string): void {
 }
 
 /**
- * The helper's arguments after `exec`. `targetFd` is where the pidfd sits in the helper (pid/pidfd
+ * The helper's arguments (`exec ...`), checked. `targetFd` is where the pidfd sits in the helper (pid/pidfd
  * targets), `errFd` where the helper reports a failure to start.
  */
 export function helperExecArgs(o: NsExecOptions, targetFd: number | undefined, errFd: number | undefined): string[] {
@@ -94,8 +95,8 @@ export function helperExecArgs(o: NsExecOptions, targetFd: number | undefined, e
   if (o.argv[0] === '') fail('argv[0] must not be empty');
   checkId('uid', o.uid);
   checkId('gid', o.gid);
-  const args: string[] = [];
   const t = o.target;
+  let target: ExecTarget;
   if ('nsPaths' in t) {
     const entries = Object.entries(t.nsPaths).filter(([, p]) => p !== undefined) as Array<[string, string]>;
     if (entries.length === 0) fail('target.nsPaths names no namespace');
@@ -103,36 +104,36 @@ export function helperExecArgs(o: NsExecOptions, targetFd: number | undefined, e
       if (!(NS_TYPES as readonly string[]).includes(type)) fail(`unknown namespace type '${type}' (use ${NS_TYPES.join(', ')})`);
       checkString(`nsPaths.${type}`, p);
       if (!p.startsWith('/')) fail(`nsPaths.${type} must be an absolute path, got '${p}'`);
-      args.push('--ns', `${type}=${p}`);
     }
+    target = { ns: entries.map(([type, path]) => ({ type, path })) };
   } else {
     if (targetFd === undefined) fail('internal: no fd for the pidfd');
-    args.push('--pidfd', String(targetFd));
+    target = { pidfd: targetFd };
   }
-  if (errFd !== undefined) args.push('--errfd', String(errFd));
-  if (o.tty) args.push('--tty');
-  if (o.uid !== undefined) args.push('--uid', String(o.uid));
-  if (o.gid !== undefined) args.push('--gid', String(o.gid));
-  if (o.cwd !== undefined) {
-    checkString('cwd', o.cwd);
-    args.push('--cwd', o.cwd);
-  }
-  if (o.clearEnv) args.push('--clear-env');
+  if (o.cwd !== undefined) checkString('cwd', o.cwd);
   for (const [k, v] of Object.entries(o.env ?? {})) {
     if (k === '' || k.includes('=')) fail(`env name '${k}' must be non-empty and without '='`);
     checkString(`env.${k}`, v);
-    args.push('--env', `${k}=${v}`);
   }
-  args.push('--', ...o.argv);
-  return args;
+  return execArgv({
+    target,
+    ...(errFd !== undefined ? { errFd } : {}),
+    ...(o.tty ? { tty: true } : {}),
+    ...(o.uid !== undefined ? { uid: o.uid } : {}),
+    ...(o.gid !== undefined ? { gid: o.gid } : {}),
+    ...(o.cwd !== undefined ? { cwd: o.cwd } : {}),
+    ...(o.clearEnv ? { clearEnv: true } : {}),
+    ...(o.env !== undefined ? { env: o.env } : {}),
+    argv: o.argv,
+  });
 }
 
 /** "error ENOENT execvp foo: No such file or directory" → an ErrnoError like fs's. */
 function startError(line: string, exitCode: number): NsExecError {
-  const m = /^error (E[A-Z0-9]+) (.*?): (.*)$/.exec(line);
-  const code = m?.[1] ?? 'EIO';
-  const step = m?.[2] ?? 'exec';
-  const text = m?.[3] ?? line;
+  const e = parseHelperError(line);
+  const code = e?.code ?? 'EIO';
+  const step = e?.step ?? 'exec';
+  const text = e?.message ?? line;
   // The step is "<syscall> [<path or detail>]", e.g. "execvp ls", "setns net /run/netns/web".
   const [first = 'exec', ...rest] = step.split(' ');
   const syscall = first.replace(/\(.*\)$/, '');
@@ -197,7 +198,7 @@ export function startNsExec(o: NsExecOptions): NsExecHandle {
     const args = helperExecArgs(o, targetFd, errFd);
     const opts: SpawnOptions = { stdio: spawnStdio, killSignal: 'SIGTERM' };
     if (o.signal) opts.signal = o.signal;
-    child = spawn(helper, ['exec', ...args], opts);
+    child = spawn(helper, args, { ...opts, argv0: HELPER_ARGV0 });
   } finally {
     // The helper has its own copy now (or never started); ours must not outlive this call.
     if (ownedPidfd !== undefined) closeSync(ownedPidfd);

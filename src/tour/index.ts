@@ -12,6 +12,7 @@ import { mkdirSync, mkdtempSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { constants } from 'node:os';
 import { oneLine, PodnsError } from '../errors.js';
+import { HELPER_ARGV0, sandboxArgv } from '../native/helper.js';
 import { executable, helperPath, packageRoot } from '../native/index.js';
 import { listPodNames } from '../pod/store.js';
 import { paint, type Writer } from '../cli/output.js';
@@ -45,10 +46,10 @@ export async function runTour(o: TourOptions = {}): Promise<number> {
   }
   checkTools();
   const helper = executable(helperPath);
-  const child = spawn(helper, ['sandbox', '--', process.execPath, binPath, 'tour', '--in-sandbox', ...tourArgs(o)], {
+  const child = spawn(helper, sandboxArgv([process.execPath, binPath, 'tour', '--in-sandbox', ...tourArgs(o)]), {
     stdio: 'inherit',
     env: { ...process.env, [HOST_NS_ENV]: hostNsToken() },
-    argv0: 'podns-helper',
+    argv0: HELPER_ARGV0,
   });
   // Ctrl-C reaches the whole foreground group: the tour inside cleans up and exits; we wait for it.
   const ignore = (): void => undefined;

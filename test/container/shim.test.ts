@@ -6,6 +6,7 @@ import test, { type ExecutionContext } from 'ava';
 import { closeSync, mkdirSync, mkdtempSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { HELPER_ARGV0, parseHelperError, parseShimReady, shimArgv } from '../../src/native/helper.js';
 import { helperPath, native } from '../../src/native/index.js';
 import { privileged } from '../helpers/root.js';
 
@@ -38,8 +39,7 @@ function start(t: ExecutionContext, dir: string, detached: boolean): Started {
   try {
     pid = native.spawn({
       path: helperPath,
-      argv: ['podns-helper', 'shim', '--dir', dir, '--ready-fd', '3', ...(detached ? ['--detached'] : []),
-        '--new-pid-ns', '--env-file', join(dir, 'env'), '--', 'sh', '-c', 'echo "$A $PATH"; sleep 60'],
+      argv: [HELPER_ARGV0, ...shimArgv({ dir, readyFd: 3, detached, pidNs: 'new', envFile: join(dir, 'env'), argv: ['sh', '-c', 'echo "$A $PATH"; sleep 60'] })],
       env: ['PODNS_TEST=1'],
       fds: [[3, w]],
       ...(detached ? { detach: true, setsid: true, cloneFlags: native.CLONE_NEWPID } : {}),
@@ -50,9 +50,10 @@ function start(t: ExecutionContext, dir: string, detached: boolean): Started {
   const line = readLine(r);
   closeSync(r);
   if (!detached) t.deepEqual(native.waitpid(pid), { exited: true, code: 0, signal: null }, 'the spawned process exits at once');
-  const m = /^(\d+) (\d+) (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)\n$/.exec(line);
-  t.truthy(m, `ready line: ${JSON.stringify(line)}`);
-  const s = { watcher: Number(m![1]), workload: Number(m![2]), dir };
+  t.regex(line, /^\d+ \d+ \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\n$/, 'ready line');
+  const ready = parseShimReady(line);
+  t.truthy(ready, `ready line: ${JSON.stringify(line)}`);
+  const s = { watcher: ready!.watcherPid, workload: ready!.workloadPid, dir };
   t.teardown(() => {
     try {
       process.kill(s.watcher, 'SIGKILL');
@@ -101,7 +102,7 @@ test('shim --detached --new-pid-ns refuses to run when it is not PID 1', (t) => 
   const [r, w] = native.pipe();
   let pid: number;
   try {
-    pid = native.spawn({ path: helperPath, argv: ['podns-helper', 'shim', '--dir', dir, '--ready-fd', '3', '--detached', '--new-pid-ns', '--', 'true'], fds: [[3, w]] });
+    pid = native.spawn({ path: helperPath, argv: [HELPER_ARGV0, ...shimArgv({ dir, readyFd: 3, detached: true, pidNs: 'new', argv: ['true'] })], fds: [[3, w]] });
   } finally {
     closeSync(w);
   }
@@ -109,4 +110,5 @@ test('shim --detached --new-pid-ns refuses to run when it is not PID 1', (t) => 
   closeSync(r);
   t.is(native.waitpid(pid).code, 1);
   t.regex(line, /^error EINVAL args: --detached --new-pid-ns: not PID 1/);
+  t.like(parseHelperError(line), { code: 'EINVAL', step: 'args', message: '--detached --new-pid-ns: not PID 1 of a new pid namespace (spawn with CLONE_NEWPID)' });
 });

@@ -1,7 +1,8 @@
 // Container logic that needs no kernel: container choice, CRI log parsing, argument checks.
 import test from 'ava';
 import { chooseContainer, defaultedMessage, LineAssembler, parseLog, parseUser, validateEnv } from '../../src/container/index.js';
-import { execArgs } from '../../src/container/exec.js';
+import { execOptions } from '../../src/container/exec.js';
+import { execArgv } from '../../src/native/helper.js';
 import { statusText } from '../../src/container/status.js';
 import { PodnsError } from '../../src/errors.js';
 import type { PodRecord } from '../../src/pod/types.js';
@@ -67,8 +68,8 @@ test('parseUser and validateEnv refuse bad input with one line', (t) => {
   }
 });
 
-test('execArgs: pidfd on fd 3, argv after --, no environment values in argv', (t) => {
-  t.deepEqual(execArgs({ workingDir: '/app', uid: 7 }, ['sh', '-c', 'exit 3'], true), [
+test('exec options: pidfd on fd 3, argv after --, no environment values in argv', (t) => {
+  t.deepEqual(execArgv(execOptions({ workingDir: '/app', uid: 7 }, ['sh', '-c', 'exit 3'], true)), [
     'exec', '--pidfd', '3', '--tty', '--uid', '7', '--cwd', '/app', '--', 'sh', '-c', 'exit 3',
   ]);
 });

@@ -282,6 +282,6 @@ test('bad input is refused before anything runs', (t) => {
   t.throws(() => helperExecArgs({ target: { pid: 1 }, argv: ['a\0b'] }, 3, 4), { instanceOf: TypeError, message: /NUL/ });
   t.deepEqual(
     helperExecArgs({ target: { pid: 1 }, argv: ['sh', '-c', 'x'], tty: true, uid: 1, gid: 2, cwd: '/w', clearEnv: true, env: { K: 'V' } }, 3, 4),
-    ['--pidfd', '3', '--errfd', '4', '--tty', '--uid', '1', '--gid', '2', '--cwd', '/w', '--clear-env', '--env', 'K=V', '--', 'sh', '-c', 'x'],
+    ['exec', '--pidfd', '3', '--errfd', '4', '--tty', '--uid', '1', '--gid', '2', '--cwd', '/w', '--clear-env', '--env', 'K=V', '--', 'sh', '-c', 'x'],
   );
 });

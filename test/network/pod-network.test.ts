@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { sandboxArgv } from '../../src/native/helper.js';
 import { helperPath } from '../../src/native/index.js';
 import {
   addPortMappings, allocateIp, ensureNetwork, hostVethName, listAllocations, listHostVeths, listPortMappingOwners,
@@ -203,7 +204,7 @@ privileged('a full bridge (1023 ports) is a clear error naming the fix', async (
   // 1023 veth pairs are made in a netns of their own (a nested sandbox), which goes away with its process
   if (!existsSync(helperPath)) return t.fail('podns-helper is not built');
   const script = fileURLToPath(new URL('./fill-bridge.js', import.meta.url));
-  const r = spawnSync(helperPath, ['sandbox', '--', process.execPath, script], { encoding: 'utf8', timeout: 110_000 });
+  const r = spawnSync(helperPath, sandboxArgv([process.execPath, script]), { encoding: 'utf8', timeout: 110_000 });
   t.is(r.status, 0, r.stderr);
   const result = JSON.parse(r.stdout) as { ports: number; code: string; message: string; leftover: boolean };
   t.is(result.ports, 1023);
