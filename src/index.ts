@@ -5,7 +5,7 @@ export type { CreatePodOptions, DeleteOptions, PodInspect, NamespaceView, PodSta
 export type { PodRecord, PodNetwork, PortMapping, NetworkMode, PinnedNamespace, PodPhase, ContainerConfig, ContainerStatus } from './pod/types.js';
 export { withLock, withLockAsync } from './state/lock.js';
 export { validateName } from './state/names.js';
-export { paths, netnsDir, DEFAULT_ROOT } from './state/paths.js';
+export { paths, netnsDir, DEFAULT_ROOT, resolveRoot } from './state/paths.js';
 export { runContainer, execInContainer, stopContainers, readContainerStatus, readContainerConfig, chooseContainer, containerLogs, psRows } from './container/index.js';
 export type { RunOptions } from './container/index.js';
 export { importImage, listImages, removeImage, resolveImage } from './image/index.js';

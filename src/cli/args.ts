@@ -3,6 +3,7 @@
 // Everything after `--` is kept verbatim as the command to run (arguments stay an array: no shell).
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { PodnsError } from '../errors.js';
+import { resolveRoot } from '../state/paths.js';
 
 export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
 
@@ -27,11 +28,6 @@ const globalSpec: OptionSpec = {
   help: { type: 'boolean', short: 'h' },
 };
 
-export const DEFAULT_ROOT = '/run/podns';
-
-export function resolveRoot(flag: string | undefined): string {
-  return flag ?? process.env.PODNS_ROOT ?? DEFAULT_ROOT;
-}
 
 export function parseCommand<V = Record<string, string | boolean | string[] | undefined>>(
   command: string, argv: string[], options: OptionSpec, opts: { stopAtFirstPositional?: number } = {},

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { oneLine, PodnsError } from '../errors.js';
 import { packageRoot } from '../native/index.js';
+import { DEFAULT_ROOT } from '../state/paths.js';
 import type { Command } from './command.js';
 import { stdout, stderr } from './output.js';
 
@@ -52,7 +53,7 @@ export async function helpText(): Promise<string> {
     'Commands:',
     ...lines,
     '',
-    'Global options: --root DIR (or PODNS_ROOT; default /run/podns), -o json',
+    `Global options: --root DIR (or PODNS_ROOT; default ${DEFAULT_ROOT}), -o json`,
     "Run 'podns COMMAND --help' for more.",
     '',
   ].join('\n');

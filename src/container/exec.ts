@@ -7,15 +7,13 @@
 import { closeSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
-import { resolve } from 'node:path';
 import { isErrno, PodnsError } from '../errors.js';
 import { execArgv, HELPER_ARGV0, type ExecArgvOptions } from '../native/helper.js';
 import { executable, helperPath, native } from '../native/index.js';
 import { readPod } from '../pod/store.js';
-import { paths } from '../state/paths.js';
+import { paths, resolveRoot } from '../state/paths.js';
 import { workloadEnv } from './config.js';
 import { chooseContainer } from './choose.js';
-import { DEFAULT_ROOT } from './run.js';
 import { isWatcherOf, isWorkloadOf, readContainerConfig, readContainerStatus, statusText } from './status.js';
 
 export interface ExecOptions {
@@ -47,7 +45,7 @@ export function execOptions(config: { workingDir?: string; uid?: number; gid?: n
 
 /** Runs argv in the container with our stdio; resolves to its exit status (128+N when killed by signal N). */
 export async function execInContainer(o: ExecOptions): Promise<number> {
-  const root = resolve(o.root ?? process.env.PODNS_ROOT ?? DEFAULT_ROOT);
+  const root = resolveRoot(o.root);
   if (o.argv.length === 0 || o.argv[0] === '') {
     throw new PodnsError('EUSAGE', 'no command to run: give one after --, e.g. podns exec POD -- sh');
   }

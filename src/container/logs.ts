@@ -2,13 +2,11 @@
 //   2026-11-27T04:50:01.123456789Z stdout F text
 // F ends a line; P is a piece of a longer line that continues in the next entry of the same stream.
 import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isErrno, PodnsError } from '../errors.js';
 import { readPod } from '../pod/store.js';
-import { paths } from '../state/paths.js';
+import { paths, resolveRoot } from '../state/paths.js';
 import { chooseContainer } from './choose.js';
-import { DEFAULT_ROOT } from './run.js';
 import { readContainerStatus } from './status.js';
 
 export type Stream = 'stdout' | 'stderr';
@@ -133,7 +131,7 @@ function sameFile(fd: number, path: string): boolean {
  * finishes the old file and goes on with the new one.
  */
 export async function containerLogs(o: LogsOptions): Promise<void> {
-  const root = resolve(o.root ?? process.env.PODNS_ROOT ?? DEFAULT_ROOT);
+  const root = resolveRoot(o.root);
   const out = o.out ?? { stdout: process.stdout, stderr: process.stderr };
   if (o.tail !== undefined && (!Number.isInteger(o.tail) || o.tail < -1)) {
     throw new PodnsError('EUSAGE', `invalid --tail ${o.tail}: give a number of lines, 0 or more (-1: all)`);

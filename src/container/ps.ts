@@ -1,11 +1,10 @@
 // Rows for `podns ps`: per pod one row for its pause (CONTAINER "POD", like podman's infra container),
 // then one per container.
-import { resolve } from 'node:path';
+import { resolveRoot } from '../state/paths.js';
 import { processAlive } from '../pod/proc.js';
 import { listPods, readPod } from '../pod/store.js';
 import type { ContainerStatus, PodRecord } from '../pod/types.js';
 import { commandText } from './config.js';
-import { DEFAULT_ROOT } from './run.js';
 import { readContainerConfig, readContainerStatus, statusText } from './status.js';
 import { containerNames } from './stop.js';
 
@@ -61,7 +60,7 @@ export function containerRows(root: string, rec: PodRecord): PsRow[] {
 
 /** Rows of one pod (NotFoundError when it does not exist) or of every pod. */
 export function psRows(rootDir: string | undefined, pod?: string): PsRow[] {
-  const root = resolve(rootDir ?? process.env.PODNS_ROOT ?? DEFAULT_ROOT);
+  const root = resolveRoot(rootDir);
   const pods = pod !== undefined ? [readPod(root, pod)] : listPods(root);
   return pods.flatMap((rec) => containerRows(root, rec));
 }

@@ -21,7 +21,7 @@ import { readPod, updatePod } from '../pod/store.js';
 import type { ContainerConfig, ContainerStatus, PodRecord } from '../pod/types.js';
 import { writeFileNew, writeJsonAtomic } from '../state/files.js';
 import { validateName } from '../state/names.js';
-import { paths } from '../state/paths.js';
+import { paths, resolveRoot } from '../state/paths.js';
 import { validateEnv, validateIds, validateRestartPolicy, validateWorkdir, workloadEnv, type RestartPolicy } from './config.js';
 import { stopContainers } from './stop.js';
 
@@ -43,8 +43,6 @@ export interface RunOptions {
   /** first restart delay in ms (doubles up to 5 minutes, as kubelet's CrashLoopBackOff); default 1000 */
   backoffMs?: number;
 }
-
-export const DEFAULT_ROOT = '/run/podns';
 
 /** The namespaces a container joins: the pod's pins, and its pid namespace or a new one. */
 export function containerNamespaces(rec: PodRecord): Pick<ShimArgvOptions, 'namespaces' | 'pidNs'> {
@@ -215,7 +213,7 @@ function absRootfs(dir: string): string {
  * Returns once the workload runs (has exec'd), with its config and status.
  */
 export async function runContainer(o: RunOptions): Promise<{ config: ContainerConfig; status: ContainerStatus }> {
-  const root = resolve(o.root ?? process.env.PODNS_ROOT ?? DEFAULT_ROOT);
+  const root = resolveRoot(o.root);
   validateName('pod', o.pod);
   validateName('container', o.name);
   const env = validateEnv({ ...(o.env ?? {}) });

@@ -10,7 +10,7 @@
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { isErrno, NotFoundError, oneLine, PodnsError } from '../errors.js';
-import { paths } from '../state/paths.js';
+import { paths, resolveRoot } from '../state/paths.js';
 import { run } from '../util/run.js';
 import { parseReference, repositoryDir, repositoryFromDir } from './reference.js';
 
@@ -48,7 +48,6 @@ export class ImageNotFoundError extends NotFoundError {
   }
 }
 
-const DEFAULT_ROOT = '/run/podns';
 const TMP = '.tmp';
 
 function imageDir(root: string, repository: string, tag: string): string {
@@ -231,7 +230,7 @@ export interface ImportOptions {
 }
 
 export async function importImage(o: ImportOptions): Promise<ImageRecord> {
-  const root = o.root ?? DEFAULT_ROOT;
+  const root = resolveRoot(o.root);
   const ref = parseReference(o.name);
   const config = validateImageConfig(o.config ?? {});
   const source = resolve(o.source);

@@ -17,10 +17,10 @@ import { createPod, deletePod, readPod, type CreatePodOptions } from '../pod/ind
 import { planCreate } from '../pod/validate.js';
 import { runContainer } from '../container/run.js';
 import type { PodRecord } from '../pod/types.js';
+import { resolveRoot } from '../state/paths.js';
 import { ManifestError, parseManifest, podNamesInManifest, type PodManifest } from './parse.js';
 
 export const LAST_APPLIED = 'podns.io/last-applied-configuration';
-const DEFAULT_ROOT = '/run/podns';
 
 export interface Writer {
   write(s: string): unknown;
@@ -82,7 +82,7 @@ function podMatches(rec: PodRecord, pod: PodManifest): { same: boolean; why?: st
 }
 
 export async function applyManifest(o: ApplyOptions): Promise<ApplyResult[]> {
-  const root = o.root ?? DEFAULT_ROOT;
+  const root = resolveRoot(o.root);
   const out = o.out ?? process.stdout;
   const errOut = o.err ?? process.stderr;
   const shown = displayName(o.file);

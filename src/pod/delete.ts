@@ -8,7 +8,7 @@ import { destroyPod } from './destroy.js';
 import { scanPauses } from './proc.js';
 import { podState } from './state.js';
 import { me, ownerAlive, readPod, writePod } from './store.js';
-import { resolveRootDir } from './validate.js';
+import { resolveRoot } from '../state/paths.js';
 
 export const DEFAULT_GRACE_SECONDS = 10;
 
@@ -28,7 +28,7 @@ export function checkGrace(grace: number | undefined): number {
 }
 
 export async function deletePod(root: string | undefined, name: string, o: DeleteOptions = {}): Promise<string[]> {
-  const abs = resolveRootDir(root);
+  const abs = resolveRoot(root);
   validateName('pod', name);
   const grace = checkGrace(o.grace);
   const rec = withLock(abs, () => {

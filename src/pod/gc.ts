@@ -23,7 +23,8 @@ import { killNow, processAlive, scanPauses } from './proc.js';
 import { pauseAlive, pinsHold } from './state.js';
 import { listClaims, listPodNames, me, ownerAlive, readClaim, removeClaim, tryReadPod, writePod } from './store.js';
 import type { PodRecord } from './types.js';
-import { readNetworkConfig, resolveRootDir } from './validate.js';
+import { readNetworkConfig } from './validate.js';
+import { resolveRoot } from '../state/paths.js';
 
 const GC_GRACE_SECONDS = 2;
 
@@ -37,7 +38,7 @@ function why(rec: PodRecord): string | undefined {
 }
 
 export async function gc(root?: string): Promise<string[]> {
-  const abs = resolveRootDir(root);
+  const abs = resolveRoot(root);
   if (!existsSync(abs)) return [];
   const lines: string[] = [];
   const ourPauses = () => scanPauses().filter((p) => p.root === abs);

@@ -6,5 +6,5 @@ export { gc } from './gc.js';
 export { inspectPod, type PodInspect, type NamespaceView } from './inspect.js';
 export { podState, type PodState, type PodStatus } from './state.js';
 export { readPod, listPods, updatePod } from './store.js';
-export { podIp, parseNetworkMode, resolveRootDir } from './validate.js';
+export { podIp, parseNetworkMode } from './validate.js';
 export type { PodRecord, PodNetwork, PortMapping, NetworkMode, PinnedNamespace, PodPhase, ContainerConfig, ContainerStatus } from './types.js';

@@ -6,7 +6,8 @@ import { oomScoreAdj } from './proc.js';
 import { podState, type PodState } from './state.js';
 import { readPod } from './store.js';
 import type { PortMapping } from './types.js';
-import { podIp, resolveRootDir } from './validate.js';
+import { podIp } from './validate.js';
+import { resolveRoot } from '../state/paths.js';
 
 export interface NamespaceView {
   type: NsType;
@@ -50,7 +51,7 @@ function pinnedInode(path: string): number | undefined {
 }
 
 export function inspectPod(root: string | undefined, name: string): PodInspect {
-  const abs = resolveRootDir(root);
+  const abs = resolveRoot(root);
   const rec = readPod(abs, name);
   const st = podState(abs, rec);
   const pid = st.pauseAlive ? rec.pause!.pid : undefined;

@@ -19,10 +19,10 @@ import { processAlive, terminate, type ProcRef } from './proc.js';
 import { pauseAlive } from './state.js';
 import { me, ownerAlive, readPod, tryReadPod, updatePod, writePod } from './store.js';
 import type { PodRecord } from './types.js';
-import { resolveRootDir } from './validate.js';
+import { resolveRoot } from '../state/paths.js';
 
 export async function repairPod(root: string | undefined, name: string): Promise<PodRecord> {
-  const abs = resolveRootDir(root);
+  const abs = resolveRoot(root);
   validateName('pod', name);
   executable(pausePath);
   const rec = withLock(abs, () => {

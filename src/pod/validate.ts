@@ -2,12 +2,11 @@
 // address, port, label or hostname is one clear line and the system stays as it was.
 import { existsSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
-import { resolve } from 'node:path';
 import { NotFoundError, PodnsError } from '../errors.js';
 import { DEFAULT_NETWORK, type NetworkConfig } from '../network/index.js';
 import { listDir, readJsonIfExists } from '../state/files.js';
 import { validateAnnotations, validateHostname, validateIfname, validateLabels, validateName } from '../state/names.js';
-import { DEFAULT_ROOT, paths } from '../state/paths.js';
+import { paths, resolveRoot } from '../state/paths.js';
 import { pinAlive } from '../state/root.js';
 import { randomUUID } from '../util/random.js';
 import { broadcast, contains, formatIPv4, overlaps, parseIPv4, parseSubnet } from './ipv4.js';
@@ -49,10 +48,6 @@ export interface CreatePlan {
   publish: PortMapping[];
   /** pod:OTHER */
   join?: { pod: string; netPin: string; ip?: string };
-}
-
-export function resolveRootDir(root: string | undefined): string {
-  return resolve(root ?? process.env.PODNS_ROOT ?? DEFAULT_ROOT);
 }
 
 function usage(code: string, msg: string): PodnsError {
@@ -140,7 +135,7 @@ export function podIp(root: string, rec: PodRecord, depth = 0): string | undefin
 
 export function planCreate(o: CreatePodOptions): CreatePlan {
   if (typeof o !== 'object' || o === null) throw usage('EUSAGE', 'createPod: options object required');
-  const root = resolveRootDir(o.root);
+  const root = resolveRoot(o.root);
   const name = validateName('pod', o.name);
   const mode = parseNetworkMode(o.network, name);
   const labels = validateLabels({ ...(o.labels ?? {}) });

@@ -1,8 +1,21 @@
 // Where everything lives under the state root (see docs/DESIGN.md). Names reaching these functions
 // must already be validated (src/state/names.ts): a path is never built from an unchecked string.
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { PodnsError } from '../errors.js';
 
+/** The state root when neither an option (--root, `root`) nor PODNS_ROOT names one. */
 export const DEFAULT_ROOT = '/run/podns';
+
+/**
+ * The state root every entry point uses: the option (CLI --root, the library's `root`), else PODNS_ROOT,
+ * else DEFAULT_ROOT, made absolute (a relative root would name another directory once a process chdirs,
+ * and the shim and pause get it in their environment). An empty PODNS_ROOT counts as unset.
+ */
+export function resolveRoot(root?: string): string {
+  if (root === '') throw new PodnsError('EUSAGE', 'the state root is empty: give a directory with --root (or the root option), or leave it out for PODNS_ROOT or /run/podns');
+  const env = process.env.PODNS_ROOT;
+  return resolve(root ?? (env !== undefined && env !== '' ? env : DEFAULT_ROOT));
+}
 export const DEFAULT_NETNS_DIR = '/run/netns';
 
 export function netnsDir(): string {

@@ -3,6 +3,7 @@ import { NotFoundError, oneLine, PodnsError } from '../../errors.js';
 import { parsePublish } from '../../network/index.js';
 import { createPod, deletePod, gc, inspectPod, listPods, podIp, podState, readPod, repairPod, type PodRecord } from '../../pod/index.js';
 import { DEFAULT_GRACE_SECONDS } from '../../pod/delete.js';
+import { DEFAULT_ROOT } from '../../state/paths.js';
 import { validateName } from '../../state/names.js';
 import { parseCommand, parseKeyValues } from '../args.js';
 import type { Command } from '../command.js';
@@ -34,7 +35,7 @@ Options:
   --share-pid            one pid namespace for the whole pod, with the pause as its init
   --label KEY=VALUE      (repeatable)
   --annotation KEY=VALUE (repeatable)
-  --root DIR             state directory (or PODNS_ROOT; default /run/podns)
+  --root DIR             state directory (or PODNS_ROOT; default ${DEFAULT_ROOT})
   -o json|name           print the pod record, or pod/NAME
 `,
   async run(argv) {
