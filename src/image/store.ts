@@ -2,7 +2,9 @@
 //
 // An image is a root filesystem plus the defaults `docker import --change` records (ENTRYPOINT, CMD, ENV,
 // WORKDIR). Nothing is pulled: podns never talks to a registry. A tarball such as `docker export` writes is
-// extracted by GNU tar; a directory is copied with `cp -a`.
+// extracted by GNU tar behind a gate that checks every header first (extract.ts: no "..", absolute names,
+// writes through the archive's own links, or device nodes); a directory is copied with `cp -a`. Either way
+// the finished tree is walked once more and refused if it holds a device node or a socket.
 //
 // Every import is built in ROOT/images/.tmp/import-PID-RAND and renamed into place, so a failed or killed
 // import never leaves a half image under a name; leftovers in .tmp carry the pid that made them, which is how
@@ -12,6 +14,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { isErrno, NotFoundError, oneLine, PodnsError } from '../errors.js';
 import { paths, resolveRoot } from '../state/paths.js';
 import { run } from '../util/run.js';
+import { extractTar } from './extract.js';
 import { parseReference, repositoryDir, repositoryFromDir } from './reference.js';
 
 export interface ImageConfig {
@@ -94,38 +97,32 @@ function ensureStore(root: string): void {
   mkdirSync(tmpDir(root), { recursive: true, mode: 0o700 });
 }
 
-/** Apparent size of a tree, each inode once (hard links in busybox-style rootfs are common). */
-function treeSize(dir: string): number {
+/**
+ * Apparent size of a tree, each inode once (hard links in busybox-style rootfs are common). Refuses device
+ * nodes and sockets: `cp -a` copies them from a directory (and the tar gate is not the only way in), and
+ * a device node in an image is the host's device in every container that runs it.
+ */
+function scanTree(dir: string, source: string): number {
   const seen = new Set<string>();
   let total = 0;
-  const walk = (d: string) => {
+  const walk = (d: string, rel: string) => {
     for (const ent of readdirSync(d, { withFileTypes: true })) {
       const p = join(d, ent.name);
+      const r = rel === '' ? ent.name : `${rel}/${ent.name}`;
       const st = lstatSync(p, { bigint: false });
+      if (st.isBlockDevice() || st.isCharacterDevice()) {
+        throw new PodnsError('EIMPORT', `"${source}" holds a ${st.isBlockDevice() ? 'block' : 'character'} device node "${r}"; an image may not hold device nodes (a container gets its own minimal /dev): remove it from the source`);
+      }
+      if (st.isSocket()) throw new PodnsError('EIMPORT', `"${source}" holds a socket "${r}"; an image may not hold sockets: remove it from the source`);
       const key = `${st.dev}:${st.ino}`;
       if (seen.has(key)) continue;
       seen.add(key);
-      if (st.isDirectory()) walk(p);
+      if (st.isDirectory()) walk(p, r);
       else if (st.isFile() || st.isSymbolicLink()) total += st.size;
     }
   };
-  walk(dir);
+  walk(dir, '');
   return total;
-}
-
-async function extractTar(file: string, dest: string): Promise<void> {
-  // GNU tar detects gzip/bzip2/xz/zstd compression itself when reading a file (-f), so no -z/-J here.
-  // --numeric-owner: the uids in the archive are the container's, not names to map through the host's /etc/passwd.
-  // Owners can only be kept by root; an unprivileged import gets the files as its own (like `tar` does).
-  const owner = process.getuid?.() === 0 ? '--same-owner' : '--no-same-owner';
-  const r = await run('/usr/bin/tar', ['-x', '-f', file, '-C', dest, '--numeric-owner', '--same-permissions', owner])
-    .catch((err: Error) => ({ code: -1, stdout: '', stderr: `cannot run /usr/bin/tar: ${oneLine(err)} (apt-get install tar)` }));
-  if (r.code !== 0) {
-    const lines = String(r.stderr ?? '').split('\n').map((l) => l.replace(/^(\S*\/)?tar: /, '').trim())
-      .filter((l) => l !== '' && !/^Exiting with failure status/.test(l) && !/^Removing leading/.test(l));
-    const why = lines[0] ?? `tar exited with status ${r.code}`;
-    throw new PodnsError('EIMPORT', `cannot extract "${file}": ${why}; give a root filesystem tarball (such as 'docker export' writes) or a directory`);
-  }
 }
 
 async function copyDir(src: string, dest: string): Promise<void> {
@@ -267,7 +264,7 @@ export async function importImage(o: ImportOptions): Promise<ImageRecord> {
       tag: ref.tag,
       ref: ref.ref,
       created: new Date().toISOString(),
-      size: treeSize(rootfs),
+      size: scanTree(rootfs, o.source),
       source,
       config,
     };

@@ -155,7 +155,7 @@ if (!busyboxAvailable()) {
       [['image', 'import', '../../etc', tar], /invalid image reference "..\/..\/etc": ".." is not a valid registry host/, 1],
       [['image', 'import', 'nginx', join(d, 'nope.tar')], /"\/.*nope.tar" does not exist/, 1],
       [['image', 'import', tar, 'nginx'], /the name comes first: podns image import nginx/, 2],
-      [['image', 'import', 'nginx', join(d, 'garbage.tar')], /cannot extract ".*garbage.tar": This does not look like a tar archive/, 1],
+      [['image', 'import', 'nginx', join(d, 'garbage.tar')], /^podns image: cannot extract ".*garbage.tar": this does not look like a tar archive \(nor one compressed with gzip, bzip2, xz or zstd\)$/, 1],
       [['image', 'import', 'nginx', join(d, 'empty.tar')], /holds no files/, 1],
       [['image', 'import', 'nginx', join(d, 'saved.tar')], /'docker save' output.*docker export/, 1],
       [['image', 'import', 'nginx', tar, '--cmd', 'httpd -f'], /--cmd must be a JSON array of strings/, 2],
