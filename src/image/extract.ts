@@ -52,8 +52,14 @@ export async function extractTar(file: string, dest: string): Promise<void> {
   /** the decompressor's exit status, when one runs */
   let unpacked: Promise<number | null> | undefined;
   if (comp === undefined || comp.program === 'gzip') {
-    source = createReadStream('', { fd, start: 0 }); // the stream owns (and closes) fd
-    if (comp) source = source.pipe((require('node:zlib') as typeof import('node:zlib')).createGunzip());
+    const raw = createReadStream('', { fd, start: 0 }); // the stream owns (and closes) fd
+    source = raw;
+    if (comp) {
+      const gunzip = (require('node:zlib') as typeof import('node:zlib')).createGunzip();
+      raw.on('error', (e) => gunzip.destroy(e));
+      gunzip.on('close', () => raw.destroy());
+      source = raw.pipe(gunzip);
+    }
   } else {
     // The decompressor reads the file from our descriptor (at offset 0: only pread was used on it).
     const dz = cp.spawn(comp.program, ['-d', '-c'], { stdio: [fd, 'pipe', 'ignore'] });
@@ -99,7 +105,8 @@ export async function extractTar(file: string, dest: string): Promise<void> {
     if (!gate.done && unpacked && (await unpacked) !== 0) {
       throw new PodnsError('EIMPORT', `${comp!.program} could not decompress all of it; is it damaged or truncated?`);
     }
-    await send(gate.end());
+    // When tar stopped early, its own message says why (below), not the gate's view of the rest.
+    if (!tarClosed) await send(gate.end());
     tar.stdin!.end();
   } catch (err) {
     refusal = err instanceof PodnsError ? failure(file, err.message) : failure(file, `cannot read it: ${oneLine(err)}`);
