@@ -114,7 +114,7 @@ __attribute__((noreturn, format(printf, 3, 4))) void child_fail(int err, const c
 
 /* shim_rootfs.c (the workload child, before execve) */
 void setup_rootfs(const struct opts *o);
-void do_binds(const struct opts *o, const char *root);
+void do_binds(const struct opts *o, int rootfd);
 
 /* shim_status.c */
 void write_status(void);

@@ -66,7 +66,7 @@ static __attribute__((noreturn)) void run_child(const struct opts *o, int outw, 
       child_fail(errno, "mount", "proc on /proc: %s", strerror(errno));
     if (mount("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0 && errno != EBUSY)
       child_fail(errno, "mount", "sysfs on /sys: %s", strerror(errno));
-    do_binds(o, "");
+    do_binds(o, -1);
   }
 
   if (o->hostname) {
@@ -129,7 +129,7 @@ void workload_env(const struct opts *o) {
    so it only runs its own code path, touches nothing we are using, and takes no lock we could hold
    (this program is single-threaded). Its signal dispositions, fd table, credentials and namespaces are
    its own as with fork. What it writes to our memory: errno (we are suspended; we read it right after),
-   status_fd, environ (restored below), static path buffers of setup_rootfs. */
+   status_fd, environ (restored below). */
 struct child_args {
   const struct opts *o;
   int *st, *outp, *errp;

@@ -1,9 +1,21 @@
 // podns-helper shim: the container's filesystem, set up by the workload child before execve.
+//
+// Every path inside a container's root is resolved with that root as "/": the image (and the container's
+// own upper dir, which survives restarts) may hold any symlink, absolute or relative, with "..": resolved
+// from the host's root, "etc -> /tmp/x" would make podns write /tmp/x/hosts on the host. So the root is
+// an fd, each path is looked up with openat2(rootfd, path, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS) (the
+// kernel clamps every "/" and ".." to that fd), each missing component is made with mkdirat() on the fd of
+// its parent and reopened without following anything, and each mount goes ON the fd it was resolved to
+// (the new mount API: fsopen/fsmount for a filesystem, open_tree(OPEN_TREE_CLONE) for a bind, then
+// move_mount(MOVE_MOUNT_T_EMPTY_PATH)). No path string under the root is ever handed to mount(2).
+// Sources of binds (/dev/null, the pod's /etc files) are the host's: those are looked up from the host's
+// root, as they must be. Needs Linux >= 5.12 (openat2, the mount API, mount_setattr).
 #include "shim.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -11,124 +23,357 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-static void must_mount(const char *src, const char *dst, const char *fs, unsigned long flags, const char *data) {
-  if (mount(src, dst, fs, flags, data) < 0) child_fail(errno, "mount", "%s on %s: %s", fs ? fs : src, dst, strerror(errno));
+/* ---- the kernel's interfaces (musl has no wrappers; <linux/mount.h> clashes with <sys/mount.h>) ---- */
+
+#ifndef SYS_openat2
+#define SYS_openat2 437 /* the same number on every architecture (syscalls from 424 on are shared) */
+#endif
+#ifndef SYS_open_tree
+#define SYS_open_tree 428
+#endif
+#ifndef SYS_move_mount
+#define SYS_move_mount 429
+#endif
+#ifndef SYS_fsopen
+#define SYS_fsopen 430
+#endif
+#ifndef SYS_fsconfig
+#define SYS_fsconfig 431
+#endif
+#ifndef SYS_fsmount
+#define SYS_fsmount 432
+#endif
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
+
+#define P_RESOLVE_NO_XDEV 0x01
+#define P_RESOLVE_NO_MAGICLINKS 0x02
+#define P_RESOLVE_NO_SYMLINKS 0x04
+#define P_RESOLVE_BENEATH 0x08
+#define P_RESOLVE_IN_ROOT 0x10
+
+#define P_OPEN_TREE_CLONE 1
+#define P_MOVE_MOUNT_F_EMPTY_PATH 0x04
+#define P_MOVE_MOUNT_T_EMPTY_PATH 0x40
+#define P_FSOPEN_CLOEXEC 0x01
+#define P_FSMOUNT_CLOEXEC 0x01
+#define P_FSCONFIG_SET_FLAG 0
+#define P_FSCONFIG_SET_STRING 1
+#define P_FSCONFIG_SET_FD 5
+#define P_FSCONFIG_CMD_CREATE 6
+#define P_MOUNT_ATTR_RDONLY 0x01
+#define P_MOUNT_ATTR_NOSUID 0x02
+#define P_MOUNT_ATTR_NODEV 0x04
+#define P_MOUNT_ATTR_NOEXEC 0x08
+#define P_MOUNT_ATTR_STRICTATIME 0x20
+#ifndef AT_RECURSIVE
+#define AT_RECURSIVE 0x8000
+#endif
+
+struct p_open_how {
+  uint64_t flags, mode, resolve;
+};
+
+struct p_mount_attr {
+  uint64_t attr_set, attr_clr, propagation, userns_fd;
+};
+
+/* The lookup every path under the root gets: "/" and ".." stop at rootfd, no /proc/PID/fd jumps. */
+#define IN_ROOT (P_RESOLVE_IN_ROOT | P_RESOLVE_NO_MAGICLINKS)
+/* What we just made ourselves, in a directory fd: a name, no symlink, no mount crossing. */
+#define JUST_MADE (P_RESOLVE_BENEATH | P_RESOLVE_NO_SYMLINKS | P_RESOLVE_NO_XDEV)
+
+static int openat2_(int dirfd, const char *path, int flags, uint64_t resolve) {
+  struct p_open_how how = {(uint64_t)(flags | O_CLOEXEC), 0, resolve};
+  return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
 }
 
-static void mkdir_p(const char *path, mode_t mode) {
-  char tmp[PATH_MAX];
-  if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp) child_fail(ENAMETOOLONG, "mkdir", "%s", path);
-  for (char *p = tmp + 1; *p; p++) {
-    if (*p != '/') continue;
-    *p = 0;
-    if (mkdir(tmp, 0755) < 0 && errno != EEXIST) child_fail(errno, "mkdir", "%s: %s", tmp, strerror(errno));
-    *p = '/';
+static const char *rel(const char *path) {
+  while (*path == '/') path++;
+  return *path ? path : ".";
+}
+
+/* ---- errors: the path named as the container sees it ---- */
+
+static __attribute__((noreturn)) void bad_path(int err, const char *path, int want_dir) {
+  switch (err) {
+  case ENOTDIR: child_fail(err, "rootfs", "%s in the image is not a directory; fix the image", path);
+  case EISDIR: child_fail(err, "rootfs", "%s in the image is a directory, a file is needed there; fix the image", path);
+  case ELOOP:
+    child_fail(err, "rootfs", "%s in the image is a symbolic link where a %s is needed (or its links loop); fix the image", path,
+               want_dir ? "directory" : "file");
+  case EEXIST:
+  case ENOENT:
+    child_fail(ENOENT, "rootfs", "%s in the image is a symbolic link to a missing %s; fix the image", path, want_dir ? "directory" : "file");
+  default: child_fail(err, "rootfs", "%s: %s", path, strerror(err));
   }
-  if (mkdir(tmp, mode) < 0 && errno != EEXIST) child_fail(errno, "mkdir", "%s: %s", tmp, strerror(errno));
 }
 
-/* A bind-mount target of the right kind (file or directory) inside the rootfs. */
-static void make_target(const char *target, int dir) {
+/* ---- resolution inside the root ---- */
+
+#define NOFOLLOW_LAST 1 /* the last component must itself be a directory, not a symlink to one */
+
+/* Why component COMP (in directory fd PARENT; PREFIX is the path up to it, relative to the root) is no
+   directory we can use: one error naming it. */
+static __attribute__((noreturn)) void bad_dir(int rootfd, int parent, const char *comp, const char *prefix, int nofollow, int err) {
+  char shown[PATH_MAX + 2];
+  snprintf(shown, sizeof shown, "/%s", prefix);
   struct stat st;
-  if (lstat(target, &st) == 0) return;
-  char parent[PATH_MAX];
-  snprintf(parent, sizeof parent, "%s", target);
-  char *slash = strrchr(parent, '/');
-  if (slash && slash != parent) { *slash = 0; mkdir_p(parent, 0755); }
-  if (dir) { mkdir_p(target, 0755); return; }
-  int fd = open(target, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
-  if (fd < 0) child_fail(errno, "create", "%s: %s", target, strerror(errno));
-  close(fd);
+  if (fstatat(parent, comp, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+    if (S_ISLNK(st.st_mode)) {
+      if (nofollow) child_fail(ELOOP, "rootfs", "%s in the image is a symbolic link; it must be a directory; fix the image", shown);
+      int fd = openat2_(rootfd, prefix, O_PATH, IN_ROOT);
+      if (fd < 0 && errno == ENOENT) child_fail(ENOENT, "rootfs", "%s in the image is a symbolic link to a missing directory; fix the image", shown);
+      if (fd >= 0) child_fail(ENOTDIR, "rootfs", "%s in the image is a symbolic link to something that is not a directory; fix the image", shown);
+      err = errno;
+    } else if (!S_ISDIR(st.st_mode)) {
+      err = ENOTDIR;
+    }
+  }
+  bad_path(err, shown, 1);
 }
 
-static void join_path(char *out, const char *root, const char *rel) {
-  if (snprintf(out, PATH_MAX, "%s%s", root, rel) >= PATH_MAX) child_fail(ENAMETOOLONG, "path", "%s%s", root, rel);
+/* An O_PATH fd of directory PATH under rootfd, made (mode for the last, 0755 for the others) where
+   missing. Existing symlinks are followed, inside the root; with NOFOLLOW_LAST not on the last one. */
+static int dir_in_root(int rootfd, const char *path, mode_t mode, int flags) {
+  char buf[PATH_MAX];
+  if (snprintf(buf, sizeof buf, "%s", rel(path)) >= (int)sizeof buf) child_fail(ENAMETOOLONG, "rootfs", "%s", path);
+  int last_nofollow = flags & NOFOLLOW_LAST ? O_NOFOLLOW : 0;
+  int fd = openat2_(rootfd, buf, O_PATH | O_DIRECTORY | last_nofollow, IN_ROOT);
+  if (fd >= 0) return fd;
+  if (errno != ENOENT && errno != ENOTDIR) bad_path(errno, path, 1);
+  /* Something is missing: one component at a time, each resolved from the root again (so a symlink in
+     it stays inside the root), each missing one made in the fd of its parent. */
+  int parent = rootfd;
+  char *comp = buf;
+  for (;;) {
+    char *end = strchr(comp, '/');
+    int last = end == NULL;
+    if (end) *end = 0;
+    fd = openat2_(rootfd, buf, O_PATH | O_DIRECTORY | (last ? last_nofollow : 0), IN_ROOT);
+    if (fd < 0 && errno == ENOENT) {
+      /* EEXIST here with ENOENT above: a symlink to nowhere, which mkdirat does not follow. */
+      if (mkdirat(parent, comp, last ? mode : 0755) < 0 && errno != EEXIST) child_fail(errno, "mkdir", "%s in the container: %s", path, strerror(errno));
+      fd = openat2_(parent, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW, JUST_MADE);
+    }
+    if (fd < 0) bad_dir(rootfd, parent, comp, buf, last && last_nofollow, errno);
+    if (parent != rootfd) close(parent);
+    parent = fd;
+    if (last) return fd;
+    *end = '/';
+    comp = end + 1;
+  }
 }
 
-void do_binds(const struct opts *o, const char *root) {
-  for (int i = 0; i < o->n_binds; i++) {
-    char target[PATH_MAX];
+/* An fd of file PATH under rootfd (any kind but a directory), created empty (0644) where missing. */
+static int file_in_root(int rootfd, const char *path) {
+  int fd = openat2_(rootfd, rel(path), O_PATH, IN_ROOT);
+  if (fd < 0 && errno != ENOENT && errno != ENOTDIR) bad_path(errno, path, 0);
+  if (fd >= 0) {
     struct stat st;
-    join_path(target, root, o->binds[i].dst);
-    if (stat(o->binds[i].src, &st) < 0) child_fail(errno, "bind", "%s: %s", o->binds[i].src, strerror(errno));
-    if (root[0]) make_target(target, S_ISDIR(st.st_mode));
-    /* Without a rootfs the target is the host's own path: never create files there; skip a missing one. */
-    else if (access(target, F_OK) < 0) continue;
-    must_mount(o->binds[i].src, target, NULL, MS_BIND, NULL);
+    if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) bad_path(EISDIR, path, 0);
+    return fd;
+  }
+  char dir[PATH_MAX];
+  if (snprintf(dir, sizeof dir, "%s", path) >= (int)sizeof dir) child_fail(ENAMETOOLONG, "rootfs", "%s", path);
+  char *slash = strrchr(dir, '/');
+  const char *name = path + (slash - dir) + 1;
+  if (slash == dir) dir[1] = 0; else *slash = 0;
+  int parent = dir_in_root(rootfd, dir, 0755, 0);
+  /* O_EXCL never follows a symlink: a dangling one at the name is EEXIST, not a file made elsewhere. */
+  fd = openat(parent, name, O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd < 0) bad_path(errno, path, 0);
+  close(parent);
+  return fd;
+}
+
+/* ---- mounting on fds ---- */
+
+struct fs_opt {
+  const char *key, *val; /* val NULL: a flag */
+};
+
+/* A new, detached mount of filesystem TYPE: its fd (the mount's root). */
+static int fs_new(const char *type, const struct fs_opt *opts, size_t n, unsigned attrs, const char *path) {
+  int fs = (int)syscall(SYS_fsopen, type, P_FSOPEN_CLOEXEC);
+  if (fs < 0) child_fail(errno, "mount", "%s on %s: fsopen: %s", type, path, strerror(errno));
+  for (size_t i = 0; i < n; i++) {
+    if (syscall(SYS_fsconfig, fs, opts[i].val ? P_FSCONFIG_SET_STRING : P_FSCONFIG_SET_FLAG, opts[i].key, opts[i].val, 0) < 0)
+      child_fail(errno, "mount", "%s on %s: option %s: %s", type, path, opts[i].key, strerror(errno));
+  }
+  if (syscall(SYS_fsconfig, fs, P_FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) child_fail(errno, "mount", "%s on %s: %s", type, path, strerror(errno));
+  int m = (int)syscall(SYS_fsmount, fs, P_FSMOUNT_CLOEXEC, attrs);
+  if (m < 0) child_fail(errno, "mount", "%s on %s: fsmount: %s", type, path, strerror(errno));
+  close(fs);
+  return m;
+}
+
+/* A detached copy of the mount at the host's path SRC (a bind source), or of what fd SRCFD is. */
+static int clone_tree(int srcfd, const char *src, int recursive) {
+  int t = (int)syscall(SYS_open_tree, srcfd >= 0 ? srcfd : AT_FDCWD, srcfd >= 0 ? "" : src,
+                       P_OPEN_TREE_CLONE | O_CLOEXEC | (srcfd >= 0 ? AT_EMPTY_PATH : 0) | (recursive ? AT_RECURSIVE : 0));
+  if (t < 0) child_fail(errno, "bind", "%s: %s", src, strerror(errno));
+  return t;
+}
+
+/* Attach detached mount M on the object fd TARGET is (PATH only names it in errors). */
+static void attach(int m, int target, const char *path) {
+  if (syscall(SYS_move_mount, m, "", target, "", P_MOVE_MOUNT_F_EMPTY_PATH | P_MOVE_MOUNT_T_EMPTY_PATH) < 0)
+    child_fail(errno, "mount", "on %s: %s", path, strerror(errno));
+}
+
+static __attribute__((unused)) void set_attrs(int m, uint64_t attrs, int recursive, const char *path) {
+  struct p_mount_attr a = {attrs, 0, 0, 0};
+  if (syscall(SYS_mount_setattr, m, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &a, sizeof a) < 0)
+    child_fail(errno, "mount", "read-only %s: %s", path, strerror(errno));
+}
+
+/* ---- the mount plan ---- */
+
+/* The root: the image under the container's own overlay, or --rootfs itself (bound onto itself:
+   pivot_root needs a mount point). Returns the fd of the mount's root, attached where pivot_root goes. */
+static int mount_root(const struct opts *o) {
+  int lower = open(o->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (lower < 0) child_fail(errno, "rootfs", "%s: %s", o->rootfs, strerror(errno));
+  if (!o->overlay) {
+    int t = clone_tree(lower, o->rootfs, 1);
+    attach(t, lower, o->rootfs);
+    close(lower);
+    return t;
+  }
+  /* An image is shared by every container made from it: each one writes into its own upper dir, as
+     Docker and podman do, and the image's files never change. The overlay mount lives only in this mount
+     namespace, so nothing is left mounted when the container ends; the upper dir stays with the
+     container's state (and survives restarts), removed with the pod. The dirs are podns's, opened by fd
+     anyway: upper/ holds what the container wrote. */
+  if (mkdir(o->overlay, 0755) < 0 && errno != EEXIST) child_fail(errno, "mkdir", "%s: %s", o->overlay, strerror(errno));
+  int base = open(o->overlay, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (base < 0) child_fail(errno, "rootfs", "%s: %s", o->overlay, strerror(errno));
+  static const struct { const char *name; mode_t mode; } dirs[] = {{"upper", 0755}, {"work", 0700}, {"merged", 0755}};
+  int fds[3];
+  for (int i = 0; i < 3; i++) {
+    if (mkdirat(base, dirs[i].name, dirs[i].mode) < 0 && errno != EEXIST)
+      child_fail(errno, "mkdir", "%s/%s: %s", o->overlay, dirs[i].name, strerror(errno));
+    fds[i] = openat2_(base, dirs[i].name, O_PATH | O_DIRECTORY | O_NOFOLLOW, JUST_MADE);
+    if (fds[i] < 0) child_fail(errno, "rootfs", "%s/%s: %s", o->overlay, dirs[i].name, strerror(errno));
+  }
+  int fs = (int)syscall(SYS_fsopen, "overlay", P_FSOPEN_CLOEXEC);
+  if (fs < 0) child_fail(errno, "mount", "overlay: fsopen: %s", strerror(errno));
+  /* Layers by fd (Linux >= 6.7 for lowerdir+). Older kernels: the same dirs by their paths. */
+  if (syscall(SYS_fsconfig, fs, P_FSCONFIG_SET_FD, "lowerdir+", NULL, lower) < 0 ||
+      syscall(SYS_fsconfig, fs, P_FSCONFIG_SET_FD, "upperdir", NULL, fds[0]) < 0 ||
+      syscall(SYS_fsconfig, fs, P_FSCONFIG_SET_FD, "workdir", NULL, fds[1]) < 0) {
+    close(fs);
+    char upper[PATH_MAX], work[PATH_MAX];
+    snprintf(upper, sizeof upper, "%s/upper", o->overlay);
+    snprintf(work, sizeof work, "%s/work", o->overlay);
+    const struct fs_opt opts[] = {{"lowerdir", o->rootfs}, {"upperdir", upper}, {"workdir", work}};
+    int m = fs_new("overlay", opts, 3, 0, o->overlay);
+    attach(m, fds[2], o->overlay);
+    return m;
+  }
+  if (syscall(SYS_fsconfig, fs, P_FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) child_fail(errno, "mount", "overlay on %s/merged: %s", o->overlay, strerror(errno));
+  int m = (int)syscall(SYS_fsmount, fs, P_FSMOUNT_CLOEXEC, 0);
+  if (m < 0) child_fail(errno, "mount", "overlay on %s/merged: fsmount: %s", o->overlay, strerror(errno));
+  attach(m, fds[2], o->overlay);
+  close(fs);
+  for (int i = 0; i < 3; i++) close(fds[i]);
+  close(base);
+  close(lower);
+  return m;
+}
+
+/* A fresh filesystem on directory PATH of the root (which must be a directory, not a link to one). */
+static int mount_fs(int rootfd, const char *path, mode_t mode, const char *type, const struct fs_opt *opts, size_t n, unsigned attrs) {
+  int t = dir_in_root(rootfd, path, mode, NOFOLLOW_LAST);
+  int m = fs_new(type, opts, n, attrs, path);
+  attach(m, t, path);
+  close(t);
+  return m;
+}
+
+/* The minimal /dev: a tmpfs of our own, so nothing of the image's /dev is seen or followed. */
+static void mount_dev(int rootfd) {
+  static const struct fs_opt dev_opts[] = {{"mode", "755"}, {"size", "65536k"}};
+  int dev = mount_fs(rootfd, "/dev", 0755, "tmpfs", dev_opts, 2, P_MOUNT_ATTR_NOSUID | P_MOUNT_ATTR_STRICTATIME);
+  /* Bind the host's nodes rather than mknod: works the same where mknod is refused (user ns). */
+  static const char *const nodes[][2] = {{"/dev/null", "null"}, {"/dev/zero", "zero"}, {"/dev/full", "full"},
+                                         {"/dev/random", "random"}, {"/dev/urandom", "urandom"}, {"/dev/tty", "tty"}};
+  for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++) {
+    int t = openat(dev, nodes[i][1], O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (t < 0) child_fail(errno, "create", "/dev/%s: %s", nodes[i][1], strerror(errno));
+    attach(clone_tree(-1, nodes[i][0], 0), t, nodes[i][0]);
+    close(t);
+  }
+  static const struct fs_opt pts_opts[] = {{"newinstance", NULL}, {"ptmxmode", "0666"}, {"mode", "0620"}};
+  static const struct fs_opt shm_opts[] = {{"mode", "1777"}, {"size", "65536k"}};
+  static const struct {
+    const char *name, *type;
+    const struct fs_opt *opts;
+    size_t n;
+    unsigned attrs;
+  } subs[] = {
+      /* newinstance: the container's ptys are its own, not the host's /dev/pts. */
+      {"pts", "devpts", pts_opts, 3, P_MOUNT_ATTR_NOSUID | P_MOUNT_ATTR_NOEXEC},
+      {"shm", "tmpfs", shm_opts, 2, P_MOUNT_ATTR_NOSUID | P_MOUNT_ATTR_NODEV | P_MOUNT_ATTR_NOEXEC},
+  };
+  for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++) {
+    if (mkdirat(dev, subs[i].name, 0755) < 0) child_fail(errno, "mkdir", "/dev/%s: %s", subs[i].name, strerror(errno));
+    int t = openat2_(dev, subs[i].name, O_PATH | O_DIRECTORY | O_NOFOLLOW, JUST_MADE);
+    if (t < 0) child_fail(errno, "open", "/dev/%s: %s", subs[i].name, strerror(errno));
+    int m = fs_new(subs[i].type, subs[i].opts, subs[i].n, subs[i].attrs, subs[i].name);
+    attach(m, t, subs[i].name);
+    close(m);
+    close(t);
+  }
+  static const char *const links[][2] = {{"pts/ptmx", "ptmx"},       {"/proc/self/fd", "fd"},        {"/proc/self/fd/0", "stdin"},
+                                         {"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"}};
+  for (size_t i = 0; i < sizeof links / sizeof links[0]; i++) {
+    if (symlinkat(links[i][0], dev, links[i][1]) < 0) child_fail(errno, "symlink", "/dev/%s: %s", links[i][1], strerror(errno));
+  }
+  close(dev);
+}
+
+/* --bind SRC:DST. SRC is the host's; DST is resolved in the container's root (rootfd), or, without a
+   rootfs (rootfd < 0), is the host's own path: never created there, skipped when missing. */
+void do_binds(const struct opts *o, int rootfd) {
+  for (int i = 0; i < o->n_binds; i++) {
+    const char *dst = o->binds[i].dst;
+    if (rootfd < 0) {
+      if (access(dst, F_OK) < 0) continue;
+      if (mount(o->binds[i].src, dst, NULL, MS_BIND, NULL) < 0)
+        child_fail(errno, "mount", "%s on %s: %s", o->binds[i].src, dst, strerror(errno));
+      continue;
+    }
+    int src = clone_tree(-1, o->binds[i].src, 0);
+    struct stat st;
+    if (fstat(src, &st) < 0) child_fail(errno, "bind", "%s: %s", o->binds[i].src, strerror(errno));
+    int t = S_ISDIR(st.st_mode) ? dir_in_root(rootfd, dst, 0755, 0) : file_in_root(rootfd, dst);
+    attach(src, t, dst);
+    close(src);
+    close(t);
   }
 }
 
-/* The container's filesystem: the rootfs with /proc, a minimal /dev, /dev/pts, /dev/shm, read-only /sys. */
+/* The container's filesystem: the rootfs with /proc, a minimal /dev, /dev/pts, /dev/shm, read-only /sys,
+   the binds; then pivot_root into it. */
 void setup_rootfs(const struct opts *o) {
-  const char *r = o->rootfs;
-  char p[PATH_MAX];
-  static char merged[PATH_MAX];
-  if (o->overlay) {
-    /* An image is shared by every container made from it: each one writes into its own upper
-     * dir, as Docker and podman do, and the image's files never change. The overlay mount lives
-     * only in this mount namespace, so nothing is left mounted when the container ends; the
-     * upper dir stays with the container's state (and survives restarts), removed with the pod. */
-    char upper[PATH_MAX], work[PATH_MAX], data[3 * PATH_MAX + 64];
-    join_path(upper, o->overlay, "/upper");
-    join_path(work, o->overlay, "/work");
-    join_path(merged, o->overlay, "/merged");
-    mkdir_p(upper, 0755);
-    mkdir_p(work, 0700);
-    mkdir_p(merged, 0755);
-    snprintf(data, sizeof data, "lowerdir=%s,upperdir=%s,workdir=%s", r, upper, work);
-    must_mount("overlay", merged, "overlay", 0, data);
-    r = merged;
-  } else {
-    /* pivot_root needs the new root to be a mount point. */
-    must_mount(r, r, NULL, MS_BIND | MS_REC, NULL);
-  }
+  int root = mount_root(o);
 
-  join_path(p, r, "/proc");
-  mkdir_p(p, 0555);
-  /* A fresh proc: it shows the pid namespace the workload is in (its own, or the pod's). */
-  must_mount("proc", p, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
-
-  join_path(p, r, "/dev");
-  mkdir_p(p, 0755);
-  must_mount("tmpfs", p, "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k");
-  static const char *const nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
-  for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++) {
-    char host[64];
-    snprintf(host, sizeof host, "/dev/%s", nodes[i]);
-    join_path(p, r, host);
-    make_target(p, 0);
-    /* Bind the host's nodes rather than mknod: works the same where mknod is refused (user ns). */
-    must_mount(host, p, NULL, MS_BIND, NULL);
-  }
-  join_path(p, r, "/dev/pts");
-  mkdir_p(p, 0755);
-  /* newinstance: the container's ptys are its own, not the host's /dev/pts. */
-  must_mount("devpts", p, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620");
-  join_path(p, r, "/dev/ptmx");
-  if (symlink("pts/ptmx", p) < 0 && errno != EEXIST) child_fail(errno, "symlink", "%s: %s", p, strerror(errno));
-  join_path(p, r, "/dev/shm");
-  mkdir_p(p, 01777);
-  must_mount("shm", p, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k");
-  static const char *const links[][2] = {
-      {"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"}, {"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"}};
-  for (size_t i = 0; i < sizeof links / sizeof links[0]; i++) {
-    char rel[32];
-    snprintf(rel, sizeof rel, "/dev/%s", links[i][1]);
-    join_path(p, r, rel);
-    if (symlink(links[i][0], p) < 0 && errno != EEXIST) child_fail(errno, "symlink", "%s: %s", p, strerror(errno));
-  }
-
-  join_path(p, r, "/sys");
-  mkdir_p(p, 0555);
+  /* A fresh proc: it shows the pid namespace the workload is in (its own, or the pod's). fsopen takes the
+     pid namespace of the caller, as mount(2) does. */
+  close(mount_fs(root, "/proc", 0555, "proc", NULL, 0, P_MOUNT_ATTR_NOSUID | P_MOUNT_ATTR_NODEV | P_MOUNT_ATTR_NOEXEC));
+  mount_dev(root);
   /* sysfs shows the network devices of the mounter's netns: mounted here it shows the pod's. */
-  must_mount("sysfs", p, "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
-
-  do_binds(o, r);
+  close(mount_fs(root, "/sys", 0555, "sysfs", NULL, 0, P_MOUNT_ATTR_RDONLY | P_MOUNT_ATTR_NOSUID | P_MOUNT_ATTR_NODEV | P_MOUNT_ATTR_NOEXEC));
+  do_binds(o, root);
 
   /* pivot_root(".", "."): the old root ends up stacked on the new one and is lazily detached, so the
      container keeps no path to the host's tree (and no copies of the host's mounts, e.g. other pods' pins). */
-  if (chdir(r) < 0) child_fail(errno, "chdir", "%s: %s", r, strerror(errno));
-  if (syscall(SYS_pivot_root, ".", ".") < 0) child_fail(errno, "pivot_root", "%s: %s", r, strerror(errno));
+  if (fchdir(root) < 0) child_fail(errno, "chdir", "%s: %s", o->rootfs, strerror(errno));
+  close(root);
+  if (syscall(SYS_pivot_root, ".", ".") < 0) child_fail(errno, "pivot_root", "%s: %s", o->rootfs, strerror(errno));
   if (umount2(".", MNT_DETACH) < 0) child_fail(errno, "umount", "old root: %s", strerror(errno));
   if (chdir("/") < 0) child_fail(errno, "chdir", "/: %s", strerror(errno));
 }
