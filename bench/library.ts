@@ -37,7 +37,7 @@ async function step(op: Op, root: string, pod: string): Promise<void> {
     }
     case 'delete':
       // sleep ends on SIGTERM at once; grace 0 would measure SIGKILL instead of the normal path
-      await deletePod(root, pod, { grace: 10 });
+      await deletePod({ root, name: pod, grace: 10 });
       return;
   }
 }

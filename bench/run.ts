@@ -191,13 +191,13 @@ function profileLines(cpu: ProfileSummary | undefined, kernel?: { samples: numbe
 async function removeAllPods(root: string): Promise<void> {
   let pods: Array<{ name: string }> = [];
   try {
-    pods = listPods(root);
+    pods = listPods({ root });
   } catch {
     return;
   }
   for (const p of pods) {
     try {
-      await deletePod(root, p.name, { grace: 1, force: true });
+      await deletePod({ root, name: p.name, grace: 1, force: true });
     } catch (err) {
       log(`cleanup: pod ${p.name}: ${oneLine(err)}`);
     }

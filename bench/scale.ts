@@ -34,14 +34,14 @@ function ipv6Count(args: string[]): number {
 /** Cleanup after a run that may have stopped part way: a pod never made is fine, any other error is not. */
 async function deleteIfThere(root: string, name: string): Promise<void> {
   try {
-    await deletePod(root, name, { grace: 10 });
+    await deletePod({ root, name, grace: 10 });
   } catch (err) {
     if (!(err instanceof NotFoundError)) throw err;
   }
 }
 
 function pausePid(root: string, pod: string): number | undefined {
-  return readPod(root, pod).pause?.pid;
+  return readPod({ root, name: pod }).pause?.pid;
 }
 
 export interface ScaleProfile {
@@ -75,11 +75,11 @@ export async function scaleOnce(root: string, size: number, prefix: string, prof
   try {
     if (sampler) {
       await profiled(before, `${profileRuns} creates on an empty bridge`);
-      for (const name of before) await deletePod(root, name, { grace: 10 });
+      for (const name of before) await deletePod({ root, name, grace: 10 });
     }
     const run = await timedRun(root, size, names, create, async () => {
       if (sampler) await profiled(after, `${profileRuns} creates with ${size} pods on the bridge`);
-      for (const name of after) await deletePod(root, name, { grace: 10 });
+      for (const name of after) await deletePod({ root, name, grace: 10 });
     });
     return profiles.length ? { ...run, profiles } : run;
   } finally {
@@ -97,7 +97,7 @@ async function timedRun(root: string, size: number, names: string[], create: num
   }
   const totalCreateMs = since(t0);
 
-  const first = readPod(root, names[0]!);
+  const first = readPod({ root, name: names[0]! });
   const bridge = first.network?.bridge;
   let bridgePorts = -1;
   if (bridge !== undefined) {
@@ -133,7 +133,7 @@ async function timedRun(root: string, size: number, names: string[], create: num
   const t1 = process.hrtime.bigint();
   for (const name of names) {
     const s = process.hrtime.bigint();
-    await deletePod(root, name, { grace: 10 });
+    await deletePod({ root, name, grace: 10 });
     run.delete.push(since(s));
   }
   run.totalDeleteMs = since(t1);
@@ -161,7 +161,7 @@ export async function podMemory(root: string, count: number): Promise<PodMemory>
     const watchers: Array<{ pid: number; m: MemoryUse; fds: string[] }> = [];
     for (const name of names) {
       const pp = pausePid(root, name);
-      const wp = readContainerStatus(root, name, 'c')?.watcherPid;
+      const wp = readContainerStatus({ root, pod: name, name: 'c' })?.watcherPid;
       const pm = pp !== undefined ? memoryOf(pp) : undefined;
       const wm = wp !== undefined ? memoryOf(wp) : undefined;
       if (pp !== undefined && pm) pauses.push({ pid: pp, m: pm, fds: fdsOf(pp) ?? [] });

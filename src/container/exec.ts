@@ -49,10 +49,10 @@ export async function execInContainer(o: ExecOptions): Promise<number> {
   if (o.argv.length === 0 || o.argv[0] === '') {
     throw new PodnsError('EUSAGE', 'no command to run: give one after --, e.g. podns exec POD -- sh');
   }
-  const rec = readPod(root, o.pod);
+  const rec = readPod({ root, name: o.pod });
   const { name } = chooseContainer(rec, o.container);
-  const st = readContainerStatus(root, o.pod, name);
-  const config = readContainerConfig(root, o.pod, name);
+  const st = readContainerStatus({ root, pod: o.pod, name });
+  const config = readContainerConfig({ root, pod: o.pod, name });
   if (st === undefined || config === undefined || st.state !== 'running') {
     throw new PodnsError('ENOTRUNNING', `container "${name}" in pod "${o.pod}" is not running (${statusText(st)}); see: podns logs ${o.pod} -c ${name}`);
   }

@@ -2,7 +2,7 @@
 export { runContainer, type RunOptions } from './run.js';
 export { execInContainer, type ExecOptions } from './exec.js';
 export { containerLogs, parseLog, LineAssembler, type LogLine, type LogsOptions } from './logs.js';
-export { stopContainers, containerNames } from './stop.js';
+export { stopContainers, containerNames, DEFAULT_GRACE_SECONDS, type StopOptions } from './stop.js';
 export { readContainerStatus, readContainerConfig, statusText } from './status.js';
 export { chooseContainer, defaultedMessage, DEFAULT_CONTAINER_ANNOTATION } from './choose.js';
 export { psRows, type PsRow } from './ps.js';

@@ -136,7 +136,7 @@ export async function containerLogs(o: LogsOptions): Promise<void> {
   if (o.tail !== undefined && (!Number.isInteger(o.tail) || o.tail < -1)) {
     throw new PodnsError('EUSAGE', `invalid --tail ${o.tail}: give a number of lines, 0 or more (-1: all)`);
   }
-  const rec = readPod(root, o.pod);
+  const rec = readPod({ root, name: o.pod });
   const { name } = chooseContainer(rec, o.container);
   const ts = o.timestamps === true;
   if (o.previous) {
@@ -172,7 +172,7 @@ export async function containerLogs(o: LogsOptions): Promise<void> {
     for (;;) {
       if (o.signal?.aborted) return;
       // Is it over? Decided before the last read, so everything written before the end is printed.
-      const st = readContainerStatus(root, o.pod, name);
+      const st = readContainerStatus({ root, pod: o.pod, name });
       const ended = st === undefined ? false : st.state === 'exited';
       if (fd === undefined) fd = openLog(path);
       if (fd !== undefined) {

@@ -1,6 +1,6 @@
 // Rows for `podns ps`: per pod one row for its pause (CONTAINER "POD", like podman's infra container),
 // then one per container.
-import { resolveRoot } from '../state/paths.js';
+import { resolveRoot, type RootOption } from '../state/paths.js';
 import { processAlive } from '../pod/proc.js';
 import { listPods, readPod } from '../pod/store.js';
 import type { ContainerStatus, PodRecord } from '../pod/types.js';
@@ -37,8 +37,8 @@ export function containerRows(root: string, rec: PodRecord): PsRow[] {
     let st: ContainerStatus | undefined;
     let argv: string[] = [];
     try {
-      st = readContainerStatus(root, rec.name, name);
-      argv = readContainerConfig(root, rec.name, name)?.argv ?? [];
+      st = readContainerStatus({ root, pod: rec.name, name });
+      argv = readContainerConfig({ root, pod: rec.name, name })?.argv ?? [];
     } catch {
       rows.push({ pod: rec.name, container: name, pid: null, status: 'Unknown', state: 'unknown', startedAt: null, restartCount: 0, exitCode: null, command: [] });
       continue;
@@ -59,9 +59,9 @@ export function containerRows(root: string, rec: PodRecord): PsRow[] {
 }
 
 /** Rows of one pod (NotFoundError when it does not exist) or of every pod. */
-export function psRows(rootDir: string | undefined, pod?: string): PsRow[] {
-  const root = resolveRoot(rootDir);
-  const pods = pod !== undefined ? [readPod(root, pod)] : listPods(root);
+export function psRows(o: RootOption & { pod?: string } = {}): PsRow[] {
+  const root = resolveRoot(o.root);
+  const pods = o.pod !== undefined ? [readPod({ root, name: o.pod })] : listPods({ root });
   return pods.flatMap((rec) => containerRows(root, rec));
 }
 

@@ -229,7 +229,7 @@ export async function runContainer(o: RunOptions): Promise<{ config: ContainerCo
   let rootfs: string | undefined;
   let image: { ref: string; config: ImageConfig } | undefined;
   if (o.image !== undefined) {
-    const img = resolveImage(root, o.image);
+    const img = resolveImage({ root, name: o.image });
     rootfs = img.rootfs;
     image = { ref: img.ref, config: img.config };
   } else if (o.rootfs !== undefined) {
@@ -242,7 +242,7 @@ export async function runContainer(o: RunOptions): Promise<{ config: ContainerCo
   let rec: PodRecord;
   let createdPod = false;
   try {
-    rec = readPod(root, o.pod);
+    rec = readPod({ root, name: o.pod });
   } catch (err) {
     if (!(err instanceof NotFoundError)) throw err;
     try {
@@ -250,7 +250,7 @@ export async function runContainer(o: RunOptions): Promise<{ config: ContainerCo
       createdPod = true;
     } catch (createErr) {
       // another podns made it meanwhile
-      if (createErr instanceof PodnsError && createErr.code === 'EEXIST') rec = readPod(root, o.pod);
+      if (createErr instanceof PodnsError && createErr.code === 'EEXIST') rec = readPod({ root, name: o.pod });
       else throw createErr;
     }
   }
@@ -272,13 +272,13 @@ export async function runContainer(o: RunOptions): Promise<{ config: ContainerCo
   };
 
   // Recorded before it is made (DESIGN: a crash leaves a record that says what may exist).
-  rec = updatePod(root, o.pod, (r) => {
+  rec = updatePod({ root, name: o.pod, update: (r) => {
     if (r.phase !== 'ready') throw new PodnsError('EPODNOTREADY', `pod "${o.pod}" is being deleted`);
     if (r.containers.includes(o.name)) {
       throw new PodnsError('EEXIST', `container "${o.name}" already exists in pod "${o.pod}"; choose another --name (containers of a pod are fixed: delete the pod to replace it)`);
     }
     r.containers.push(o.name);
-  });
+  } });
   faultPoint('container-after-record');
   const dir = paths.container(root, o.pod, o.name);
   let started = false;
@@ -296,13 +296,13 @@ export async function runContainer(o: RunOptions): Promise<{ config: ContainerCo
     return { config, status };
   } catch (err) {
     // nothing half-made: the container goes, and the pod too when this run made it
-    if (started) await stopContainers(root, o.pod, [o.name], 0).catch(() => undefined);
+    if (started) await stopContainers({ root, pod: o.pod, names: [o.name], grace: 0 }).catch(() => undefined);
     if (createdPod) {
-      await deletePod(root, o.pod, { grace: 0 }).catch(() => undefined);
+      await deletePod({ root, name: o.pod, grace: 0 }).catch(() => undefined);
     } else {
       rmSync(dir, { recursive: true, force: true });
       try {
-        updatePod(root, o.pod, (r) => { r.containers = r.containers.filter((c) => c !== o.name); });
+        updatePod({ root, name: o.pod, update: (r) => { r.containers = r.containers.filter((c) => c !== o.name); } });
       } catch {
         // pod deleted meanwhile: nothing to undo
       }

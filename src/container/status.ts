@@ -11,7 +11,7 @@ import { procStat, processAlive } from '../pod/proc.js';
 import type { ContainerConfig, ContainerStatus } from '../pod/types.js';
 import { readJsonIfExists } from '../state/files.js';
 import { validateName } from '../state/names.js';
-import { paths } from '../state/paths.js';
+import { paths, resolveRoot, type RootOption } from '../state/paths.js';
 
 function cmdline(pid: number): string[] {
   try {
@@ -50,16 +50,21 @@ export function readStatusFile(root: string, pod: string, name: string): Contain
  * The container's status, with the kernel's word on liveness: a running/restarting status whose watcher
  * is gone is returned as exited (exit code and signal unknown: null). undefined: never started.
  */
-export function readContainerStatus(root: string, pod: string, name: string): ContainerStatus | undefined {
-  validateName('pod', pod);
-  validateName('container', name);
+export function readContainerStatus(o: RootOption & { pod: string; name: string }): ContainerStatus | undefined {
+  const root = resolveRoot(o.root);
+  const pod = validateName('pod', o.pod);
+  const name = validateName('container', o.name);
   const st = readStatusFile(root, pod, name);
   if (st === undefined || st.state === 'exited') return st;
   if (isWatcherOf(st.watcherPid, paths.container(root, pod, name))) return st;
   return { ...st, state: 'exited', finishedAt: st.finishedAt, exitCode: st.state === 'restarting' ? st.exitCode : null, signal: st.state === 'restarting' ? st.signal : null };
 }
 
-export function readContainerConfig(root: string, pod: string, name: string): ContainerConfig | undefined {
+/** The container's config.json (what run recorded), undefined when there is none. */
+export function readContainerConfig(o: RootOption & { pod: string; name: string }): ContainerConfig | undefined {
+  const root = resolveRoot(o.root);
+  const pod = validateName('pod', o.pod);
+  const name = validateName('container', o.name);
   try {
     return readJsonIfExists<ContainerConfig>(paths.containerConfig(root, pod, name));
   } catch (err) {

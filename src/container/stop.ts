@@ -4,7 +4,6 @@
 // is never hit, and "already gone" is success: stop is safe to repeat, also after a crash.
 import { closeSync } from 'node:fs';
 import { constants } from 'node:os';
-import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isErrno } from '../errors.js';
 import { native } from '../native/index.js';
@@ -12,10 +11,13 @@ import { procStat, processAlive } from '../pod/proc.js';
 import { tryReadPod } from '../pod/store.js';
 import { listDir } from '../state/files.js';
 import { validateName } from '../state/names.js';
-import { paths } from '../state/paths.js';
+import { paths, resolveRoot, type RootOption } from '../state/paths.js';
 import { isWatcherOf, isWorkloadOf, readStatusFile } from './status.js';
 
 const { SIGTERM, SIGKILL } = constants.signals;
+
+/** Seconds between SIGTERM and SIGKILL when a stop or delete names none (kubelet's default is 30; podman's 10). */
+export const DEFAULT_GRACE_SECONDS = 10;
 
 /** Containers of a pod: the record's list, then any directory the record does not name (a crash between). */
 export function containerNames(root: string, pod: string): string[] {
@@ -99,15 +101,24 @@ async function stopOne(root: string, pod: string, name: string, graceSec: number
   }
 }
 
+export interface StopOptions extends RootOption {
+  pod: string;
+  /** the containers to stop; all of the pod's when absent */
+  names?: string[];
+  /** seconds between SIGTERM and SIGKILL (0: SIGKILL at once); default 10 */
+  grace?: number;
+}
+
 /**
- * Stop the named containers of a pod (all when names is undefined), in parallel, each with graceSec
- * between SIGTERM and SIGKILL (0: SIGKILL at once). Containers that are not running are skipped.
+ * Stop the named containers of a pod (all when names is undefined), in parallel, each with `grace`
+ * seconds between SIGTERM and SIGKILL. Containers that are not running are skipped.
  */
-export async function stopContainers(root: string, pod: string, names: string[] | undefined, graceSec: number): Promise<void> {
-  const r = resolve(root);
-  validateName('pod', pod);
-  const list = names ?? containerNames(r, pod);
+export async function stopContainers(o: StopOptions): Promise<void> {
+  const r = resolveRoot(o.root);
+  const pod = validateName('pod', o.pod);
+  const list = o.names ?? containerNames(r, pod);
   for (const n of list) validateName('container', n);
+  const graceSec = o.grace ?? DEFAULT_GRACE_SECONDS;
   const grace = Number.isFinite(graceSec) && graceSec > 0 ? graceSec : 0;
   await Promise.all(list.map((n) => stopOne(r, pod, n, grace)));
 }

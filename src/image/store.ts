@@ -12,7 +12,7 @@
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { isErrno, NotFoundError, oneLine, PodnsError } from '../errors.js';
-import { paths, resolveRoot } from '../state/paths.js';
+import { paths, resolveRoot, type RootOption } from '../state/paths.js';
 import { run } from '../util/run.js';
 import { extractTar } from './extract.js';
 import { parseReference, repositoryDir, repositoryFromDir } from './reference.js';
@@ -303,7 +303,8 @@ export async function importImage(o: ImportOptions): Promise<ImageRecord> {
   }
 }
 
-export function listImages(root: string): ImageRecord[] {
+export function listImages(o: RootOption = {}): ImageRecord[] {
+  const root = resolveRoot(o.root);
   const out: ImageRecord[] = [];
   let repos: string[];
   try {
@@ -328,15 +329,18 @@ export function listImages(root: string): ImageRecord[] {
   return out;
 }
 
-export function inspectImage(root: string, name: string): ImageRecord {
-  const ref = parseReference(name);
+export function inspectImage(o: RootOption & { name: string }): ImageRecord {
+  const root = resolveRoot(o.root);
+  const ref = parseReference(o.name);
   const rec = readRecord(imageDir(root, ref.repository, ref.tag));
   if (!rec) throw new ImageNotFoundError(ref.ref);
   return rec;
 }
 
-export function resolveImage(root: string, name: string): ResolvedImage {
-  const ref = parseReference(name);
+/** The image `name` as a container uses it: its rootfs directory and config. ImageNotFoundError otherwise. */
+export function resolveImage(o: RootOption & { name: string }): ResolvedImage {
+  const root = resolveRoot(o.root);
+  const ref = parseReference(o.name);
   const dir = imageDir(root, ref.repository, ref.tag);
   const rec = readRecord(dir);
   const rootfs = join(dir, 'rootfs');
@@ -344,8 +348,9 @@ export function resolveImage(root: string, name: string): ResolvedImage {
   return { ref: ref.ref, rootfs, config: rec.config };
 }
 
-export async function removeImage(root: string, name: string, o: { force?: boolean } = {}): Promise<ImageRecord> {
-  const ref = parseReference(name);
+export async function removeImage(o: RootOption & { name: string; force?: boolean }): Promise<ImageRecord> {
+  const root = resolveRoot(o.root);
+  const ref = parseReference(o.name);
   const dir = imageDir(root, ref.repository, ref.tag);
   const rec = readRecord(dir);
   if (!rec) throw new ImageNotFoundError(ref.ref);

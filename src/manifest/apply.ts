@@ -17,7 +17,7 @@ import { createPod, deletePod, readPod, type CreatePodOptions } from '../pod/ind
 import { planCreate } from '../pod/validate.js';
 import { runContainer } from '../container/run.js';
 import type { PodRecord } from '../pod/types.js';
-import { resolveRoot } from '../state/paths.js';
+import { resolveRoot, type RootOption } from '../state/paths.js';
 import { ManifestError, parseManifest, podNamesInManifest, type PodManifest } from './parse.js';
 
 export const LAST_APPLIED = 'podns.io/last-applied-configuration';
@@ -106,7 +106,7 @@ export async function applyManifest(o: ApplyOptions): Promise<ApplyResult[]> {
     pod.containers.forEach((c, j) => {
       const where = src.containers[j]!;
       try {
-        const img = resolveImage(root, c.image);
+        const img = resolveImage({ root, name: c.image });
         resolveArgv(img.config, c.command, c.args, img.ref);
       } catch (err) {
         const line = err instanceof NotFoundError ? where.imageLine : where.line;
@@ -115,7 +115,7 @@ export async function applyManifest(o: ApplyOptions): Promise<ApplyResult[]> {
     });
     let existing: PodRecord | undefined;
     try {
-      existing = readPod(root, pod.name);
+      existing = readPod({ root, name: pod.name });
     } catch (err) {
       if (!(err instanceof NotFoundError)) throw err;
     }
@@ -205,7 +205,7 @@ async function createOne(root: string, pod: PodManifest, o: ApplyOptions): Promi
       // Nothing half-made: the pod goes again, with the containers that did start.
       let cleanup = 'the pod was deleted again';
       try {
-        await deletePod(root, pod.name, { force: true, grace: 0 });
+        await deletePod({ root, name: pod.name, force: true, grace: 0 });
       } catch (delErr) {
         cleanup = `deleting the pod failed too (${oneLine(delErr)}); run podns gc`;
       }
@@ -215,7 +215,9 @@ async function createOne(root: string, pod: PodManifest, o: ApplyOptions): Promi
   }
 }
 
-export interface DeleteFromManifestOptions {
+export interface DeleteFromManifestOptions extends RootOption {
+  /** a path, or '-' for stdin */
+  file: string;
   /** seconds between SIGTERM and SIGKILL (deletePod's default when absent) */
   grace?: number;
   force?: boolean;
@@ -231,7 +233,9 @@ export interface DeleteFromManifestOptions {
  * are printed and the last one is thrown (so the CLI exits non-zero whatever it does with the result).
  * Returns 0 when all went.
  */
-export async function deleteFromManifest(root: string, file: string, o: DeleteFromManifestOptions = {}): Promise<number> {
+export async function deleteFromManifest(o: DeleteFromManifestOptions): Promise<number> {
+  const root = resolveRoot(o.root);
+  const file = o.file;
   const out = o.out ?? process.stdout;
   const errOut = o.err ?? process.stderr;
   let names;
@@ -247,7 +251,7 @@ export async function deleteFromManifest(root: string, file: string, o: DeleteFr
   const failures: PodnsError[] = [];
   for (const { name } of names) {
     try {
-      readPod(root, name);
+      readPod({ root, name });
     } catch (err) {
       if (err instanceof NotFoundError) {
         if (!o.ignoreNotFound) failures.push(new NotFoundError('pod', name));
@@ -256,7 +260,7 @@ export async function deleteFromManifest(root: string, file: string, o: DeleteFr
       throw err;
     }
     try {
-      await deletePod(root, name, { ...(o.grace !== undefined ? { grace: o.grace } : {}), ...(o.force !== undefined ? { force: o.force } : {}) });
+      await deletePod({ root, name, ...(o.grace !== undefined ? { grace: o.grace } : {}), ...(o.force !== undefined ? { force: o.force } : {}) });
       out.write(`pod "${name}" deleted\n`);
     } catch (err) {
       if (err instanceof NotFoundError) {

@@ -10,7 +10,7 @@ import { linkSync, rmSync, writeFileSync } from 'node:fs';
 import { PodnsError, isErrno } from '../errors.js';
 import { ensureDir, listDir, tmpName, writeJsonAtomic } from '../state/files.js';
 import { validateName } from '../state/names.js';
-import { paths } from '../state/paths.js';
+import { paths, resolveRoot, type RootOption } from '../state/paths.js';
 import { checkAgainstOthers, checkMatches, listNetworks, networkName, readNetwork, resolveConfig, type NetworkConfig } from './config.js';
 import { forgetBridge, hostHandle, rememberBridge } from './host.js';
 import { contains, ipToInt, parseCidr } from './ip.js';
@@ -127,7 +127,9 @@ function claimRecord(root: string, cfg: NetworkConfig): boolean {
  * The network `want` names (default: podns / podns0 / 10.89.0.0/16), made if needed: bridge + gateway
  * address + up, ip_forward=1, nft masquerade for the subnet, networks/NET/network.json.
  */
-export async function ensureNetwork(root: string, want: Partial<NetworkConfig> = {}): Promise<NetworkConfig> {
+export async function ensureNetwork(o: RootOption & Partial<NetworkConfig> = {}): Promise<NetworkConfig> {
+  const { root: given, ...want } = o;
+  const root = resolveRoot(given);
   const recorded = readNetwork(root, networkName(want));
   if (recorded !== undefined) {
     checkMatches(recorded, want);
@@ -135,12 +137,12 @@ export async function ensureNetwork(root: string, want: Partial<NetworkConfig> =
   }
   const cfg = recorded ?? resolveConfig(want);
   if (recorded === undefined) {
-    checkAgainstOthers(cfg, listNetworks(root));
+    checkAgainstOthers(cfg, listNetworks({ root }));
     checkHostAddresses(cfg);
   }
   // recorded before it is made, so `podns gc` / a later call can find and finish a half-made network
   ensureDir(paths.networkIps(root, cfg.name));
-  if (recorded === undefined && !claimRecord(root, cfg)) return ensureNetwork(root, want);
+  if (recorded === undefined && !claimRecord(root, cfg)) return ensureNetwork({ root, ...want });
   await nftApply(networkRules(cfg));
   sysctl('ipv4/ip_forward', '1');
   makeBridge(cfg);

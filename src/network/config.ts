@@ -2,7 +2,7 @@
 import { PodnsError } from '../errors.js';
 import { readJsonIfExists, listDir } from '../state/files.js';
 import { validateIfname, validateName } from '../state/names.js';
-import { paths } from '../state/paths.js';
+import { paths, resolveRoot, type RootOption } from '../state/paths.js';
 import { broadcastOf, contains, intToIp, overlaps, parseCidr, parseIp } from './ip.js';
 
 export interface NetworkConfig {
@@ -25,7 +25,9 @@ export function readNetwork(root: string, name: string): NetworkConfig | undefin
   return readJsonIfExists<NetworkConfig>(paths.networkConfig(root, name));
 }
 
-export function listNetworks(root: string): NetworkConfig[] {
+/** Every network recorded under the root. */
+export function listNetworks(o: RootOption = {}): NetworkConfig[] {
+  const root = resolveRoot(o.root);
   const out: NetworkConfig[] = [];
   for (const name of listDir(paths.networks(root))) {
     if (name.startsWith('.')) continue;

@@ -59,7 +59,7 @@ export async function createPod(o: CreatePodOptions): Promise<PodRecord> {
   const { name, uid, mode } = plan;
 
   // the network the pod joins (made if needed; a fast check when it exists)
-  const net: NetworkConfig | undefined = mode.kind === 'bridge' && plan.net !== undefined ? await ensureNetwork(root, plan.net) : undefined;
+  const net: NetworkConfig | undefined = mode.kind === 'bridge' && plan.net !== undefined ? await ensureNetwork({ root, ...plan.net }) : undefined;
   const netnsPath = mode.kind !== 'host' ? paths.netnsPin(name) : undefined;
   if (netnsPath !== undefined) ensureNetnsDir(root);
 
@@ -187,13 +187,13 @@ export async function createPod(o: CreatePodOptions): Promise<PodRecord> {
         throw new PodnsError('EPAUSE', `the pause process of pod "${name}" (pid ${pause.pid}) exited while the pod was being created`);
       }
       // --- record 2: the pause (and eth0's MAC), and ready
-      const rec = updatePod(root, name, (r) => {
+      const rec = updatePod({ root, name, update: (r) => {
         r.pause = pause;
         if (network !== undefined) r.network = network;
         r.phase = 'ready';
         delete r.ownerPid;
         delete r.ownerStartTime;
-      });
+      } });
       unrecordedPause = undefined;
       faultPoint('after-pause-record');
       faultPoint('after-ready');

@@ -1,6 +1,7 @@
 // deletePod: mark the pod 'deleting' (with our pid, under the lock), then take it apart (destroy.ts).
 // A delete killed part way leaves the mark; `podns gc` or another delete finishes it.
 import { PodnsError } from '../errors.js';
+import { DEFAULT_GRACE_SECONDS } from '../container/stop.js';
 import { faultPoint } from '../fault.js';
 import { withLock } from '../state/lock.js';
 import { validateName } from '../state/names.js';
@@ -8,11 +9,13 @@ import { destroyPod } from './destroy.js';
 import { scanPauses } from './proc.js';
 import { podState } from './state.js';
 import { me, ownerAlive, readPod, writePod } from './store.js';
-import { resolveRoot } from '../state/paths.js';
+import { resolveRoot, type RootOption } from '../state/paths.js';
 
-export const DEFAULT_GRACE_SECONDS = 10;
+export { DEFAULT_GRACE_SECONDS };
 
-export interface DeleteOptions {
+export interface DeleteOptions extends RootOption {
+  /** the pod */
+  name: string;
   /** seconds between SIGTERM and SIGKILL (default 10) */
   grace?: number;
   /** delete a pod whose pause is gone (Degraded, Failed), or one another podns process is working on */
@@ -27,18 +30,19 @@ export function checkGrace(grace: number | undefined): number {
   return g;
 }
 
-export async function deletePod(root: string | undefined, name: string, o: DeleteOptions = {}): Promise<string[]> {
-  const abs = resolveRoot(root);
-  validateName('pod', name);
+/** Stops the pod's containers and pause and removes everything it had; returns one line per thing removed. */
+export async function deletePod(o: DeleteOptions): Promise<string[]> {
+  const abs = resolveRoot(o.root);
+  const name = validateName('pod', o.name);
   const grace = checkGrace(o.grace);
   const rec = withLock(abs, () => {
-    const r = readPod(abs, name);
+    const r = readPod({ root: abs, name });
     if (ownerAlive(r) && r.ownerPid !== process.pid && o.force !== true) {
       const what = r.phase === 'creating' ? 'created' : r.phase === 'deleting' ? 'deleted' : 'repaired';
       throw new PodnsError('EBUSY', `pod "${name}" is being ${what} by podns process ${r.ownerPid}; wait for it, or use --force`);
     }
     if (r.phase === 'ready' && o.force !== true) {
-      const st = podState(abs, r);
+      const st = podState({ root: abs, record: r });
       if (!st.pauseAlive) {
         throw new PodnsError('EDEGRADED', `pod "${name}" is ${st.status}: its pause process is gone; use --force to delete it (or 'podns repair ${name}' to give it a new pause)`);
       }

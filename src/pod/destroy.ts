@@ -78,7 +78,7 @@ export async function destroyPod(root: string, rec: PodRecord, o: DestroyOptions
 
   // 1. containers (their shims first, so nothing restarts into a pod that is going away)
   await step(async () => {
-    if (listDir(paths.containers(root, name)).length > 0) await stopContainers(root, name, undefined, o.grace);
+    if (listDir(paths.containers(root, name)).length > 0) await stopContainers({ root, pod: name, grace: o.grace });
   });
 
   // 2. the pause, and any the record does not know (a crash between spawn and record)

@@ -24,7 +24,7 @@ import { pauseAlive, pinsHold } from './state.js';
 import { listClaims, listPodNames, me, ownerAlive, readClaim, removeClaim, tryReadPod, writePod } from './store.js';
 import type { PodRecord } from './types.js';
 import { readNetworkConfig } from './validate.js';
-import { resolveRoot } from '../state/paths.js';
+import { resolveRoot, type RootOption } from '../state/paths.js';
 
 const GC_GRACE_SECONDS = 2;
 
@@ -37,8 +37,9 @@ function why(rec: PodRecord): string | undefined {
   return undefined;
 }
 
-export async function gc(root?: string): Promise<string[]> {
-  const abs = resolveRoot(root);
+/** Removes what crashed or interrupted podns processes left under this root; one line per thing removed. */
+export async function gc(o: RootOption = {}): Promise<string[]> {
+  const abs = resolveRoot(o.root);
   if (!existsSync(abs)) return [];
   const lines: string[] = [];
   const ourPauses = () => scanPauses().filter((p) => p.root === abs);

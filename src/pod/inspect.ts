@@ -7,7 +7,7 @@ import { podState, type PodState } from './state.js';
 import { readPod } from './store.js';
 import type { PortMapping } from './types.js';
 import { podIp } from './validate.js';
-import { resolveRoot } from '../state/paths.js';
+import { resolveRoot, type RootOption } from '../state/paths.js';
 
 export interface NamespaceView {
   type: NsType;
@@ -50,10 +50,10 @@ function pinnedInode(path: string): number | undefined {
   }
 }
 
-export function inspectPod(root: string | undefined, name: string): PodInspect {
-  const abs = resolveRoot(root);
-  const rec = readPod(abs, name);
-  const st = podState(abs, rec);
+export function inspectPod(o: RootOption & { name: string }): PodInspect {
+  const abs = resolveRoot(o.root);
+  const rec = readPod({ root: abs, name: o.name });
+  const st = podState({ root: abs, record: rec });
   const pid = st.pauseAlive ? rec.pause!.pid : undefined;
   const namespaces: NamespaceView[] = rec.namespaces.map((ns) => {
     const v: NamespaceView = { type: ns.type, inode: pinnedInode(ns.path) ?? ns.ino, pinned: ns.path };
@@ -72,7 +72,7 @@ export function inspectPod(root: string | undefined, name: string): PodInspect {
       gateway: n.gateway, hostVeth: n.hostVeth, bridge: n.bridge, network: n.network, mtu: n.mtu,
     };
   } else if (rec.networkMode.kind === 'pod') {
-    network = { joined: rec.networkMode.pod, ip: podIp(abs, rec) ?? null };
+    network = { joined: rec.networkMode.pod, ip: podIp({ root: abs, record: rec }) ?? null };
   }
   return {
     name: rec.name,

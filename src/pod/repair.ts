@@ -19,14 +19,15 @@ import { processAlive, terminate, type ProcRef } from './proc.js';
 import { pauseAlive } from './state.js';
 import { me, ownerAlive, readPod, tryReadPod, updatePod, writePod } from './store.js';
 import type { PodRecord } from './types.js';
-import { resolveRoot } from '../state/paths.js';
+import { resolveRoot, type RootOption } from '../state/paths.js';
 
-export async function repairPod(root: string | undefined, name: string): Promise<PodRecord> {
-  const abs = resolveRoot(root);
-  validateName('pod', name);
+/** Gives a Degraded pod a new pause in its pinned namespaces. */
+export async function repairPod(o: RootOption & { name: string }): Promise<PodRecord> {
+  const abs = resolveRoot(o.root);
+  const name = validateName('pod', o.name);
   executable(pausePath);
   const rec = withLock(abs, () => {
-    const r = readPod(abs, name);
+    const r = readPod({ root: abs, name });
     if (r.phase !== 'ready') {
       throw new PodnsError('EBUSY', `pod "${name}" is ${r.phase === 'creating' ? 'being created' : 'being deleted'}; only a created pod can be repaired`);
     }
@@ -67,21 +68,21 @@ export async function repairPod(root: string | undefined, name: string): Promise
     }
     if (!processAlive(pause.pid, pause.startTime)) throw new PodnsError('EPAUSE', `the new pause of pod "${name}" exited right away`);
     faultPoint('repair-after-pause');
-    const out = updatePod(abs, name, (r) => {
+    const out = updatePod({ root: abs, name, update: (r) => {
       r.pause = pause;
       delete r.ownerPid;
       delete r.ownerStartTime;
-    });
+    } });
     spawned = undefined;
     return out;
   } catch (err) {
     if (spawned !== undefined) await terminate(spawned, 0).catch(() => undefined);
     const now = tryReadPod(abs, name);
     if (now !== undefined && now.uid === rec.uid && now.ownerPid === process.pid) {
-      updatePod(abs, name, (r) => {
+      updatePod({ root: abs, name, update: (r) => {
         delete r.ownerPid;
         delete r.ownerStartTime;
-      });
+      } });
     }
     throw err;
   }

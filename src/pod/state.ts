@@ -7,7 +7,7 @@
 //                pins are gone: nothing is left to repair; `podns gc` or `podns delete --force` removes it
 import { readContainerStatus } from '../container/status.js';
 import { listDir } from '../state/files.js';
-import { paths } from '../state/paths.js';
+import { paths, resolveRoot, type RootOption } from '../state/paths.js';
 import { pinAlive } from '../state/root.js';
 import { processAlive } from './proc.js';
 import { ownerAlive } from './store.js';
@@ -38,13 +38,16 @@ export function containerNames(root: string, rec: PodRecord): string[] {
   return names;
 }
 
-export function podState(root: string, rec: PodRecord): PodState {
+/** What the pod `record` is doing (see above). */
+export function podState(o: RootOption & { record: PodRecord }): PodState {
+  const root = resolveRoot(o.root);
+  const rec = o.record;
   const alive = pauseAlive(rec);
   let ready = 0;
   const names = containerNames(root, rec);
   for (const c of names) {
     try {
-      if (readContainerStatus(root, rec.name, c)?.state === 'running') ready++;
+      if (readContainerStatus({ root, pod: rec.name, name: c })?.state === 'running') ready++;
     } catch {
       // an unreadable container does not make the pod unreadable; it just is not ready
     }

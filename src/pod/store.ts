@@ -7,7 +7,7 @@ import { isErrno, NotFoundError, PodnsError } from '../errors.js';
 import { ensureDir, listDir, readJson, readJsonIfExists, writeJsonAtomic } from '../state/files.js';
 import { withLock } from '../state/lock.js';
 import { validateName } from '../state/names.js';
-import { paths } from '../state/paths.js';
+import { paths, resolveRoot, type RootOption } from '../state/paths.js';
 import { randomBytes } from '../util/random.js';
 import { processAlive, startTimeOf } from './proc.js';
 import type { PodRecord } from './types.js';
@@ -17,8 +17,9 @@ export function podExists(root: string, name: string): boolean {
 }
 
 /** The pod's record. NotFoundError when there is none. */
-export function readPod(root: string, name: string): PodRecord {
-  validateName('pod', name);
+export function readPod(o: RootOption & { name: string }): PodRecord {
+  const root = resolveRoot(o.root);
+  const name = validateName('pod', o.name);
   let rec: PodRecord | undefined;
   try {
     rec = readJsonIfExists<PodRecord>(paths.podRecord(root, name));
@@ -56,7 +57,8 @@ function isValidName(n: string): boolean {
 }
 
 /** Every readable pod record, by name. */
-export function listPods(root: string): PodRecord[] {
+export function listPods(o: RootOption = {}): PodRecord[] {
+  const root = resolveRoot(o.root);
   const out: PodRecord[] = [];
   for (const n of listPodNames(root)) {
     const rec = tryReadPod(root, n);
@@ -69,11 +71,12 @@ export function writePod(root: string, rec: PodRecord): void {
   writeJsonAtomic(paths.podRecord(root, rec.name), rec);
 }
 
-/** Read, change, write — under the lock. NotFoundError when the pod is gone. */
-export function updatePod(root: string, name: string, fn: (r: PodRecord) => void): PodRecord {
+/** Read, change (update), write — under the lock. NotFoundError when the pod is gone. */
+export function updatePod(o: RootOption & { name: string; update: (r: PodRecord) => void }): PodRecord {
+  const root = resolveRoot(o.root);
   return withLock(root, () => {
-    const rec = readPod(root, name);
-    fn(rec);
+    const rec = readPod({ root, name: o.name });
+    o.update(rec);
     writePod(root, rec);
     return rec;
   });

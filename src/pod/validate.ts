@@ -6,7 +6,7 @@ import { NotFoundError, PodnsError } from '../errors.js';
 import { DEFAULT_NETWORK, type NetworkConfig } from '../network/index.js';
 import { listDir, readJsonIfExists } from '../state/files.js';
 import { validateAnnotations, validateHostname, validateIfname, validateLabels, validateName } from '../state/names.js';
-import { paths, resolveRoot } from '../state/paths.js';
+import { paths, resolveRoot, type RootOption } from '../state/paths.js';
 import { pinAlive } from '../state/root.js';
 import { randomUUID } from '../util/random.js';
 import { broadcast, contains, formatIPv4, overlaps, parseIPv4, parseSubnet } from './ipv4.js';
@@ -90,7 +90,7 @@ export function validatePorts(ports: PortMapping[]): PortMapping[] {
 /** Host ports already published by pods of this root: "8080/tcp" → pod. */
 export function publishedPorts(root: string): Map<string, string> {
   const out = new Map<string, string>();
-  for (const rec of listPods(root)) for (const p of rec.ports ?? []) out.set(`${p.hostPort}/${p.protocol}`, rec.name);
+  for (const rec of listPods({ root })) for (const p of rec.ports ?? []) out.set(`${p.hostPort}/${p.protocol}`, rec.name);
   return out;
 }
 
@@ -119,12 +119,16 @@ export function readNetworkConfig(root: string, net: string): NetworkConfig | un
   return readJsonIfExists<NetworkConfig>(paths.networkConfig(root, net));
 }
 
-/** The IP a pod shows: its own, or for pod:OTHER the one of the pod whose network it joined. */
-export function podIp(root: string, rec: PodRecord, depth = 0): string | undefined {
+/** The IP the pod `record` shows: its own, or for pod:OTHER the one of the pod whose network it joined. */
+export function podIp(o: RootOption & { record: PodRecord }): string | undefined {
+  return ipOf(resolveRoot(o.root), o.record, 0);
+}
+
+function ipOf(root: string, rec: PodRecord, depth: number): string | undefined {
   if (rec.network?.ip !== undefined) return rec.network.ip;
   if (rec.networkMode.kind === 'pod' && depth < 8) {
     try {
-      return podIp(root, readPod(root, rec.networkMode.pod), depth + 1);
+      return ipOf(root, readPod({ root, name: rec.networkMode.pod }), depth + 1);
     } catch (err) {
       if (err instanceof NotFoundError) return undefined;
       throw err;
@@ -234,7 +238,7 @@ export function planCreate(o: CreatePodOptions): CreatePlan {
   if (mode.kind === 'pod') {
     let other: PodRecord;
     try {
-      other = readPod(root, mode.pod);
+      other = readPod({ root, name: mode.pod });
     } catch (err) {
       if (err instanceof NotFoundError) throw usage('ENOTFOUND', `--network pod:${mode.pod}: pod "${mode.pod}" not found; create it first`);
       throw err;
@@ -246,7 +250,7 @@ export function planCreate(o: CreatePodOptions): CreatePlan {
     if (id === undefined || !pinAlive(pin, id)) {
       throw usage('ENONETNS', `--network pod:${mode.pod}: pod "${mode.pod}" has no live network namespace (its pin is gone); delete it with --force, or join another pod`);
     }
-    const ip = podIp(root, other);
+    const ip = podIp({ root, record: other });
     plan.join = { pod: mode.pod, netPin: pin, ...(ip !== undefined ? { ip } : {}) };
   }
   return plan;

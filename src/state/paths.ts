@@ -3,6 +3,11 @@
 import { join, resolve } from 'node:path';
 import { PodnsError } from '../errors.js';
 
+/** The state root option every library function takes (absent: PODNS_ROOT, else DEFAULT_ROOT). */
+export interface RootOption {
+  root?: string;
+}
+
 /** The state root when neither an option (--root, `root`) nor PODNS_ROOT names one. */
 export const DEFAULT_ROOT = '/run/podns';
 

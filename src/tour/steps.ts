@@ -65,7 +65,7 @@ function txOf(n: NetOut): number {
 
 /** eth0's TX packets as the kernel counts them now, read over netlink inside the pod's namespace. */
 function txNow(root: string, pod: string): number {
-  const v = netView(root, readPod(root, pod));
+  const v = netView(root, readPod({ root, name: pod }));
   const e = v.interfaces.find((i) => i.name === 'eth0');
   if (!e?.stats) throw new TourFailure(`eth0 of ${pod}`, 'no counters');
   return e.stats.txPackets;
@@ -184,9 +184,9 @@ export async function step1(tour: Tour, ctx: StepContext): Promise<void> {
   f.ip = ipv4Of(ea);
   f.tx = txOf(a);
   // the pins of both pods, straight from the kernel: one namespace
-  const pinA = readPod(ctx.root, 'hwchiu').namespaces.find((n) => n.type === 'net');
-  const pinB = readPod(ctx.root, 'hwchiu2').namespaces.find((n) => n.type === 'net');
-  const view = netView(ctx.root, readPod(ctx.root, 'hwchiu'));
+  const pinA = readPod({ root: ctx.root, name: 'hwchiu' }).namespaces.find((n) => n.type === 'net');
+  const pinB = readPod({ root: ctx.root, name: 'hwchiu2' }).namespaces.find((n) => n.type === 'net');
+  const view = netView(ctx.root, readPod({ root: ctx.root, name: 'hwchiu' }));
   f.hostVeth = view.hostPeers[0]?.name;
   f.bridge = view.hostPeers[0]?.bridge ?? undefined;
   tour.check(t.claims.sameNetns(f), a.ino !== null && a.ino === b.ino && view.netns.ino === a.ino &&
@@ -237,7 +237,7 @@ export async function step3(tour: Tour, ctx: StepContext): Promise<void> {
   await tour.podns(['ps', 'two-containers']);
 
   // the page is fetched as soon as httpd listens; /proc/PID/net shows the pod's sockets from here
-  const rec = readPod(ctx.root, 'two-containers');
+  const rec = readPod({ root: ctx.root, name: 'two-containers' });
   await until('httpd listening on port 80 in two-containers', () => listening(rec.pause!.pid, 80));
   const page = await tour.podns(['exec', 'two-containers', '-c', 'client', '--', 'wget', '-qO-', '127.0.0.1']);
   f.page = page.stdout;
@@ -259,7 +259,7 @@ export async function step4(tour: Tour, ctx: StepContext): Promise<void> {
   tour.background(['exec', 'two-containers', '-c', 'client', '--', 'sleep', '600']);
   let execPid: number | undefined;
   await until('the exec session appears', () => {
-    const v = nsView(ctx.root, [readPod(ctx.root, 'two-containers')]);
+    const v = nsView(ctx.root, [readPod({ root: ctx.root, name: 'two-containers' })]);
     execPid = v.rows.find((r) => r.role === 'exec' && r.container === 'client' && r.command === 'sleep 600')?.pid ?? undefined;
     return execPid !== undefined;
   });
@@ -290,7 +290,7 @@ export async function step4(tour: Tour, ctx: StepContext): Promise<void> {
   tour.check(t.claims.ownMnt(f),
     client.ns.mnt!.ino !== pause.ns.mnt!.ino && www.ns.mnt!.ino !== pause.ns.mnt!.ino && client.ns.mnt!.ino !== www.ns.mnt!.ino &&
     client.ns.mnt!.own && www.ns.mnt!.own && ex.ns.mnt!.ino === client.ns.mnt!.ino);
-  const rec = readPod(ctx.root, 'two-containers');
+  const rec = readPod({ root: ctx.root, name: 'two-containers' });
   f.ownPid = !rec.sharePid;
   tour.check(t.claims.pidNs(f), f.ownPid
     ? client.ns.pid!.own && www.ns.pid!.own && client.ns.pid!.ino !== www.ns.pid!.ino && ex.ns.pid!.ino === client.ns.pid!.ino
@@ -305,7 +305,7 @@ export async function step4(tour: Tour, ctx: StepContext): Promise<void> {
 
 export async function step5(tour: Tour, ctx: StepContext): Promise<void> {
   const { t, facts: f } = tour;
-  const rec = readPod(ctx.root, 'two-containers');
+  const rec = readPod({ root: ctx.root, name: 'two-containers' });
   const before = netView(ctx.root, rec);
   f.podNetIno = before.netns.ino;
   f.ifindex = before.interfaces.find((i) => i.name === 'eth0')?.index;
@@ -333,7 +333,7 @@ export async function step5(tour: Tour, ctx: StepContext): Promise<void> {
   const get2 = await tour.podns(['get', 'two-containers']);
   const pause = ns.find((x) => x.container === '(pause)');
   f.newPausePid = pause?.pid ?? undefined;
-  const after = readPod(ctx.root, 'two-containers');
+  const after = readPod({ root: ctx.root, name: 'two-containers' });
   const nsAfter = nsView(ctx.root, [after]);
   tour.check(t.claims.repaired(f),
     pause?.pid !== null && pause?.pid !== undefined && pause.pid !== pausePid && pause.pid === after.pause?.pid &&

@@ -127,7 +127,7 @@ function containerPid(root: string, rec: PodRecord, name: string): number {
     throw new NotFoundError('container', name,
       `container "${name}" not found in pod "${rec.name}"; it has: ${rec.containers.join(', ') || '(no containers)'}`);
   }
-  const st = readContainerStatus(root, rec.name, name);
+  const st = readContainerStatus({ root, pod: rec.name, name });
   if (st === undefined || st.state !== 'running' || !isWorkloadOf(st.pid, st.watcherPid)) {
     throw new PodnsError('ENOTRUNNING', `container "${name}" of pod "${rec.name}" is not running (${st?.state ?? 'not started'}); its network namespace can only be read through a live process, so leave out -c to read the pod's`);
   }

@@ -133,7 +133,7 @@ export function nsView(root: string, pods: PodRecord[]): NsView {
       : { pod: rec.name, container: null, role: 'pause', pid: null, command: 'pause', state: 'dead', ns: {} });
 
     for (const name of containerNames(root, rec.name)) {
-      const st = readContainerStatus(root, rec.name, name);
+      const st = readContainerStatus({ root, pod: rec.name, name });
       // the workload is the watcher's child: a recycled pid in status.json is not mistaken for it
       const cand = st && st.state === 'running' ? byPid.get(st.pid) : undefined;
       const main = cand !== undefined && cand.ppid === st!.watcherPid ? cand : undefined;

@@ -30,7 +30,7 @@ test.before(() => {
 test.after.always(async () => {
   if (env === undefined) return;
   // through the library first: cleanup() goes through the CLI, which any broken module elsewhere stops
-  for (const rec of listPods(env.root)) await deletePod(env.root, rec.name, { grace: 0, force: true }).catch(() => undefined);
+  for (const rec of listPods({ root: env.root })) await deletePod({ root: env.root, name: rec.name, grace: 0, force: true }).catch(() => undefined);
   await env.cleanup();
   rmSync(work, { recursive: true, force: true });
 });
@@ -73,7 +73,7 @@ privilegedSerial('containers share the pause\'s net/ipc/uts, have their own mnt 
   await pod('shared');
   const a = await runContainer({ root: env!.root, pod: 'shared', name: 'a', rootfs, command: ['sleep', '1000'] });
   const b = await runContainer({ root: env!.root, pod: 'shared', name: 'b', command: ['sleep', '1000'] });
-  const rec = readPod(env!.root, 'shared');
+  const rec = readPod({ root: env!.root, name: 'shared' });
   t.deepEqual(rec.containers, ['a', 'b']);
   const pause = rec.pause!.pid;
   for (const c of [a, b]) {
@@ -101,7 +101,7 @@ privilegedSerial('containers share the pause\'s net/ipc/uts, have their own mnt 
 privilegedSerial('with --share-pid the containers join the pause\'s pid namespace', async (t) => {
   await pod('sharepid', { sharePid: true });
   const c = await runContainer({ root: env!.root, pod: 'sharepid', name: 'c', rootfs, command: ['sh', '-c', 'ps; exec sleep 1000'] });
-  const pause = readPod(env!.root, 'sharepid').pause!.pid;
+  const pause = readPod({ root: env!.root, name: 'sharepid' }).pause!.pid;
   t.is(nsIno(c.status.pid, 'pid'), nsIno(pause, 'pid'));
   // the watcher stays outside: only its children enter the pod's pid namespace
   t.not(nsIno(c.status.watcherPid, 'pid'), nsIno(pause, 'pid'));
@@ -185,7 +185,7 @@ privilegedSerial('a line longer than the CRI limit is split with P and joined ag
   t.is(c.stdout.join(''), `${long}\ndone\n`);
   const file = readFileSync(paths.containerLog(env!.root, 'long', 'c'), 'utf8');
   t.true(file.split('\n').filter((l) => / stdout P /.test(l)).length >= 2);
-  t.is(readContainerStatus(env!.root, 'long', 'c')?.exitCode, 0);
+  t.is(readContainerStatus({ root: env!.root, pod: 'long', name: 'c' })?.exitCode, 0);
 });
 
 privilegedSerial('restart policy OnFailure restarts a failing container; --previous shows the earlier run', async (t) => {
@@ -196,18 +196,18 @@ privilegedSerial('restart policy OnFailure restarts a failing container; --previ
   const r = await runContainer({ root: env!.root, pod: 'restart', name: 'flaky', rootfs, command: ['sh', '-c', script], restartPolicy: 'OnFailure', backoffMs: 100 });
   t.is(r.config.restartPolicy, 'OnFailure');
   await waitFor(() => {
-    const st = readContainerStatus(env!.root, 'restart', 'flaky');
+    const st = readContainerStatus({ root: env!.root, pod: 'restart', name: 'flaky' });
     return st?.state === 'running' && st.restartCount === 1;
   }, 'the restart', 15000);
   await waitFor(() => readFileSync(paths.containerLog(env!.root, 'restart', 'flaky'), 'utf8').includes('run 2'), 'run 2 output');
   t.is((await logsOf('restart', 'flaky')).stdout, 'run 2\n');
   t.is((await logsOf('restart', 'flaky', { previous: true })).stdout, 'run 1\n');
-  const rows = psRows(env!.root, 'restart');
+  const rows = psRows({ root: env!.root, pod: 'restart' });
   t.is(rows.find((x) => x.container === 'flaky')?.restartCount, 1);
   // Never: an exit stays an exit
   await runContainer({ root: env!.root, pod: 'restart', name: 'once', rootfs, command: ['sh', '-c', 'exit 4'] });
-  await waitFor(() => readContainerStatus(env!.root, 'restart', 'once')?.state === 'exited', 'exit');
-  const st = readContainerStatus(env!.root, 'restart', 'once')!;
+  await waitFor(() => readContainerStatus({ root: env!.root, pod: 'restart', name: 'once' })?.state === 'exited', 'exit');
+  const st = readContainerStatus({ root: env!.root, pod: 'restart', name: 'once' })!;
   t.is(st.exitCode, 4);
   t.is(st.restartCount, 0);
 });
@@ -215,8 +215,8 @@ privilegedSerial('restart policy OnFailure restarts a failing container; --previ
 privilegedSerial('ps shows the POD row and one row per container; stop ends them with SIGTERM', async (t) => {
   await pod('pslist');
   const c = await runContainer({ root: env!.root, pod: 'pslist', name: 'web', rootfs, command: ['sleep', '1000'] });
-  const rows = psRows(env!.root, 'pslist');
-  const pause = readPod(env!.root, 'pslist').pause!.pid;
+  const rows = psRows({ root: env!.root, pod: 'pslist' });
+  const pause = readPod({ root: env!.root, name: 'pslist' }).pause!.pid;
   t.deepEqual(rows.map((r) => [r.container, r.pid, r.status]), [['POD', pause, 'Running'], ['web', c.status.pid, 'Running']]);
   const c2 = await cli(['ps', 'pslist']);
   t.is(c2.exitCode, 0, c2.stderr);
@@ -226,23 +226,23 @@ privilegedSerial('ps shows the POD row and one row per container; stop ends them
   t.regex(lines[2]!, new RegExp(`^pslist\\s+web\\s+${c.status.pid}\\s+Running.*sleep 1000`));
   const stop = await cli(['stop', 'pslist', '--grace', '5']);
   t.is(stop.exitCode, 0, stop.stderr);
-  const st = readContainerStatus(env!.root, 'pslist', 'web')!;
+  const st = readContainerStatus({ root: env!.root, pod: 'pslist', name: 'web' })!;
   t.is(st.state, 'exited');
   t.is(st.signal, 15);
   t.true(processGone(c.status.pid));
   t.true(processGone(c.status.watcherPid));
-  t.is(psRows(env!.root, 'pslist')[1]!.status, 'Exited (143)');
+  t.is(psRows({ root: env!.root, pod: 'pslist' })[1]!.status, 'Exited (143)');
   // again: already stopped is fine
-  await stopContainers(env!.root, 'pslist', undefined, 1);
+  await stopContainers({ root: env!.root, pod: 'pslist', grace: 1 });
 });
 
 privilegedSerial('a workload that ignores SIGTERM is SIGKILLed after the grace period', async (t) => {
   await pod('stubborn');
   const c = await runContainer({ root: env!.root, pod: 'stubborn', name: 'c', rootfs, command: ['sh', '-c', "trap '' TERM; while true; do sleep 1; done"] });
-  await stopContainers(env!.root, 'stubborn', ['c'], 0.5);
+  await stopContainers({ root: env!.root, pod: 'stubborn', names: ['c'], grace: 0.5 });
   t.true(processGone(c.status.pid));
   t.true(processGone(c.status.watcherPid));
-  t.is(readContainerStatus(env!.root, 'stubborn', 'c')?.state, 'exited');
+  t.is(readContainerStatus({ root: env!.root, pod: 'stubborn', name: 'c' })?.state, 'exited');
 });
 
 privilegedSerial('orphans of a workload in its own pid namespace are reaped by the watcher: no <defunct>', async (t) => {
@@ -286,8 +286,8 @@ privilegedSerial('deleting the pod kills every process of it', async (t) => {
   for (const ino of [nsA, nsS, nsIno(b.status.pid, 'pid')]) for (const p of procsInPidNs(ino)) pids.add(p.pid);
   for (const c of [a, b, s]) pids.add(c.status.watcherPid);
   t.true(pids.size >= 9, `found ${pids.size}`);
-  await deletePod(env!.root, 'gone', { grace: 2 });
-  await deletePod(env!.root, 'gone-shared', { grace: 2 });
+  await deletePod({ root: env!.root, name: 'gone', grace: 2 });
+  await deletePod({ root: env!.root, name: 'gone-shared', grace: 2 });
   const alive = [...pids].filter((p) => !processGone(p));
   t.deepEqual(alive, []);
 });
@@ -296,7 +296,7 @@ privilegedSerial('run creates a missing pod; bad input is one line and leaves no
   const r = await cli(['run', 'auto', '--name', 'c', '--rootfs', rootfs, '--', 'sleep', '1000']);
   t.is(r.exitCode, 0, r.stderr);
   t.regex(r.stdout, /container\/c started in pod\/auto \(pid \d+\)/);
-  t.is(readPod(env!.root, 'auto').phase, 'ready');
+  t.is(readPod({ root: env!.root, name: 'auto' }).phase, 'ready');
   const dup = await cli(['run', 'auto', '--name', 'c', '--', 'true']);
   t.is(dup.exitCode, 1);
   t.regex(dup.stderr, /container "c" already exists in pod "auto"/);
@@ -316,11 +316,11 @@ privilegedSerial('run creates a missing pod; bad input is one line and leaves no
     t.is(bad.stderr.trim().split('\n').length, 1, bad.stderr);
   }
   // the failed starts left no pod behind (nopod was created by run and removed again)
-  t.throws(() => readPod(env!.root, 'nopod'), { instanceOf: PodnsError });
+  t.throws(() => readPod({ root: env!.root, name: 'nopod' }), { instanceOf: PodnsError });
   // a failed start in an existing pod leaves that pod as it was
   const again = await cli(['run', 'auto', '--name', 'd', '--rootfs', rootfs, '--', 'no-such-program']);
   t.is(again.exitCode, 1);
-  t.deepEqual(readPod(env!.root, 'auto').containers, ['c']);
+  t.deepEqual(readPod({ root: env!.root, name: 'auto' }).containers, ['c']);
 });
 
 privilegedSerial('kill -9 of podns run at any step leaves a container that ps shows and delete removes', async (t) => {
@@ -332,8 +332,8 @@ privilegedSerial('kill -9 of podns run at any step leaves a container that ps sh
       env: { ...env!.env, PODNS_FAULT: step }, reject: false,
     });
     t.is(r.signal, 'SIGKILL', step);
-    t.true(readPod(env!.root, 'crash').containers.includes(name), step);
-    const st = readContainerStatus(env!.root, 'crash', name);
+    t.true(readPod({ root: env!.root, name: 'crash' }).containers.includes(name), step);
+    const st = readContainerStatus({ root: env!.root, pod: 'crash', name });
     if (step === 'container-after-start') {
       t.is(st?.state, 'running');
       watchers.push(st!.watcherPid, st!.pid);
@@ -341,8 +341,8 @@ privilegedSerial('kill -9 of podns run at any step leaves a container that ps sh
       t.is(st, undefined, step);
     }
   }
-  const rows = psRows(env!.root, 'crash');
+  const rows = psRows({ root: env!.root, pod: 'crash' });
   t.deepEqual(rows.map((r) => [r.container, r.status]), [['POD', 'Running'], ['record', 'Created'], ['config', 'Created'], ['start', 'Running']]);
-  await deletePod(env!.root, 'crash', { grace: 1 });
+  await deletePod({ root: env!.root, name: 'crash', grace: 1 });
   t.deepEqual(watchers.filter((p) => !processGone(p)), []);
 });

@@ -47,7 +47,7 @@ if (!busyboxAvailable()) {
     const rec = await importImage({ root, name: 'nginx', source: tar, config: { cmd: ['httpd', '-f', '-p', '80', '-h', '/www'], env: { A: 'b=c' }, workingDir: '/www' } });
     t.is(rec.ref, 'nginx:latest');
     t.true(rec.size > 1_000_000, `size ${rec.size}`);
-    const img = resolveImage(root, 'nginx:latest');
+    const img = resolveImage({ root, name: 'nginx:latest' });
     t.is(img.rootfs, join(root, 'images', 'nginx', 'latest', 'rootfs'));
     t.deepEqual(img.config, { cmd: ['httpd', '-f', '-p', '80', '-h', '/www'], env: { A: 'b=c' }, workingDir: '/www' });
     t.is(sha(join(img.rootfs, 'bin', 'busybox')), sha('/bin/busybox'));
@@ -67,9 +67,9 @@ if (!busyboxAvailable()) {
       mkdirSync(join(d, compress));
       const tar = makeBusyboxTar(join(d, compress), join(d, `rootfs.${compress}`), { compress });
       await importImage({ root, name: `bb:${compress}`, source: tar });
-      t.is(sha(join(resolveImage(root, `bb:${compress}`).rootfs, 'bin', 'busybox')), sha('/bin/busybox'));
+      t.is(sha(join(resolveImage({ root, name: `bb:${compress}` }).rootfs, 'bin', 'busybox')), sha('/bin/busybox'));
     }
-    t.deepEqual(listImages(root).map((i) => i.ref), ['bb:gzip', 'bb:xz']);
+    t.deepEqual(listImages({ root }).map((i) => i.ref), ['bb:gzip', 'bb:xz']);
   });
 
   test('import a directory; the source stays as it was', async (t) => {
@@ -77,7 +77,7 @@ if (!busyboxAvailable()) {
     const src = makeBusyboxRootfs(join(d, 'src'));
     const root = join(d, 'state');
     await importImage({ root, name: 'hwchiu/netutils', source: src, config: { cmd: ['sleep', 'infinity'] } });
-    const img = resolveImage(root, 'hwchiu/netutils');
+    const img = resolveImage({ root, name: 'hwchiu/netutils' });
     t.is(img.ref, 'hwchiu/netutils:latest');
     t.is(img.rootfs, join(root, 'images', 'hwchiu+netutils', 'latest', 'rootfs'));
     t.is(readlinkSync(join(img.rootfs, 'bin', 'wget')), 'busybox');
@@ -100,7 +100,7 @@ if (!busyboxAvailable()) {
     await importImage({ root, name: 'owners', source: join(d, 'r.tar') });
     await importImage({ root, name: 'owners:dir', source: src });
     for (const ref of ['owners', 'owners:dir']) {
-      const st = lstatSync(join(resolveImage(root, ref).rootfs, 'etc', 'secret'));
+      const st = lstatSync(join(resolveImage({ root, name: ref }).rootfs, 'etc', 'secret'));
       t.is(st.uid, 54321, ref);
       t.is(st.gid, 54322, ref);
       t.is(st.mode & 0o7777, 0o640, ref);
@@ -178,7 +178,7 @@ if (!busyboxAvailable()) {
   test('library: not found says how to import; an image in use is kept unless forced', async (t) => {
     const d = tmp(t);
     const root = join(d, 'state');
-    const err = t.throws(() => resolveImage(root, 'nginx'), { instanceOf: NotFoundError });
+    const err = t.throws(() => resolveImage({ root, name: 'nginx' }), { instanceOf: NotFoundError });
     t.is(err!.message, 'image "nginx:latest" not found; import a root filesystem with: podns image import nginx:latest FILE.tar');
     t.is((err as NotFoundError).kind, 'image');
     const src = makeBusyboxRootfs(join(d, 'src'));
@@ -186,17 +186,17 @@ if (!busyboxAvailable()) {
     // a container record (the contract file the container code writes) that uses it
     mkdirSync(join(root, 'pods', 'web', 'containers', 'srv'), { recursive: true });
     writeFileSync(join(root, 'pods', 'web', 'containers', 'srv', 'config.json'), JSON.stringify({ name: 'srv', pod: 'web', image: 'nginx:latest', argv: ['httpd'] }));
-    const inUse = await t.throwsAsync(removeImage(root, 'nginx'), { instanceOf: PodnsError });
+    const inUse = await t.throwsAsync(removeImage({ root, name: 'nginx' }), { instanceOf: PodnsError });
     t.is(inUse!.code, 'EIMAGEINUSE');
     t.regex(inUse!.message, /container web\/srv uses it; delete the pod first, or use --force/);
     await t.throwsAsync(importImage({ root, name: 'nginx', source: src, config: { cmd: ['other'] } }), { message: /cannot replace image "nginx:latest"/ });
-    t.deepEqual(resolveImage(root, 'nginx').config, { cmd: ['httpd'] }, 'the old image is untouched');
+    t.deepEqual(resolveImage({ root, name: 'nginx' }).config, { cmd: ['httpd'] }, 'the old image is untouched');
     rmSync(join(root, 'pods'), { recursive: true });
     const rec = await importImage({ root, name: 'nginx', source: src, config: { cmd: ['other'] } });
-    t.deepEqual(resolveImage(root, 'nginx').config, { cmd: ['other'] }, 'replaced when nobody uses it');
-    t.is(listImages(root).length, 1);
+    t.deepEqual(resolveImage({ root, name: 'nginx' }).config, { cmd: ['other'] }, 'replaced when nobody uses it');
+    t.is(listImages({ root }).length, 1);
     t.is(rec.ref, 'nginx:latest');
-    await removeImage(root, 'nginx');
+    await removeImage({ root, name: 'nginx' });
     t.deepEqual(storeEntries(root), []);
   });
 

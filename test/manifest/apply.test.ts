@@ -93,7 +93,7 @@ privilegedSerial('the lesson manifest applies as written, both containers run in
   t.is(r.stdout, 'pod/two-containers created');
   t.is(r.stderr, '', 'no warnings for the lesson manifest');
 
-  const rec = readPod(root, 'two-containers');
+  const rec = readPod({ root, name: 'two-containers' });
   t.deepEqual(rec.containers, ['client', 'www-server']);
   t.is(rec.labels.app, 'myapp');
   t.is(rec.restartPolicy, 'Always');
@@ -101,7 +101,7 @@ privilegedSerial('the lesson manifest applies as written, both containers run in
   const utsPin = rec.namespaces.find((n) => n.type === 'uts')!;
   // The kernel's truth: both workloads are in the pod's net and uts namespaces.
   for (const c of ['client', 'www-server']) {
-    const st = readContainerStatus(root, 'two-containers', c);
+    const st = readContainerStatus({ root, pod: 'two-containers', name: c });
     t.is(st?.state, 'running', c);
     t.is(statSync(`/proc/${st!.pid}/ns/net`).ino, netPin.ino, `${c} net ns`);
     t.is(statSync(`/proc/${st!.pid}/ns/uts`).ino, utsPin.ino, `${c} uts ns`);
@@ -124,8 +124,8 @@ privilegedSerial('the lesson manifest applies as written, both containers run in
   const ch = await podns(applyArgs(changed));
   t.is(ch.exitCode, 1);
   t.regex(ch.stderr, /^podns apply: .*changed\.yaml:1: pod "two-containers" already exists and its spec differs from this manifest; pods cannot be changed in place: delete it first \(podns delete -f .*changed\.yaml\), then apply again$/);
-  t.is(readPod(root, 'two-containers').uid, rec.uid);
-  t.truthy(readPod(root, 'two-containers').annotations[LAST_APPLIED]);
+  t.is(readPod({ root, name: 'two-containers' }).uid, rec.uid);
+  t.truthy(readPod({ root, name: 'two-containers' }).annotations[LAST_APPLIED]);
 
   // The image stays while a container runs on it.
   const rmi = await podns(['image', 'rm', 'nginx']);
@@ -175,7 +175,7 @@ spec:
   const r = await podns(['apply', '-f', '-', '--bridge', E!.bridge, '--subnet', E!.subnet], text);
   t.is(r.exitCode, 0, r.stderr);
   t.is(r.stdout, 'pod/first created\npod/second created');
-  const first = readPod(root, 'first');
+  const first = readPod({ root, name: 'first' });
   t.like(first, { hostname: 'box', sharePid: true, restartPolicy: 'Never' });
   t.is(first.annotations.team, 'net');
   t.true(first.namespaces.some((n) => n.type === 'pid') || first.pause !== undefined);
@@ -187,7 +187,7 @@ spec:
   t.is(out, 'hi $(WHO)\n65534');
   const hn = await podns(['exec', 'first', '--', 'hostname']);
   t.is(hn.stdout, 'box');
-  t.deepEqual(readPod(root, 'second').ports, [{ hostPort: 18080, containerPort: 80, protocol: 'tcp' }]);
+  t.deepEqual(readPod({ root, name: 'second' }).ports, [{ hostPort: 18080, containerPort: 80, protocol: 'tcp' }]);
 
   const del = await podns(['delete', '-f', '-', '--grace', '1'], text);
   t.is(del.exitCode, 0, del.stderr);

@@ -9,7 +9,7 @@ import * as E from '../../src/network/netlink/encode.js';
 import { NetlinkHandle, type Request } from '../../src/network/netlink/handle.js';
 
 const root = mkdtempSync('/run/podns-full-');
-const net = await ensureNetwork(root, { bridge: 'ptn-full', subnet: '10.241.128.0/17' });
+const net = await ensureNetwork({ root, bridge: 'ptn-full', subnet: '10.241.128.0/17' });
 const h = NetlinkHandle.open();
 const br = h.linkIndex('ptn-full');
 for (let i = 0; i < 1023; i += 64) {

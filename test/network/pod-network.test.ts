@@ -24,7 +24,7 @@ interface Pod { name: string; holder: Holder; ip: string; hostVeth: string; mac:
 
 /** A network of its own for one test, removed (with its pods' veths and IPs) at teardown. */
 async function network(t: ExecutionContext, bridge: string, subnet: string): Promise<{ net: NetworkConfig; pod(name: string): Pod }> {
-  const net = await ensureNetwork(root, { bridge, subnet });
+  const net = await ensureNetwork({ root, bridge, subnet });
   const pods: Pod[] = [];
   t.teardown(async () => {
     for (const p of pods) {
@@ -152,7 +152,7 @@ privilegedSerial('published ports: reachable from the outside host, from 127.0.0
 
 privileged('ensureNetwork: concurrent calls make one bridge, the record, forwarding and masquerade; removeNetwork undoes it', async (t) => {
   const want = { bridge: 'ptn-ens', subnet: '10.241.4.0/24' };
-  const nets = await Promise.all([ensureNetwork(root, want), ensureNetwork(root, want), ensureNetwork(root, want)]);
+  const nets = await Promise.all([ensureNetwork({ root, ...want }), ensureNetwork({ root, ...want }), ensureNetwork({ root, ...want })]);
   t.teardown(async () => { await removeNetwork(root, 'ptn-ens'); });
   for (const n of nets) t.deepEqual(n, { name: 'ptn-ens', bridge: 'ptn-ens', subnet: '10.241.4.0/24', gateway: '10.241.4.1', mtu: 1500 });
   const record = join(root, 'networks', 'ptn-ens', 'network.json');
@@ -174,7 +174,7 @@ privileged('ensureNetwork: concurrent calls make one bridge, the record, forward
   t.regex(nftRuleset(), /ip saddr 10\.241\.4\.0\/24 ip daddr != 10\.241\.4\.0\/24 masquerade/);
 
   // asking again with a different subnet is refused in one line
-  const err = await t.throwsAsync(ensureNetwork(root, { bridge: 'ptn-ens', subnet: '10.241.5.0/24' }));
+  const err = await t.throwsAsync(ensureNetwork({ root, bridge: 'ptn-ens', subnet: '10.241.5.0/24' }));
   t.is((err as { code?: string }).code, 'ENETCONFLICT');
   t.regex(err!.message, /^network "ptn-ens" already exists with subnet 10\.241\.4\.0\/24/);
 
@@ -193,7 +193,7 @@ privileged('ensureNetwork: concurrent calls make one bridge, the record, forward
 privileged('a subnet that overlaps an address of this netns is refused before anything is made', async (t) => {
   const out = outsideHost(t, 'ptn-up-ovl', '198.51.100');
   void out;
-  const err = await t.throwsAsync(ensureNetwork(root, { bridge: 'ptn-ovl', subnet: '198.51.100.0/25' }));
+  const err = await t.throwsAsync(ensureNetwork({ root, bridge: 'ptn-ovl', subnet: '198.51.100.0/25' }));
   t.is((err as { code?: string }).code, 'ESUBNETOVERLAP');
   t.regex(err!.message, /overlaps 198\.51\.100\.1\/24 on ptn-up-ovl/);
   t.false(existsSync('/sys/class/net/ptn-ovl'));

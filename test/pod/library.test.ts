@@ -23,18 +23,18 @@ privilegedSerial('createPod / readPod / listPods / podState / inspectPod / updat
   t.regex(rec.network!.ip, /^10\.217\.0\.\d+$/);
   t.is(rec.network!.bridge, e.bridge);
   t.is(rec.network!.prefixLength, 24);
-  t.deepEqual(readPod(e.root, 'lib-a'), rec);
-  t.deepEqual(listPods(e.root).map((r) => r.name), ['lib-a']);
-  const st = podState(e.root, rec);
+  t.deepEqual(readPod({ root: e.root, name: 'lib-a' }), rec);
+  t.deepEqual(listPods({ root: e.root }).map((r) => r.name), ['lib-a']);
+  const st = podState({ root: e.root, record: rec });
   t.deepEqual(st, { status: 'Running', pauseAlive: true, ready: 0, total: 0 });
-  const info = inspectPod(e.root, 'lib-a');
+  const info = inspectPod({ root: e.root, name: 'lib-a' });
   t.is(info.namespaces.find((n) => n.type === 'net')!.inode, nsIno(rec.pause!.pid, 'net'));
   t.true(info.namespaces.every((n) => n.pauseInside === true));
   t.deepEqual(await linksIn(join(e.netnsDir, 'lib-a')), ['eth0', 'lo']);
 
   // updates are atomic read-modify-write under the lock
-  await Promise.all(Array.from({ length: 10 }, (_, i) => Promise.resolve().then(() => updatePod(e.root, 'lib-a', (r) => { r.labels[`k${i}`] = 'v'; }))));
-  t.is(Object.keys(readPod(e.root, 'lib-a').labels).length, 11);
+  await Promise.all(Array.from({ length: 10 }, (_, i) => Promise.resolve().then(() => updatePod({ root: e.root, name: 'lib-a', update: (r) => { r.labels[`k${i}`] = 'v'; } }))));
+  t.is(Object.keys(readPod({ root: e.root, name: 'lib-a' }).labels).length, 11);
   t.is(statSync(join(e.root, 'pods', 'lib-a', 'pod.json')).mode & 0o777, 0o600);
 
   // a network none pod has only lo
@@ -45,14 +45,14 @@ privilegedSerial('createPod / readPod / listPods / podState / inspectPod / updat
   await t.throwsAsync(createPod({ root: e.root, name: 'lib-a' }), { instanceOf: PodnsError, code: 'EEXIST' });
   await t.throwsAsync(createPod({ root: e.root, name: 'NO' }), { instanceOf: PodnsError, code: 'EINVALIDNAME' });
 
-  const removed = await deletePod(e.root, 'lib-a', { grace: 1 });
+  const removed = await deletePod({ root: e.root, name: 'lib-a', grace: 1 });
   t.true(removed.some((l) => l.startsWith('veth ')));
   t.true(processGone(rec.pause!.pid));
   t.deepEqual(bridgePorts(e.bridge), []);
-  t.throws(() => readPod(e.root, 'lib-a'), { instanceOf: NotFoundError });
-  await t.throwsAsync(deletePod(e.root, 'lib-a'), { instanceOf: NotFoundError });
-  await deletePod(e.root, 'lib-none');
-  t.deepEqual(await gc(e.root), []);
+  t.throws(() => readPod({ root: e.root, name: 'lib-a' }), { instanceOf: NotFoundError });
+  await t.throwsAsync(deletePod({ root: e.root, name: 'lib-a' }), { instanceOf: NotFoundError });
+  await deletePod({ root: e.root, name: 'lib-none' });
+  t.deepEqual(await gc({ root: e.root }), []);
   t.false(existsSync(join(e.netnsDir, 'lib-none')));
 });
 
@@ -62,6 +62,6 @@ privilegedSerial('host network: the pause stays in the host netns with its own i
   t.not(nsIno(rec.pause!.pid, 'ipc'), nsIno(process.pid, 'ipc'));
   t.is(rec.netnsPath, undefined);
   t.deepEqual(rec.namespaces.map((n) => n.type), ['ipc']);
-  await deletePod(e.root, 'lib-host');
+  await deletePod({ root: e.root, name: 'lib-host' });
   t.true(processGone(rec.pause!.pid));
 });

@@ -54,7 +54,7 @@ if (busyboxAvailable()) {
     await withEnvRoot(root, async () => {
       const rec = await importImage({ name: 'rootcheck', source: src, config: { cmd: ['sleep', '1'] } });
       t.is(rec.ref, 'rootcheck:latest');
-      t.deepEqual(listImages(root).map((i) => i.ref), ['rootcheck:latest'], 'the image is in PODNS_ROOT');
+      t.deepEqual(listImages({ root }).map((i) => i.ref), ['rootcheck:latest'], 'the image is in PODNS_ROOT');
       t.false(existsSync(join(DEFAULT_ROOT, 'images', 'rootcheck')), 'and not in /run/podns');
       // a dry run resolves the image in the store: found only when apply reads PODNS_ROOT
       const out: string[] = [];

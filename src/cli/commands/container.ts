@@ -22,7 +22,7 @@ function onePod(command: string, positionals: string[]): string {
 
 /** -c NAME or kubectl's default; says on stderr which one it took when it chose among several. */
 function pickContainer(root: string, pod: string, requested: string | undefined): string {
-  const rec = readPod(root, pod);
+  const rec = readPod({ root, name: pod });
   const c = chooseContainer(rec, requested);
   if (c.defaulted) stderr.write(defaultedMessage(rec, c.name));
   return c.name;
@@ -196,10 +196,10 @@ S seconds (default ${DEFAULT_GRACE_SECONDS}). The pod itself stays; 'podns delet
         throw new PodnsError('EUSAGE', `invalid --grace "${p.values.grace}": give seconds, 0 or more`);
       }
     }
-    const rec = readPod(p.globals.root, pod);
+    const rec = readPod({ root: p.globals.root, name: pod });
     const names = p.values.container ?? rec.containers;
     for (const n of names) chooseContainer(rec, n);
-    await stopContainers(p.globals.root, pod, names, grace);
+    await stopContainers({ root: p.globals.root, pod, names, grace });
     for (const n of names) out(`container/${n} stopped\n`);
     return 0;
   },
@@ -217,7 +217,7 @@ POD, CONTAINER, PID (on the host), STATUS (Running, Exited (CODE), Restarting), 
     const p = parseCommand('ps', argv, {});
     if (p.positionals.length > 1) throw new PodnsError('EUSAGE', "give at most one pod name; see 'podns ps --help'");
     const pod = p.positionals[0] !== undefined ? validateName('pod', p.positionals[0]) : undefined;
-    const rows = psRows(p.globals.root, pod);
+    const rows = psRows({ root: p.globals.root, pod });
     if (p.globals.output === 'json') {
       out(json(rows));
       return 0;

@@ -107,7 +107,7 @@ async function lsCmd(argv: string[]): Promise<number> {
   if (p.positionals.length > 0) {
     throw new PodnsError('EUSAGE', `podns image ls: unexpected argument "${p.positionals[0]}"; it lists every image`);
   }
-  const images = listImages(p.globals.root);
+  const images = listImages({ root: p.globals.root });
   if (p.globals.output === 'json') {
     stdout.write(json(images));
   } else if (p.globals.output === 'name') {
@@ -132,7 +132,7 @@ async function rmCmd(argv: string[]): Promise<number> {
   let code = 0;
   for (const n of p.positionals) {
     try {
-      const rec = await removeImage(p.globals.root, n, { force: p.values.force });
+      const rec = await removeImage({ root: p.globals.root, name: n, force: p.values.force });
       stdout.write(`Deleted: ${rec.ref}\n`);
     } catch (err) {
       stderr.write(`podns image rm: ${oneLine(err)}\n`);
@@ -145,7 +145,7 @@ async function rmCmd(argv: string[]): Promise<number> {
 async function inspectCmd(argv: string[]): Promise<number> {
   const p = parseCommand('image inspect', argv, {});
   if (p.positionals.length === 0) throw new PodnsError('EUSAGE', 'podns image inspect: name an image, e.g. podns image inspect nginx');
-  stdout.write(json(p.positionals.map((n) => inspectImage(p.globals.root, n))));
+  stdout.write(json(p.positionals.map((n) => inspectImage({ root: p.globals.root, name: n }))));
   return 0;
 }
 

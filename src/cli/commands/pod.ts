@@ -73,7 +73,7 @@ Options:
     if (p.globals.output === 'json') out(json(rec));
     else if (p.globals.output === 'name') out(`pod/${rec.name}\n`);
     else {
-      const ip = podIp(p.globals.root, rec);
+      const ip = podIp({ root: p.globals.root, record: rec });
       out(ip !== undefined ? `${rec.name} ${ip}\n` : `${rec.name}\n`);
     }
     return 0;
@@ -81,8 +81,8 @@ Options:
 };
 
 function row(root: string, rec: PodRecord, wide: boolean): string[] {
-  const st = podState(root, rec);
-  const r = [rec.name, st.status, podIp(root, rec) ?? '<none>', `${st.ready}/${st.total}`, age(rec.createdAt)];
+  const st = podState({ root, record: rec });
+  const r = [rec.name, st.status, podIp({ root, record: rec }) ?? '<none>', `${st.ready}/${st.total}`, age(rec.createdAt)];
   if (wide) {
     const mode = rec.networkMode.kind === 'pod' ? `pod:${rec.networkMode.pod}` : rec.networkMode.kind;
     r.push(mode, st.pauseAlive ? String(rec.pause!.pid) : '<none>', rec.network?.hostVeth ?? '<none>',
@@ -92,8 +92,8 @@ function row(root: string, rec: PodRecord, wide: boolean): string[] {
 }
 
 function jsonView(root: string, rec: PodRecord): unknown {
-  const st = podState(root, rec);
-  return { ...rec, status: { status: st.status, pauseAlive: st.pauseAlive, ready: st.ready, total: st.total, ip: podIp(root, rec) ?? null } };
+  const st = podState({ root, record: rec });
+  return { ...rec, status: { status: st.status, pauseAlive: st.pauseAlive, ready: st.ready, total: st.total, ip: podIp({ root, record: rec }) ?? null } };
 }
 
 const get: Command = {
@@ -109,8 +109,8 @@ Creating / Terminating; Failed (an interrupted create or delete, or pause and pi
     const p = parseCommand('get', argv, {});
     const root = p.globals.root;
     let recs: PodRecord[];
-    if (p.positionals.length > 0) recs = p.positionals.map((n) => readPod(root, validateName('pod', n)));
-    else recs = listPods(root);
+    if (p.positionals.length > 0) recs = p.positionals.map((n) => readPod({ root, name: validateName('pod', n) }));
+    else recs = listPods({ root });
     const o = p.globals.output;
     if (o === 'json') {
       const views = recs.map((r) => jsonView(root, r));
@@ -139,7 +139,7 @@ the network (eth0, IP/prefix, MAC, gateway, host-side veth, bridge), labels and 
   async run(argv) {
     const p = parseCommand('inspect', argv, {});
     const name = onePod('inspect', p.positionals);
-    out(json(inspectPod(p.globals.root, name)));
+    out(json(inspectPod({ root: p.globals.root, name })));
     return 0;
   },
 };
@@ -175,9 +175,9 @@ const del: Command = {
       // Manifests are the manifest module's business (loaded on use): it resolves the file to pods and
       // deletes each, printing `pod "NAME" deleted`.
       const { deleteFromManifest } = await import('../../manifest/apply.js');
-      return await deleteFromManifest(root, p.values.filename, {
-        ...(grace !== undefined ? { grace } : {}), force: p.values.force === true, ignoreNotFound: p.values['ignore-not-found'] === true,
-        out: stdout, err: stderr,
+      return await deleteFromManifest({
+        root, file: p.values.filename, ...(grace !== undefined ? { grace } : {}), force: p.values.force === true,
+        ignoreNotFound: p.values['ignore-not-found'] === true, out: stdout, err: stderr,
       });
     }
     if (p.positionals.length === 0) throw new PodnsError('EUSAGE', "name the pods to delete (or -f FILE); see 'podns delete --help'");
@@ -185,7 +185,7 @@ const del: Command = {
     let code = 0;
     for (const name of p.positionals) {
       try {
-        await deletePod(root, name, { ...(grace !== undefined ? { grace } : {}), force: p.values.force === true });
+        await deletePod({ root, name, ...(grace !== undefined ? { grace } : {}), force: p.values.force === true });
         out(`pod "${name}" deleted\n`);
       } catch (err) {
         if (err instanceof NotFoundError && p.values['ignore-not-found'] === true) continue;
@@ -211,7 +211,7 @@ Finds and removes, printing one line for each thing removed:
   async run(argv) {
     const p = parseCommand('gc', argv, {});
     if (p.positionals.length > 0) throw new PodnsError('EUSAGE', 'gc takes no arguments');
-    const lines = await gc(p.globals.root);
+    const lines = await gc({ root: p.globals.root });
     if (p.globals.output === 'json') out(json(lines));
     else out(lines.map((l) => l + '\n').join(''));
     return 0;
@@ -230,7 +230,7 @@ ended with the old pause (its init), and the kernel ended its processes with it.
   async run(argv) {
     const p = parseCommand('repair', argv, {});
     const name = onePod('repair', p.positionals);
-    const rec = await repairPod(p.globals.root, name);
+    const rec = await repairPod({ root: p.globals.root, name });
     if (p.globals.output === 'json') out(json(rec));
     else {
       out(`pod "${name}" repaired: new pause pid ${rec.pause!.pid}\n`);

@@ -36,7 +36,7 @@ is the pause's, so the view is the same interface and the same counters.
 async function nsCmd(argv: string[]): Promise<number> {
   const p = parseCommand('ns', argv, {});
   const root = p.globals.root;
-  const pods = p.positionals.length > 0 ? [...new Set(p.positionals)].map((n) => readPod(root, n)) : listPods(root);
+  const pods = p.positionals.length > 0 ? [...new Set(p.positionals)].map((n) => readPod({ root, name: n })) : listPods({ root });
   const view = nsView(root, pods);
   if (p.globals.output === 'json') {
     stdout.write(json(view));
@@ -59,7 +59,7 @@ async function netCmd(argv: string[]): Promise<number> {
   if (p.positionals.length !== 1) {
     throw new PodnsError('EUSAGE', `podns net: give exactly one pod, e.g. podns net web${p.positionals.length > 1 ? ` (got ${p.positionals.length})` : ''}`);
   }
-  const rec = readPod(p.globals.root, p.positionals[0]!);
+  const rec = readPod({ root: p.globals.root, name: p.positionals[0]! });
   const view = netView(p.globals.root, rec, p.values.container);
   if (p.globals.output === 'json') stdout.write(json(view));
   else if (p.globals.output === 'name') for (const i of view.interfaces) stdout.write(`${i.name}\n`);
