@@ -29,7 +29,7 @@ test.before(async () => {
 
 test.after.always(async () => {
   if (env === undefined) return;
-  for (const rec of listPods(env.root)) await deletePod(env.root, rec.name, { grace: 0, force: true }).catch(() => undefined);
+  for (const rec of listPods({ root: env.root })) await deletePod({ root: env.root, name: rec.name, grace: 0, force: true }).catch(() => undefined);
   await env.cleanup();
   rmSync(work, { recursive: true, force: true });
 });
@@ -79,7 +79,7 @@ async function runOrRefuse(t: ExecutionContext, f: Fixture, script: string, path
     return undefined;
   }
   t.true(started);
-  await waitFor(() => readContainerStatus(env!.root, 'h', f.name)?.state === 'exited', 'the container to end');
+  await waitFor(() => readContainerStatus({ root: env!.root, pod: 'h', name: f.name })?.state === 'exited', 'the container to end');
   return readFileSync(paths.containerLog(env!.root, 'h', f.name), 'utf8');
 }
 

@@ -189,7 +189,7 @@ test('a benign archive keeps its links, long names and special bits: absolute an
   ]);
   const before = snapshot(e.d);
   await importImage({ root: e.root, name: 'ok', source: file });
-  const r = resolveImage(e.root, 'ok').rootfs;
+  const r = resolveImage({ root: e.root, name: 'ok' }).rootfs;
   t.is(readlinkSync(join(r, 'bin', 'sh')), '/bin/busybox');
   t.is(readlinkSync(join(r, 'bin', 'ash')), '/bin/busybox');
   t.is(readlinkSync(join(r, 'etc', 'localtime')), '/usr/share/zoneinfo/UTC');
