@@ -5,6 +5,7 @@
 // Nothing keeps state between calls; nothing starts threads.
 
 #include "common.h"
+#include "../common/errname.h"
 
 #include <fcntl.h>
 #include <linux/netlink.h>
@@ -33,8 +34,9 @@ namespace podns {
 // errors and arguments
 
 std::string ErrnoName(int err) {
-  // glibc >= 2.32; returns NULL for numbers it has no name for.
-  const char* name = strerrorname_np(err);
+  // the helpers' table (native/common/errname.h), so that the addon and the helpers name errors alike
+  // and the addon needs no glibc extension (strerrorname_np)
+  const char* name = podns_errname(err);
   if (name != nullptr) return name;
   return "E" + std::to_string(err);
 }
@@ -45,8 +47,8 @@ void ThrowErrno(Napi::Env env, int err, const char* syscall, const std::string* 
 
 Napi::Error ErrnoError(Napi::Env env, int err, const char* syscall, const std::string* path, const std::string* dest) {
   std::string code = ErrnoName(err);
-  const char* desc = strerrordesc_np(err);
-  std::string message = code + ": " + (desc != nullptr ? desc : "unknown error") + ", " + syscall;
+  // strerror: C's, on this (the JS) thread; never NULL ("Unknown error N" for a number it does not know)
+  std::string message = code + ": " + strerror(err) + ", " + syscall;
   if (path != nullptr) message += " '" + *path + "'";
   if (dest != nullptr) message += " -> '" + *dest + "'";
   Napi::Error error = Napi::Error::New(env, message);

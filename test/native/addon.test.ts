@@ -1,12 +1,12 @@
 // The addon against the kernel's own view: /proc/PID/ns inodes, /proc/PID/fd, mountinfo, rtnetlink dumps.
 import test, { type ExecutionContext } from 'ava';
-import { spawn as spawnChild } from 'node:child_process';
+import { spawn as spawnChild, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { ErrnoError } from '../../src/errors.js';
-import { executable, native, nsTypeFlag, type NsType } from '../../src/native/index.js';
+import { addonPath, executable, helperPath, native, nsTypeFlag, type NsType } from '../../src/native/index.js';
 import { privileged } from '../helpers/root.js';
 import { childrenOf, hold, readAll, statusField, waitFor } from './proc.js';
 
@@ -172,6 +172,19 @@ test('kernel errors carry code, errno, syscall and path', (t) => {
   const closed = fs.openSync(file, 'r');
   fs.closeSync(closed);
   expectErrno(t, () => native.nlSend(closed, Buffer.alloc(16)), { code: 'EBADF', syscall: 'send' });
+});
+
+test('errno names come from native/common/errname.h (as the helpers\' do), not from glibc extensions', (t) => {
+  // the addon links no strerrorname_np/strerrordesc_np (glibc 2.32+ only)
+  const r = spawnSync('nm', ['-D', '--undefined-only', addonPath], { encoding: 'utf8' });
+  t.is(r.status, 0, r.stderr);
+  t.notRegex(r.stdout, /strerror(name|desc)_np/);
+  // the same name and text the helper prints for this errno
+  const err = t.throws(() => native.pidfdOpen(2 ** 31 - 1)) as ErrnoError;
+  t.is(err.code, 'ESRCH');
+  t.is(err.message, 'ESRCH: No such process, pidfd_open');
+  const h = spawnSync(helperPath, ['exec', '--ns', 'net=/nonexistent/podns', '--', 'true'], { encoding: 'utf8' });
+  t.regex(h.stderr, /: ENOENT \(No such file or directory\)/);
 });
 
 test('flock: a held lock is EAGAIN with nonblock, free again after unlock', (t) => {
