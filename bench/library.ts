@@ -5,6 +5,7 @@ import { createPod, deletePod, execInContainer, runContainer } from './api.js';
 import { mergeStacks, stackSampler, type StackWindow } from './floor.js';
 import { cpuProfile, summarizeProfile, type CpuProfile, type ProfileSummary } from './profile.js';
 import { since } from './stats.js';
+import { PODNS_COMMS, WORKLOAD } from './workload.js';
 
 export const OPS = ['create', 'run', 'exec', 'delete'] as const;
 export type Op = (typeof OPS)[number];
@@ -16,11 +17,7 @@ export interface LibraryTimes {
   delete: number[];
 }
 
-/** The container every pod gets: long-lived, so exec has something to join; no image (host filesystem). */
-export const WORKLOAD = ['/bin/sleep', '3600'];
-
-/** The processes podns starts (they leave this process's tree: the shim detaches). */
-export const PODNS_COMMS = ['pause', 'podns-helper'];
+export { PODNS_COMMS, WORKLOAD } from './workload.js';
 
 async function step(op: Op, root: string, pod: string): Promise<void> {
   switch (op) {

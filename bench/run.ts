@@ -2,7 +2,10 @@
 //
 //   node dist/bench/run.js [--quick] [--only SECTION,...] [--out FILE] [--no-profile]
 //   (--quick: few iterations, scaling up to 100 pods, results to $TMPDIR/podns-bench-quick.json)
-//   sections: floor, shell, library, cli, memory, scale
+//   sections: floor, shell, library, run-ab, cli, memory, scale
+//   run-ab: container run of this build against a baseline build (PODNS_BENCH_BASELINE=REF, default
+//   c3e5507), interleaved in this run; `npm run bench -- --only run-ab` runs just that (its results go to
+//   $TMPDIR/podns-bench-run-ab.json unless --out says otherwise).
 //
 // Prints a table (median, p95, and the ratio to this run's baseline), the targets with PASS or MISS
 // (and by how much, with a profile of where the time goes), and writes bench/results.json.
@@ -18,11 +21,12 @@ import { CLI_OPS, measureCli, profileCli, type CliOp, type CliTimes } from './cl
 import { floorExec, floorPod, floorScale, floorShell, type FloorExec, type FloorPod } from './floor.js';
 import { measureLibrary, OPS, profileLibrary, type LibraryTimes, type Op, type OpProfile } from './library.js';
 import type { ProfileSummary } from './profile.js';
+import { abDelta, DEFAULT_BASELINE, RUN_BUDGET_MS, runAb, type AbResult } from './run-ab.js';
 import { podMemory, scaleOnce, type PodMemory, type ScaleProfile, type ScaleRun } from './scale.js';
 import { fmtKiB, fmtMs, fmtRatio, median, nsToMs, slope, summarize, tenths, type Summary } from './stats.js';
 import { machineInfo, netnsAllocated, settle } from './system.js';
 
-const SECTIONS = ['floor', 'shell', 'library', 'cli', 'memory', 'scale'] as const;
+const SECTIONS = ['floor', 'shell', 'library', 'run-ab', 'cli', 'memory', 'scale'] as const;
 type Section = (typeof SECTIONS)[number];
 
 interface Config {
@@ -36,6 +40,8 @@ interface Config {
   libN: number;
   libWarmup: number;
   libProfileRuns: number;
+  abN: number;
+  abWarmup: number;
   cliN: number;
   cliWarmup: number;
   cliProfileRuns: number;
@@ -64,13 +70,15 @@ function parseArgs(argv: string[]): Config {
       process.exit(0);
     } else throw new Error(`unknown argument "${a}"; see npm run bench -- --help`);
   }
+  // Only the A/B: its own default file, so that bench/results.json stays the latest full run.
+  if (only.size === 1 && only.has('run-ab') && !argv.includes('--out')) out = path.join(tmpdir(), 'podns-bench-run-ab.json');
   // Full run: about 5 minutes on 2 cores; most of it is the kernel deleting links (an RCU barrier each).
   return quick
     ? { quick, only, out: argv.includes('--out') ? out : path.join(tmpdir(), 'podns-bench-quick.json'), profile,
-      floorPodN: 40, floorExecN: 200, shellN: 8, libN: 15, libWarmup: 3, libProfileRuns: 3, cliN: 5, cliWarmup: 1,
+      floorPodN: 40, floorExecN: 200, shellN: 8, libN: 15, libWarmup: 3, libProfileRuns: 3, abN: 20, abWarmup: 3, cliN: 5, cliWarmup: 1,
       cliProfileRuns: 1, memoryPods: 10, scaleSizes: [1, 10, 100] }
     : { quick, only, out, profile,
-      floorPodN: 200, floorExecN: 1000, shellN: 40, libN: 150, libWarmup: 10, libProfileRuns: 10, cliN: 30, cliWarmup: 3,
+      floorPodN: 200, floorExecN: 1000, shellN: 40, libN: 150, libWarmup: 10, libProfileRuns: 10, abN: 150, abWarmup: 10, cliN: 30, cliWarmup: 3,
       cliProfileRuns: 3, memoryPods: 50, scaleSizes: [1, 100, 500, 1000] };
 }
 
@@ -114,6 +122,8 @@ const SHORT_GROUP: Record<string, string> = {
   'shell path (unshare, ip, nsenter)': 'shell path',
   'podns CLI (whole processes)': '',
 };
+const AB_GROUP = `container run A/B (interleaved; budget +${RUN_BUDGET_MS} ms)`;
+SHORT_GROUP[AB_GROUP] = '';
 
 function addRow(group: string, name: string, ms: number[], vsKey?: string, note?: string): Row {
   const r: Row = { group, name, summary: summarize(ms) };
@@ -231,6 +241,8 @@ async function main(): Promise<number> {
   let scaleRuns: ScaleRun[] = [];
   let scaleProf: ScaleProfile[] | undefined;
   let memory: PodMemory | undefined;
+  let ab: AbResult | undefined;
+  let abSkipped: string | undefined;
 
   try {
     // -- 1. the kernel floor ----------------------------------------------------------------------
@@ -287,6 +299,28 @@ async function main(): Promise<number> {
         log(`library: the same under the CPU profiler and the kernel stack sampler, x${cfg.libProfileRuns}`);
         libProfiles = await profileLibrary(root, cfg.libProfileRuns);
         profiles.library = libProfiles;
+      }
+    }
+
+    // -- 3b. container run, this build against the build before the change -------------------------
+    if (has('run-ab')) {
+      const ref = process.env.PODNS_BENCH_BASELINE || DEFAULT_BASELINE;
+      await quietBefore('run A/B');
+      log(`run A/B: container run, this build and the baseline ${ref} in turn, x${cfg.abN} each (+${cfg.abWarmup} warm-up)`);
+      const r = await runAb({ ref, n: cfg.abN, warmup: cfg.abWarmup, log });
+      if ('skipped' in r) {
+        abSkipped = r.skipped;
+        log(`run A/B: skipped: ${r.skipped}`);
+        results.runAb = { ref, skipped: r.skipped };
+      } else {
+        ab = r;
+        const g = AB_GROUP;
+        const baseName = `run, baseline ${r.ref === r.sha.slice(0, r.ref.length) ? '' : `${r.ref} `}${r.sha.slice(0, 7)}`;
+        addRow(g, baseName, r.base, undefined, 'BASELINE (the build before the change)');
+        addRow(g, `run, this build${r.head ? ` ${r.head.slice(0, 7)}` : ''}`, r.cur, `${g}/${baseName}`);
+        const d = abDelta(r);
+        results.runAb = { ref: r.ref, baseline: r.sha, head: r.head, base: summarize(r.base), this: summarize(r.cur),
+          deltaMedianMs: d.delta, deltaP95Ms: summarize(r.cur).p95 - summarize(r.base).p95, pairedMedianMs: d.pairedMedian, budgetMs: RUN_BUDGET_MS };
       }
     }
 
@@ -390,6 +424,21 @@ async function main(): Promise<number> {
     const t = target('container run', "<= 3 x the floor's fork+setns+exec", libRun / floorExecMs, 3, fmtRatio);
     t.explain = [`library run ${fmtMs(libRun)} vs floor ${fmtMs(floorExecMs)}`, ...profileLines(libProfiles?.run.cpu, libProfiles?.run.kernel)];
   }
+  if (ab) {
+    const d = abDelta(ab);
+    const sb = summarize(ab.base);
+    const sc = summarize(ab.cur);
+    const signed = (x: number) => `${x >= 0 ? '+' : '-'}${fmtMs(Math.abs(x))}`;
+    const pass = d.delta <= RUN_BUDGET_MS;
+    targets.push({
+      name: 'container run vs the build before the change', rule: `median <= baseline ${ab.sha.slice(0, 7)} + ${RUN_BUDGET_MS} ms, same run, interleaved`,
+      value: signed(d.delta), limit: `+${fmtMs(RUN_BUDGET_MS)}`, pass,
+      margin: pass ? `${fmtMs(RUN_BUDGET_MS - d.delta)} inside` : `missed by ${fmtMs(d.delta - RUN_BUDGET_MS)}`,
+      explain: [`baseline median ${fmtMs(sb.median)} p95 ${fmtMs(sb.p95)}; this build median ${fmtMs(sc.median)} p95 ${fmtMs(sc.p95)} ` +
+        `(p95 ${signed(sc.p95 - sb.p95)}); median of the per-round differences ${signed(d.pairedMedian)}; n ${sc.n} each`,
+        ...profileLines(libProfiles?.run.cpu, libProfiles?.run.kernel)],
+    });
+  }
   const big = scaleRuns.find((r) => r.size >= 1000) ?? (cfg.quick ? scaleRuns[scaleRuns.length - 1] : undefined);
   if (big) {
     const tt = tenths(big.create);
@@ -421,16 +470,19 @@ async function main(): Promise<number> {
   }
 
   // ---- print --------------------------------------------------------------------------------------
-  let text = '\n' + printTable();
+  let text = rows.length ? '\n' + printTable() : '';
   if (scaleRuns.length || scaleFloor.on || scaleFloor.off) text += '\n' + scaleTable(scaleRuns, scaleFloor);
   if (memory) text += '\n' + memoryTable(memory);
   if (targets.length) {
     text += '\nTargets (medians, this run):\n';
     for (const t of targets) {
       text += `  ${t.pass ? 'PASS' : 'MISS'}  ${t.name}: ${t.value} (${t.rule}; ${t.margin})\n`;
-      if (!t.pass && t.explain) for (const l of t.explain) text += `        ${l}\n`;
+      if ((!t.pass || t.name.startsWith('container run vs')) && t.explain) {
+        for (const l of t.pass ? t.explain.slice(0, 1) : t.explain) text += `        ${l}\n`;
+      }
     }
   }
+  if (abSkipped) text += `\nrun A/B: skipped, nothing measured: ${abSkipped}\n`;
   const busy = quiet.filter((q) => q.idle < 0.9);
   if (busy.length) text += `\nWARNING: the machine was busy before ${busy.map((q) => `${q.section} (${(q.idle * 100).toFixed(0)}% idle)`).join(', ')}: those numbers are not reliable.\n`;
   process.stdout.write(text);
