@@ -18,6 +18,7 @@
 
 #define MAX_NS 8
 #define MAX_BINDS 32
+#define MAX_MASKS 32 /* --mask and --readonly-path, each */
 #define LINE_MAX_BYTES 16384 /* kubelet's CRI line limit: a longer line is split with the P tag */
 #define BACKOFF_CAP_MS 300000L /* kubelet's CrashLoopBackOff cap */
 #define BACKOFF_RESET_MS 600000L /* a run this long resets the backoff, as kubelet forgets old crashes */
@@ -56,6 +57,14 @@ struct opts {
   const char *env_file;
   enum restart_policy restart;
   long backoff_ms;
+  /* rootfs: masked and read-only paths (runc's defaults, from src/container/masks.ts), read-only root,
+     the devices cgroup the workload joins */
+  const char *masks[MAX_MASKS];
+  int n_masks;
+  const char *ro_paths[MAX_MASKS];
+  int n_ro_paths;
+  int readonly_rootfs;
+  const char *devices_cgroup;
   char **argv;
 };
 
@@ -114,7 +123,8 @@ __attribute__((noreturn, format(printf, 3, 4))) void child_fail(int err, const c
 
 /* shim_rootfs.c (the workload child, before execve) */
 void setup_rootfs(const struct opts *o);
-void do_binds(const struct opts *o, int rootfd);
+/* Without --rootfs: the host's tree, with a fresh /proc and /sys, the binds, masks, read-only paths. */
+void setup_host_tree(const struct opts *o);
 
 /* shim_status.c */
 void write_status(void);

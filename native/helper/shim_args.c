@@ -62,6 +62,7 @@ int parse(int argc, char **argv, struct opts *o) {
     if (!strcmp(a, "--")) { i++; break; }
     if (!strcmp(a, "--new-pid-ns")) { o->new_pid_ns = 1; continue; }
     if (!strcmp(a, "--detached")) { o->detached = 1; continue; }
+    if (!strcmp(a, "--readonly-rootfs")) { o->readonly_rootfs = 1; continue; }
     if (a[0] != '-' || a[1] != '-') { bad = a; snprintf(why, sizeof why, "unexpected argument \"%s\" (the command goes after --)", a); break; }
     if (!v) { bad = a; snprintf(why, sizeof why, "%s needs a value", a); break; }
     i++;
@@ -88,6 +89,14 @@ int parse(int argc, char **argv, struct opts *o) {
       o->binds[o->n_binds].src = v;
       o->binds[o->n_binds].dst = c + 1;
       o->n_binds++;
+    } else if (!strcmp(a, "--mask") || !strcmp(a, "--readonly-path")) {
+      int ro = a[2] == 'r';
+      int *n = ro ? &o->n_ro_paths : &o->n_masks;
+      if (!safe_dst(v) || *n == MAX_MASKS) { bad = a; snprintf(why, sizeof why, "bad %s \"%s\": want an absolute path without .. (at most %d)", a, v, MAX_MASKS); break; }
+      (ro ? o->ro_paths : o->masks)[(*n)++] = v;
+    } else if (!strcmp(a, "--devices-cgroup")) {
+      if (!safe_dst(v)) { bad = a; snprintf(why, sizeof why, "bad --devices-cgroup \"%s\": want an absolute path without ..", v); break; }
+      o->devices_cgroup = v;
     } else if (!strcmp(a, "--hostname")) o->hostname = v;
     else if (!strcmp(a, "--uid") || !strcmp(a, "--gid")) {
       long n;

@@ -57,17 +57,8 @@ static __attribute__((noreturn)) void run_child(const struct opts *o, int outw, 
      pinned namespace alive for as long as this container runs. Our own mounts still don't leak out. */
   if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0) child_fail(errno, "mount", "/ rslave: %s", strerror(errno));
 
-  if (o->rootfs) {
-    setup_rootfs(o);
-  } else {
-    /* Same host tree, but /proc must show our pid namespace and /sys our netns. EBUSY: the one mounted
-       there already is that very superblock (host network: the same netns), which is what we want. */
-    if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0 && errno != EBUSY)
-      child_fail(errno, "mount", "proc on /proc: %s", strerror(errno));
-    if (mount("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0 && errno != EBUSY)
-      child_fail(errno, "mount", "sysfs on /sys: %s", strerror(errno));
-    do_binds(o, -1);
-  }
+  if (o->rootfs) setup_rootfs(o);
+  else setup_host_tree(o);
 
   if (o->hostname) {
     /* A container-specific hostname: its own uts ns, so the pod's stays as it is. */

@@ -223,7 +223,7 @@ static void attach(int m, int target, const char *path) {
     child_fail(errno, "mount", "on %s: %s", path, strerror(errno));
 }
 
-static __attribute__((unused)) void set_attrs(int m, uint64_t attrs, int recursive, const char *path) {
+static void set_attrs(int m, uint64_t attrs, int recursive, const char *path) {
   struct p_mount_attr a = {attrs, 0, 0, 0};
   if (syscall(SYS_mount_setattr, m, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &a, sizeof a) < 0)
     child_fail(errno, "mount", "read-only %s: %s", path, strerror(errno));
@@ -337,7 +337,7 @@ static void mount_dev(int rootfd) {
 
 /* --bind SRC:DST. SRC is the host's; DST is resolved in the container's root (rootfd), or, without a
    rootfs (rootfd < 0), is the host's own path: never created there, skipped when missing. */
-void do_binds(const struct opts *o, int rootfd) {
+static void do_binds(const struct opts *o, int rootfd) {
   for (int i = 0; i < o->n_binds; i++) {
     const char *dst = o->binds[i].dst;
     if (rootfd < 0) {
@@ -356,8 +356,72 @@ void do_binds(const struct opts *o, int rootfd) {
   }
 }
 
+/* --mask: what a container must not read of the kernel's (runc's list: /proc/kcore, /sys/firmware...).
+   A file gets the host's /dev/null bound over it, a directory an empty read-only tmpfs (one superblock,
+   cloned for each). --readonly-path: bound onto itself, then read-only, nosuid, nodev, noexec (/proc/sys:
+   sysctls of the host's kernel that no namespace covers). Missing paths are skipped. ROOTFD: the
+   container's root; the paths are resolved in it, not following a final symlink. */
+static void protect_paths(const struct opts *o, int rootfd) {
+  int empty = -1;
+  for (int i = 0; i < o->n_masks; i++) {
+    const char *p = o->masks[i];
+    int t = openat2_(rootfd, rel(p), O_PATH | O_NOFOLLOW, IN_ROOT);
+    if (t < 0) {
+      if (errno == ENOENT) continue;
+      child_fail(errno, "mask", "%s: %s", p, strerror(errno));
+    }
+    struct stat st;
+    if (fstat(t, &st) < 0) child_fail(errno, "mask", "%s: %s", p, strerror(errno));
+    if (S_ISDIR(st.st_mode)) {
+      static const struct fs_opt opts[] = {{"mode", "0555"}};
+      int m;
+      if (empty < 0) m = empty = fs_new("tmpfs", opts, 1, P_MOUNT_ATTR_RDONLY | P_MOUNT_ATTR_NOSUID | P_MOUNT_ATTR_NODEV | P_MOUNT_ATTR_NOEXEC, p);
+      else m = clone_tree(empty, p, 0);
+      attach(m, t, p);
+      if (m != empty) close(m);
+    } else {
+      int m = clone_tree(-1, "/dev/null", 0);
+      attach(m, t, p);
+      close(m);
+    }
+    close(t);
+  }
+  if (empty >= 0) close(empty);
+  for (int i = 0; i < o->n_ro_paths; i++) {
+    const char *p = o->ro_paths[i];
+    int t = openat2_(rootfd, rel(p), O_PATH | O_NOFOLLOW, IN_ROOT);
+    if (t < 0) {
+      if (errno == ENOENT) continue;
+      child_fail(errno, "readonly-path", "%s: %s", p, strerror(errno));
+    }
+    int m = clone_tree(t, p, 1);
+    set_attrs(m, P_MOUNT_ATTR_RDONLY | P_MOUNT_ATTR_NOSUID | P_MOUNT_ATTR_NODEV | P_MOUNT_ATTR_NOEXEC, 1, p);
+    attach(m, t, p);
+    close(m);
+    close(t);
+  }
+}
+
+void setup_host_tree(const struct opts *o) {
+  /* Same host tree, but /proc must show our pid namespace and /sys our netns. EBUSY: the one mounted
+     there already is that very superblock (host network: the same netns), which is what we want. */
+  if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0 && errno != EBUSY)
+    child_fail(errno, "mount", "proc on /proc: %s", strerror(errno));
+  if (mount("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0 && errno != EBUSY)
+    child_fail(errno, "mount", "sysfs on /sys: %s", strerror(errno));
+  do_binds(o, -1);
+  if (o->n_masks || o->n_ro_paths || o->readonly_rootfs) {
+    int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (root < 0) child_fail(errno, "open", "/: %s", strerror(errno));
+    protect_paths(o, root);
+    /* Only the mount at / (this mount namespace's copy): the other mounts of the host's tree keep theirs. */
+    if (o->readonly_rootfs) set_attrs(root, P_MOUNT_ATTR_RDONLY, 0, "/");
+    close(root);
+  }
+}
+
 /* The container's filesystem: the rootfs with /proc, a minimal /dev, /dev/pts, /dev/shm, read-only /sys,
-   the binds; then pivot_root into it. */
+   the binds, masked and read-only paths; then pivot_root into it. */
 void setup_rootfs(const struct opts *o) {
   int root = mount_root(o);
 
@@ -368,6 +432,10 @@ void setup_rootfs(const struct opts *o) {
   /* sysfs shows the network devices of the mounter's netns: mounted here it shows the pod's. */
   close(mount_fs(root, "/sys", 0555, "sysfs", NULL, 0, P_MOUNT_ATTR_RDONLY | P_MOUNT_ATTR_NOSUID | P_MOUNT_ATTR_NODEV | P_MOUNT_ATTR_NOEXEC));
   do_binds(o, root);
+  protect_paths(o, root);
+  /* --readonly-rootfs: the root mount only; /dev, /dev/shm, /proc, the binds are mounts of their own and
+     keep their flags (as runc does it). */
+  if (o->readonly_rootfs) set_attrs(root, P_MOUNT_ATTR_RDONLY, 0, "/");
 
   /* pivot_root(".", "."): the old root ends up stacked on the new one and is lazily detached, so the
      container keeps no path to the host's tree (and no copies of the host's mounts, e.g. other pods' pins). */

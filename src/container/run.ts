@@ -23,6 +23,7 @@ import { writeFileNew, writeJsonAtomic } from '../state/files.js';
 import { validateName } from '../state/names.js';
 import { paths, resolveRoot } from '../state/paths.js';
 import { validateEnv, validateIds, validateRestartPolicy, validateWorkdir, workloadEnv, type RestartPolicy } from './config.js';
+import { protectedPaths } from './masks.js';
 import { stopContainers } from './stop.js';
 
 const readAsync = promisify(fsRead);
@@ -42,6 +43,8 @@ export interface RunOptions {
   restartPolicy?: RestartPolicy;
   /** first restart delay in ms (doubles up to 5 minutes, as kubelet's CrashLoopBackOff); default 1000 */
   backoffMs?: number;
+  /** the root filesystem read-only (manifest: securityContext.readOnlyRootFilesystem) */
+  readOnlyRootFilesystem?: boolean;
 }
 
 /** The namespaces a container joins: the pod's pins, and its pid namespace or a new one. */
@@ -104,6 +107,8 @@ export function shimOptions(root: string, rec: PodRecord, config: ContainerConfi
     envFile: envFile(root, rec.name, config.name),
     restart: config.restartPolicy,
     ...(backoffMs !== undefined ? { backoffMs } : {}),
+    ...protectedPaths(config),
+    ...(config.readOnlyRootFilesystem === true ? { readonlyRootfs: true } : {}),
     argv: config.argv,
   };
 }
@@ -269,6 +274,7 @@ export async function runContainer(o: RunOptions): Promise<{ config: ContainerCo
     ...ids,
     restartPolicy: restartPolicy ?? rec.restartPolicy ?? 'Never',
     createdAt: new Date().toISOString(),
+    ...(o.readOnlyRootFilesystem === true ? { readOnlyRootFilesystem: true } : {}),
   };
 
   // Recorded before it is made (DESIGN: a crash leaves a record that says what may exist).

@@ -42,8 +42,8 @@ export interface ShimArgvOptions {
   backoffMs?: number;
 
   // rootfs (issue 10 points 3, 5): masked and read-only paths, read-only rootfs, devices cgroup
-  masks?: string[];
-  readonlyPaths?: string[];
+  masks?: readonly string[];
+  readonlyPaths?: readonly string[];
   readonlyRootfs?: boolean;
   devicesCgroup?: string;
   // priv (issue 10 points 2, 4): the capability mask (bounding/effective/permitted/inheritable), ...

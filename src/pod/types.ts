@@ -80,6 +80,10 @@ export interface ContainerConfig {
   gid?: number;
   restartPolicy: 'Never' | 'OnFailure' | 'Always';
   createdAt: string;
+  /** all capabilities, no seccomp, no masked or read-only paths, no devices cgroup (priv's flag) */
+  privileged?: boolean;
+  /** the root filesystem is mounted read-only (/dev, /dev/shm, /proc and the pod's /etc files are not) */
+  readOnlyRootFilesystem?: boolean;
 }
 
 export interface ContainerStatus {

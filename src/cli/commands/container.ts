@@ -48,6 +48,7 @@ Options:
   -w, --workdir DIR          working directory (default: the image's, else /)
   -u, --user UID[:GID]       numeric user (and group) to run as
   --restart POLICY           Never (default), OnFailure or Always; restarts back off 1s, 2s, 4s... up to 5m
+  --read-only                the root filesystem is read-only (/dev, /dev/shm, /proc, the pod's /etc files stay)
   -o json|name               print the container's config and status, or container/NAME
 With an image, CMD [ARG...] replace the image's default arguments (CMD), as 'kubectl run -- ARGS' does;
 the image's entrypoint stays.
@@ -58,6 +59,7 @@ Example:
   async run(argv) {
     const p = parseCommand<{
       name?: string; image?: string; rootfs?: string; env?: string[]; workdir?: string; user?: string; restart?: string;
+      'read-only'?: boolean;
     }>('run', argv, {
       name: { type: 'string' },
       image: { type: 'string' },
@@ -66,6 +68,7 @@ Example:
       workdir: { type: 'string', short: 'w' },
       user: { type: 'string', short: 'u' },
       restart: { type: 'string' },
+      'read-only': { type: 'boolean' },
     }, { stopAtFirstPositional: 1 });
     const pod = onePod('run', p.positionals);
     const v = p.values;
@@ -89,6 +92,7 @@ Example:
       ...(v.workdir !== undefined ? { workingDir: v.workdir } : {}),
       ...(user !== undefined ? { uid: user.uid, ...(user.gid !== undefined ? { gid: user.gid } : {}) } : {}),
       ...(restartPolicy !== undefined ? { restartPolicy } : {}),
+      ...(v['read-only'] === true ? { readOnlyRootFilesystem: true } : {}),
     });
     if (p.globals.output === 'json') out(json(res));
     else if (p.globals.output === 'name') out(`container/${res.config.name}\n`);
