@@ -29,7 +29,7 @@ test.before(async () => {
 
 test.after.always(async () => {
   if (env === undefined) return;
-  for (const rec of listPods(env.root)) await deletePod(env.root, rec.name, { grace: 0, force: true }).catch(() => undefined);
+  for (const rec of listPods({ root: env.root })) await deletePod({ root: env.root, name: rec.name, grace: 0, force: true }).catch(() => undefined);
   await env.cleanup();
   rmSync(work, { recursive: true, force: true });
 });
@@ -40,7 +40,7 @@ async function output(name: string, script: string, o: { rootfs?: boolean; readO
     root: env!.root, pod: 'm', name, command: ['sh', '-c', script],
     ...(o.rootfs === false ? {} : { rootfs }), ...(o.readOnly === true ? { readOnlyRootFilesystem: true } : {}),
   });
-  await waitFor(() => readContainerStatus(env!.root, 'm', name)?.state === 'exited', 'the container to end');
+  await waitFor(() => readContainerStatus({ root: env!.root, pod: 'm', name })?.state === 'exited', 'the container to end');
   return readFileSync(paths.containerLog(env!.root, 'm', name), 'utf8').split('\n').filter(Boolean).map((l) => l.split(' ').slice(3).join(' '));
 }
 
@@ -106,7 +106,7 @@ withBusybox('without --read-only the root is writable', async (t) => {
 });
 
 withBusybox('the shim gets the lists unless the container is privileged', async (t) => {
-  const rec = readPod(env!.root, 'm');
+  const rec = readPod({ root: env!.root, name: 'm' });
   const config: ContainerConfig = { name: 'x', pod: 'm', argv: ['true'], env: {}, restartPolicy: 'Never', createdAt: new Date().toISOString() };
   const plain = shimOptions(env!.root, rec, config);
   t.deepEqual(plain.masks, MASKED_PATHS);
