@@ -9,15 +9,15 @@
 import { closeSync, existsSync, mkdirSync, read as fsRead, readSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { isErrno, NotFoundError, PodnsError, errnoError } from '../errors.js';
+import { isErrno, PodnsError, errnoError } from '../errors.js';
 import { faultPoint } from '../fault.js';
 import { resolveArgv, resolveImage, type ImageConfig } from '../image/index.js';
 import { HELPER_ARGV0, parseHelperError, parseShimReady, shimArgv, type NsPath, type ShimArgvOptions } from '../native/helper.js';
 import { executable, helperPath, native } from '../native/index.js';
-import { createPod } from '../pod/create.js';
+import { ensurePod } from '../pod/ensure.js';
 import { deletePod } from '../pod/delete.js';
 import { processAlive } from '../pod/proc.js';
-import { readPod, updatePod } from '../pod/store.js';
+import { updatePod } from '../pod/store.js';
 import type { ContainerConfig, ContainerStatus, PodRecord } from '../pod/types.js';
 import { writeFileNew, writeJsonAtomic } from '../state/files.js';
 import { validateName } from '../state/names.js';
@@ -243,25 +243,10 @@ export async function runContainer(o: RunOptions): Promise<{ config: ContainerCo
   const argv = resolveArgv(image?.config ?? {}, o.command, o.args, image?.ref);
   const workingDir = validateWorkdir(o.workingDir ?? image?.config.workingDir);
 
-  // "On a pod that does not exist, podns run first creates it."
-  let rec: PodRecord;
-  let createdPod = false;
-  try {
-    rec = readPod({ root, name: o.pod });
-  } catch (err) {
-    if (!(err instanceof NotFoundError)) throw err;
-    try {
-      rec = await createPod({ root, name: o.pod });
-      createdPod = true;
-    } catch (createErr) {
-      // another podns made it meanwhile
-      if (createErr instanceof PodnsError && createErr.code === 'EEXIST') rec = readPod({ root, name: o.pod });
-      else throw createErr;
-    }
-  }
-  if (rec.phase !== 'ready') {
-    throw new PodnsError('EPODNOTREADY', `pod "${o.pod}" is ${rec.phase === 'creating' ? 'still being created' : 'being deleted'}; wait, or run 'podns gc' if a podns process died`);
-  }
+  // "On a pod that does not exist, podns run first creates it" — or waits while another process does.
+  const ensured = await ensurePod(root, o.pod);
+  let rec = ensured.rec;
+  const createdPod = ensured.created;
 
   const config: ContainerConfig = {
     name: o.name,
