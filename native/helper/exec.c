@@ -1,5 +1,7 @@
 // podns-helper exec [--pidfd FD | --ns TYPE=PATH ...] [--tty] [--uid N] [--gid N] [--cwd DIR]
-//                   [--clear-env] [--env K=V ...] [--errfd FD] -- CMD ARGS...
+//                   [--clear-env] [--env K=V ...] [--errfd FD]
+//                   [--caps HEX] [--user-caps HEX] [--groups G,...] [--no-new-privs] [--seccomp default|unconfined]
+//                   -- CMD ARGS...
 //
 // Runs CMD inside the namespaces of another process (a pod's pause, a container).
 // Why a separate C program: Node is multithreaded, and the kernel refuses setns() into a
@@ -30,6 +32,7 @@
 // raw mode just reads the byte, as if the user had pressed ^D. Without --tty, CMD inherits
 // the helper's stdio directly and nothing is relayed.
 #include "common.h"
+#include "privileges.h"
 
 #include <fcntl.h>
 #include <grp.h>
@@ -51,6 +54,7 @@ struct exec_opts {
   struct ns_list ns;
   bool tty;
   long uid, gid;
+  struct privs privs; /* the container's: --caps, --user-caps, --groups, --no-new-privs, --seccomp */
   const char *cwd;
   bool clear_env;
   char **envs;
@@ -81,6 +85,7 @@ static void parse_args(int argc, char **argv, struct exec_opts *o) {
   ns_list_init(&o->ns);
   o->tty = false;
   o->uid = o->gid = -1;
+  privs_init(&o->privs);
   o->cwd = NULL;
   o->clear_env = false;
   o->envs = calloc((size_t)argc, sizeof(char *));
@@ -126,8 +131,15 @@ static void parse_args(int argc, char **argv, struct exec_opts *o) {
       o->envs[o->nenv++] = v;
     } else if (strcmp(a, "--errfd") == 0) {
       (void)need_value(argc, argv, &i);  // handled above
+    } else if (privs_flag_is_switch(a)) {
+      char why[256];
+      privs_flag(&o->privs, a, NULL, why, sizeof why);
     } else {
-      die_usage("unknown option \"%s\" (put the command after --)", a);
+      char why[256];
+      int r = strncmp(a, "--", 2) == 0 && i + 1 < argc ? privs_flag(&o->privs, a, argv[i + 1], why, sizeof why) : 0;
+      if (r < 0) die_usage("%s", why);
+      if (r == 0) die_usage("unknown option \"%s\" (put the command after --)", a);
+      i++;
     }
   }
   if (i >= argc) die_usage("no command given (usage: podns-helper exec [OPTIONS] -- CMD ARGS...)");
@@ -152,12 +164,13 @@ __attribute__((noreturn)) static void run_child(const struct exec_opts *o, const
   if (o->clear_env && clearenv() != 0) die_errno("clearenv");
   for (int k = 0; k < o->nenv; k++)
     if (putenv(o->envs[k]) != 0) die_errno("putenv");
-  if (o->uid >= 0 || o->gid >= 0) {
-    // Drop root's supplementary groups, or CMD keeps group 0 access behind a new uid.
-    if (setgroups(0, NULL) != 0) die_errno("setgroups");
-    if (o->gid >= 0 && setgid((gid_t)o->gid) != 0) die_errno("setgid");
-    if (o->uid >= 0 && setuid((uid_t)o->uid) != 0) die_errno("setuid");
-  }
+  // The container's user, groups (none but --groups: root's own would leak in), capabilities, no_new_privs
+  // and seccomp filter, the same way as its main process (privileges.c); the filter allows what follows.
+  struct privs pv = o->privs;
+  pv.uid = o->uid;
+  pv.gid = o->gid;
+  const char *failed;
+  if (apply_privileges(&pv, &failed) != 0) die_errno(failed);
   // After setuid, so the directory must be reachable by the user CMD runs as.
   if (o->cwd != NULL && chdir(o->cwd) != 0) {
     char step[300];

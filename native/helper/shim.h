@@ -11,6 +11,7 @@
 #define PODNS_HELPER_SHIM_H
 
 #include "common.h"
+#include "privileges.h"
 
 #include <stdint.h>
 #include <sys/types.h>
@@ -51,6 +52,7 @@ struct opts {
   int n_binds;
   const char *hostname;
   long uid, gid;
+  struct privs privs; /* --caps, --user-caps, --groups, --no-new-privs, --seccomp (privileges.h) */
   const char *cwd;
   char **env;
   int n_env;

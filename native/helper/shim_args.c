@@ -49,6 +49,7 @@ int parse(int argc, char **argv, struct opts *o) {
   o->ready_fd = -1;
   o->pid_ns_fd = -1;
   o->uid = o->gid = -1;
+  privs_init(&o->privs);
   o->backoff_ms = 1000;
   o->restart = RESTART_NEVER;
   o->env = calloc((size_t)argc + 1, sizeof(char *));
@@ -63,6 +64,7 @@ int parse(int argc, char **argv, struct opts *o) {
     if (!strcmp(a, "--new-pid-ns")) { o->new_pid_ns = 1; continue; }
     if (!strcmp(a, "--detached")) { o->detached = 1; continue; }
     if (!strcmp(a, "--readonly-rootfs")) { o->readonly_rootfs = 1; continue; }
+    if (privs_flag_is_switch(a)) { privs_flag(&o->privs, a, NULL, why, sizeof why); continue; }
     if (a[0] != '-' || a[1] != '-') { bad = a; snprintf(why, sizeof why, "unexpected argument \"%s\" (the command goes after --)", a); break; }
     if (!v) { bad = a; snprintf(why, sizeof why, "%s needs a value", a); break; }
     i++;
@@ -115,7 +117,11 @@ int parse(int argc, char **argv, struct opts *o) {
       else { bad = a; snprintf(why, sizeof why, "bad --restart \"%s\": want Never, OnFailure or Always", v); break; }
     } else if (!strcmp(a, "--backoff-ms")) {
       if (parse_num(v, 1, BACKOFF_CAP_MS, &o->backoff_ms)) { bad = a; snprintf(why, sizeof why, "bad --backoff-ms \"%s\"", v); break; }
-    } else { bad = a; snprintf(why, sizeof why, "unknown option %s", a); break; }
+    } else {
+      int r = privs_flag(&o->privs, a, v, why, sizeof why);
+      if (r < 0) { bad = a; break; }
+      if (r == 0) { bad = a; snprintf(why, sizeof why, "unknown option %s", a); break; }
+    }
   }
   if (!bad) {
     o->argv = argv + i;

@@ -70,11 +70,13 @@ static __attribute__((noreturn)) void run_child(const struct opts *o, int outw, 
   if (null < 0) child_fail(errno, "open", "/dev/null: %s", strerror(errno));
   if (dup2(null, 0) < 0 || dup2(outw, 1) < 0 || dup2(errw, 2) < 0) child_fail(errno, "dup2", "stdio: %s", strerror(errno));
 
-  if (o->gid >= 0 || o->uid >= 0) {
-    if (setgroups(0, NULL) < 0) child_fail(errno, "setgroups", "%s", strerror(errno));
-    if (o->gid >= 0 && setgid((gid_t)o->gid) < 0) child_fail(errno, "setgid", "%ld: %s", o->gid, strerror(errno));
-    if (o->uid >= 0 && setuid((uid_t)o->uid) < 0) child_fail(errno, "setuid", "%ld: %s", o->uid, strerror(errno));
-  }
+  /* User, groups, capabilities, no_new_privs and the seccomp filter (last): privileges.c. What follows is
+     what the filter allows (chdir, prctl, getppid, umask, execve). */
+  struct privs pv = o->privs;
+  pv.uid = o->uid;
+  pv.gid = o->gid;
+  const char *step;
+  if (apply_privileges(&pv, &step) < 0) child_fail(errno, "privileges", "%s: %s", step, strerror(errno));
   const char *cwd = o->cwd ? o->cwd : "/";
   if (chdir(cwd) < 0) child_fail(errno, "chdir", "%s: %s", cwd, strerror(errno));
 
