@@ -149,8 +149,9 @@ export function nlOpen(protocol: number, netnsFd?: number): number;
  * CLONE_NEWNET) also opens a netlink socket inside the new netns, as nlOpen(protocol, netFd) would (`nl`).
  * The calling thread unshares them and goes back to its own within the call. Each namespace lives while
  * something holds it (its fd, a process that joined it, a pin). Close the fds with fs.closeSync.
+ * netSysctls (needs CLONE_NEWNET): net.* sysctls written inside the new netns, e.g. {'net.ipv4.ping_group_range': '0 1'}.
  */
-export function nsCreate(flags: number, hostname?: string | null, netlinkProtocol?: number): { net?: number; ipc?: number; uts?: number; nl?: number };
+export function nsCreate(flags: number, hostname?: string | null, netlinkProtocol?: number | null, netSysctls?: Record<string, string>): { net?: number; ipc?: number; uts?: number; nl?: number };
 export function nlSend(fd: number, msg: Buffer): void;
 /** One datagram into buf; returns its length. Blocks. A datagram larger than buf: EMSGSIZE (and it is dropped). */
 export function nlRecv(fd: number, buf: Buffer): number;

@@ -4,6 +4,7 @@
 // namespace the process is in later. So to talk to a pod's netns we only need to be inside it for the
 // socket() call; the thread switches in and straight back within this one synchronous call.
 
+#include <vector>
 #include "common.h"
 
 #include <fcntl.h>
@@ -142,6 +143,24 @@ Napi::Value NsCreate(const Napi::CallbackInfo& info) {
   int protocol = wantNl ? Int(env, info[2], "nsCreate: netlinkProtocol", 0, 31) : 0;
   if (wantNl && (flags & CLONE_NEWNET) == 0) ThrowType(env, "nsCreate: netlinkProtocol needs CLONE_NEWNET");
   int nl = -1;
+  // netSysctls: {"net.ipv4.ping_group_range": "0 2147483647"}: written into the new netns's own copies
+  // (/proc/sys/net/* resolves to the netns of the thread that opens it), never the caller's.
+  std::vector<std::pair<std::string, std::string>> sysctls;
+  if (!IsAbsent(info[3])) {
+    if (!info[3].IsObject() || (flags & CLONE_NEWNET) == 0) ThrowType(env, "nsCreate: netSysctls must be an object, with CLONE_NEWNET");
+    Napi::Object o = info[3].As<Napi::Object>();
+    Napi::Array keys = o.GetPropertyNames();
+    for (uint32_t i = 0; i < keys.Length(); i++) {
+      std::string key = String(env, keys.Get(i), "nsCreate: netSysctls key");
+      bool ok = key.rfind("net.", 0) == 0 && key.size() < 128 && key.find("..") == std::string::npos && key.back() != '.';
+      for (char c : key) ok = ok && (isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-');
+      if (!ok) ThrowType(env, "nsCreate: netSysctls keys are net.* sysctl names");
+      std::string path = "/proc/sys/" + key;
+      for (size_t k = 10; k < path.size(); k++) if (path[k] == '.') path[k] = '/';
+      sysctls.emplace_back(path, String(env, o.Get(keys.Get(i)), "nsCreate: netSysctls value"));
+    }
+  }
+  std::string failedPath;
 
   struct Kind {
     int flag;
@@ -186,6 +205,16 @@ Napi::Value NsCreate(const Napi::CallbackInfo& info) {
       failed = "open";
     }
   }
+  for (auto& sc : sysctls) {
+    if (err != 0) break;
+    int fd = open(sc.first.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || write(fd, sc.second.data(), sc.second.size()) != static_cast<ssize_t>(sc.second.size())) {
+      err = errno != 0 ? errno : EIO;
+      failed = fd < 0 ? "open" : "write";
+      failedPath = sc.first;
+    }
+    if (fd >= 0) close(fd);
+  }
   // A netlink socket of the new netns, opened while the thread is in it anyway (nlOpen would switch
   // there and back again for it).
   if (wantNl && err == 0) {
@@ -205,6 +234,7 @@ Napi::Value NsCreate(const Napi::CallbackInfo& info) {
   if (err != 0) {
     closeAll();
     if (nl >= 0) close(nl);
+    if (!failedPath.empty()) ThrowErrno(env, err, failed, failedPath);
     ThrowErrno(env, err, failed);
   }
   Napi::Object out = Napi::Object::New(env);

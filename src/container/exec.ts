@@ -12,7 +12,9 @@ import { execArgv, HELPER_ARGV0, type ExecArgvOptions } from '../native/helper.j
 import { executable, helperPath, native } from '../native/index.js';
 import { readPod } from '../pod/store.js';
 import { paths, resolveRoot } from '../state/paths.js';
+import type { ContainerConfig } from '../pod/types.js';
 import { workloadEnv } from './config.js';
+import { privilegeOptions } from './privileges.js';
 import { chooseContainer } from './choose.js';
 import { isWatcherOf, isWorkloadOf, readContainerConfig, readContainerStatus, statusText } from './status.js';
 
@@ -32,12 +34,14 @@ export interface ExecOptions {
  * them: it is the helper's own environment, which CMD inherits — /proc/PID/environ is readable by the
  * owner only, while /proc/PID/cmdline (argv) is readable by every user.
  */
-export function execOptions(config: { workingDir?: string; uid?: number; gid?: number }, argv: string[], tty: boolean): ExecArgvOptions {
+export function execOptions(config: Pick<ContainerConfig, 'workingDir' | 'uid' | 'gid' | 'capabilities' | 'ambientCapabilities' | 'noNewPrivileges' | 'seccomp' | 'supplementalGroups'>, argv: string[], tty: boolean): ExecArgvOptions {
   return {
     target: { pidfd: 3 },
     ...(tty ? { tty } : {}),
     ...(config.uid !== undefined ? { uid: config.uid } : {}),
     ...(config.gid !== undefined ? { gid: config.gid } : {}),
+    // the same user, groups, capabilities, no_new_privs and filter as the container's main process
+    ...privilegeOptions(config),
     cwd: config.workingDir ?? '/',
     argv,
   };

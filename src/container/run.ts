@@ -24,6 +24,7 @@ import { validateName } from '../state/names.js';
 import { paths, resolveRoot } from '../state/paths.js';
 import { validateEnv, validateIds, validateRestartPolicy, validateWorkdir, workloadEnv, type RestartPolicy } from './config.js';
 import { protectedPaths } from './masks.js';
+import { privilegeOptions, resolvePrivileges, type SeccompMode } from './privileges.js';
 import { stopContainers } from './stop.js';
 
 const readAsync = promisify(fsRead);
@@ -45,6 +46,18 @@ export interface RunOptions {
   backoffMs?: number;
   /** the root filesystem read-only (manifest: securityContext.readOnlyRootFilesystem) */
   readOnlyRootFilesystem?: boolean;
+  /** every capability and no seccomp filter (src/container/privileges.ts) */
+  privileged?: boolean;
+  /** capability names (with or without CAP_, any case) or ALL, added to / dropped from the default set */
+  capAdd?: string[];
+  capDrop?: string[];
+  /** no_new_privs: setuid binaries and file capabilities give nothing (allowPrivilegeEscalation: false) */
+  noNewPrivileges?: boolean;
+  /** RuntimeDefault (the default: Docker's profile) or Unconfined */
+  seccomp?: SeccompMode;
+  supplementalGroups?: number[];
+  /** refuse to start as uid 0 (Kubernetes' runAsNonRoot), before anything is made */
+  runAsNonRoot?: boolean;
 }
 
 /** The namespaces a container joins: the pod's pins, and its pid namespace or a new one. */
@@ -103,6 +116,7 @@ export function shimOptions(root: string, rec: PodRecord, config: ContainerConfi
     ...(config.uid !== undefined ? { uid: config.uid } : {}),
     ...(config.gid !== undefined ? { gid: config.gid } : {}),
     ...(config.workingDir !== undefined ? { cwd: config.workingDir } : {}),
+    ...privilegeOptions(config),
     // the environment goes in a 0600 file, not in argv: /proc/PID/cmdline is readable by every user
     envFile: envFile(root, rec.name, config.name),
     restart: config.restartPolicy,
@@ -223,6 +237,10 @@ export async function runContainer(o: RunOptions): Promise<{ config: ContainerCo
   validateName('container', o.name);
   const env = validateEnv({ ...(o.env ?? {}) });
   const ids = validateIds(o.uid, o.gid);
+  if (o.runAsNonRoot === true && (ids.uid === undefined || ids.uid === 0)) {
+    throw new PodnsError('ENONROOT', `container "${o.name}" must not run as root (runAsNonRoot), but its user is ${ids.uid === undefined ? 'the default, uid 0' : 'uid 0'}; give a non-zero uid (--user / runAsUser)`);
+  }
+  const privileges = resolvePrivileges(o, ids.uid);
   const restartPolicy = validateRestartPolicy(o.restartPolicy);
   validateWorkdir(o.workingDir);
   if (o.backoffMs !== undefined && (!Number.isInteger(o.backoffMs) || o.backoffMs < 1 || o.backoffMs > 300000)) {
@@ -260,6 +278,7 @@ export async function runContainer(o: RunOptions): Promise<{ config: ContainerCo
     restartPolicy: restartPolicy ?? rec.restartPolicy ?? 'Never',
     createdAt: new Date().toISOString(),
     ...(o.readOnlyRootFilesystem === true ? { readOnlyRootFilesystem: true } : {}),
+    ...privileges,
   };
 
   // Recorded before it is made (DESIGN: a crash leaves a record that says what may exist).

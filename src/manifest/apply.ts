@@ -199,6 +199,13 @@ async function createOne(root: string, pod: PodManifest, o: ApplyOptions): Promi
         ...(c.workingDir !== undefined ? { workingDir: c.workingDir } : {}),
         ...(c.runAsUser !== undefined ? { uid: c.runAsUser } : {}),
         ...(c.runAsGroup !== undefined ? { gid: c.runAsGroup } : {}),
+        ...(c.runAsNonRoot === true ? { runAsNonRoot: true } : {}),
+        ...(c.privileged === true ? { privileged: true } : {}),
+        ...(c.capAdd !== undefined ? { capAdd: c.capAdd } : {}),
+        ...(c.capDrop !== undefined ? { capDrop: c.capDrop } : {}),
+        ...(c.noNewPrivileges === true ? { noNewPrivileges: true } : {}),
+        ...(c.seccomp !== undefined ? { seccomp: c.seccomp } : {}),
+        ...(c.supplementalGroups !== undefined ? { supplementalGroups: c.supplementalGroups } : {}),
         restartPolicy: pod.restartPolicy,
       });
     } catch (err) {

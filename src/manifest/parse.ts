@@ -6,6 +6,7 @@
 // and line; fields Kubernetes does not have either are warnings as "unknown field" (kubectl's wording).
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseAllDocuments, type Document, type Node, type Pair, type YAMLMap } from 'yaml';
 import { PodnsError } from '../errors.js';
+import { normalizeCapability, type SeccompMode } from '../container/privileges.js';
 import { parseReference } from '../image/reference.js';
 import type { PortMapping } from '../pod/types.js';
 
@@ -23,6 +24,17 @@ export interface ContainerManifest {
   ports: Array<{ containerPort: number; hostPort?: number; protocol: 'TCP' | 'UDP'; name?: string }>;
   runAsUser?: number;
   runAsGroup?: number;
+  /** securityContext (container over pod level where both exist) */
+  runAsNonRoot?: boolean;
+  privileged?: boolean;
+  capAdd?: string[];
+  capDrop?: string[];
+  /** allowPrivilegeEscalation: false */
+  noNewPrivileges?: boolean;
+  readOnlyRootFilesystem?: boolean;
+  seccomp?: SeccompMode;
+  /** the pod's securityContext.supplementalGroups */
+  supplementalGroups?: number[];
 }
 
 export interface PodManifest {
@@ -353,6 +365,48 @@ function parseEnv(ctx: Ctx, f: Fields, path: string): Record<string, string> {
   return env;
 }
 
+/** securityContext.seccompProfile: {type: RuntimeDefault | Unconfined}; Localhost names a file podns cannot load. */
+function parseSeccompProfile(ctx: Ctx, f: Fields, path: string): SeccompMode | undefined {
+  const m = getMap(ctx, f, 'seccompProfile', path);
+  if (!m) return undefined;
+  const p = `${path}.seccompProfile`;
+  const sf = fields(ctx, m, p, ['type', 'localhostProfile'], []);
+  const type = getString(ctx, sf, 'type', p);
+  if (type === 'RuntimeDefault' || type === 'Unconfined') return type;
+  if (type === 'Localhost') {
+    ctx.error(sf.get('type')!.value, `${p}.type: Localhost profiles are not supported by podns; use RuntimeDefault (Docker's default filter) or Unconfined`);
+  } else if (type === undefined) {
+    if (!sf.has('type')) ctx.error(m, `${p}.type is missing; use RuntimeDefault or Unconfined`);
+  } else {
+    ctx.error(sf.get('type')!.value, `${p}.type: "${type}" is not one of RuntimeDefault, Unconfined, Localhost`);
+  }
+  return undefined;
+}
+
+/** securityContext.capabilities: {add: [...], drop: [...]}, names checked against capabilities(7). */
+function parseCapabilities(ctx: Ctx, f: Fields, path: string): { add?: string[]; drop?: string[] } {
+  const m = getMap(ctx, f, 'capabilities', path);
+  if (!m) return {};
+  const p = `${path}.capabilities`;
+  const cf = fields(ctx, m, p, ['add', 'drop'], []);
+  const out: { add?: string[]; drop?: string[] } = {};
+  for (const key of ['add', 'drop'] as const) {
+    const list = getStringList(ctx, cf, key, p);
+    if (list === undefined) continue;
+    const items = (cf.get(key)!.value as { items: unknown[] }).items.map((n) => ctx.resolve(n));
+    const ok: string[] = [];
+    list.forEach((name, i) => {
+      try {
+        ok.push(normalizeCapability(name, `capability in ${p}.${key}`));
+      } catch (err) {
+        ctx.error(items[i] ?? m, `${p}.${key}[${i}]: ${(err as Error).message}`);
+      }
+    });
+    out[key] = ok;
+  }
+  return out;
+}
+
 interface ParsedPod { pod: PodManifest; source: PodSource; nameNode: Node | null }
 
 function parsePod(ctx: Ctx, top: Fields, topNode: YAMLMap): ParsedPod | undefined {
@@ -403,12 +457,29 @@ function parsePod(ctx: Ctx, top: Fields, topNode: YAMLMap): ParsedPod | undefine
   let podUser: number | undefined;
   let podGroup: number | undefined;
   let podNonRoot: boolean | undefined;
+  let podSeccomp: SeccompMode | undefined;
+  let supplementalGroups: number[] | undefined;
   const psc = getMap(ctx, sf, 'securityContext', 'spec');
   if (psc) {
-    const pf = fields(ctx, psc, 'spec.securityContext', ['runAsUser', 'runAsGroup', 'runAsNonRoot'], K8S_SECURITY_CONTEXT);
+    const pf = fields(ctx, psc, 'spec.securityContext', ['runAsUser', 'runAsGroup', 'runAsNonRoot', 'supplementalGroups', 'seccompProfile'],
+      K8S_SECURITY_CONTEXT, { fsGroup: 'there are no volumes', sysctls: 'net.ipv4.ping_group_range is set for every pod' });
     podUser = getInt(ctx, pf, 'runAsUser', 'spec.securityContext', 0, 2 ** 31 - 1);
     podGroup = getInt(ctx, pf, 'runAsGroup', 'spec.securityContext', 0, 2 ** 31 - 1);
     podNonRoot = getBool(ctx, pf, 'runAsNonRoot', 'spec.securityContext');
+    podSeccomp = parseSeccompProfile(ctx, pf, 'spec.securityContext');
+    const groups = getSeq(ctx, pf, 'supplementalGroups', 'spec.securityContext');
+    if (groups !== undefined) {
+      supplementalGroups = [];
+      groups.forEach((g, i) => {
+        const v = isScalar(g) ? g.value : undefined;
+        if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 2 ** 31 - 1) {
+          ctx.error(g, `spec.securityContext.supplementalGroups[${i}] must be a group id from 0 to ${2 ** 31 - 1}, not ${typeName(g)}${v !== undefined ? ` (${String(v)})` : ''}`);
+        } else {
+          supplementalGroups!.push(v);
+        }
+      });
+      if (supplementalGroups.length > 64) ctx.error(pf.get('supplementalGroups')!.value, 'spec.securityContext.supplementalGroups: at most 64 groups');
+    }
   }
 
   const items = getSeq(ctx, sf, 'containers', 'spec');
@@ -465,16 +536,32 @@ function parsePod(ctx: Ctx, top: Fields, topNode: YAMLMap): ParsedPod | undefine
     let runAsUser = podUser;
     let runAsGroup = podGroup;
     let nonRoot = podNonRoot;
+    let seccomp = podSeccomp;
+    let privileged: boolean | undefined;
+    let allowEscalation: boolean | undefined;
+    let readOnlyRootFilesystem: boolean | undefined;
+    let caps: { add?: string[]; drop?: string[] } = {};
     const scNode = getMap(ctx, cf, 'securityContext', p);
     if (scNode) {
-      const scf = fields(ctx, scNode, `${p}.securityContext`, ['runAsUser', 'runAsGroup', 'runAsNonRoot'], K8S_SECURITY_CONTEXT);
-      runAsUser = getInt(ctx, scf, 'runAsUser', `${p}.securityContext`, 0, 2 ** 31 - 1) ?? runAsUser;
-      runAsGroup = getInt(ctx, scf, 'runAsGroup', `${p}.securityContext`, 0, 2 ** 31 - 1) ?? runAsGroup;
-      nonRoot = getBool(ctx, scf, 'runAsNonRoot', `${p}.securityContext`) ?? nonRoot;
+      const sp = `${p}.securityContext`;
+      const scf = fields(ctx, scNode, sp, ['runAsUser', 'runAsGroup', 'runAsNonRoot', 'capabilities', 'privileged',
+        'allowPrivilegeEscalation', 'readOnlyRootFilesystem', 'seccompProfile'], K8S_SECURITY_CONTEXT);
+      runAsUser = getInt(ctx, scf, 'runAsUser', sp, 0, 2 ** 31 - 1) ?? runAsUser;
+      runAsGroup = getInt(ctx, scf, 'runAsGroup', sp, 0, 2 ** 31 - 1) ?? runAsGroup;
+      nonRoot = getBool(ctx, scf, 'runAsNonRoot', sp) ?? nonRoot;
+      seccomp = parseSeccompProfile(ctx, scf, sp) ?? seccomp;
+      privileged = getBool(ctx, scf, 'privileged', sp);
+      allowEscalation = getBool(ctx, scf, 'allowPrivilegeEscalation', sp);
+      readOnlyRootFilesystem = getBool(ctx, scf, 'readOnlyRootFilesystem', sp);
+      caps = parseCapabilities(ctx, scf, sp);
+      if (allowEscalation === false && privileged === true) {
+        // the API server's own rule
+        ctx.error(scf.get('allowPrivilegeEscalation')!.value, `${sp}: cannot set allowPrivilegeEscalation to false and privileged to true`);
+      }
     }
     if (nonRoot === true && (runAsUser === undefined || runAsUser === 0)) {
       // kubelet refuses to start such a container; say so now rather than after the pod is made.
-      ctx.error(scNode ?? psc ?? n, `${p}: runAsNonRoot is true but the container would run as root; set securityContext.runAsUser to a non-zero uid`);
+      ctx.error(scNode ?? psc ?? n, `${p}: runAsNonRoot is true but the container would run as root (uid ${runAsUser ?? '0, the default'}); set securityContext.runAsUser to a non-zero uid`);
     }
     const ports: ContainerManifest['ports'] = [];
     (getSeq(ctx, cf, 'ports', p) ?? []).forEach((pn, j) => {
@@ -522,6 +609,14 @@ function parsePod(ctx: Ctx, top: Fields, topNode: YAMLMap): ParsedPod | undefine
       ports,
       ...(runAsUser !== undefined ? { runAsUser } : {}),
       ...(runAsGroup !== undefined ? { runAsGroup } : {}),
+      ...(nonRoot === true ? { runAsNonRoot: true } : {}),
+      ...(privileged === true ? { privileged: true } : {}),
+      ...(caps.add !== undefined && caps.add.length > 0 ? { capAdd: caps.add } : {}),
+      ...(caps.drop !== undefined && caps.drop.length > 0 ? { capDrop: caps.drop } : {}),
+      ...(allowEscalation === false ? { noNewPrivileges: true } : {}),
+      ...(readOnlyRootFilesystem === true ? { readOnlyRootFilesystem: true } : {}),
+      ...(seccomp !== undefined ? { seccomp } : {}),
+      ...(supplementalGroups !== undefined && supplementalGroups.length > 0 ? { supplementalGroups } : {}),
     });
     csources.push({ line: ctx.line(n), imageLine: ctx.line(imageNode) });
   });

@@ -46,12 +46,14 @@ export interface ShimArgvOptions {
   readonlyPaths?: readonly string[];
   readonlyRootfs?: boolean;
   devicesCgroup?: string;
-  // priv (issue 10 points 2, 4): the capability mask (bounding/effective/permitted/inheritable), ...
+  // priv (issue 10 points 2, 4; native/helper/privileges.h): the capability set (bounding; effective and
+  // permitted for uid 0), a non-root uid's set, no_new_privs, the seccomp filter, supplementary groups.
+  // (ping_group_range is set once per pod netns at create: src/network/pod.ts POD_NET_SYSCTLS.)
   caps?: bigint;
+  userCaps?: bigint;
   noNewPrivs?: boolean;
   seccomp?: 'default' | 'unconfined';
   groups?: number[];
-  pingGroupRange?: boolean;
   // logs (issue 10 point 7)
   logMaxSize?: number;
   logMaxFiles?: number;
@@ -77,6 +79,7 @@ export interface ExecArgvOptions {
 
   // priv: the same set as the container's main process
   caps?: bigint;
+  userCaps?: bigint;
   noNewPrivs?: boolean;
   seccomp?: 'default' | 'unconfined';
   groups?: number[];
@@ -99,8 +102,9 @@ function flag(out: string[], name: string, on: boolean | undefined): void {
 }
 
 /** The privilege flags shim and exec share (priv's). */
-function privilegeArgs(out: string[], o: { caps?: bigint; noNewPrivs?: boolean; seccomp?: string; groups?: number[] }): void {
+function privilegeArgs(out: string[], o: { caps?: bigint; userCaps?: bigint; noNewPrivs?: boolean; seccomp?: string; groups?: number[] }): void {
   if (o.caps !== undefined) out.push('--caps', o.caps.toString(16));
+  if (o.userCaps !== undefined) out.push('--user-caps', o.userCaps.toString(16));
   flag(out, '--no-new-privs', o.noNewPrivs);
   opt(out, '--seccomp', o.seccomp);
   if (o.groups !== undefined && o.groups.length > 0) out.push('--groups', o.groups.join(','));
@@ -129,7 +133,6 @@ export function shimArgv(o: ShimArgvOptions): string[] {
   flag(out, '--readonly-rootfs', o.readonlyRootfs);
   opt(out, '--devices-cgroup', o.devicesCgroup);
   privilegeArgs(out, o);
-  flag(out, '--ping-group-range', o.pingGroupRange);
   opt(out, '--log-max-size', o.logMaxSize);
   opt(out, '--log-max-files', o.logMaxFiles);
   out.push('--', ...o.argv);

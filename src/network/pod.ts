@@ -31,6 +31,13 @@ const HOST_VETH = /^pn[0-9a-f]{12}$/;
  * 'pn' + 12 hex digits of a hash of pod/uid: 14 characters (IFNAMSIZ allows 15), unique per pod instance
  * (the uid is random), and derivable again from a claim by gc.
  */
+/**
+ * Set in every netns a pod makes (native.nsCreate writes them inside it, never in ours): any group may open
+ * ICMP echo sockets (SOCK_DGRAM, IPPROTO_ICMP), so `ping` works in a container without CAP_NET_RAW, as
+ * Docker (and podman, for its default user) sets it. Only echo requests and replies, no raw packets.
+ */
+export const POD_NET_SYSCTLS: Readonly<Record<string, string>> = { 'net.ipv4.ping_group_range': '0 2147483647' };
+
 export function hostVethName(pod: string, uid: string): string {
   return 'pn' + fnv1a64(`${pod}/${uid}`).slice(0, 12);
 }

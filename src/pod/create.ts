@@ -33,7 +33,7 @@
 import { closeSync, fstatSync, mkdirSync, openSync, rmSync } from 'node:fs';
 import { PodnsError } from '../errors.js';
 import { faultPoint } from '../fault.js';
-import { allocateIp, ensureNetwork, hostVethName, addPortMappings, releaseIps, setupPodNetwork } from '../network/index.js';
+import { allocateIp, ensureNetwork, hostVethName, addPortMappings, POD_NET_SYSCTLS, releaseIps, setupPodNetwork } from '../network/index.js';
 import type { NetworkConfig } from '../network/index.js';
 import { native, nsTypeFlag, pausePath, executable } from '../native/index.js';
 import { NetlinkHandle } from '../network/netlink/handle.js';
@@ -70,7 +70,9 @@ export async function createPod(o: CreatePodOptions): Promise<PodRecord> {
   if (mode.kind !== 'host') flags |= native.CLONE_NEWUTS;
   if (mode.kind === 'bridge' || mode.kind === 'none') flags |= native.CLONE_NEWNET;
   // (bridge: with a netlink socket inside the new netns, opened while nsCreate is in it anyway)
-  const made = native.nsCreate(flags, mode.kind !== 'host' ? plan.hostname : null, mode.kind === 'bridge' ? native.NETLINK_ROUTE : undefined);
+  // (a new netns: ping_group_range and the like, written inside it: POD_NET_SYSCTLS)
+  const made = native.nsCreate(flags, mode.kind !== 'host' ? plan.hostname : null, mode.kind === 'bridge' ? native.NETLINK_ROUTE : null,
+    (flags & native.CLONE_NEWNET) !== 0 ? { ...POD_NET_SYSCTLS } : undefined);
   const podNl = made.nl !== undefined ? NetlinkHandle.fromFd(made.nl) : undefined;
   const fds: Partial<Record<NsType, number>> = { ...(made.net !== undefined ? { net: made.net } : {}), ...(made.ipc !== undefined ? { ipc: made.ipc } : {}), ...(made.uts !== undefined ? { uts: made.uts } : {}) };
   let unrecordedPause: ProcRef | undefined;

@@ -80,10 +80,20 @@ export interface ContainerConfig {
   gid?: number;
   restartPolicy: 'Never' | 'OnFailure' | 'Always';
   createdAt: string;
-  /** all capabilities, no seccomp, no masked or read-only paths, no devices cgroup (priv's flag) */
-  privileged?: boolean;
   /** the root filesystem is mounted read-only (/dev, /dev/shm, /proc and the pod's /etc files are not) */
   readOnlyRootFilesystem?: boolean;
+  // Privileges (src/container/privileges.ts). A record without `capabilities` predates them: its processes
+  // run with what the helper had (exec of such a container passes no privilege flags either).
+  /** --privileged: every capability, no seccomp filter (rootfs: no masked paths, no devices cgroup) */
+  privileged?: boolean;
+  /** the capability set (bounding; effective and permitted for uid 0), names without CAP_, by number */
+  capabilities?: string[];
+  /** a non-root uid's effective/permitted/inheritable/ambient set: the added capabilities (podman's rule) */
+  ambientCapabilities?: string[];
+  /** prctl(PR_SET_NO_NEW_PRIVS) before exec (allowPrivilegeEscalation: false) */
+  noNewPrivileges?: boolean;
+  seccomp?: 'RuntimeDefault' | 'Unconfined';
+  supplementalGroups?: number[];
 }
 
 export interface ContainerStatus {

@@ -1,7 +1,8 @@
 // podns run | exec | logs | stop | ps — containers in pods (src/container).
 import { PodnsError } from '../../errors.js';
 import {
-  chooseContainer, commandText, containerLogs, defaultedMessage, execInContainer, parseUser, psRows, runContainer, stopContainers,
+  chooseContainer, commandText, containerLogs, defaultedMessage, execInContainer, parseSecurityOpts, parseUser, psRows, runContainer,
+  stopContainers,
 } from '../../container/index.js';
 import { RESTART_POLICIES, validateRestartPolicy } from '../../container/config.js';
 import { DEFAULT_GRACE_SECONDS } from '../../pod/delete.js';
@@ -49,7 +50,15 @@ Options:
   -u, --user UID[:GID]       numeric user (and group) to run as
   --restart POLICY           Never (default), OnFailure or Always; restarts back off 1s, 2s, 4s... up to 5m
   --read-only                the root filesystem is read-only (/dev, /dev/shm, /proc, the pod's /etc files stay)
+  --cap-add CAP              add a capability (NET_ADMIN or CAP_NET_ADMIN, ALL; repeatable, or comma-separated)
+  --cap-drop CAP             drop a capability from the default set (ALL: start from none)
+  --privileged               every capability and no seccomp filter, masked paths or device limits
+  --security-opt OPT         seccomp=unconfined (no filter), no-new-privileges (repeatable)
   -o json|name               print the container's config and status, or container/NAME
+Root in a container keeps podman's default capabilities (CHOWN, DAC_OVERRIDE, FOWNER, FSETID, KILL,
+NET_BIND_SERVICE, SETFCAP, SETGID, SETPCAP, SETUID, SYS_CHROOT) and runs under Docker's default seccomp
+filter: no mount, no module loading, no new user namespace, no raw sockets (ping works without them).
+A non-root --user gets only the capabilities given with --cap-add.
 With an image, CMD [ARG...] replace the image's default arguments (CMD), as 'kubectl run -- ARGS' does;
 the image's entrypoint stays.
 
@@ -60,6 +69,7 @@ Example:
     const p = parseCommand<{
       name?: string; image?: string; rootfs?: string; env?: string[]; workdir?: string; user?: string; restart?: string;
       'read-only'?: boolean;
+      'cap-add'?: string[]; 'cap-drop'?: string[]; privileged?: boolean; 'security-opt'?: string[];
     }>('run', argv, {
       name: { type: 'string' },
       image: { type: 'string' },
@@ -69,6 +79,10 @@ Example:
       user: { type: 'string', short: 'u' },
       restart: { type: 'string' },
       'read-only': { type: 'boolean' },
+      'cap-add': { type: 'string', multiple: true },
+      'cap-drop': { type: 'string', multiple: true },
+      privileged: { type: 'boolean' },
+      'security-opt': { type: 'string', multiple: true },
     }, { stopAtFirstPositional: 1 });
     const pod = onePod('run', p.positionals);
     const v = p.values;
@@ -81,6 +95,11 @@ Example:
       throw new PodnsError('EUSAGE', `invalid --restart "${v.restart}": use Never, OnFailure or Always`);
     }
     const restartPolicy = validateRestartPolicy(v.restart);
+    const security = parseSecurityOpts(v['security-opt'] ?? []);
+    // podman takes --cap-add A,B as well as --cap-add A --cap-add B
+    const capList = (l: string[] | undefined) => l?.flatMap((x) => x.split(',')).filter((x) => x !== '');
+    const capAdd = capList(v['cap-add']);
+    const capDrop = capList(v['cap-drop']);
     const res = await runContainer({
       root: p.globals.root,
       pod,
@@ -93,6 +112,10 @@ Example:
       ...(user !== undefined ? { uid: user.uid, ...(user.gid !== undefined ? { gid: user.gid } : {}) } : {}),
       ...(restartPolicy !== undefined ? { restartPolicy } : {}),
       ...(v['read-only'] === true ? { readOnlyRootFilesystem: true } : {}),
+      ...(capAdd !== undefined ? { capAdd } : {}),
+      ...(capDrop !== undefined ? { capDrop } : {}),
+      ...(v.privileged === true ? { privileged: true } : {}),
+      ...security,
     });
     if (p.globals.output === 'json') out(json(res));
     else if (p.globals.output === 'name') out(`container/${res.config.name}\n`);
