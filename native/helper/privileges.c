@@ -135,6 +135,12 @@ int apply_privileges(const struct privs *p, const char **step) {
       if (r < 0) FAIL("prctl(PR_CAPBSET_DROP)");
     }
     if (cap < 64) known = (1ull << cap) - 1;
+    /* What we do not hold ourselves cannot be given (capset only shrinks permitted): --privileged under a
+       podns that lacks a capability (a VM without CAP_SYS_RESOURCE, say) gets all that podns has. */
+    struct cap_header h = {CAPS_VERSION_3, 0};
+    struct cap_data d[2];
+    if (syscall(SYS_capget, &h, d) < 0) FAIL("capget");
+    known &= (uint64_t)d[0].permitted | (uint64_t)d[1].permitted << 32;
     if (changes_uid && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) FAIL("prctl(PR_SET_KEEPCAPS)");
   }
 

@@ -3,7 +3,7 @@ export { createPod, type CreatePodOptions } from './create.js';
 export { deletePod, DEFAULT_GRACE_SECONDS, type DeleteOptions } from './delete.js';
 export { repairPod } from './repair.js';
 export { gc } from './gc.js';
-export { inspectPod, type PodInspect, type NamespaceView } from './inspect.js';
+export { inspectPod, type ContainerInspect, type PodInspect, type NamespaceView } from './inspect.js';
 export { podState, type PodState, type PodStatus } from './state.js';
 export { readPod, listPods, updatePod } from './store.js';
 export { podIp, parseNetworkMode } from './validate.js';

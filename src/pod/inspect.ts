@@ -1,11 +1,13 @@
 // inspectPod: the record joined with the kernel's view — what `podns inspect` prints.
+import { privilegeSummary } from '../container/privileges.js';
+import { readContainerConfig } from '../container/status.js';
 import { isErrno } from '../errors.js';
 import { native } from '../native/index.js';
 import type { NsType } from '../native/index.js';
 import { oomScoreAdj } from './proc.js';
 import { podState, type PodState } from './state.js';
 import { readPod } from './store.js';
-import type { PortMapping } from './types.js';
+import type { ContainerConfig, PortMapping } from './types.js';
 import { podIp } from './validate.js';
 import { resolveRoot, type RootOption } from '../state/paths.js';
 
@@ -20,12 +22,44 @@ export interface NamespaceView {
   pauseInside?: boolean;
 }
 
+/**
+ * One container's settings as `podns inspect` shows them. Each concern adds its own fields in
+ * containerInspect() below: privileges (capabilities, seccomp, no_new_privs, user and groups); the rootfs
+ * adds its masked paths, the log writer its limits.
+ */
+export interface ContainerInspect {
+  name: string;
+  image: string | null;
+  /** the capability set (bounding); null for a container recorded before podns set one */
+  capabilities: string[] | null;
+  /** what its main process starts with: the set for uid 0, the added capabilities for another uid */
+  effective: string[] | null;
+  seccomp: 'RuntimeDefault' | 'Unconfined' | null;
+  noNewPrivileges: boolean;
+  privileged: boolean;
+  user: { uid: number; gid: number | null; supplementalGroups: number[] };
+}
+
+function containerInspect(config: ContainerConfig): ContainerInspect {
+  const p = privilegeSummary(config);
+  return {
+    name: config.name,
+    image: config.image ?? null,
+    capabilities: p.capabilities,
+    effective: p.effective,
+    seccomp: p.seccomp,
+    noNewPrivileges: p.noNewPrivileges,
+    privileged: p.privileged,
+    user: { uid: config.uid ?? 0, gid: config.gid ?? null, supplementalGroups: p.supplementalGroups },
+  };
+}
+
 export interface PodInspect {
   name: string;
   uid: string;
   phase: string;
   status: PodState['status'];
-  containers: { ready: number; total: number; names: string[] };
+  containers: { ready: number; total: number; names: string[]; details: ContainerInspect[] };
   pause: { pid: number | null; alive: boolean; startTime: number | null; oomScoreAdj: number | null };
   hostname: string;
   sharePid: boolean;
@@ -79,7 +113,11 @@ export function inspectPod(o: RootOption & { name: string }): PodInspect {
     uid: rec.uid,
     phase: rec.phase,
     status: st.status,
-    containers: { ready: st.ready, total: st.total, names: rec.containers },
+    containers: {
+      ready: st.ready, total: st.total, names: rec.containers,
+      // a container whose config.json is not written yet (a run in progress) is left out
+      details: rec.containers.map((c) => readContainerConfig(abs, rec.name, c)).filter((c): c is ContainerConfig => c !== undefined).map(containerInspect),
+    },
     pause: {
       pid: rec.pause?.pid ?? null,
       alive: st.pauseAlive,
