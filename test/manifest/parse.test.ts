@@ -140,7 +140,7 @@ spec:
     - name: IP
       valueFrom: {fieldRef: {fieldPath: status.podIP}}
     securityContext:
-      privileged: true
+      procMount: Default
     ports:
     - {containerPort: 80, hostIP: 127.0.0.1}
 status: {phase: Running}
@@ -153,7 +153,7 @@ status: {phase: Running}
     'w.yaml:13: warning: spec.containers[0].resources is not supported by podns and is ignored (no cgroup limits are set)',
     'w.yaml:14: warning: spec.containers[0].imagePullPolicy: Always: podns never pulls; the local image is used',
     'w.yaml:17: warning: spec.containers[0].env[0].valueFrom is not supported by podns (no API server to read it from); IP is not set',
-    'w.yaml:19: warning: spec.containers[0].securityContext.privileged is not supported by podns and is ignored',
+    'w.yaml:19: warning: spec.containers[0].securityContext.procMount is not supported by podns and is ignored',
     'w.yaml:21: warning: spec.containers[0].ports[0].hostIP is not supported by podns and is ignored (host ports listen on every address)',
     'w.yaml:22: warning: status is ignored: it is written by the system, not applied',
   ]);
@@ -328,7 +328,7 @@ spec:
   containers:
   - name: c
     image: x
-`, ['pod.yaml:5: spec.containers[0]: runAsNonRoot is true but the container would run as root; set securityContext.runAsUser to a non-zero uid']],
+`, ['pod.yaml:5: spec.containers[0]: runAsNonRoot is true but the container would run as root (uid 0, the default); set securityContext.runAsUser to a non-zero uid']],
 ];
 
 for (const [title, text, want] of cases) {

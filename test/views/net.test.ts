@@ -71,7 +71,8 @@ privilegedSerial('net: interfaces and counters are what the kernel shows inside 
   const c = await e.cli(['create', 'nv', '--bridge', e.bridge, '--subnet', e.subnet]);
   t.is(c.exitCode, 0, c.stderr);
   const rootfs = makeBusyboxRootfs(join(work, 'rootfs'));
-  t.is((await e.cli(['run', 'nv', '--name', 'a', '--rootfs', rootfs, '--', 'sleep', '1000'])).exitCode, 0);
+  // NET_RAW: busybox's ping opens a raw socket, and a container's default capabilities leave it out
+  t.is((await e.cli(['run', 'nv', '--name', 'a', '--rootfs', rootfs, '--cap-add', 'NET_RAW', '--', 'sleep', '1000'])).exitCode, 0);
   const rec = JSON.parse(readFileSync(join(e.root, 'pods', 'nv', 'pod.json'), 'utf8')) as {
     namespaces: Array<{ type: string; path: string; ino: number }>; network: { hostVeth: string; bridge: string; gateway: string; ip: string };
   };
