@@ -116,7 +116,7 @@ export function inspectPod(o: RootOption & { name: string }): PodInspect {
     containers: {
       ready: st.ready, total: st.total, names: rec.containers,
       // a container whose config.json is not written yet (a run in progress) is left out
-      details: rec.containers.map((c) => readContainerConfig(abs, rec.name, c)).filter((c): c is ContainerConfig => c !== undefined).map(containerInspect),
+      details: rec.containers.map((c) => readContainerConfig({ root: abs, pod: rec.name, name: c })).filter((c): c is ContainerConfig => c !== undefined).map(containerInspect),
     },
     pause: {
       pid: rec.pause?.pid ?? null,

@@ -42,7 +42,7 @@ test.before(async () => {
 
 test.after.always(async () => {
   if (env === undefined) return;
-  for (const rec of listPods(env.root)) await deletePod(env.root, rec.name, { grace: 0, force: true }).catch(() => undefined);
+  for (const rec of listPods({ root: env.root })) await deletePod({ root: env.root, name: rec.name, grace: 0, force: true }).catch(() => undefined);
   await env.cleanup();
   rmSync(work, { recursive: true, force: true });
 });
@@ -91,7 +91,7 @@ async function logsOf(podName: string, container: string): Promise<string> {
 
 async function runToEnd(podName: string, name: string, command: string[], extra: Partial<Parameters<typeof runContainer>[0]> = {}): Promise<Record<string, string>> {
   await runContainer({ root: env!.root, pod: podName, name, rootfs, command, ...extra });
-  await waitFor(() => readContainerStatus(env!.root, podName, name)?.state === 'exited', `${name} to exit`);
+  await waitFor(() => readContainerStatus({ root: env!.root, pod: podName, name: name })?.state === 'exited', `${name} to exit`);
   const out: Record<string, string> = {};
   for (const line of (await logsOf(podName, name)).split('\n')) {
     const m = /^(\w+)=(\S+)$/.exec(line.trim());
@@ -133,7 +133,7 @@ privilegedSerial('a container and an exec session get podman\'s default capabili
   t.is(hex(es.CapBnd), DEFAULT_MASK);
   t.is(es.Seccomp, '2');
   // and the record says so (inspect)
-  const view = inspectPod(env!.root, 'caps').containers.details.find((c) => c.name === 'c')!;
+  const view = inspectPod({ root: env!.root, name: 'caps' }).containers.details.find((c) => c.name === 'c')!;
   t.deepEqual(view.capabilities, computeCapabilities({}));
   t.is(view.seccomp, 'RuntimeDefault');
 });
@@ -154,7 +154,7 @@ privilegedSerial('--privileged gives every capability and no filter; --cap-drop 
   // through the CLI, as a user types it
   const cli = await env!.cli(['run', 'capsets', '--name', 'clicaps', '--rootfs', rootfs, '--cap-add', 'net_admin,CAP_NET_RAW', '--cap-drop', 'KILL', '--', 'sleep', '1000']);
   t.is(cli.exitCode, 0, cli.stderr);
-  const c = status(readContainerStatus(env!.root, 'capsets', 'clicaps')!.pid);
+  const c = status(readContainerStatus({ root: env!.root, pod: 'capsets', name: 'clicaps' })!.pid);
   t.is(hex(c.CapEff), (DEFAULT_MASK | NET_ADMIN | (1n << 13n)) & ~(1n << 5n));
   // exec of a privileged container: every capability too
   const ex = await env!.cli(['exec', 'capsets', '-c', 'priv', '--', 'cat', '/proc/self/status']);
@@ -169,7 +169,7 @@ privilegedSerial('an unknown capability or security option is one line and makes
   const s = await env!.cli(['run', 'nopod', '--name', 'c', '--rootfs', rootfs, '--security-opt', 'seccomp=/etc/profile.json', '--', 'sleep', '1']);
   t.not(s.exitCode, 0);
   t.regex(s.stderr, /built-in filter only/);
-  t.throws(() => readPod(env!.root, 'nopod'));
+  t.throws(() => readPod({ root: env!.root, name: 'nopod' }));
 });
 
 privilegedSerial('runAsUser, runAsGroup and supplementalGroups: Uid, Gid and Groups; a non-root user gets only the added capabilities', async (t) => {
@@ -224,7 +224,7 @@ spec:
   const err: string[] = [];
   await applyManifest({ root: env!.root, file: 'sc.yaml', text: manifest, bridge: env!.bridge, subnet: env!.subnet, out: { write: () => true }, err: { write: (s: string) => err.push(s) } });
   t.deepEqual(err.filter((l) => /securityContext/.test(l)), [], 'no "not supported" warnings for what is supported');
-  const pid = (c: string) => readContainerStatus(env!.root, 'sc', c)!.pid;
+  const pid = (c: string) => readContainerStatus({ root: env!.root, pod: 'sc', name: c })!.pid;
   const nnp = status(pid('nnp'));
   t.is(nnp.NoNewPrivs, '1');
   t.is(nnp.Uid.split('\t')[0], '2000');
@@ -240,7 +240,7 @@ spec:
   const priv = status(pid('priv'));
   t.is(priv.Seccomp, '0');
   t.is(hex(priv.CapEff), ourBounding() & ((1n << BigInt(Number(readFileSync('/proc/sys/kernel/cap_last_cap', 'utf8')) + 1)) - 1n));
-  t.true(readContainerConfig(env!.root, 'sc', 'priv')!.privileged);
+  t.true(readContainerConfig({ root: env!.root, pod: 'sc', name: 'priv' })!.privileged);
 });
 
 privilegedSerial('runAsNonRoot without a non-root uid is refused in one line before anything is made', async (t) => {
@@ -249,11 +249,11 @@ privilegedSerial('runAsNonRoot without a non-root uid is refused in one line bef
     const e = await t.throwsAsync(applyManifest({ root: env!.root, file: 'nr.yaml', text: manifest, bridge: env!.bridge, subnet: env!.subnet, out: { write: () => true }, err: { write: () => true } }));
     t.regex(e!.message, /runAsNonRoot is true but the container would run as root/);
     t.false(e!.message.includes('\n'));
-    t.throws(() => readPod(env!.root, 'nonroot'));
+    t.throws(() => readPod({ root: env!.root, name: 'nonroot' }));
   }
   // the library's RunOptions too
   await t.throwsAsync(runContainer({ root: env!.root, pod: 'nonroot2', name: 'c', rootfs, command: ['true'], runAsNonRoot: true }), { message: /must not run as root/ });
-  t.throws(() => readPod(env!.root, 'nonroot2'));
+  t.throws(() => readPod({ root: env!.root, name: 'nonroot2' }));
   // Localhost seccomp profiles: a clear error
   const local = `apiVersion: v1\nkind: Pod\nmetadata:\n  name: local\nspec:\n  containers:\n  - name: c\n    image: privbox\n    securityContext:\n      seccompProfile:\n        type: Localhost\n        localhostProfile: my.json\n`;
   await t.throwsAsync(applyManifest({ root: env!.root, file: 'l.yaml', text: local, out: { write: () => true }, err: { write: () => true } }), { message: /Localhost profiles are not supported/ });
@@ -312,7 +312,7 @@ privilegedSerial('--security-opt seccomp=unconfined lifts the filter (Seccomp: 0
   await pod('unconf');
   const cli = await env!.cli(['run', 'unconf', '--name', 'u', '--rootfs', rootfs, '--security-opt', 'seccomp=unconfined', '--', '/bin/probe', 'deny', 'abi']);
   t.is(cli.exitCode, 0, cli.stderr);
-  await waitFor(() => readContainerStatus(env!.root, 'unconf', 'u')?.state === 'exited', 'u to exit');
+  await waitFor(() => readContainerStatus({ root: env!.root, pod: 'unconf', name: 'u' })?.state === 'exited', 'u to exit');
   const r: Record<string, string> = {};
   for (const line of (await logsOf('unconf', 'u')).split('\n')) {
     const m = /^(\w+)=(\S+)$/.exec(line.trim());
@@ -323,17 +323,17 @@ privilegedSerial('--security-opt seccomp=unconfined lifts the filter (Seccomp: 0
   t.is(r.setns, 'EBADF');
   t.is(r.clone3, 'EINVAL');
   if (process.arch === 'x64') t.not(r.i386, 'SIGSYS');
-  t.is(readContainerConfig(env!.root, 'unconf', 'u')!.seccomp, 'Unconfined');
+  t.is(readContainerConfig({ root: env!.root, pod: 'unconf', name: 'u' })!.seccomp, 'Unconfined');
   // the same run without the option: Seccomp 2 in the kernel's view
   const p = await run('unconf', 'filtered');
   t.is(status(p).Seccomp, '2');
-  t.is(privilegeSummary(readContainerConfig(env!.root, 'unconf', 'filtered')!).seccomp, 'RuntimeDefault');
+  t.is(privilegeSummary(readContainerConfig({ root: env!.root, pod: 'unconf', name: 'filtered' })!).seccomp, 'RuntimeDefault');
 });
 
 privilegedSerial('ping_group_range is set in the pod\'s netns, never in ours', async (t) => {
   const ours = readFileSync('/proc/sys/net/ipv4/ping_group_range', 'utf8');
   await pod('pingns');
-  const rec = readPod(env!.root, 'pingns');
+  const rec = readPod({ root: env!.root, name: 'pingns' });
   const pin = rec.namespaces.find((n) => n.type === 'net')!.path;
   const r = await execa('nsenter', [`--net=${pin}`, 'cat', '/proc/sys/net/ipv4/ping_group_range']);
   t.is(r.stdout.trim().split(/\s+/).join(' '), '0 2147483647');
