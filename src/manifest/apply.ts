@@ -204,6 +204,7 @@ async function createOne(root: string, pod: PodManifest, o: ApplyOptions): Promi
         ...(c.capAdd !== undefined ? { capAdd: c.capAdd } : {}),
         ...(c.capDrop !== undefined ? { capDrop: c.capDrop } : {}),
         ...(c.noNewPrivileges === true ? { noNewPrivileges: true } : {}),
+        ...(c.readOnlyRootFilesystem === true ? { readOnlyRootFilesystem: true } : {}),
         ...(c.seccomp !== undefined ? { seccomp: c.seccomp } : {}),
         ...(c.supplementalGroups !== undefined ? { supplementalGroups: c.supplementalGroups } : {}),
         restartPolicy: pod.restartPolicy,

@@ -213,6 +213,7 @@ spec:
     securityContext:
       runAsUser: 0
       runAsGroup: 3
+      readOnlyRootFilesystem: true
       seccompProfile:
         type: Unconfined
   - name: priv
@@ -237,6 +238,9 @@ spec:
   t.is(root.Gid.split('\t')[0], '3');
   t.is(root.Seccomp, '0');
   t.is(hex(root.CapEff), DEFAULT_MASK);
+  const touch = await env!.cli(['exec', 'sc', '-c', 'root', '--', 'touch', '/written']);
+  t.not(touch.exitCode, 0, 'readOnlyRootFilesystem: the root is read-only');
+  t.regex(touch.stderr, /Read-only file system/);
   const priv = status(pid('priv'));
   t.is(priv.Seccomp, '0');
   t.is(hex(priv.CapEff), ourBounding() & ((1n << BigInt(Number(readFileSync('/proc/sys/kernel/cap_last_cap', 'utf8')) + 1)) - 1n));
