@@ -3,8 +3,9 @@
 // `podns gc` can follow. When a step fails in-process, everything made so far is undone in reverse
 // order and the error is rethrown: nothing half-made remains.
 //
-// Fault points, in order (docs/DESIGN.md lists them): after-record, after-pause, after-pin, after-ip,
-// after-veth, after-ports (only with --publish), after-etc, after-pause-record, after-ready.
+// Fault points, in order, each where the state differs from the one before (docs/DESIGN.md lists them):
+// pause-spawning, after-ip, after-record, after-pin, after-veth, after-etc, after-pause, after-ports (only
+// with --publish), after-ready.
 //
 // Two records (and two short lock sections) per pod, each covering every step up to the next:
 //   1. phase creating, the pod's name, uid and ports, its namespaces (type, identity, pin path) and its
@@ -106,6 +107,8 @@ export async function createPod(o: CreatePodOptions): Promise<PodRecord> {
         });
         // a pause that starts while a later step fails must still be found and stopped (catch below)
         pausing.then((p) => { unrecordedPause = p; }, () => undefined);
+        // the pause is being spawned (on a pool thread: it may or may not exist yet), nothing is recorded
+        faultPoint('pause-spawning');
         mkdirSync(paths.pod(root, name), { mode: DIR_MODE });
         try {
           // made with the pod directory (it is new: plain mkdir), so the pins need no mkdir -p later
@@ -119,6 +122,9 @@ export async function createPod(o: CreatePodOptions): Promise<PodRecord> {
               gateway: net.gateway, hostVeth, mtu: net.mtu,
             };
           }
+          // the pod's directory, its claim and its IP file exist, its record not yet (a kill here leaves
+          // a directory without a record: only ever seen under the lock, since this section holds it)
+          faultPoint('after-ip');
           const initial: PodRecord = {
             apiVersion: 'podns/v1',
             name,
@@ -162,28 +168,25 @@ export async function createPod(o: CreatePodOptions): Promise<PodRecord> {
         // pins: bind mounts of the namespaces themselves (our fds), so no pid can be mistaken for the pause's
         for (const ns of namespaces) native.nsPin(`/proc/self/fd/${fds[ns.type]!}`, ns.path);
         if (netnsPath !== undefined) native.nsPin(`/proc/self/fd/${fds.net!}`, netnsPath);
+        faultPoint('after-pin'); // pins, no veth yet
         if (net !== undefined && network !== undefined) {
           network = { ...network, ...setupPodNetwork({ net, netnsFd: fds.net!, hostVeth, ip: network.ip, ...(podNl !== undefined ? { podHandle: podNl } : {}) }) };
+          faultPoint('after-veth'); // veth and eth0, no etc files yet
         }
         writeEtcFiles(root, name, { hostname: plan.hostname, ...(ip !== undefined ? { ip } : {}), mode: mode.kind === 'host' ? 'host' : 'own' });
+        // all but the pause, which may still be starting (not awaited yet)
+        faultPoint('after-etc');
       } catch (err) {
         await pausing!.catch(() => undefined);
         throw err;
       }
       const pause = await pausing!;
       unrecordedPause = pause;
-      faultPoint('after-pause');
-      // pins, IP, veth, etc files: made above, each announced by record 1
-      faultPoint('after-pin');
-      if (net !== undefined && network !== undefined) {
-        faultPoint('after-ip');
-        faultPoint('after-veth');
-        if (plan.publish.length > 0) {
-          await addPortMappings(name, network.ip, plan.publish, net.subnet);
-          faultPoint('after-ports');
-        }
+      faultPoint('after-pause'); // the pause runs, in no record yet
+      if (net !== undefined && network !== undefined && plan.publish.length > 0) {
+        await addPortMappings(name, network.ip, plan.publish, net.subnet);
+        faultPoint('after-ports');
       }
-      faultPoint('after-etc');
 
       if (!processAlive(pause.pid, pause.startTime)) {
         throw new PodnsError('EPAUSE', `the pause process of pod "${name}" (pid ${pause.pid}) exited while the pod was being created`);
@@ -197,8 +200,7 @@ export async function createPod(o: CreatePodOptions): Promise<PodRecord> {
         delete r.ownerStartTime;
       } });
       unrecordedPause = undefined;
-      faultPoint('after-pause-record');
-      faultPoint('after-ready');
+      faultPoint('after-ready'); // record 2: the pod is complete
       return rec;
     } catch (err) {
       const rec = tryReadPod(root, name);

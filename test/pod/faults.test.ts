@@ -15,9 +15,23 @@ test.after.always(async () => {
   if (e) await e.cleanup();
 });
 
-const STEPS = ['after-record', 'after-pause', 'after-pin', 'after-ip', 'after-veth', 'after-ports', 'after-etc', 'after-pause-record', 'after-ready'];
-// record 2 (the pause, and phase ready) is the last write of a create: from there on the pod is complete
-const COMPLETE = ['after-pause-record', 'after-ready'];
+// One fault point per distinct state of a create (src/pod/create.ts), in order; what each state holds and
+// so what gc must say it removed. pause: the pause is certain to run (others: it may, still starting).
+interface Step { step: string; record: boolean; pins: boolean; veth: boolean; ports: boolean; pause: boolean }
+const STEPS: Step[] = [
+  // record-1 lock held, the pause being spawned: nothing on disk (a pause, if it came to be, is a stray)
+  { step: 'pause-spawning', record: false, pins: false, veth: false, ports: false, pause: false },
+  // the pod directory, claim and IP file, no pod.json (a directory without a record)
+  { step: 'after-ip', record: false, pins: false, veth: false, ports: false, pause: false },
+  { step: 'after-record', record: true, pins: false, veth: false, ports: false, pause: false },
+  // pins made, no veth yet
+  { step: 'after-pin', record: true, pins: true, veth: false, ports: false, pause: false },
+  { step: 'after-veth', record: true, pins: true, veth: true, ports: false, pause: false },
+  // everything but the pause, which may still be starting
+  { step: 'after-etc', record: true, pins: true, veth: true, ports: false, pause: false },
+  { step: 'after-pause', record: true, pins: true, veth: true, ports: false, pause: true },
+  { step: 'after-ports', record: true, pins: true, veth: true, ports: true, pause: true },
+];
 
 async function assertNothingLeft(t: import('ava').ExecutionContext, name: string): Promise<void> {
   t.false(existsSync(join(e.root, 'pods', name)), `${name}: state dir`);
@@ -37,34 +51,41 @@ privilegedSerial('the network exists (as on any machine that ran podns before)',
   t.is((await e.cli(['delete', 'fault-base'])).exitCode, 0);
 });
 
-STEPS.forEach((step, i) => {
-  privilegedSerial(`kill -9 of create at ${step}: gc removes everything`, async (t) => {
-    const name = `fault-${step}`;
-    const r = await e.cli(['create', name, '--bridge', e.bridge, '--publish', `${19000 + i}:80`], { PODNS_FAULT: step });
-    t.is(r.signal, 'SIGKILL', `${step}: the create was killed (${r.stderr})`);
-    if (COMPLETE.includes(step)) {
-      // the pod was complete: gc keeps it, delete removes it
-      const gc = await e.cli(['gc']);
-      t.is(gc.stdout, '', step);
-      const g = await e.cli(['get', name]);
-      t.regex(g.stdout, /Running/);
-      t.is((await e.cli(['delete', name])).exitCode, 0);
-    } else {
-      const g = await e.cli(['get', name]);
-      t.regex(g.stdout, /Failed/, `${step}: shown as Failed`);
-      const gc = await e.cli(['gc']);
-      t.is(gc.exitCode, 0, gc.stderr);
-      t.regex(gc.stdout, new RegExp(`state of pod ${name}`), `${step}: gc says what it removed`);
-      if (step === 'after-pause') t.regex(gc.stdout, /removed pause process \d+/);
-      if (['after-veth', 'after-ports', 'after-etc'].includes(step)) t.regex(gc.stdout, /removed veth pn/);
-      if (['after-ports', 'after-etc'].includes(step)) t.regex(gc.stdout, /removed port mappings/);
-      if (!['after-record', 'after-pause'].includes(step)) t.regex(gc.stdout, /removed pin /);
-      if (!['after-record', 'after-pause', 'after-pin'].includes(step)) t.regex(gc.stdout, /removed IP /);
+STEPS.forEach((s, i) => {
+  privilegedSerial(`kill -9 of create at ${s.step}: gc removes everything`, async (t) => {
+    const name = `fault-${s.step}`;
+    const r = await e.cli(['create', name, '--bridge', e.bridge, '--publish', `${19000 + i}:80`], { PODNS_FAULT: s.step });
+    t.is(r.signal, 'SIGKILL', `${s.step}: the create was killed (${r.stderr})`);
+    const g = await e.cli(['get', name]);
+    if (s.record) t.regex(g.stdout, /Failed/, `${s.step}: shown as Failed`);
+    else t.regex(g.stderr, /not found/, `${s.step}: no record yet`);
+    const gc = await e.cli(['gc']);
+    t.is(gc.exitCode, 0, gc.stderr);
+    const said = (re: RegExp, want: boolean, what: string) => (want ? t.regex : t.notRegex)(gc.stdout, re, `${s.step}: ${what}`);
+    if (s.record) t.regex(gc.stdout, new RegExp(`state of pod ${name}`), `${s.step}: gc says what it removed`);
+    if (s.step === 'after-ip') {
+      t.regex(gc.stdout, /a pod directory without a record/);
+      t.regex(gc.stdout, /released IP /);
     }
+    if (s.record) said(/removed IP /, true, 'the IP');
+    said(/removed pin /, s.pins, 'pins');
+    said(/removed veth pn/, s.veth, 'the veth');
+    said(/removed port mappings/, s.ports, 'port mappings');
+    if (s.pause) t.regex(gc.stdout, /removed pause process \d+/);
     await assertNothingLeft(t, name);
     const again = await e.cli(['gc']);
-    t.is(again.stdout, '', `${step}: a second gc finds nothing`);
+    t.is(again.stdout, '', `${s.step}: a second gc finds nothing`);
   });
+});
+
+privilegedSerial('kill -9 of create at after-ready: the pod is complete, gc keeps it, delete removes it', async (t) => {
+  const name = 'fault-after-ready';
+  const r = await e.cli(['create', name, '--bridge', e.bridge, '--publish', '19050:80'], { PODNS_FAULT: 'after-ready' });
+  t.is(r.signal, 'SIGKILL', r.stderr);
+  t.is((await e.cli(['gc'])).stdout, '');
+  t.regex((await e.cli(['get', name])).stdout, /Running/);
+  t.is((await e.cli(['delete', name])).exitCode, 0);
+  await assertNothingLeft(t, name);
 });
 
 privilegedSerial('kill -9 of delete part way: gc finishes it', async (t) => {
