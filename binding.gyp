@@ -31,13 +31,15 @@
                    "native/helper/shim.c", "native/helper/shim_args.c", "native/helper/shim_child.c",
                    "native/helper/shim_rootfs.c", "native/helper/shim_log.c", "native/helper/shim_status.c",
                    "native/helper/privileges.c", "native/helper/seccomp.c", "native/helper/privileges.h", "native/helper/syscalls.h",
+                   "native/helper/crilog.c", "native/helper/crilog.h",
                    "native/helper/shim.h", "native/helper/common.h", "native/common/errname.h"],
         "outputs": ["<(PRODUCT_DIR)/podns-helper"],
         "action": ["<(static_cc)", "-std=gnu11", "-O2", "-Wall", "-Wextra", "-static", "-s", "-o", "<@(_outputs)",
                    "native/helper/main.c", "native/helper/common.c", "native/helper/sandbox.c", "native/helper/exec.c",
                    "native/helper/shim.c", "native/helper/shim_args.c", "native/helper/shim_child.c",
                    "native/helper/shim_rootfs.c", "native/helper/shim_log.c", "native/helper/shim_status.c",
-                   "native/helper/privileges.c", "native/helper/seccomp.c"]
+                   "native/helper/privileges.c", "native/helper/seccomp.c",
+                   "native/helper/crilog.c"]
       }]
     },
     {

@@ -14,6 +14,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Without --log-max-size/--log-max-files: kubelet's defaults. podns always passes both (its one copy of
+   the defaults and the user-facing bounds is src/container/log-limits.ts). */
+#define CRILOG_DEFAULT_MAX_SIZE (10u << 20)
+#define CRILOG_DEFAULT_MAX_FILES 5
+
 struct crilog {
   int dirfd;          // the container directory (not owned)
   int fd;             // current.log, O_APPEND; -1 when it could not be opened

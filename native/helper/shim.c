@@ -136,7 +136,7 @@ int shim_main(int argc, char **argv) {
   }
 
   W.o = &o;
-  W.logfd = -1;
+  W.log.fd = -1;
   W.out = (struct stream){.name = "stdout", .fd = -1};
   W.err = (struct stream){.name = "stderr", .fd = -1};
   W.backoff_ms = o.backoff_ms;

@@ -5,13 +5,15 @@
 //   shim_args.c    the command line and --env-file, parsed into struct opts
 //   shim_child.c   starting one run of the workload: the clone, and the child's side up to execve
 //   shim_rootfs.c  the container's mounts (the child's side, before execve)
-//   shim_log.c     the CRI log writer: timestamps, streams, log_line
+//   shim_log.c     the CRI log lines: timestamps, streams, log_line
+//   crilog.c       the CRI log files: the size count, rotation, the previous run
 //   shim_status.c  status.json, exit handling, restarts and back-off
 #ifndef PODNS_HELPER_SHIM_H
 #define PODNS_HELPER_SHIM_H
 
 #include "common.h"
 #include "privileges.h"
+#include "crilog.h"
 
 #include <stdint.h>
 #include <sys/types.h>
@@ -67,6 +69,8 @@ struct opts {
   int n_ro_paths;
   int readonly_rootfs;
   const char *devices_cgroup;
+  uint64_t log_max_size; /* --log-max-size BYTES */
+  int log_max_files;     /* --log-max-files N (>= 2) */
   char **argv;
 };
 
@@ -81,7 +85,7 @@ struct stream {
 struct watcher_state {
   struct opts *o;
   int dirfd;
-  int logfd;
+  struct crilog log;
   int sigfd;
   int timerfd;
   pid_t self_host;   /* W's pid as the host (the caller's /proc) sees it */

@@ -51,6 +51,8 @@ int parse(int argc, char **argv, struct opts *o) {
   o->uid = o->gid = -1;
   privs_init(&o->privs);
   o->backoff_ms = 1000;
+  o->log_max_size = CRILOG_DEFAULT_MAX_SIZE;
+  o->log_max_files = CRILOG_DEFAULT_MAX_FILES;
   o->restart = RESTART_NEVER;
   o->env = calloc((size_t)argc + 1, sizeof(char *));
   if (!o->env) return usage("%s", "out of memory");
@@ -117,6 +119,15 @@ int parse(int argc, char **argv, struct opts *o) {
       else { bad = a; snprintf(why, sizeof why, "bad --restart \"%s\": want Never, OnFailure or Always", v); break; }
     } else if (!strcmp(a, "--backoff-ms")) {
       if (parse_num(v, 1, BACKOFF_CAP_MS, &o->backoff_ms)) { bad = a; snprintf(why, sizeof why, "bad --backoff-ms \"%s\"", v); break; }
+    } else if (!strcmp(a, "--log-max-size")) {
+      long n;
+      if (parse_num(v, 1, LONG_MAX, &n)) { bad = a; snprintf(why, sizeof why, "bad --log-max-size \"%s\": want bytes, 1 or more", v); break; }
+      o->log_max_size = (uint64_t)n;
+    } else if (!strcmp(a, "--log-max-files")) {
+      long n;
+      /* 2 at least: the previous run keeps its newest file and the current run needs one (crilog.h) */
+      if (parse_num(v, 2, INT_MAX, &n)) { bad = a; snprintf(why, sizeof why, "bad --log-max-files \"%s\": want 2 or more", v); break; }
+      o->log_max_files = (int)n;
     } else {
       int r = privs_flag(&o->privs, a, v, why, sizeof why);
       if (r < 0) { bad = a; break; }

@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -43,21 +42,18 @@ int fmt_time(char *out, size_t n, const struct timespec *ts, int digits) {
                   f[0], f[1], f[2], f[3], f[4], f[5], frac);
 }
 
-int open_log(void) {
-  W.logfd = openat(W.dirfd, "current.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  return W.logfd;
-}
+int open_log(void) { return crilog_open(&W.log, W.dirfd, W.o->log_max_size, W.o->log_max_files); }
 
-/* One CRI log line: "<RFC3339Nano> stdout|stderr F|P text\n" in one write (O_APPEND keeps it whole). */
+/* One CRI log line: "<RFC3339Nano> stdout|stderr F|P text\n" in one write (O_APPEND keeps it whole),
+   in current.log, rotated at the size cap (crilog.c). */
 void log_line(const char *stream, char tag, const char *text, size_t len) {
-  if (W.logfd < 0) return;
+  if (W.log.fd < 0) return;
   struct timespec ts;
   char head[64];
   now(&ts);
   int k = fmt_time(head, sizeof head, &ts, 9);
   k += snprintf(head + k, sizeof head - (size_t)k, " %s %c ", stream, tag);
-  struct iovec iov[3] = {{head, (size_t)k}, {(void *)text, len}, {(void *)"\n", 1}};
-  (void)!writev(W.logfd, iov, 3);
+  crilog_write(&W.log, head, (size_t)k, text, len);
 }
 
 void stream_open(struct stream *s, int fd) {

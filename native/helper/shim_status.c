@@ -87,10 +87,8 @@ void on_exit_status(int ws) {
 }
 
 void restart(void) {
-  /* kubectl logs --previous: the last finished run's log. */
-  if (W.logfd >= 0) close(W.logfd);
-  renameat(W.dirfd, "current.log", W.dirfd, "previous.log");
-  open_log();
+  /* kubectl logs --previous: the last finished run's log becomes previous.log (crilog.h). */
+  crilog_new_run(&W.log);
   W.restart_count++;
   char err[600];
   if (start_workload(err, sizeof err) < 0) {

@@ -1,12 +1,14 @@
 // Container logs in the CRI format the shim writes (kubelet's, so `crictl logs` tooling reads them too):
 //   2026-11-27T04:50:01.123456789Z stdout F text
 // F ends a line; P is a piece of a longer line that continues in the next entry of the same stream.
-import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, readSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isErrno, PodnsError } from '../errors.js';
 import { readPod } from '../pod/store.js';
 import { paths, resolveRoot } from '../state/paths.js';
 import { chooseContainer } from './choose.js';
+import { closeFiles, lastEntryEnd, logFileName, openRun, readForward, tailStarts, type LogFile, type LogPos } from './log-files.js';
 import { readContainerStatus } from './status.js';
 
 export type Stream = 'stdout' | 'stderr';
@@ -85,50 +87,90 @@ export interface LogsOptions {
   signal?: AbortSignal;
 }
 
-function emit(w: LogWriters, l: LogLine, timestamps: boolean): void {
-  (l.stream === 'stderr' ? w.stderr : w.stdout).write(`${timestamps ? l.time + ' ' : ''}${l.text}\n`);
-}
+/** Lines to the writers, batched per run of one stream (one write per 64 KiB, not per line). */
+class Printer {
+  private buf = '';
+  private stream: Stream = 'stdout';
 
-function openLog(path: string): number | undefined {
-  try {
-    return openSync(path, 'r');
-  } catch (err) {
-    if (isErrno(err, 'ENOENT')) return undefined;
-    throw err;
+  constructor(private readonly out: LogWriters, private readonly timestamps: boolean) {}
+
+  line(l: LogLine): void {
+    if (l.stream !== this.stream || this.buf.length >= 64 * 1024) this.flush();
+    this.stream = l.stream;
+    this.buf += `${this.timestamps ? l.time + ' ' : ''}${l.text}\n`;
+  }
+
+  flush(): void {
+    if (this.buf === '') return;
+    (this.stream === 'stderr' ? this.out.stderr : this.out.stdout).write(this.buf);
+    this.buf = '';
   }
 }
 
-/** Reads from fd at pos to the current end; returns the new position and the complete file lines. */
-function readMore(fd: number, pos: number, carry: { s: string }): { pos: number; entries: string[] } {
-  const buf = Buffer.alloc(64 * 1024);
-  const entries: string[] = [];
+/** Reads fd from pos to its current end, handing over each complete entry; returns the new position. */
+function drain(fd: number, pos: number, carry: { b: Buffer }, entry: (e: string) => void): number {
+  const chunk = Buffer.alloc(64 * 1024);
   for (;;) {
-    const n = readSync(fd, buf, 0, buf.length, pos);
-    if (n === 0) break;
+    const n = readSync(fd, chunk, 0, chunk.length, pos);
+    if (n === 0) return pos;
     pos += n;
-    carry.s += buf.toString('utf8', 0, n);
-    const lines = carry.s.split('\n');
-    carry.s = lines.pop()!;
-    entries.push(...lines);
+    const buf = carry.b.length > 0 ? Buffer.concat([carry.b, chunk.subarray(0, n)]) : chunk.subarray(0, n);
+    let a = 0;
+    for (;;) {
+      const nl = buf.indexOf(10, a);
+      if (nl < 0) break;
+      entry(buf.toString('utf8', a, nl));
+      a = nl + 1;
+    }
+    carry.b = Buffer.from(buf.subarray(a));
   }
-  return { pos, entries };
 }
 
-function sameFile(fd: number, path: string): boolean {
+function isHead(dir: string, f: LogFile): boolean {
   try {
-    const a = fstatSync(fd);
-    const b = statSync(path);
-    return a.ino === b.ino && a.dev === b.dev;
+    const st = statSync(join(dir, logFileName('current', 0)));
+    return st.ino === f.ino && st.dev === f.dev;
   } catch (err) {
-    if (isErrno(err, 'ENOENT')) return false;
+    if (isErrno(err, 'ENOENT', 'ENOTDIR')) return false;
     throw err;
   }
 }
 
 /**
- * Prints a container's log: stdout lines to out.stdout, stderr lines to out.stderr, in file order.
- * With follow, keeps reading until the container has exited and its log is drained; across a restart it
- * finishes the old file and goes on with the new one.
+ * The file written after `f`, opened: the next newer one of its run, or the new run's oldest after a
+ * restart. When f is gone altogether (the writer rotated past the cap while we slept: those lines are
+ * lost, as kubelet's) the current run's oldest. undefined in the middle of a rotation (try again).
+ */
+function successor(dir: string, f: LogFile): LogFile | undefined {
+  const prev = openRun(dir, 'previous');
+  const cur = openRun(dir, 'current');
+  const chain = [...prev, ...cur];
+  const i = chain.findIndex((c) => c.ino === f.ino && c.dev === f.dev);
+  const next = i >= 0 ? chain[i + 1] : cur[0];
+  closeFiles(chain.filter((c) => c !== next));
+  return next;
+}
+
+function exists(path: string): boolean {
+  try {
+    statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A run's files from the last `tail` lines on (all without tail) to `ends`. */
+function printRun(files: LogFile[], ends: number[], tail: number | undefined, flush: boolean, entry: (e: string) => void): void {
+  const all: LogPos = { file: 0, offset: 0 };
+  const starts = tail === undefined || tail < 0 ? [all, all] : tailStarts(files, ends, tail, flush);
+  readForward(files, ends, starts, entry, flush);
+}
+
+/**
+ * Prints a container's log: stdout lines to out.stdout, stderr lines to out.stderr, in file order, over
+ * the rotated files (log-files.ts). With follow, keeps reading until the container has exited and its
+ * log is drained; across a rotation or a restart it finishes the file it holds and goes on with the next.
  */
 export async function containerLogs(o: LogsOptions): Promise<void> {
   const root = resolveRoot(o.root);
@@ -138,77 +180,82 @@ export async function containerLogs(o: LogsOptions): Promise<void> {
   }
   const rec = readPod({ root, name: o.pod });
   const { name } = chooseContainer(rec, o.container);
-  const ts = o.timestamps === true;
-  if (o.previous) {
-    const fd = openLog(paths.containerPreviousLog(root, o.pod, name));
-    if (fd === undefined) {
+  const dir = paths.container(root, o.pod, name);
+  const printer = new Printer(out, o.timestamps === true);
+  const asm = new LineAssembler();
+  const entry = (e: string): void => { const l = asm.push(e); if (l) printer.line(l); };
+  const finish = (): void => { for (const l of asm.flush()) printer.line(l); printer.flush(); };
+
+  if (o.previous || !o.follow) {
+    const files = openRun(dir, o.previous ? 'previous' : 'current');
+    if (files.length === 0 && o.previous) {
       throw new PodnsError('ENOPREVIOUS', `container "${name}" in pod "${o.pod}" has no previous run (it has not restarted); drop --previous`);
     }
     try {
-      const carry = { s: '' };
-      const { entries } = readMore(fd, 0, carry);
-      if (carry.s !== '') entries.push(carry.s);
-      printTail(out, entries, o.tail, ts);
+      printRun(files, files.map((f) => f.end), o.tail, true, entry);
+      finish();
     } finally {
-      closeSync(fd);
+      closeFiles(files);
     }
     return;
   }
-  const path = paths.containerLog(root, o.pod, name);
-  let fd = openLog(path);
+
+  // Following: the tail of what is there, then the file being written, and the ones after it.
+  let head: LogFile | undefined;
   let pos = 0;
-  const carry = { s: '' };
-  let asm = new LineAssembler();
-  try {
-    if (fd !== undefined) {
-      const r = readMore(fd, 0, carry);
-      pos = r.pos;
-      // not following: a last entry without its newline (being written right now) is shown as it is
-      if (!o.follow && carry.s !== '') r.entries.push(carry.s);
-      asm = printTail(out, r.entries, o.tail, ts, !o.follow);
+  const carry = { b: Buffer.alloc(0) };
+  const files = openRun(dir, 'current');
+  if (files.length > 0) {
+    const ends = files.map((f) => f.end);
+    ends[ends.length - 1] = lastEntryEnd(files[files.length - 1]!, ends[ends.length - 1]!);
+    try {
+      printRun(files, ends, o.tail, false, entry);
+    } catch (err) {
+      closeFiles(files);
+      throw err;
     }
-    if (!o.follow) return;
-    const poll = o.pollMs ?? 100;
+    head = files.pop()!;
+    pos = ends[ends.length - 1]!;
+    closeFiles(files);
+  }
+  const poll = o.pollMs ?? 100;
+  try {
     for (;;) {
-      if (o.signal?.aborted) return;
+      if (o.signal?.aborted) { printer.flush(); return; }
       // Is it over? Decided before the last read, so everything written before the end is printed.
       const st = readContainerStatus({ root, pod: o.pod, name });
-      const ended = st === undefined ? false : st.state === 'exited';
-      if (fd === undefined) fd = openLog(path);
-      if (fd !== undefined) {
-        const r = readMore(fd, pos, carry);
-        pos = r.pos;
-        for (const e of r.entries) { const l = asm.push(e); if (l) emit(out, l, ts); }
-        // rotated by a restart: the old file is complete (the watcher closed it), go on with the new one
-        if (!sameFile(fd, path)) {
-          const rest = readMore(fd, pos, carry);
-          for (const e of rest.entries) { const l = asm.push(e); if (l) emit(out, l, ts); }
-          if (carry.s !== '') { const l = asm.push(carry.s); if (l) emit(out, l, ts); carry.s = ''; }
-          closeSync(fd);
-          fd = openLog(path);
-          pos = 0;
-          continue;
+      const ended = st !== undefined && st.state === 'exited';
+      if (head === undefined) {
+        const fs = openRun(dir, 'current');
+        head = fs.shift();
+        closeFiles(fs); // taken up again one by one as successors
+        pos = 0;
+      }
+      let atHead = head === undefined;
+      if (head !== undefined) {
+        pos = drain(head.fd, pos, carry, entry);
+        atHead = isHead(dir, head);
+        if (!atHead) {
+          // renamed away (or removed): whatever was written before that is there now; then the next file
+          pos = drain(head.fd, pos, carry, entry);
+          const next = successor(dir, head);
+          if (next !== undefined) {
+            if (carry.b.length > 0) { entry(carry.b.toString('utf8')); carry.b = Buffer.alloc(0); }
+            closeSync(head.fd);
+            head = next;
+            pos = 0;
+            continue;
+          }
         }
       }
-      if (ended) {
-        if (carry.s !== '') { const l = asm.push(carry.s); if (l) emit(out, l, ts); }
-        for (const l of asm.flush()) emit(out, l, ts);
-        return;
-      }
+      if (ended && atHead) break;
+      if (!exists(dir)) break; // the container was deleted
+      printer.flush();
       await sleep(poll);
     }
+    if (carry.b.length > 0) entry(carry.b.toString('utf8'));
+    finish();
   } finally {
-    if (fd !== undefined) closeSync(fd);
+    if (head !== undefined) closeSync(head.fd);
   }
-}
-
-/** Prints the last `tail` whole lines of these entries; returns the assembler holding any open piece. */
-function printTail(out: LogWriters, entries: string[], tail: number | undefined, ts: boolean, flush = true): LineAssembler {
-  const asm = new LineAssembler();
-  const lines: LogLine[] = [];
-  for (const e of entries) { const l = asm.push(e); if (l) lines.push(l); }
-  if (flush) lines.push(...asm.flush());
-  const shown = tail === undefined || tail < 0 ? lines : tail === 0 ? [] : lines.slice(-tail);
-  for (const l of shown) emit(out, l, ts);
-  return asm;
 }

@@ -22,6 +22,7 @@ import type { ContainerConfig, ContainerStatus, PodRecord } from '../pod/types.j
 import { writeFileNew, writeJsonAtomic } from '../state/files.js';
 import { validateName } from '../state/names.js';
 import { paths, resolveRoot } from '../state/paths.js';
+import { validateLogLimits } from './log-limits.js';
 import { validateEnv, validateIds, validateRestartPolicy, validateWorkdir, workloadEnv, type RestartPolicy } from './config.js';
 import { protectedPaths } from './masks.js';
 import { privilegeOptions, resolvePrivileges, type SeccompMode } from './privileges.js';
@@ -58,6 +59,10 @@ export interface RunOptions {
   supplementalGroups?: number[];
   /** refuse to start as uid 0 (Kubernetes' runAsNonRoot), before anything is made */
   runAsNonRoot?: boolean;
+  /** the CRI log rotates at this many bytes; default 10 MiB (kubelet's containerLogMaxSize) */
+  logMaxSize?: number;
+  /** files of the CRI log kept, the previous run's included, 2 or more; default 5 (containerLogMaxFiles) */
+  logMaxFiles?: number;
 }
 
 /** The namespaces a container joins: the pod's pins, and its pid namespace or a new one. */
@@ -123,6 +128,8 @@ export function shimOptions(root: string, rec: PodRecord, config: ContainerConfi
     ...(backoffMs !== undefined ? { backoffMs } : {}),
     ...protectedPaths(config),
     ...(config.readOnlyRootFilesystem === true ? { readonlyRootfs: true } : {}),
+    // a record from before the limits existed gets the defaults
+    ...validateLogLimits(config),
     argv: config.argv,
   };
 }
@@ -243,6 +250,7 @@ export async function runContainer(o: RunOptions): Promise<{ config: ContainerCo
   const privileges = resolvePrivileges(o, ids.uid);
   const restartPolicy = validateRestartPolicy(o.restartPolicy);
   validateWorkdir(o.workingDir);
+  const logLimits = validateLogLimits(o);
   if (o.backoffMs !== undefined && (!Number.isInteger(o.backoffMs) || o.backoffMs < 1 || o.backoffMs > 300000)) {
     throw new PodnsError('EUSAGE', `invalid restart backoff ${o.backoffMs} ms: use 1 to 300000`);
   }
@@ -276,6 +284,7 @@ export async function runContainer(o: RunOptions): Promise<{ config: ContainerCo
     ...(workingDir !== undefined ? { workingDir } : {}),
     ...ids,
     restartPolicy: restartPolicy ?? rec.restartPolicy ?? 'Never',
+    ...logLimits,
     createdAt: new Date().toISOString(),
     ...(o.readOnlyRootFilesystem === true ? { readOnlyRootFilesystem: true } : {}),
     ...privileges,

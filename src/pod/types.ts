@@ -79,6 +79,10 @@ export interface ContainerConfig {
   uid?: number;
   gid?: number;
   restartPolicy: 'Never' | 'OnFailure' | 'Always';
+  /** the CRI log rotates at this many bytes (src/container/log-limits.ts; absent in old records: the default) */
+  logMaxSize?: number;
+  /** files of the CRI log kept, the previous run's included */
+  logMaxFiles?: number;
   createdAt: string;
   /** the root filesystem is mounted read-only (/dev, /dev/shm, /proc and the pod's /etc files are not) */
   readOnlyRootFilesystem?: boolean;

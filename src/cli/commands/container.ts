@@ -5,6 +5,7 @@ import {
   stopContainers,
 } from '../../container/index.js';
 import { RESTART_POLICIES, validateRestartPolicy } from '../../container/config.js';
+import { parseLogMaxFiles, parseLogMaxSize } from '../../container/log-limits.js';
 import { DEFAULT_GRACE_SECONDS } from '../../pod/delete.js';
 import { readPod } from '../../pod/store.js';
 import { validateName } from '../../state/names.js';
@@ -54,6 +55,9 @@ Options:
   --cap-drop CAP             drop a capability from the default set (ALL: start from none)
   --privileged               every capability and no seccomp filter, masked paths or device limits
   --security-opt OPT         seccomp=unconfined (no filter), no-new-privileges (repeatable)
+  --log-max-size SIZE        rotate the log at SIZE (default 10Mi; e.g. 512Ki, 10MiB, 1M = 10^6, bytes)
+  --log-max-files N          log files kept, the previous run's included (default 5, at least 2);
+                             the log never takes more than SIZE x N
   -o json|name               print the container's config and status, or container/NAME
 Root in a container keeps podman's default capabilities (CHOWN, DAC_OVERRIDE, FOWNER, FSETID, KILL,
 NET_BIND_SERVICE, SETFCAP, SETGID, SETPCAP, SETUID, SYS_CHROOT) and runs under Docker's default seccomp
@@ -70,6 +74,7 @@ Example:
       name?: string; image?: string; rootfs?: string; env?: string[]; workdir?: string; user?: string; restart?: string;
       'read-only'?: boolean;
       'cap-add'?: string[]; 'cap-drop'?: string[]; privileged?: boolean; 'security-opt'?: string[];
+      'log-max-size'?: string; 'log-max-files'?: string;
     }>('run', argv, {
       name: { type: 'string' },
       image: { type: 'string' },
@@ -83,6 +88,8 @@ Example:
       'cap-drop': { type: 'string', multiple: true },
       privileged: { type: 'boolean' },
       'security-opt': { type: 'string', multiple: true },
+      'log-max-size': { type: 'string' },
+      'log-max-files': { type: 'string' },
     }, { stopAtFirstPositional: 1 });
     const pod = onePod('run', p.positionals);
     const v = p.values;
@@ -100,6 +107,8 @@ Example:
     const capList = (l: string[] | undefined) => l?.flatMap((x) => x.split(',')).filter((x) => x !== '');
     const capAdd = capList(v['cap-add']);
     const capDrop = capList(v['cap-drop']);
+    const logMaxSize = v['log-max-size'] !== undefined ? parseLogMaxSize(v['log-max-size']) : undefined;
+    const logMaxFiles = v['log-max-files'] !== undefined ? parseLogMaxFiles(v['log-max-files']) : undefined;
     const res = await runContainer({
       root: p.globals.root,
       pod,
@@ -116,6 +125,8 @@ Example:
       ...(capDrop !== undefined ? { capDrop } : {}),
       ...(v.privileged === true ? { privileged: true } : {}),
       ...security,
+      ...(logMaxSize !== undefined ? { logMaxSize } : {}),
+      ...(logMaxFiles !== undefined ? { logMaxFiles } : {}),
     });
     if (p.globals.output === 'json') out(json(res));
     else if (p.globals.output === 'name') out(`container/${res.config.name}\n`);
@@ -194,6 +205,8 @@ Options:
       await containerLogs({
         root: p.globals.root, pod, container, follow: p.values.follow === true, timestamps: p.values.timestamps === true,
         previous: p.values.previous === true, signal: ac.signal, ...(tail !== undefined ? { tail } : {}),
+        // synchronous writes: printing a large log holds no more than a batch in memory
+        out: { stdout, stderr },
       });
     } finally {
       process.off('SIGINT', stop);

@@ -1,0 +1,272 @@
+// The files of a container's CRI log, as the shim's writer leaves them (native/helper/crilog.h), newest first:
+//   current.log, current.log.1 ... current.log.A      the running workload's
+//   previous.log, previous.log.1 ... previous.log.B   the run before the last restart
+// A rotation renames each file one number up (the oldest first) and creates a new current.log; a restart
+// renames current.log* to previous.log*. Reading them safely means: open every file of a run and check that
+// no rotation happened meanwhile (each name still leads to the inode we hold), else try again; and read
+// from the end, in chunks, for --tail, never a whole file.
+import { closeSync, fstatSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { isErrno, PodnsError } from '../errors.js';
+
+export type LogRun = 'current' | 'previous';
+
+export function logFileName(run: LogRun, k: number): string {
+  return k === 0 ? `${run}.log` : `${run}.log.${k}`;
+}
+
+export interface LogFile {
+  fd: number;
+  ino: number;
+  dev: number;
+  /** the size when opened: where reading this file stops (a rotated file no longer grows) */
+  end: number;
+}
+
+const CHUNK = 64 * 1024;
+// a 1 ms pause between tries while the shim is in the middle of a rotation
+const PAUSE = new Int32Array(new SharedArrayBuffer(4));
+const TRIES = 200;
+
+export function closeFiles(files: LogFile[]): void {
+  for (const f of files) closeSync(f.fd);
+}
+
+function openFile(path: string): LogFile | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return undefined;
+    throw err;
+  }
+  const st = fstatSync(fd);
+  return { fd, ino: st.ino, dev: st.dev, end: st.size };
+}
+
+function sameInode(path: string, f: LogFile): boolean {
+  try {
+    const st = statSync(path);
+    return st.ino === f.ino && st.dev === f.dev;
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return false;
+    throw err;
+  }
+}
+
+/** How many files of this run the directory lists (numbers 0..n-1); -1 when the numbering has a gap. */
+function countFiles(dir: string, run: LogRun): number {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return 0;
+    throw err;
+  }
+  const prefix = `${run}.log`;
+  const seen = new Set<number>();
+  for (const n of names) {
+    if (n === prefix) seen.add(0);
+    else if (n.startsWith(prefix + '.') && /^[1-9]\d*$/.test(n.slice(prefix.length + 1))) seen.add(Number(n.slice(prefix.length + 1)));
+  }
+  for (let k = 0; k < seen.size; k++) if (!seen.has(k)) return -1;
+  return seen.size;
+}
+
+/**
+ * The files of one run, oldest first, opened. A consistent set: after opening, every name still leads to
+ * the file opened under it, so no rotation ran in between (that would show one file twice or miss one).
+ * An empty list when the run has no file (no restart yet; a directory that is gone).
+ */
+export function openRun(dir: string, run: LogRun): LogFile[] {
+  for (let attempt = 0; attempt < TRIES; attempt++) {
+    if (attempt > 2) Atomics.wait(PAUSE, 0, 0, 1);
+    const n = countFiles(dir, run);
+    if (n < 0) continue; // a rotation is renaming right now
+    if (n === 0) {
+      // current.log is missing only for the moment between a rotation's rename and its open
+      if (run === 'current' && attempt < 3 && dirExists(dir)) continue;
+      return [];
+    }
+    const files: LogFile[] = [];
+    let ok = true;
+    for (let k = n - 1; k >= 0 && ok; k--) {
+      const f = openFile(join(dir, logFileName(run, k)));
+      if (f === undefined) ok = false;
+      else files.push(f);
+    }
+    if (ok) {
+      for (let i = 0; i < files.length && ok; i++) ok = sameInode(join(dir, logFileName(run, n - 1 - i)), files[i]!);
+      if (ok && !sameInode(join(dir, logFileName(run, 0)), files[files.length - 1]!)) ok = false;
+      if (ok && countFiles(dir, run) !== n) ok = false;
+    }
+    if (ok) return files;
+    closeFiles(files);
+  }
+  throw new PodnsError('EAGAIN', `the log in ${dir} rotated under every attempt to read it; try again`);
+}
+
+function dirExists(dir: string): boolean {
+  try {
+    return statSync(dir).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** A position in a list of files (oldest first). */
+export interface LogPos { file: number; offset: number }
+
+function before(a: LogPos, b: LogPos): boolean {
+  return a.file < b.file || (a.file === b.file && a.offset < b.offset);
+}
+
+/** The stream (0 stdout, 1 stderr) and tag of a CRI entry starting at buf[a]; undefined when malformed. */
+function header(buf: Buffer, a: number, b: number): { stream: 0 | 1; tag: 'F' | 'P' } | undefined {
+  const sp = buf.indexOf(32, a);
+  if (sp < 0 || sp + 10 > b) return undefined;
+  const s = buf.toString('latin1', sp + 1, sp + 10); // "stdout F "
+  const stream = s.startsWith('stdout ') ? 0 : s.startsWith('stderr ') ? 1 : -1;
+  if (stream < 0 || s[8] !== ' ' || (s[7] !== 'F' && s[7] !== 'P')) return undefined;
+  return { stream: stream as 0 | 1, tag: s[7] as 'F' | 'P' };
+}
+
+interface BackEntry { pos: LogPos; stream: 0 | 1; tag: 'F' | 'P' }
+
+const HEAD = 64; // a CRI entry's time, stream and tag fit in this many bytes
+
+/**
+ * The entries of the files, from the end of the last file to the start of the first, with their positions:
+ * chunks read backwards, keeping of an entry that spans chunks only its first bytes (the header is all we
+ * need). `ends[i]` is where file i stops.
+ */
+function* backwards(files: LogFile[], ends: number[]): Generator<BackEntry> {
+  const chunk = Buffer.alloc(CHUNK);
+  for (let i = files.length - 1; i >= 0; i--) {
+    let pos = ends[i]!;
+    let entryEnd = pos; // the entry being looked at ends here (its '\n', or the file's end)
+    let head = Buffer.alloc(0); // first bytes of that entry found so far, when it began in a later chunk
+    const emit = (start: number, first: Buffer): BackEntry | undefined => {
+      if (entryEnd <= start) return undefined;
+      const h = header(first, 0, first.length);
+      return h ? { pos: { file: i, offset: start }, ...h } : undefined;
+    };
+    while (pos > 0) {
+      const n = Math.min(CHUNK, pos);
+      pos -= n;
+      readFull(files[i]!.fd, chunk, n, pos);
+      let j = n; // chunk[.., j) belongs to the entry ending at entryEnd
+      for (;;) {
+        const k = j > 0 ? chunk.lastIndexOf(10, j - 1) : -1;
+        if (k < 0) break;
+        const first = j === n ? Buffer.concat([chunk.subarray(k + 1, n), head]) : chunk.subarray(k + 1, j);
+        const e = emit(pos + k + 1, first.subarray(0, HEAD));
+        if (e) yield e;
+        entryEnd = pos + k;
+        head = Buffer.alloc(0);
+        j = k;
+      }
+      head = Buffer.from((j === n ? Buffer.concat([chunk.subarray(0, n), head]) : chunk.subarray(0, j)).subarray(0, HEAD));
+    }
+    const e = emit(0, head);
+    if (e) yield e;
+  }
+}
+
+/** Where the last whole entry of a file ends (after its newline): a piece after it is still being written. */
+export function lastEntryEnd(f: LogFile, end: number): number {
+  const chunk = Buffer.alloc(4096);
+  let pos = end;
+  while (pos > 0) {
+    const n = Math.min(chunk.length, pos);
+    pos -= n;
+    readFull(f.fd, chunk, n, pos);
+    const k = chunk.lastIndexOf(10, n - 1);
+    if (k >= 0) return pos + k + 1;
+  }
+  return 0;
+}
+
+function readFull(fd: number, buf: Buffer, n: number, pos: number): void {
+  for (let off = 0; off < n;) {
+    const k = readSync(fd, buf, off, n - off, pos + off);
+    if (k === 0) { buf.fill(0, off, n); return; }
+    off += k;
+  }
+}
+
+/**
+ * Where each stream's share of the last `tail` lines starts. Lines come out in the order of their F entries
+ * (a P entry continues in the stream's next entry), so counting F entries from the end finds the lines; then
+ * the lines still open (their first P pieces lie further back) are followed back to their start, per stream,
+ * skipping the other stream's older entries. With `flush`, a stream ending in P pieces (a line being cut off)
+ * counts as a line of its own, as LineAssembler.flush gives it; otherwise those pieces are kept to be
+ * continued (following). Memory: one chunk, whatever the files' size.
+ */
+export function tailStarts(files: LogFile[], ends: number[], tail: number, flush: boolean): (LogPos | undefined)[] {
+  const state: ('none' | 'open' | 'closed')[] = ['none', 'none'];
+  const starts: (LogPos | undefined)[] = [undefined, undefined];
+  let lines = 0;
+  for (const e of backwards(files, ends)) {
+    const s = e.stream;
+    if (lines < tail) {
+      if (e.tag === 'F') lines++;
+      else if (state[s] === 'none' && flush) lines++;
+      state[s] = 'open';
+      starts[s] = e.pos;
+      continue;
+    }
+    if (state[s] === 'open') {
+      if (e.tag === 'P') starts[s] = e.pos;
+      else state[s] = 'closed';
+    } else if (state[s] === 'none') {
+      // this stream's last entries lie before the lines wanted: P pieces still to be continued (following)
+      // are kept, anything else is older than what is shown
+      if (e.tag === 'P' && !flush) { state[s] = 'open'; starts[s] = e.pos; } else state[s] = 'closed';
+    }
+    if (state[0] !== 'open' && state[1] !== 'open') break;
+  }
+  return starts;
+}
+
+/**
+ * Reads the files forward from the positions given per stream (undefined: none of that stream), up to
+ * `ends`, handing each entry (a file line without its newline) to `entry`. The last file may end in a
+ * piece without a newline (being written): an entry only with `lastPartial`.
+ */
+export function readForward(files: LogFile[], ends: number[], starts: (LogPos | undefined)[], entry: (e: string) => void, lastPartial: boolean): void {
+  const live = starts.filter((s): s is LogPos => s !== undefined);
+  if (live.length === 0) return;
+  const from = live.reduce((a, b) => (before(a, b) ? a : b));
+  const chunk = Buffer.alloc(CHUNK);
+  for (let i = from.file; i < files.length; i++) {
+    let pos = i === from.file ? from.offset : 0;
+    let carry = Buffer.alloc(0);
+    let carryPos = pos;
+    const end = ends[i]!;
+    const take = (buf: Buffer, a: number, b: number, at: number): void => {
+      const h = header(buf, a, b);
+      if (!h) return;
+      const st = starts[h.stream];
+      if (st === undefined || before({ file: i, offset: at }, st)) return;
+      entry(buf.toString('utf8', a, b));
+    };
+    while (pos < end) {
+      const n = readSync(files[i]!.fd, chunk, 0, Math.min(CHUNK, end - pos), pos);
+      if (n === 0) break;
+      const buf = carry.length > 0 ? Buffer.concat([carry, chunk.subarray(0, n)]) : chunk.subarray(0, n);
+      const base = carryPos;
+      let a = 0;
+      for (;;) {
+        const nl = buf.indexOf(10, a);
+        if (nl < 0) break;
+        if (nl > a) take(buf, a, nl, base + a);
+        a = nl + 1;
+      }
+      carry = Buffer.from(buf.subarray(a));
+      carryPos = base + a;
+      pos += n;
+    }
+    if (carry.length > 0 && (i < files.length - 1 || lastPartial)) take(carry, 0, carry.length, carryPos);
+  }
+}
