@@ -196,17 +196,29 @@ function readFull(fd: number, buf: Buffer, n: number, pos: number): void {
 }
 
 /**
- * Where each stream's share of the last `tail` lines starts. Lines come out in the order of their F entries
- * (a P entry continues in the stream's next entry), so counting F entries from the end finds the lines; then
- * the lines still open (their first P pieces lie further back) are followed back to their start, per stream,
- * skipping the other stream's older entries. With `flush`, a stream ending in P pieces (a line being cut off)
- * counts as a line of its own, as LineAssembler.flush gives it; otherwise those pieces are kept to be
+ * How far back, beyond the lines wanted, --tail looks for a stream whose last entry it has not met: that
+ * entry may be a P piece of a line still open (being written, or cut off), which must be shown or followed
+ * from its first piece. Bounds the time for a stream that wrote nothing for long (a `yes` has no stderr).
+ */
+const OPEN_LINE_WINDOW = 4 * 1024 * 1024;
+
+/**
+ * Where each stream's share of the last `tail` lines starts, and how many lines read forward from there
+ * come before them. Lines come out in the order of their F entries (a P entry continues in the stream's
+ * next entry), so counting F entries from the end finds the lines; then the lines still open (their first
+ * P pieces lie further back) are followed back to their start, per stream, skipping the other stream's
+ * older entries. A stream whose last entry is a P piece has a line open at the end: with `flush` it is a
+ * line of its own, shown last (as LineAssembler.flush gives it); otherwise its pieces are kept to be
  * continued (following). Memory: one chunk, whatever the files' size.
  */
-export function tailStarts(files: LogFile[], ends: number[], tail: number, flush: boolean): (LogPos | undefined)[] {
+export function tailStarts(files: LogFile[], ends: number[], tail: number, flush: boolean): { starts: (LogPos | undefined)[]; skip: number } {
   const state: ('none' | 'open' | 'closed')[] = ['none', 'none'];
   const starts: (LogPos | undefined)[] = [undefined, undefined];
+  // bytes from the end to the start of each file, for the window
+  const after: number[] = [];
+  for (let i = files.length - 1, sum = 0; i >= 0; i--) { after[i] = sum; sum += ends[i]!; }
   let lines = 0;
+  let windowEnd = -1; // bytes from the end where looking for open lines stops
   for (const e of backwards(files, ends)) {
     const s = e.stream;
     if (lines < tail) {
@@ -216,17 +228,23 @@ export function tailStarts(files: LogFile[], ends: number[], tail: number, flush
       starts[s] = e.pos;
       continue;
     }
+    const back = after[e.pos.file]! + ends[e.pos.file]! - e.pos.offset;
+    if (windowEnd < 0) windowEnd = back + OPEN_LINE_WINDOW;
     if (state[s] === 'open') {
       if (e.tag === 'P') starts[s] = e.pos;
       else state[s] = 'closed';
     } else if (state[s] === 'none') {
-      // this stream's last entries lie before the lines wanted: P pieces still to be continued (following)
-      // are kept, anything else is older than what is shown
-      if (e.tag === 'P' && !flush) { state[s] = 'open'; starts[s] = e.pos; } else state[s] = 'closed';
+      // this stream's last entry lies before the lines wanted: a P piece there is a line left open
+      if (e.tag === 'P') {
+        state[s] = 'open';
+        starts[s] = e.pos;
+        if (flush) lines++;
+      } else state[s] = 'closed';
     }
-    if (state[0] !== 'open' && state[1] !== 'open') break;
+    if (state[0] === 'open' || state[1] === 'open') continue;
+    if ((state[0] !== 'none' && state[1] !== 'none') || back > windowEnd) break;
   }
-  return starts;
+  return { starts, skip: Math.max(0, lines - tail) };
 }
 
 /**

@@ -160,11 +160,17 @@ function exists(path: string): boolean {
   }
 }
 
-/** A run's files from the last `tail` lines on (all without tail) to `ends`. */
-function printRun(files: LogFile[], ends: number[], tail: number | undefined, flush: boolean, entry: (e: string) => void): void {
+/**
+ * A run's files from the last `tail` lines on (all without tail) to `ends`, as lines. With flush, a line
+ * left open at the end (P pieces) comes out last; without, it stays in asm to be continued.
+ */
+function printRun(files: LogFile[], ends: number[], tail: number | undefined, flush: boolean, asm: LineAssembler, line: (l: LogLine) => void): void {
   const all: LogPos = { file: 0, offset: 0 };
-  const starts = tail === undefined || tail < 0 ? [all, all] : tailStarts(files, ends, tail, flush);
-  readForward(files, ends, starts, entry, flush);
+  const { starts, skip } = tail === undefined || tail < 0 ? { starts: [all, all], skip: 0 } : tailStarts(files, ends, tail, flush);
+  let k = skip;
+  const take = (l: LogLine): void => { if (k > 0) k--; else line(l); };
+  readForward(files, ends, starts, (e) => { const l = asm.push(e); if (l) take(l); }, flush);
+  if (flush) for (const l of asm.flush()) take(l);
 }
 
 /**
@@ -183,8 +189,8 @@ export async function containerLogs(o: LogsOptions): Promise<void> {
   const dir = paths.container(root, o.pod, name);
   const printer = new Printer(out, o.timestamps === true);
   const asm = new LineAssembler();
-  const entry = (e: string): void => { const l = asm.push(e); if (l) printer.line(l); };
-  const finish = (): void => { for (const l of asm.flush()) printer.line(l); printer.flush(); };
+  const line = (l: LogLine): void => printer.line(l);
+  const entry = (e: string): void => { const l = asm.push(e); if (l) line(l); };
 
   if (o.previous || !o.follow) {
     const files = openRun(dir, o.previous ? 'previous' : 'current');
@@ -192,8 +198,8 @@ export async function containerLogs(o: LogsOptions): Promise<void> {
       throw new PodnsError('ENOPREVIOUS', `container "${name}" in pod "${o.pod}" has no previous run (it has not restarted); drop --previous`);
     }
     try {
-      printRun(files, files.map((f) => f.end), o.tail, true, entry);
-      finish();
+      printRun(files, files.map((f) => f.end), o.tail, true, asm, line);
+      printer.flush();
     } finally {
       closeFiles(files);
     }
@@ -209,7 +215,7 @@ export async function containerLogs(o: LogsOptions): Promise<void> {
     const ends = files.map((f) => f.end);
     ends[ends.length - 1] = lastEntryEnd(files[files.length - 1]!, ends[ends.length - 1]!);
     try {
-      printRun(files, ends, o.tail, false, entry);
+      printRun(files, ends, o.tail, false, asm, line);
     } catch (err) {
       closeFiles(files);
       throw err;
@@ -254,7 +260,8 @@ export async function containerLogs(o: LogsOptions): Promise<void> {
       await sleep(poll);
     }
     if (carry.b.length > 0) entry(carry.b.toString('utf8'));
-    finish();
+    for (const l of asm.flush()) line(l);
+    printer.flush();
   } finally {
     if (head !== undefined) closeSync(head.fd);
   }
