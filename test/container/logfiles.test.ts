@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { LineAssembler, parseLog, type LogLine } from '../../src/container/logs.js';
 import { closeFiles, lastEntryEnd, logFileName, openRun, readForward, tailStarts, type LogPos } from '../../src/container/log-files.js';
 import {
-  DEFAULT_LOG_MAX_FILES, DEFAULT_LOG_MAX_SIZE, logLimitArgs, parseLogMaxFiles, parseLogMaxSize, parseSize, validateLogLimits,
+  DEFAULT_LOG_MAX_FILES, DEFAULT_LOG_MAX_SIZE, parseLogMaxFiles, parseLogMaxSize, parseSize, validateLogLimits,
 } from '../../src/container/log-limits.js';
 import { PodnsError } from '../../src/errors.js';
 
@@ -145,7 +145,6 @@ test('log limits: sizes as Kubernetes writes them, kubelet\'s defaults, bounds w
   t.deepEqual(validateLogLimits({}), { logMaxSize: DEFAULT_LOG_MAX_SIZE, logMaxFiles: DEFAULT_LOG_MAX_FILES });
   t.is(DEFAULT_LOG_MAX_SIZE, 10 * 1024 * 1024);
   t.is(DEFAULT_LOG_MAX_FILES, 5);
-  t.deepEqual(logLimitArgs({ logMaxSize: 65536, logMaxFiles: 3 }), ['--log-max-size', '65536', '--log-max-files', '3']);
   const e1 = t.throws(() => parseLogMaxSize('10XB'));
   t.is((e1 as PodnsError).code, 'EUSAGE');
   t.regex(e1!.message, /invalid --log-max-size "10XB": give bytes or a size such as 10Mi/);

@@ -26,7 +26,7 @@ test.before(() => {
 
 test.after.always(async () => {
   if (env === undefined) return;
-  for (const rec of listPods(env.root)) await deletePod(env.root, rec.name, { grace: 0, force: true }).catch(() => undefined);
+  for (const rec of listPods({ root: env.root })) await deletePod({ root: env.root, name: rec.name, grace: 0, force: true }).catch(() => undefined);
   await env.cleanup();
   rmSync(work, { recursive: true, force: true });
 });
@@ -85,12 +85,12 @@ async function watchFlood(podName: string, c: string, cap: number, done: (f: Map
     const f = logFiles(dir);
     peak = Math.max(peak, total(f));
     if (peak > cap) {
-      await stopContainers(env!.root, podName, [c], 0);
+      await stopContainers({ root: env!.root, pod: podName, names: [c], grace: 0 });
       throw new Error(`the log of ${podName}/${c} holds ${peak} bytes, over the cap of ${cap}: ${JSON.stringify([...f])}`);
     }
     if (done(f)) return { peak, files: f };
     if (Date.now() > end) {
-      await stopContainers(env!.root, podName, [c], 0);
+      await stopContainers({ root: env!.root, pod: podName, names: [c], grace: 0 });
       throw new Error(`timed out: ${podName}/${c}'s log files are ${JSON.stringify([...f])}`);
     }
     await sleep(10);
@@ -112,7 +112,7 @@ privilegedSerial('a yes flood with --log-max-size 64Ki --log-max-files 3 keeps a
   const start = Date.now();
   const { peak, files } = await watchFlood('flood', 'yes', cap, (f) => f.has('current.log.2') && Date.now() - start > 2000);
   t.log(`peak ${peak} bytes in ${files.size} files`);
-  await stopContainers(env!.root, 'flood', ['yes'], 0);
+  await stopContainers({ root: env!.root, pod: 'flood', names: ['yes'], grace: 0 });
   const dir = paths.container(env!.root, 'flood', 'yes');
   const final = logFiles(dir);
   t.deepEqual([...final.keys()].sort(), ['current.log', 'current.log.1', 'current.log.2']);
@@ -139,7 +139,7 @@ privilegedSerial('with the default limits (10Mi x 5) a yes flood passes 10 MiB s
     if (f.has('current.log.4') && full === 0) full = Date.now();
     return full > 0 && Date.now() - full > 500;
   }, 60000);
-  await stopContainers(env!.root, 'flood-default', ['yes'], 0);
+  await stopContainers({ root: env!.root, pod: 'flood-default', names: ['yes'], grace: 0 });
   const final = logFiles(paths.container(env!.root, 'flood-default', 'yes'));
   t.log(`peak ${peak} bytes; at the end ${JSON.stringify([...final])}`);
   t.is(final.size, 5);
@@ -155,8 +155,8 @@ privilegedSerial('a crash-looping flood keeps the previous run inside the cap', 
     root: env!.root, pod: 'crashloop', name: 'c', command: ['sh', '-c', 'yes podns | head -c 300000; exit 1'],
     restartPolicy: 'Always', backoffMs: 1, logMaxSize: 65536, logMaxFiles: 3,
   });
-  const { peak } = await watchFlood('crashloop', 'c', 65536 * 3, () => (readContainerStatus(env!.root, 'crashloop', 'c')?.restartCount ?? 0) >= 4);
-  await stopContainers(env!.root, 'crashloop', ['c'], 0);
+  const { peak } = await watchFlood('crashloop', 'c', 65536 * 3, () => (readContainerStatus({ root: env!.root, pod: 'crashloop', name: 'c' })?.restartCount ?? 0) >= 4);
+  await stopContainers({ root: env!.root, pod: 'crashloop', names: ['c'], grace: 0 });
   const dir = paths.container(env!.root, 'crashloop', 'c');
   const final = logFiles(dir);
   t.log(`peak ${peak}; ${JSON.stringify([...final])}`);
@@ -206,7 +206,7 @@ privilegedSerial('logs --tail 5 on a 50 MB log reads from the end: the last 5 li
   await pod('big');
   for (const c of ['small', 'big']) {
     await runContainer({ root: env!.root, pod: 'big', name: c, command: ['true'] });
-    await waitFor(() => readContainerStatus(env!.root, 'big', c)?.state === 'exited', `${c} exits`);
+    await waitFor(() => readContainerStatus({ root: env!.root, pod: 'big', name: c })?.state === 'exited', `${c} exits`);
   }
   const small = paths.container(env!.root, 'big', 'small');
   writeFileSync(join(small, 'current.log'), entry('stdout', 'F', 'a') + entry('stdout', 'F', 'b'));
@@ -262,7 +262,7 @@ privilegedSerial('logs -f across rotations and a restart gets every line of a co
   const missing = want.filter((l, i) => got[i] !== l).length;
   t.is(got.length, 16000, `${missing} lines differ`);
   t.deepEqual(got, want);
-  const st = readContainerStatus(env!.root, 'follow', 'c')!;
+  const st = readContainerStatus({ root: env!.root, pod: 'follow', name: 'c' })!;
   t.is(st.restartCount, 1);
   t.is(st.exitCode, 0);
   const files = logFiles(paths.container(env!.root, 'follow', 'c'));
@@ -339,5 +339,5 @@ privilegedSerial('run --log-max-size/--log-max-files: bad values are refused wit
     t.regex(r.stderr, re);
     t.is(r.stderr.trim().split('\n').length, 1);
   }
-  t.false(listPods(env!.root).some((p) => p.name === 'badlimits'));
+  t.false(listPods({ root: env!.root }).some((p) => p.name === 'badlimits'));
 });
