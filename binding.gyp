@@ -43,6 +43,16 @@
       }]
     },
     {
+      "target_name": "podns-ping",
+      "type": "none",
+      "actions": [{
+        "action_name": "static_ping",
+        "inputs": ["native/ping/ping.c", "native/common/errname.h"],
+        "outputs": ["<(PRODUCT_DIR)/podns-ping"],
+        "action": ["<(static_cc)", "-std=gnu11", "-Os", "-Wall", "-Wextra", "-static", "-s", "-o", "<@(_outputs)", "native/ping/ping.c"]
+      }]
+    },
+    {
       "target_name": "podns-floor",
       "type": "executable",
       "sources": ["native/bench/floor.c"],

@@ -32,6 +32,8 @@ export const addonPath = path.join(releaseDir, 'podns_native.node');
 export const pausePath = path.join(releaseDir, 'pause');
 export const helperPath = path.join(releaseDir, 'podns-helper');
 export const floorPath = path.join(releaseDir, 'podns-floor');
+/** a datagram-socket ping for the test and tour images (busybox's needs NET_RAW; see native/ping/ping.c) */
+export const pingPath = path.join(releaseDir, 'podns-ping');
 
 const buildHint = 'run `npm ci` (or `npx node-gyp rebuild`) in ' + packageRoot;
 

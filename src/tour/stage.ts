@@ -4,6 +4,7 @@
 import { chmodSync, copyFileSync, existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PodnsError } from '../errors.js';
+import { executable, pingPath } from '../native/index.js';
 
 export const BUSYBOX = '/bin/busybox';
 export const OUTSIDE_NS = 'outside';
@@ -15,7 +16,7 @@ export const UPLINK = 'outside0';
 export const PAGE_MARK = 'served by www-server, fetched over 127.0.0.1';
 const PAGE = `<!DOCTYPE html>\n<html><head><title>two-containers</title></head>\n<body><h1>Hello from the pod</h1><p>${PAGE_MARK}</p></body></html>\n`;
 
-const APPLETS = ['sh', 'sleep', 'wget', 'httpd', 'ping', 'ifconfig', 'ip', 'cat', 'ls', 'ps', 'hostname', 'echo', 'nc', 'netstat', 'id'];
+const APPLETS = ['sh', 'sleep', 'wget', 'httpd', 'ifconfig', 'ip', 'cat', 'ls', 'ps', 'hostname', 'echo', 'nc', 'netstat', 'id'];
 
 export function checkTools(): void {
   if (!existsSync(BUSYBOX)) {
@@ -33,6 +34,9 @@ export function makeRootfs(dir: string, o: { www?: boolean } = {}): string {
   copyFileSync(BUSYBOX, join(dir, 'bin', 'busybox'));
   chmodSync(join(dir, 'bin', 'busybox'), 0o755);
   for (const a of APPLETS) symlinkSync('busybox', join(dir, 'bin', a));
+  // ping without NET_RAW, over the ICMP datagram socket that ping_group_range opens (native/ping/ping.c)
+  copyFileSync(executable(pingPath), join(dir, 'bin', 'ping'));
+  chmodSync(join(dir, 'bin', 'ping'), 0o755);
   writeFileSync(join(dir, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
   writeFileSync(join(dir, 'etc', 'group'), 'root:x:0:\n');
   if (o.www) {

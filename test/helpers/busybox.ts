@@ -4,12 +4,13 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pingPath } from '../../src/native/index.js';
 
 export const BUSYBOX = '/bin/busybox';
 
 export const APPLETS = [
   'sh', 'ash', 'wget', 'httpd', 'sleep', 'cat', 'ls', 'echo', 'env', 'id', 'hostname', 'ifconfig', 'ip', 'ps', 'true',
-  'false', 'pwd', 'mkdir', 'rm', 'touch', 'nc', 'ping', 'grep', 'kill', 'head', 'tail', 'test', 'readlink', 'stat', 'uname',
+  'false', 'pwd', 'mkdir', 'rm', 'touch', 'nc', 'grep', 'kill', 'head', 'tail', 'test', 'readlink', 'stat', 'uname',
   'nslookup', 'netstat', 'printf', 'wc', 'sed',
 ];
 
@@ -32,6 +33,11 @@ export function makeBusyboxRootfs(dir: string, o: BusyboxOptions = {}): string {
   chmodSync(join(dir, 'bin', 'busybox'), 0o755);
   for (const a of APPLETS) {
     if (!existsSync(join(dir, 'bin', a))) symlinkSync('busybox', join(dir, 'bin', a));
+  }
+  // busybox's ping opens a raw socket (NET_RAW, not in the default set): this one uses ping_group_range
+  if (!existsSync(join(dir, 'bin', 'ping'))) {
+    copyFileSync(pingPath, join(dir, 'bin', 'ping'));
+    chmodSync(join(dir, 'bin', 'ping'), 0o755);
   }
   writeFileSync(join(dir, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n');
   writeFileSync(join(dir, 'etc', 'group'), 'root:x:0:\nnogroup:x:65534:\n');
