@@ -141,8 +141,7 @@ export async function prepare(tour: Tour, ctx: StepContext): Promise<void> {
 export async function step1(tour: Tour, ctx: StepContext): Promise<void> {
   const { t, facts: f } = tour;
   await tour.podns(['create', 'hwchiu']);
-  // busybox's ping opens a raw socket: Docker's defaults (the lesson's) have NET_RAW, podns's (podman's) do not
-  await tour.podns(['run', 'hwchiu', '--name', 'netutils', '--image', 'hwchiu/netutils', '--cap-add', 'NET_RAW']);
+  await tour.podns(['run', 'hwchiu', '--name', 'netutils', '--image', 'hwchiu/netutils']);
   await tour.podns(['create', 'hwchiu2', '--network', 'pod:hwchiu']);
   await tour.podns(['run', 'hwchiu2', '--name', 'netutils', '--image', 'hwchiu/netutils']);
   const get = await tour.podns(['get']);

@@ -31,9 +31,7 @@ export const en: TourText = {
         `is copied or kept in step. Both views list interface ${f.ifindex}, eth0, with MAC ${f.mac} and address ` +
         `${f.ip}, because there is only one such interface. The ping left from hwchiu alone, yet hwchiu2 reports the ` +
         `same ${f.tx} transmitted packets. A counter belongs to an interface, and an interface belongs to a network ` +
-        'namespace, not to whichever container is looking. (The first run adds --cap-add NET_RAW: busybox\'s ping ' +
-        'opens a raw socket, and podns, like podman, leaves NET_RAW out of a container\'s default capabilities, ' +
-        'where Docker, the lesson\'s runtime, grants it.)',
+        'namespace, not to whichever container is looking.',
     },
     {
       title: 'The owner goes away',

@@ -28,9 +28,7 @@ export const zhTW: TourText = {
         '它不會有自己的網路命名空間,而是直接進入 hwchiu 已經有的那一個。這中間沒有任何複製或同步。' +
         `兩邊列出的都是編號 ${f.ifindex} 的 eth0,MAC 是 ${f.mac},位址是 ${f.ip},因為這張網路介面本來就只有一張。` +
         `ping 只從 hwchiu 送出,hwchiu2 卻顯示同樣 ${f.tx} 個送出的封包。` +
-        '計數器屬於網路介面,網路介面屬於網路命名空間,跟是哪個容器在看無關。' +
-        '(第一個 run 加了 --cap-add NET_RAW:busybox 的 ping 要開 raw socket,而 podns 跟 podman 一樣,' +
-        '容器預設的能力(capabilities)裡沒有 NET_RAW;原課程用的 Docker 則預設就給。)',
+        '計數器屬於網路介面,網路介面屬於網路命名空間,跟是哪個容器在看無關。',
     },
     {
       title: '提供網路的一方消失了',
