@@ -50,20 +50,11 @@ function readmeLibraryExample(readme: string): string {
   return m[1]!;
 }
 
-// README.md before the one-options-object API. Until the README carries the new example (the text is in
-// lib's report for issue 10), this one line is run in its new form; everything else runs as written.
-const OLD_DELETE = "await deletePod(undefined, 'web');   // root: undefined → PODNS_ROOT or /run/podns";
-const NEW_DELETE = "await deletePod({ name: 'web' });     // one options object; no root: PODNS_ROOT, else /run/podns";
-
 const PAGE = 'hello from the pod\n';
 
 if (busyboxAvailable()) {
   privileged('the README library example runs as written (in a sandbox of its own, with the README\'s busybox image)', async (t) => {
-    let code = readmeLibraryExample(readFileSync(join(packageRoot, 'README.md'), 'utf8'));
-    if (code.includes(OLD_DELETE)) {
-      t.log('README.md still shows the positional deletePod: running the new form of that line');
-      code = code.replace(OLD_DELETE, NEW_DELETE);
-    }
+    const code = readmeLibraryExample(readFileSync(join(packageRoot, 'README.md'), 'utf8'));
     // the test's own environment: `import ... from 'podns'` resolves to this package, the state root and
     // the image the README's "Use" section makes (busybox-static with /www/index.html)
     const work = mkdtempSync('/tmp/podns-test-readme-');
