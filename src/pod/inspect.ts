@@ -38,6 +38,9 @@ export interface ContainerInspect {
   noNewPrivileges: boolean;
   privileged: boolean;
   user: { uid: number; gid: number | null; supplementalGroups: number[] };
+  /** the CRI log's rotation (src/container/log-limits.ts): at most maxSize x maxFiles bytes on disk;
+      null for a container recorded before podns rotated logs */
+  log: { maxSize: number; maxFiles: number } | null;
 }
 
 function containerInspect(config: ContainerConfig): ContainerInspect {
@@ -51,6 +54,7 @@ function containerInspect(config: ContainerConfig): ContainerInspect {
     noNewPrivileges: p.noNewPrivileges,
     privileged: p.privileged,
     user: { uid: config.uid ?? 0, gid: config.gid ?? null, supplementalGroups: p.supplementalGroups },
+    log: config.logMaxSize !== undefined && config.logMaxFiles !== undefined ? { maxSize: config.logMaxSize, maxFiles: config.logMaxFiles } : null,
   };
 }
 

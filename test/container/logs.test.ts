@@ -10,6 +10,7 @@ import { containerLogs, readContainerStatus, runContainer, stopContainers } from
 import { DEFAULT_LOG_MAX_FILES, DEFAULT_LOG_MAX_SIZE } from '../../src/container/log-limits.js';
 import { createPod } from '../../src/pod/create.js';
 import { deletePod } from '../../src/pod/delete.js';
+import { inspectPod } from '../../src/pod/inspect.js';
 import { listPods } from '../../src/pod/store.js';
 import { paths } from '../../src/state/paths.js';
 import { privilegedSerial, skipReason } from '../helpers/root.js';
@@ -107,6 +108,11 @@ privilegedSerial('a yes flood with --log-max-size 64Ki --log-max-files 3 keeps a
   const cmdline = readFileSync(`/proc/${res.status.watcherPid}/cmdline`, 'utf8').split('\0');
   t.is(cmdline[cmdline.indexOf('--log-max-size') + 1], '65536');
   t.is(cmdline[cmdline.indexOf('--log-max-files') + 1], '3');
+  // podns inspect shows the limits with each container
+  const ins = await env!.cli(['inspect', 'flood']);
+  t.is(ins.exitCode, 0, ins.stderr);
+  const details = (JSON.parse(ins.stdout) as { containers: { details: Array<{ name: string; log: unknown }> } }).containers.details;
+  t.deepEqual(details.find((d) => d.name === 'yes')?.log, { maxSize: 65536, maxFiles: 3 });
   const cap = 65536 * 3;
   // rotated past the cap many times over (the oldest file went), for about two seconds
   const start = Date.now();
@@ -147,6 +153,8 @@ privilegedSerial('with the default limits (10Mi x 5) a yes flood passes 10 MiB s
   t.false(final.has('current.log.5'));
   t.is(r.config.logMaxSize, DEFAULT_LOG_MAX_SIZE);
   t.is(r.config.logMaxFiles, DEFAULT_LOG_MAX_FILES);
+  const details = inspectPod({ root: env!.root, name: 'flood-default' }).containers.details;
+  t.deepEqual(details.find((d) => d.name === 'yes')?.log, { maxSize: 10 * 1024 * 1024, maxFiles: 5 });
 });
 
 privilegedSerial('a crash-looping flood keeps the previous run inside the cap', async (t) => {
