@@ -17,7 +17,7 @@
       "type": "none",
       "actions": [{
         "action_name": "static_pause",
-        "inputs": ["native/pause/pause.c", "native/common/errname.h"],
+        "inputs": ["native/pause/pause.c", "native/common/errname.h", "native/common/caps.h"],
         "outputs": ["<(PRODUCT_DIR)/pause"],
         "action": ["<(static_cc)", "-std=c11", "-Os", "-Wall", "-Wextra", "-static", "-s", "-o", "<@(_outputs)", "native/pause/pause.c"]
       }]
@@ -30,7 +30,7 @@
         "inputs": ["native/helper/main.c", "native/helper/common.c", "native/helper/sandbox.c", "native/helper/exec.c",
                    "native/helper/shim.c", "native/helper/shim_args.c", "native/helper/shim_child.c",
                    "native/helper/shim_rootfs.c", "native/helper/shim_log.c", "native/helper/shim_status.c",
-                   "native/helper/privileges.c", "native/helper/seccomp.c", "native/helper/privileges.h", "native/helper/syscalls.h",
+                   "native/helper/privileges.c", "native/helper/seccomp.c", "native/helper/privileges.h", "native/helper/syscalls.h", "native/common/caps.h",
                    "native/helper/crilog.c", "native/helper/crilog.h",
                    "native/helper/shim.h", "native/helper/common.h", "native/common/errname.h"],
         "outputs": ["<(PRODUCT_DIR)/podns-helper"],

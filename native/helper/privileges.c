@@ -17,6 +17,7 @@
 // - For uid 0, execve recomputes permitted from the bounding set (root's file capabilities are all), so
 //   the bounding set is what root in the container keeps; inheritable stays empty (CVE-2022-27649).
 #include "privileges.h"
+#include "../common/caps.h"
 
 #include <errno.h>
 #include <grp.h>
@@ -37,11 +38,6 @@
 #define PR_SET_NO_NEW_PRIVS 38
 #endif
 
-#define CAP_SYS_ADMIN 21
-#define CAPS_VERSION_3 0x20080522 /* _LINUX_CAPABILITY_VERSION_3: two 32-bit words per set */
-
-struct cap_header { uint32_t version; int pid; };
-struct cap_data { uint32_t effective, permitted, inheritable; };
 
 void privs_init(struct privs *p) {
   memset(p, 0, sizeof *p);
@@ -110,15 +106,6 @@ int privs_flag(struct privs *p, const char *flag, const char *value, char *why, 
   return 0;
 }
 
-static int capset3(uint64_t eff, uint64_t perm, uint64_t inh) {
-  struct cap_header h = {CAPS_VERSION_3, 0};
-  struct cap_data d[2] = {
-      {(uint32_t)eff, (uint32_t)perm, (uint32_t)inh},
-      {(uint32_t)(eff >> 32), (uint32_t)(perm >> 32), (uint32_t)(inh >> 32)},
-  };
-  return (int)syscall(SYS_capset, &h, d);
-}
-
 #define FAIL(s) do { *step = (s); return -1; } while (0)
 
 int apply_privileges(const struct privs *p, const char **step) {
@@ -137,10 +124,9 @@ int apply_privileges(const struct privs *p, const char **step) {
     if (cap < 64) known = (1ull << cap) - 1;
     /* What we do not hold ourselves cannot be given (capset only shrinks permitted): --privileged under a
        podns that lacks a capability (a VM without CAP_SYS_RESOURCE, say) gets all that podns has. */
-    struct cap_header h = {CAPS_VERSION_3, 0};
-    struct cap_data d[2];
-    if (syscall(SYS_capget, &h, d) < 0) FAIL("capget");
-    known &= (uint64_t)d[0].permitted | (uint64_t)d[1].permitted << 32;
+    uint64_t held;
+    if (podns_capget(NULL, &held, NULL) < 0) FAIL("capget");
+    known &= held;
     if (changes_uid && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) FAIL("prctl(PR_SET_KEEPCAPS)");
   }
 
@@ -161,15 +147,15 @@ int apply_privileges(const struct privs *p, const char **step) {
     } else {
       eff = perm = inh = amb = p->user_caps & set;
     }
-    if (p->seccomp && !p->nnp) extra = (1ull << CAP_SYS_ADMIN) & ~eff;
+    if (p->seccomp && !p->nnp) extra = (1ull << PODNS_CAP_SYS_ADMIN) & ~eff;
     if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) FAIL("prctl(PR_CAP_AMBIENT_CLEAR_ALL)");
-    if (capset3(eff | extra, perm | extra, inh) < 0) FAIL("capset");
+    if (podns_capset(eff | extra, perm | extra, inh) < 0) FAIL("capset");
     for (int cap = 0; cap < 64; cap++) {
       if (((amb >> cap) & 1) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0) FAIL("prctl(PR_CAP_AMBIENT_RAISE)");
     }
   }
 
   if (p->seccomp && seccomp_install_default(p->have_caps ? p->caps : ~0ull) < 0) FAIL("seccomp");
-  if (extra && capset3(eff, perm, inh) < 0) FAIL("capset");
+  if (extra && podns_capset(eff, perm, inh) < 0) FAIL("capset");
   return 0;
 }

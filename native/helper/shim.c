@@ -16,6 +16,9 @@
 //
 // The parts: see shim.h.
 #include "shim.h"
+#include "../common/caps.h"
+
+#include <sys/prctl.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -82,6 +85,15 @@ static __attribute__((noreturn)) void watcher(struct opts *o) {
   if (open_log() < 0) { report(ready, errno, "open", "%s/current.log: %s", o->dir, strerror(errno)); _exit(1); }
 
   workload_env(o);
+  /* The watcher may be PID 1 of the container's pid namespace, where the workload sees it. From here it
+     needs no capability but CAP_KILL (to signal a workload of another uid); it keeps the rest permitted,
+     for the workload child to take back (run_child) before it mounts. Non-dumpable: no process of the
+     container can ptrace it or open its /proc files, whatever its capabilities (the watcher lives in the
+     host's mount namespace). Only for containers with a capability set (not records older than that). */
+  if (o->privs.have_caps) {
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    if (podns_cap_lower(1ull << PODNS_CAP_KILL) < 0) { report(ready, errno, "capset", "lowering the watcher's capabilities: %s", strerror(errno)); _exit(1); }
+  }
   char err[600];
   if (start_workload(err, sizeof err) < 0) {
     dprintf(ready, "error %s\n", err);

@@ -1,6 +1,7 @@
 // podns-helper shim: one run of the workload. The watcher's side (clone, the status pipe) and the child's
 // side up to execve (namespaces, mounts via shim_rootfs.c, stdio, credentials).
 #include "shim.h"
+#include "../common/caps.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -50,6 +51,8 @@ static __attribute__((noreturn)) void run_child(const struct opts *o, int outw, 
   self[n] = 0;
   dprintf(status_fd, "%s\n", self);
 
+  /* The watcher holds its capabilities permitted but not effective (shim.c): take them back for the mounts. */
+  if (o->privs.have_caps && podns_cap_raise() < 0) child_fail(errno, "capset", "%s", strerror(errno));
   if (unshare(CLONE_NEWNS) < 0) child_fail(errno, "unshare", "mount namespace: %s", strerror(errno));
   /* rslave, not rprivate: the copy of the host's mounts we start with includes the pins of every pod
      (ROOT/pods and /run/netns are shared mounts). As slaves, an unpin on the host (`podns rm`,

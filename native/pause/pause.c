@@ -9,6 +9,7 @@
 // Static, no stdio, no heap: a few pages of RSS. Comments say why; the code is the what.
 
 #define _GNU_SOURCE
+#include "../common/caps.h"
 #include "../common/errname.h"
 
 #include <errno.h>
@@ -174,6 +175,13 @@ int main(int argc, char **argv) {
   } else {
     for (int fd = 0; fd <= 2; fd++) close(fd);
   }
+
+  // The pause is PID 1 of a pod's shared pid namespace, where every container sees it, and it lives in the
+  // host's mount namespace. Non-dumpable: no container process can ptrace it or open its /proc files. It
+  // needs no capability from here on: none effective (the permitted ones stay, so that no container process
+  // holds a superset of them, which ptrace would also want). Failures change nothing it does: ignored.
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  podns_cap_lower(0);
 
   // Zombies that ended before SIGCHLD was blocked left no pending signal behind: collect them now.
   reap();

@@ -33,7 +33,7 @@ test.before(async () => {
   env = makeEnv('priv', 241);
   work = mkdtempSync(join(env.root, '..', 'work-'));
   rootfs = makeBusyboxRootfs(join(work, 'busybox'));
-  for (const a of ['unshare', 'mount']) symlinkSync('busybox', join(rootfs, 'bin', a));
+  for (const a of ['unshare', 'mount', 'mknod']) symlinkSync('busybox', join(rootfs, 'bin', a));
   // The probe: static, so it runs in the busybox rootfs. Without musl-gcc the seccomp tests say so and fail.
   const r = await execa('musl-gcc', ['-static', '-O1', '-o', join(rootfs, 'bin', 'probe'), join(packageRoot, 'test', 'fixtures', 'seccomp-probe.c'), '-lpthread'], { reject: false });
   probeBuilt = r.exitCode === 0;
@@ -132,6 +132,20 @@ privilegedSerial('a container and an exec session get podman\'s default capabili
   t.is(hex(es.CapEff), DEFAULT_MASK);
   t.is(hex(es.CapBnd), DEFAULT_MASK);
   t.is(es.Seccomp, '2');
+  // PID 1 there is the watcher (the container's own pid namespace): it holds no capability beyond the set
+  // effective (KILL, to signal the workload), and no container process may read its /proc files or ptrace it
+  const one = await env!.cli(['exec', 'caps', '-c', 'c', '--', 'cat', '/proc/1/status']);
+  t.is(hex(parseStatus(one.stdout).CapEff) & ~DEFAULT_MASK, 0n, one.stdout);
+  const environ = await env!.cli(['exec', 'caps', '-c', 'c', '--', 'cat', '/proc/1/environ']);
+  t.not(environ.exitCode, 0);
+  t.regex(environ.stderr, /Permission denied/);
+  // in a pod that shares its pid namespace PID 1 is the pause: nothing effective, not readable either
+  await createPod({ root: env!.root, name: 'capsshared', bridge: env!.bridge, subnet: env!.subnet, sharePid: true });
+  await run('capsshared', 's');
+  const p1 = await env!.cli(['exec', 'capsshared', '-c', 's', '--', 'cat', '/proc/1/status']);
+  t.regex(p1.stdout, /Name:\s+pause/);
+  t.is(hex(parseStatus(p1.stdout).CapEff), 0n);
+  t.not((await env!.cli(['exec', 'capsshared', '-c', 's', '--', 'cat', '/proc/1/environ'])).exitCode, 0);
   // and the record says so (inspect)
   const view = inspectPod({ root: env!.root, name: 'caps' }).containers.details.find((c) => c.name === 'c')!;
   t.deepEqual(view.capabilities, computeCapabilities({}));
@@ -284,7 +298,9 @@ privilegedSerial('seccomp: each listed call is denied with EPERM from inside a c
   t.is(r.fork, 'ok');
   // busybox's own tools, as a user would try them
   await run('sec', 'tools');
-  for (const [argv, what] of [[['unshare', '-U', 'true'], /Operation not permitted/], [['mount', '-t', 'tmpfs', 't', '/mnt'], /Operation not permitted|permission denied/i]] as const) {
+  for (const [argv, what] of [[['unshare', '-U', 'true'], /Operation not permitted/], [['mount', '-t', 'tmpfs', 't', '/mnt'], /Operation not permitted|permission denied/i],
+    // no CAP_MKNOD: no device node of the host's disk (8:0) to read it through
+    [['mknod', '/tmp/disk', 'b', '8', '0'], /Operation not permitted/]] as const) {
     const ex = await env!.cli(['exec', 'sec', '-c', 'tools', '--', ...argv]);
     t.not(ex.exitCode, 0, argv.join(' '));
     t.regex(ex.stderr, what);

@@ -329,6 +329,24 @@ spec:
   - name: c
     image: x
 `, ['pod.yaml:5: spec.containers[0]: runAsNonRoot is true but the container would run as root (uid 0, the default); set securityContext.runAsUser to a non-zero uid']],
+  ['securityContext: an unknown capability, a Localhost profile, privileged without escalation', `apiVersion: v1
+kind: Pod
+metadata: {name: a}
+spec:
+  containers:
+  - name: c
+    image: x
+    securityContext:
+      capabilities:
+        add: [NET_ADMIN, NET_FOO]
+      seccompProfile: {type: Localhost, localhostProfile: p.json}
+      privileged: true
+      allowPrivilegeEscalation: false
+`, [
+    'pod.yaml:10: spec.containers[0].securityContext.capabilities.add[1]: unknown capability in spec.containers[0].securityContext.capabilities.add "NET_FOO": use a name from capabilities(7) such as NET_ADMIN or CAP_NET_ADMIN, or ALL',
+    'pod.yaml:11: spec.containers[0].securityContext.seccompProfile.type: Localhost profiles are not supported by podns; use RuntimeDefault (Docker\'s default filter) or Unconfined',
+    'pod.yaml:13: spec.containers[0].securityContext: cannot set allowPrivilegeEscalation to false and privileged to true',
+  ]],
 ];
 
 for (const [title, text, want] of cases) {
@@ -336,6 +354,34 @@ for (const [title, text, want] of cases) {
     t.deepEqual(problems(text), want);
   });
 }
+
+test('securityContext maps to the container: pod-level defaults, container-level wins, names normalized', (t) => {
+  const r = parseManifest(`apiVersion: v1
+kind: Pod
+metadata: {name: a}
+spec:
+  securityContext:
+    runAsUser: 1000
+    supplementalGroups: [5, 6]
+    seccompProfile: {type: Unconfined}
+  containers:
+  - name: c
+    image: x
+    securityContext:
+      runAsUser: 2000
+      capabilities: {add: [cap_net_admin], drop: [ALL]}
+      allowPrivilegeEscalation: false
+      readOnlyRootFilesystem: true
+      seccompProfile: {type: RuntimeDefault}
+  - name: d
+    image: x
+`, 'pod.yaml');
+  t.deepEqual(r.warnings, []);
+  const [c, d] = r.pods[0]!.containers;
+  t.like(c, { runAsUser: 2000, capAdd: ['NET_ADMIN'], capDrop: ['ALL'], noNewPrivileges: true, readOnlyRootFilesystem: true, seccomp: 'RuntimeDefault', supplementalGroups: [5, 6] });
+  t.like(d, { runAsUser: 1000, seccomp: 'Unconfined', supplementalGroups: [5, 6] });
+  t.is(d!.capAdd, undefined);
+});
 
 test('ManifestError: the first problem is the one-line message, the count follows', (t) => {
   const err = t.throws(() => parseManifest(cases[4]![1], 'pod.yaml'), { instanceOf: ManifestError });
