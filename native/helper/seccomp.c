@@ -272,9 +272,9 @@ static const struct sf base_program[] = {
 
 _Static_assert(sizeof base_program / sizeof base_program[0] == PROG_LEN, "the I_* indices do not match the program");
 
-int seccomp_install_default(uint64_t caps) {
-  struct sf prog[PROG_LEN];
-  memcpy(prog, base_program, sizeof prog);
+/* The program for a capability set: the constant one with the capability-dependent bits ORed in. */
+static void build_program(uint64_t caps, struct sf prog[PROG_LEN]) {
+  memcpy(prog, base_program, sizeof base_program);
   if (caps & (1ull << CAP_SYS_ADMIN)) {
     prog[I_CLONE_FLAGS].k = 0; /* JSET 0 never jumps: every clone allowed */
     prog[I_CLONE3_RET].k = RET_ALLOW;
@@ -283,6 +283,11 @@ int seccomp_install_default(uint64_t caps) {
     if (!(caps & (1ull << cap_calls[g].cap))) continue;
     for (int w = 0; w < NWORDS; w++) prog[I_WORDS + w * WORD_INSNS + 2].k |= cap_calls[g].words[w];
   }
+}
+
+int seccomp_install_default(uint64_t caps) {
+  struct sf prog[PROG_LEN];
+  build_program(caps, prog);
   struct sf_prog fp = {PROG_LEN, prog};
   return prctl(PR_SET_SECCOMP, 2 /* SECCOMP_MODE_FILTER */, &fp, 0, 0);
 }

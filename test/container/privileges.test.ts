@@ -7,7 +7,7 @@ import { execa } from 'execa';
 import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { containerLogs, readContainerStatus, runContainer } from '../../src/container/index.js';
-import { computeCapabilities, CAPABILITIES, DEFAULT_CAPABILITIES, privilegeSummary } from '../../src/container/privileges.js';
+import { computeCapabilities, CAPABILITIES, DEFAULT_CAPABILITIES, parseSecurityOpts, privilegeSummary } from '../../src/container/privileges.js';
 import { readContainerConfig } from '../../src/container/status.js';
 import { PodnsError } from '../../src/errors.js';
 import { importImage } from '../../src/image/index.js';
@@ -113,6 +113,14 @@ test('capability names: with or without CAP_, any case; ALL; an unknown name is 
   t.throws(() => computeCapabilities({ capAdd: ['KILL'], capDrop: ['kill'] }), { message: /both added and dropped/ });
 });
 
+test('--security-opt: Docker\'s and podman\'s spellings; anything else is refused with what podns knows', (t) => {
+  t.deepEqual(parseSecurityOpts(['no-new-privileges']), { noNewPrivileges: true });
+  t.deepEqual(parseSecurityOpts(['no-new-privileges:true', 'seccomp=unconfined']), { noNewPrivileges: true, seccomp: 'Unconfined' });
+  t.deepEqual(parseSecurityOpts(['no-new-privileges=false']), { noNewPrivileges: false });
+  t.throws(() => parseSecurityOpts(['apparmor=unconfined']), { message: /unsupported --security-opt "apparmor=unconfined": podns knows seccomp=unconfined and no-new-privileges/ });
+  t.throws(() => parseSecurityOpts(['seccomp=profile.json']), { message: /built-in filter only/ });
+});
+
 privilegedSerial('a container and an exec session get podman\'s default capabilities, nothing inheritable or ambient, the seccomp filter', async (t) => {
   await pod('caps');
   const pid = await run('caps', 'c');
@@ -170,6 +178,9 @@ privilegedSerial('--privileged gives every capability and no filter; --cap-drop 
   t.is(cli.exitCode, 0, cli.stderr);
   const c = status(readContainerStatus({ root: env!.root, pod: 'capsets', name: 'clicaps' })!.pid);
   t.is(hex(c.CapEff), (DEFAULT_MASK | NET_ADMIN | (1n << 13n)) & ~(1n << 5n));
+  const nnp = await env!.cli(['run', 'capsets', '--name', 'nnp', '--rootfs', rootfs, '--security-opt', 'no-new-privileges', '--', 'sleep', '1000']);
+  t.is(nnp.exitCode, 0, nnp.stderr);
+  t.is(status(readContainerStatus({ root: env!.root, pod: 'capsets', name: 'nnp' })!.pid).NoNewPrivs, '1');
   // exec of a privileged container: every capability too
   const ex = await env!.cli(['exec', 'capsets', '-c', 'priv', '--', 'cat', '/proc/self/status']);
   t.is(hex(parseStatus(ex.stdout).CapEff), all);
