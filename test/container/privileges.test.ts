@@ -303,7 +303,8 @@ privilegedSerial('seccomp: each listed call is denied with EPERM from inside a c
   t.is(r.syscall_1000, 'ENOSYS');
   if (process.arch === 'x64') {
     t.is(r.x32, 'SIGSYS');
-    t.is(r.i386, 'SIGSYS');
+    // a kernel without ia32 emulation answers int 0x80 with SIGSEGV before any filter sees it
+    t.true(r.i386 === 'SIGSYS' || r.i386 === 'signal', `i386: ${r.i386}`);
   }
   t.is(r.thread, 'ok');
   t.is(r.fork, 'ok');
