@@ -30,6 +30,7 @@
         "inputs": ["native/helper/main.c", "native/helper/common.c", "native/helper/sandbox.c", "native/helper/exec.c",
                    "native/helper/shim.c", "native/helper/shim_args.c", "native/helper/shim_child.c",
                    "native/helper/shim_rootfs.c", "native/helper/shim_log.c", "native/helper/shim_status.c",
+                   "native/helper/shim_devices.c",
                    "native/helper/privileges.c", "native/helper/seccomp.c", "native/helper/privileges.h", "native/helper/syscalls.h", "native/common/caps.h",
                    "native/helper/crilog.c", "native/helper/crilog.h",
                    "native/helper/shim.h", "native/helper/common.h", "native/common/errname.h"],
@@ -38,6 +39,7 @@
                    "native/helper/main.c", "native/helper/common.c", "native/helper/sandbox.c", "native/helper/exec.c",
                    "native/helper/shim.c", "native/helper/shim_args.c", "native/helper/shim_child.c",
                    "native/helper/shim_rootfs.c", "native/helper/shim_log.c", "native/helper/shim_status.c",
+                   "native/helper/shim_devices.c",
                    "native/helper/privileges.c", "native/helper/seccomp.c",
                    "native/helper/crilog.c"]
       }]

@@ -10,7 +10,7 @@
 // Not root: ava runs directly; privileged tests skip themselves (test/helpers/root.ts).
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync, rmdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { constants as osConstants } from 'node:os';
 import * as path from 'node:path';
@@ -47,6 +47,8 @@ interface RunMarks {
 }
 
 interface Snapshot {
+  /** cgroups under this run's devices cgroup parent (PODNS_DEVICES_CGROUP_PARENT): the hierarchy is the machine's */
+  cgroups: Set<string>;
   links: Set<string>;
   netns: Set<string>;
   mounts: Set<string>;
@@ -136,8 +138,31 @@ function processes(marks: RunMarks): Map<string, Proc> {
   return out;
 }
 
+/** The devices cgroup parent of this run's containers (src/container/devices.ts reads the variable). */
+function cgroupParent(marks: RunMarks): string {
+  return `podns-test-${marks.token}`;
+}
+
+function runCgroups(marks: RunMarks): Set<string> {
+  const base = path.join('/sys/fs/cgroup/devices', cgroupParent(marks));
+  const dirs = (d: string) => {
+    try {
+      return readdirSync(d, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => path.join(d, e.name));
+    } catch {
+      return [];
+    }
+  };
+  const out = new Set<string>();
+  for (const pod of dirs(base)) {
+    out.add(pod);
+    for (const c of dirs(pod)) out.add(c);
+  }
+  return out;
+}
+
 function snapshot(marks: RunMarks): Snapshot {
   return {
+    cgroups: runCgroups(marks),
     links: linkNames(),
     netns: new Set(readdirOrEmpty('/run/netns')),
     mounts: mountTargets(),
@@ -153,6 +178,7 @@ function leaks(before: Snapshot, after: Snapshot): { found: string[]; foreign: s
   const added = (what: string, a: Set<string>, b: Set<string>) => {
     for (const x of b) if (!a.has(x)) found.push(`${what}: ${x}`);
   };
+  added('devices cgroup', before.cgroups, after.cgroups);
   added('link in the root netns', before.links, after.links);
   added('/run/netns entry', before.netns, after.netns);
   added('mount in the root mount namespace', before.mounts, after.mounts);
@@ -232,7 +258,9 @@ async function main(argv: string[]): Promise<number> {
   }
 
   const marks: RunMarks = { token: randomBytes(8).toString('hex'), sandboxNs: new Set() };
-  const env = { ...process.env, [RUN_ENV]: marks.token };
+  // the containers' devices cgroups go under a parent of this run's, so that a leftover is found (and
+  // told apart from another run's) in the machine-wide hierarchy
+  const env = { ...process.env, [RUN_ENV]: marks.token, PODNS_DEVICES_CGROUP_PARENT: cgroupParent(marks) };
   const before = snapshot(marks);
   let learning: Promise<void> = Promise.resolve();
   const code = await runChild(helper, sandboxArgv(command), env, (pid) => {
@@ -246,6 +274,11 @@ async function main(argv: string[]): Promise<number> {
   for (let i = 0; i < 20 && result.found.length + result.foreign.length > 0; i++) {
     await new Promise((r) => setTimeout(r, 100));
     result = leaks(before, snapshot(marks));
+  }
+  try {
+    rmdirSync(path.join('/sys/fs/cgroup/devices', cgroupParent(marks)));
+  } catch {
+    // none was made (no devices controller, no container), or a leak below it (reported)
   }
   if (result.foreign.length > 0) {
     console.error(`\nsandbox-run: note: new pause/podns-helper processes not started by this run (another run on this machine?):`);

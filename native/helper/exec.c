@@ -60,6 +60,7 @@ struct exec_opts {
   char **envs;
   int nenv;
   char **cmd;
+  int cgroup_fd; // --cgroup DIR: DIR/cgroup.procs, opened before any namespace is joined
 };
 
 // ---- argument parsing ---------------------------------------------------------------
@@ -91,6 +92,7 @@ static void parse_args(int argc, char **argv, struct exec_opts *o) {
   o->envs = calloc((size_t)argc, sizeof(char *));
   o->nenv = 0;
   o->cmd = NULL;
+  o->cgroup_fd = -1;
   if (o->envs == NULL) die_errno("calloc");
 
   // --errfd first, so that every later complaint already goes where the caller listens.
@@ -129,6 +131,18 @@ static void parse_args(int argc, char **argv, struct exec_opts *o) {
       char *eq = strchr(v, '=');
       if (eq == NULL || eq == v) die_usage("--env wants K=V, got \"%s\"", v);
       o->envs[o->nenv++] = v;
+    } else if (strcmp(a, "--cgroup") == 0) {
+      // The container's devices cgroup (cgroup v1): CMD joins it, so that an exec session gets no more
+      // devices than the workload. Opened now: the joined mount namespace has no /sys/fs/cgroup.
+      const char *v = need_value(argc, argv, &i);
+      char procs[4096];
+      if (v[0] != '/' || snprintf(procs, sizeof procs, "%s/cgroup.procs", v) >= (int)sizeof procs) die_usage("--cgroup wants an absolute directory, got \"%s\"", v);
+      o->cgroup_fd = open(procs, O_WRONLY | O_CLOEXEC);
+      if (o->cgroup_fd < 0) {
+        char step[4200];
+        snprintf(step, sizeof step, "open %s", procs);
+        die_errno(step);
+      }
     } else if (strcmp(a, "--errfd") == 0) {
       (void)need_value(argc, argv, &i);  // handled above
     } else if (privs_flag_is_switch(a)) {
@@ -152,6 +166,8 @@ static void parse_args(int argc, char **argv, struct exec_opts *o) {
 
 __attribute__((noreturn)) static void run_child(const struct exec_opts *o, const sigset_t *oldmask, int slave) {
   if (sigprocmask(SIG_SETMASK, oldmask, NULL) != 0) die_errno("sigprocmask");
+  // "0": this process. Before dropping privileges (writing cgroup.procs needs them).
+  if (o->cgroup_fd >= 0 && write(o->cgroup_fd, "0", 1) != 1) die_errno("join the devices cgroup");
   if (slave >= 0) {
     // Errors from here on must not land in the pty (the caller reads them from stderr).
     helper_keep_error_fd_across_dup2();

@@ -12,7 +12,21 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <fcntl.h>
+
+#ifndef SYS_open_tree
+#define SYS_open_tree 428 /* the same number on every architecture */
+#endif
+#ifndef SYS_move_mount
+#define SYS_move_mount 429
+#endif
+#define P_OPEN_TREE_CLONE 1
+#define P_MOVE_MOUNT_F_EMPTY_PATH 0x04
+#ifndef AT_RECURSIVE
+#define AT_RECURSIVE 0x8000
+#endif
 
 static void loopback_up(void) {
   int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -41,8 +55,16 @@ int sandbox_main(int argc, char **argv) {
   // sysfs shows the network devices of the netns that mounted it: remount it so
   // /sys/class/net describes our namespace (what `ip netns exec` does). The old /sys is
   // lazily detached with everything under it; EINVAL means nothing was mounted there.
+  // The cgroup hierarchies under it are the machine's, not a netns's: a copy of that mount tree goes onto
+  // the new /sys, so that what podns does with cgroups (a container's devices cgroup) runs here as on the
+  // host. None there (ENOENT): nothing to carry.
+  int cgroups = (int)syscall(SYS_open_tree, AT_FDCWD, "/sys/fs/cgroup", P_OPEN_TREE_CLONE | O_CLOEXEC | AT_RECURSIVE);
   if (umount2("/sys", MNT_DETACH) != 0 && errno != EINVAL) die_errno("umount /sys");
   if (mount("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0) die_errno("mount sysfs /sys");
+  if (cgroups >= 0) {
+    if (syscall(SYS_move_mount, cgroups, "", AT_FDCWD, "/sys/fs/cgroup", P_MOVE_MOUNT_F_EMPTY_PATH) != 0) die_errno("move_mount /sys/fs/cgroup");
+    close(cgroups);
+  }
   loopback_up();
   if (setenv("PODNS_SANDBOX", "1", 1) != 0) die_errno("setenv");
 

@@ -84,6 +84,12 @@ static __attribute__((noreturn)) void watcher(struct opts *o) {
   if (W.sigfd < 0 || W.timerfd < 0) { report(ready, errno, "signalfd", "%s", strerror(errno)); _exit(1); }
   if (open_log() < 0) { report(ready, errno, "open", "%s/current.log: %s", o->dir, strerror(errno)); _exit(1); }
 
+  if (o->devices_cgroup && (W.devices_fd = devices_cgroup_open(o->devices_cgroup)) < 0) {
+    int e = errno;
+    report(ready, e, "devices-cgroup", "%s: %s", o->devices_cgroup, strerror(e));
+    devices_cgroup_remove(o->devices_cgroup, -1);
+    _exit(1);
+  }
   workload_env(o);
   /* The watcher may be PID 1 of the container's pid namespace, where the workload sees it. From here it
      needs no capability but CAP_KILL (to signal a workload of another uid); it keeps the rest permitted,
@@ -97,6 +103,7 @@ static __attribute__((noreturn)) void watcher(struct opts *o) {
   char err[600];
   if (start_workload(err, sizeof err) < 0) {
     dprintf(ready, "error %s\n", err);
+    if (o->devices_cgroup) devices_cgroup_remove(o->devices_cgroup, W.devices_fd);
     _exit(1);
   }
   write_status();
@@ -149,6 +156,7 @@ int shim_main(int argc, char **argv) {
 
   W.o = &o;
   W.log.fd = -1;
+  W.devices_fd = -1;
   W.out = (struct stream){.name = "stdout", .fd = -1};
   W.err = (struct stream){.name = "stderr", .fd = -1};
   W.backoff_ms = o.backoff_ms;

@@ -100,6 +100,7 @@ struct watcher_state {
   int done;
   long backoff_ms;
   struct stream out, err;
+  int devices_fd; /* cgroup.procs of --devices-cgroup, -1 without */
 };
 extern struct watcher_state W;
 
@@ -131,6 +132,12 @@ __attribute__((noreturn, format(printf, 3, 4))) void child_fail(int err, const c
 void setup_rootfs(const struct opts *o);
 /* Without --rootfs: the host's tree, with a fresh /proc and /sys, the binds, masks, read-only paths. */
 void setup_host_tree(const struct opts *o);
+
+/* shim_devices.c */
+/* Makes DIR (a v1 devices cgroup) with the minimal set allowed; returns an fd of its cgroup.procs, -1 with errno. */
+int devices_cgroup_open(const char *dir);
+/* Closes the fd and removes DIR (and its parent when empty) where it can. */
+void devices_cgroup_remove(const char *dir, int procs_fd);
 
 /* shim_status.c */
 void write_status(void);

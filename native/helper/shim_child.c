@@ -53,6 +53,11 @@ static __attribute__((noreturn)) void run_child(const struct opts *o, int outw, 
 
   /* The watcher holds its capabilities permitted but not effective (shim.c): take them back for the mounts. */
   if (o->privs.have_caps && podns_cap_raise() < 0) child_fail(errno, "capset", "%s", strerror(errno));
+
+  /* Into the devices cgroup first ("0": the writer), while we are root and the fd still reaches it. */
+  if (W.devices_fd >= 0 && write(W.devices_fd, "0", 1) != 1)
+    child_fail(errno, "devices-cgroup", "%s/cgroup.procs: %s", o->devices_cgroup, strerror(errno));
+
   if (unshare(CLONE_NEWNS) < 0) child_fail(errno, "unshare", "mount namespace: %s", strerror(errno));
   /* rslave, not rprivate: the copy of the host's mounts we start with includes the pins of every pod
      (ROOT/pods and /run/netns are shared mounts). As slaves, an unpin on the host (`podns rm`,

@@ -53,6 +53,9 @@ static void arm_timer(long ms) {
 }
 
 static void finish(void) {
+  /* The container has ended for good: its devices cgroup goes (the workload is gone from it). */
+  if (W.o->devices_cgroup) devices_cgroup_remove(W.o->devices_cgroup, W.devices_fd);
+  W.devices_fd = -1;
   W.state = "exited";
   write_status();
   W.done = 1;

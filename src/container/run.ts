@@ -24,6 +24,7 @@ import { validateName } from '../state/names.js';
 import { paths, resolveRoot } from '../state/paths.js';
 import { validateLogLimits } from './log-limits.js';
 import { validateEnv, validateIds, validateRestartPolicy, validateWorkdir, workloadEnv, type RestartPolicy } from './config.js';
+import { devicesCgroupFor, removeDevicesCgroup } from './devices.js';
 import { protectedPaths } from './masks.js';
 import { privilegeOptions, resolvePrivileges, type SeccompMode } from './privileges.js';
 import { stopContainers } from './stop.js';
@@ -130,6 +131,7 @@ export function shimOptions(root: string, rec: PodRecord, config: ContainerConfi
     ...(config.readOnlyRootFilesystem === true ? { readonlyRootfs: true } : {}),
     // a record from before the limits existed gets the defaults
     ...validateLogLimits(config),
+    ...(config.devicesCgroup !== undefined ? { devicesCgroup: config.devicesCgroup } : {}),
     argv: config.argv,
   };
 }
@@ -289,6 +291,8 @@ export async function runContainer(o: RunOptions): Promise<{ config: ContainerCo
     ...(o.readOnlyRootFilesystem === true ? { readOnlyRootFilesystem: true } : {}),
     ...privileges,
   };
+  const devicesCgroup = devicesCgroupFor(rec, o.name, config.privileged);
+  if (devicesCgroup !== undefined) config.devicesCgroup = devicesCgroup;
 
   // Recorded before it is made (DESIGN: a crash leaves a record that says what may exist).
   rec = updatePod({ root, name: o.pod, update: (r) => {
@@ -319,6 +323,8 @@ export async function runContainer(o: RunOptions): Promise<{ config: ContainerCo
     if (createdPod) {
       await deletePod({ root, name: o.pod, grace: 0 }).catch(() => undefined);
     } else {
+      // the watcher removes its cgroup when it fails to start; this is for one that died part way
+      await removeDevicesCgroup(config.devicesCgroup).catch(() => undefined);
       rmSync(dir, { recursive: true, force: true });
       try {
         updatePod({ root, name: o.pod, update: (r) => { r.containers = r.containers.filter((c) => c !== o.name); } });

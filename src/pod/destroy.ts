@@ -5,6 +5,7 @@
 // that nothing is forgotten: the record still says what is left.
 import { existsSync, lstatSync, realpathSync, rmSync } from 'node:fs';
 import { isErrno, NotFoundError } from '../errors.js';
+import { recordedDevicesCgroup, removeDevicesCgroup } from '../container/devices.js';
 import { stopContainers } from '../container/stop.js';
 import { hostVethName, releaseIps, removePortMappings, teardownPodNetwork } from '../network/index.js';
 import { native } from '../native/index.js';
@@ -86,6 +87,14 @@ export async function destroyPod(root: string, rec: PodRecord, o: DestroyOptions
   for (const p of pauses) {
     await step(async () => {
       if (await terminate(p, o.grace)) done.push(`pause process ${p.pid}`);
+    });
+  }
+
+  // 2b. the containers' devices cgroups (config.json names each; their processes are gone by now)
+  for (const c of listDir(paths.containers(root, name))) {
+    await step(async () => {
+      const cg = recordedDevicesCgroup(paths.containerConfig(root, name, c));
+      if (await removeDevicesCgroup(cg)) done.push(`devices cgroup ${cg}`);
     });
   }
 

@@ -18,6 +18,7 @@ import { isTmpName, listDir } from '../state/files.js';
 import { withLock, withLockAsync } from '../state/lock.js';
 import { paths } from '../state/paths.js';
 import { destroyPod, unpin, unpinNetns } from './destroy.js';
+import { recordedDevicesCgroup, removeDevicesCgroup } from '../container/devices.js';
 import { killStrayWatchers } from '../container/watchers.js';
 import { killNow, processAlive, scanPauses } from './proc.js';
 import { pauseAlive, pinsHold } from './state.js';
@@ -82,6 +83,12 @@ export async function gc(o: RootOption = {}): Promise<string[]> {
       if (rec !== undefined) records.set(n, rec);
     }
 
+    // container watchers (and so their workloads) that no record knows: a crash between starting a
+    // shim and recording it, or a pod directory removed by hand;
+    // first, so that the devices cgroups of the directories below are empty
+    const known = (pod: string, c: string) => records.get(pod)?.containers.includes(c) ?? false;
+    for (const l of killStrayWatchers(abs, known)) lines.push(`removed ${l} (no state records it)`);
+
     // pod directories without a record (a crash inside removal), and trash
     for (const entry of listDir(paths.pods(abs))) {
       const dir = join(paths.pods(abs), entry);
@@ -92,6 +99,10 @@ export async function gc(o: RootOption = {}): Promise<string[]> {
       }
       for (const ns of listDir(join(dir, 'ns'))) {
         if (unpin(join(dir, 'ns', ns))) lines.push(`removed pin ${join(dir, 'ns', ns)} (no pod record)`);
+      }
+      for (const c of listDir(join(dir, 'containers'))) {
+        const cg = recordedDevicesCgroup(join(dir, 'containers', c, 'config.json'));
+        if (await removeDevicesCgroup(cg).catch(() => false)) lines.push(`removed devices cgroup ${cg} (no pod record)`);
       }
       rmSync(dir, { recursive: true, force: true });
       lines.push(trash ? `removed ${dir} (left by an interrupted delete)` : `removed ${dir} (a pod directory without a record)`);
@@ -105,10 +116,6 @@ export async function gc(o: RootOption = {}): Promise<string[]> {
       if (killNow(p)) lines.push(`removed pause process ${p.pid} (pod ${p.pod ?? '?'}: no state records it)`);
     }
 
-    // container watchers (and so their workloads) that no record knows: a crash between starting a
-    // shim and recording it, or a pod directory removed by hand
-    const known = (pod: string, c: string) => records.get(pod)?.containers.includes(c) ?? false;
-    for (const l of killStrayWatchers(abs, known)) lines.push(`removed ${l} (no state records it)`);
 
     // claims without a pod: the host-wide leftovers of a pod whose directory was lost
     const nftOwners = new Set<string>();

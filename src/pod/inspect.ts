@@ -1,4 +1,6 @@
 // inspectPod: the record joined with the kernel's view — what `podns inspect` prints.
+import { devicesSummary } from '../container/devices.js';
+import { protectedPaths } from '../container/masks.js';
 import { privilegeSummary } from '../container/privileges.js';
 import { readContainerConfig } from '../container/status.js';
 import { isErrno } from '../errors.js';
@@ -41,10 +43,17 @@ export interface ContainerInspect {
   /** the CRI log's rotation (src/container/log-limits.ts): at most maxSize x maxFiles bytes on disk;
       null for a container recorded before podns rotated logs */
   log: { maxSize: number; maxFiles: number } | null;
+  /** /proc and /sys paths masked / made read-only for it (src/container/masks.ts); empty when privileged */
+  maskedPaths: readonly string[];
+  readonlyPaths: readonly string[];
+  readOnlyRootFilesystem: boolean;
+  /** the devices cgroup it is confined to (null: none), and what that means */
+  devices: { cgroup: string | null; access: string };
 }
 
 function containerInspect(config: ContainerConfig): ContainerInspect {
   const p = privilegeSummary(config);
+  const masks = protectedPaths(config);
   return {
     name: config.name,
     image: config.image ?? null,
@@ -55,6 +64,10 @@ function containerInspect(config: ContainerConfig): ContainerInspect {
     privileged: p.privileged,
     user: { uid: config.uid ?? 0, gid: config.gid ?? null, supplementalGroups: p.supplementalGroups },
     log: config.logMaxSize !== undefined && config.logMaxFiles !== undefined ? { maxSize: config.logMaxSize, maxFiles: config.logMaxFiles } : null,
+    maskedPaths: masks.masks,
+    readonlyPaths: masks.readonlyPaths,
+    readOnlyRootFilesystem: config.readOnlyRootFilesystem === true,
+    devices: { cgroup: config.devicesCgroup ?? null, access: devicesSummary(config) },
   };
 }
 

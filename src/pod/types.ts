@@ -86,6 +86,8 @@ export interface ContainerConfig {
   createdAt: string;
   /** the root filesystem is mounted read-only (/dev, /dev/shm, /proc and the pod's /etc files are not) */
   readOnlyRootFilesystem?: boolean;
+  /** the v1 devices cgroup the workload and exec sessions join (src/container/devices.ts); recorded before it is made */
+  devicesCgroup?: string;
   // Privileges (src/container/privileges.ts). A record without `capabilities` predates them: its processes
   // run with what the helper had (exec of such a container passes no privilege flags either).
   /** --privileged: every capability, no seccomp filter (rootfs: no masked paths, no devices cgroup) */

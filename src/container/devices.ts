@@ -1,0 +1,80 @@
+// The container's devices cgroup (cgroup v1 `devices` controller): where it lives, whether this host has
+// one, and its removal. The shim makes it (deny all, allow the minimal /dev: native/helper/shim_devices.c)
+// and the workload and every exec session join it; config.json records the path before it is made, so
+// that delete and gc find it even after kill -9, and the watcher removes it when the container ends.
+//
+// Layout: /sys/fs/cgroup/devices/podns/POD-UID8/CONTAINER (the pod's name and the first 8 characters of
+// its uid: a pod deleted and made again under the same name does not meet its predecessor's cgroups).
+// Without a v1 devices controller (a pure cgroup v2 host) there is none: v2 device access is a BPF
+// program attached to the cgroup, which podns does not implement; inspect says so.
+import { existsSync, readFileSync, rmdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { isErrno } from '../errors.js';
+import type { ContainerConfig, PodRecord } from '../pod/types.js';
+import { validateName } from '../state/names.js';
+
+export const DEVICES_HIERARCHY = '/sys/fs/cgroup/devices';
+// The test runner (test/sandbox-run.ts) gives each run a parent of its own: the hierarchy is the
+// machine's, shared by every run, and what a run leaves there must be found as its leak.
+const PARENT = /^podns-test-[0-9a-f]{1,32}$/.test(process.env.PODNS_DEVICES_CGROUP_PARENT ?? '') ? process.env.PODNS_DEVICES_CGROUP_PARENT! : 'podns';
+const BASE = join(DEVICES_HIERARCHY, PARENT);
+// what devicesCgroupFor makes, and all that removeDevicesCgroup will remove
+const OURS = /^\/sys\/fs\/cgroup\/devices\/podns(-test-[0-9a-f]{1,32})?\/[a-z0-9][a-z0-9-]{0,62}-[0-9a-f]{8}\/[a-z0-9][a-z0-9-]{0,62}$/;
+
+let available: boolean | undefined;
+
+/** Does this host have a v1 devices controller mounted at /sys/fs/cgroup/devices? (once per process) */
+export function devicesControllerAvailable(): boolean {
+  available ??= existsSync(join(DEVICES_HIERARCHY, 'devices.allow'));
+  return available;
+}
+
+/** The devices cgroup for a new container, or undefined (privileged, or no controller on this host). */
+export function devicesCgroupFor(rec: Pick<PodRecord, 'name' | 'uid'>, container: string, privileged: boolean | undefined): string | undefined {
+  if (privileged === true || !devicesControllerAvailable()) return undefined;
+  const uid8 = rec.uid.replace(/-/g, '').slice(0, 8).toLowerCase();
+  const p = join(BASE, `${validateName('pod', rec.name)}-${uid8}`, validateName('container', container));
+  return OURS.test(p) ? p : undefined;
+}
+
+/** What inspect says about a container's devices. */
+export function devicesSummary(config: Pick<ContainerConfig, 'devicesCgroup' | 'privileged'>): string {
+  if (config.devicesCgroup !== undefined) return 'only the minimal /dev (null, zero, full, random, urandom, tty, ptmx, pts): cgroup v1 devices';
+  if (config.privileged === true) return 'not confined: privileged';
+  return 'not confined by a devices cgroup: this host has no cgroup v1 devices controller (cgroup v2 device programs are not implemented)';
+}
+
+/**
+ * Removes a container's devices cgroup (and the pod's dir once empty). True when it was there. A path
+ * that devicesCgroupFor cannot have made (a hand-edited config.json) is left alone. EBUSY: processes
+ * are still inside; they are being killed, so it is retried for a moment before giving up.
+ */
+export async function removeDevicesCgroup(path: string | undefined): Promise<boolean> {
+  if (path === undefined || !OURS.test(path)) return false;
+  for (let i = 0; ; i++) {
+    try {
+      rmdirSync(path);
+      break;
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) return false;
+      if (!isErrno(err, 'EBUSY') || i >= 50) throw err;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+  try {
+    rmdirSync(dirname(path));
+  } catch {
+    // other containers of the pod still have theirs (ENOTEMPTY/EBUSY), or it is gone
+  }
+  return true;
+}
+
+/** The devices cgroup a container's config.json records (undefined when none, or the file is unreadable). */
+export function recordedDevicesCgroup(configPath: string): string | undefined {
+  try {
+    const v = (JSON.parse(readFileSync(configPath, 'utf8')) as Partial<ContainerConfig>).devicesCgroup;
+    return typeof v === 'string' ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,137 @@
+// The devices cgroup (cgroup v1 `devices`): a container holding CAP_MKNOD still cannot read the host's
+// disk through a node it makes; exec sessions are confined the same way; the cgroup goes with the
+// container (watcher), with the pod (delete), after kill -9 (delete, gc); privileged containers have none.
+import test, { type ExecutionContext } from 'ava';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { execInContainer, readContainerConfig, readContainerStatus, runContainer } from '../../src/container/index.js';
+import { devicesControllerAvailable, DEVICES_HIERARCHY } from '../../src/container/devices.js';
+import { createPod } from '../../src/pod/create.js';
+import { deletePod } from '../../src/pod/delete.js';
+import { inspectPod } from '../../src/pod/inspect.js';
+import { listPods } from '../../src/pod/store.js';
+import { paths } from '../../src/state/paths.js';
+import { busyboxAvailable, makeBusyboxRootfs } from '../helpers/busybox.js';
+import { privileged, skipReason } from '../helpers/root.js';
+import { makeEnv, processGone, waitFor, type TestEnv } from '../pod/env.js';
+
+let env: TestEnv | undefined;
+let work = '';
+let rootfs = '';
+
+test.before(() => {
+  if (skipReason() !== undefined || !busyboxAvailable()) return;
+  env = makeEnv('devices', 173);
+  work = mkdtempSync(join(env.root, '..', 'work-'));
+  rootfs = makeBusyboxRootfs(join(work, 'rootfs'));
+});
+
+test.after.always(async () => {
+  if (env === undefined) return;
+  for (const rec of listPods({ root: env.root })) await deletePod({ root: env.root, name: rec.name, grace: 0, force: true }).catch(() => undefined);
+  await env.cleanup();
+  rmSync(work, { recursive: true, force: true });
+});
+
+/** The host's first disk, as "MAJOR:MINOR" (from /sys/dev/block: a disk, not a loop device or partition). */
+function hostDisk(): string | undefined {
+  for (const e of readdirSync('/sys/dev/block')) {
+    const uevent = readFileSync(`/sys/dev/block/${e}/uevent`, 'utf8');
+    if (/^DEVTYPE=disk$/m.test(uevent) && !/^DEVNAME=(loop|ram|zram)/m.test(uevent)) return e;
+  }
+  return undefined;
+}
+
+const withCgroup = (title: string, impl: (t: ExecutionContext) => Promise<void>): void =>
+  privileged(title, async (t) => {
+    if (!busyboxAvailable()) { t.pass('no busybox'); return; }
+    if (!devicesControllerAvailable()) { t.pass(`no cgroup v1 devices controller at ${DEVICES_HIERARCHY}`); return; }
+    await impl(t);
+  });
+
+async function pod(name: string): Promise<void> {
+  await createPod({ root: env!.root, name, bridge: env!.bridge, subnet: env!.subnet });
+}
+
+function logText(p: string, c: string): string {
+  return readFileSync(paths.containerLog(env!.root, p, c), 'utf8').split('\n').filter(Boolean).map((l) => l.split(' ').slice(3).join(' ')).join('\n');
+}
+
+withCgroup('with CAP_MKNOD, a node of the host\'s disk cannot be read; the minimal /dev still works', async (t) => {
+  const disk = hostDisk();
+  if (disk === undefined) { t.pass('no disk in /sys/dev/block'); return; }
+  const [maj, min] = disk.split(':');
+  await pod('mk');
+  const script = [
+    `/bin/busybox mknod /tmp/d b ${maj} ${min} && echo made`,
+    'echo read=$(head -c 512 /tmp/d | wc -c)',
+    'echo x > /dev/null && head -c 4 /dev/urandom | wc -c && echo dev-ok',
+    'grep devices /proc/self/cgroup',
+  ].join('\n');
+  await runContainer({ root: env!.root, pod: 'mk', name: 'c', rootfs, command: ['sh', '-c', script], capAdd: ['MKNOD'] });
+  await waitFor(() => readContainerStatus({ root: env!.root, pod: 'mk', name: 'c' })?.state === 'exited', 'the container to end');
+  const out = logText('mk', 'c');
+  t.log(out);
+  t.false(/read=512/.test(out), `the disk was read: ${out}`);
+  t.regex(out, /Operation not permitted/);
+  t.regex(out, /dev-ok/);
+  const cg = readContainerConfig({ root: env!.root, pod: 'mk', name: 'c' })!.devicesCgroup!;
+  t.regex(out, new RegExp(`devices:${cg.slice(DEVICES_HIERARCHY.length)}$`, 'm'), 'the workload was in its devices cgroup');
+  t.false(existsSync(cg), 'the watcher removed the cgroup when the container ended');
+});
+
+withCgroup('exec sessions join the container\'s devices cgroup; delete removes it', async (t) => {
+  const disk = hostDisk();
+  await pod('ex');
+  await runContainer({ root: env!.root, pod: 'ex', name: 'c', rootfs, command: ['sleep', '1000'], capAdd: ['MKNOD'] });
+  const cg = readContainerConfig({ root: env!.root, pod: 'ex', name: 'c' })!.devicesCgroup!;
+  t.true(existsSync(cg));
+  t.deepEqual(readFileSync(join(cg, 'devices.list'), 'utf8').split('\n').filter(Boolean).sort(),
+    ['c 1:3 rwm', 'c 1:5 rwm', 'c 1:7 rwm', 'c 1:8 rwm', 'c 1:9 rwm', 'c 136:* rwm', 'c 5:0 rwm', 'c 5:2 rwm'].sort());
+  const inCg = `grep -q ":devices:${cg.slice(DEVICES_HIERARCHY.length)}$" /proc/self/cgroup`;
+  t.is(await execInContainer({ root: env!.root, pod: 'ex', container: 'c', argv: ['sh', '-c', inCg] }), 0, 'exec runs in the cgroup');
+  if (disk !== undefined) {
+    const [maj, min] = disk.split(':');
+    const read = `/bin/busybox mknod /tmp/e b ${maj} ${min} 2>/dev/null; test "$(head -c 512 /tmp/e 2>/dev/null | wc -c)" = 512`;
+    t.is(await execInContainer({ root: env!.root, pod: 'ex', container: 'c', argv: ['sh', '-c', read] }), 1, 'exec cannot read the disk');
+  }
+  const details = inspectPod({ root: env!.root, name: 'ex' }).containers.details[0]!;
+  t.is(details.devices.cgroup, cg);
+  await deletePod({ root: env!.root, name: 'ex', grace: 0 });
+  t.false(existsSync(cg), 'delete removed the cgroup');
+  t.false(existsSync(join(cg, '..')), 'and the pod\'s');
+});
+
+withCgroup('kill -9 of the watcher: delete removes the cgroup it left', async (t) => {
+  await pod('k9');
+  const { status } = await runContainer({ root: env!.root, pod: 'k9', name: 'c', rootfs, command: ['sleep', '1000'] });
+  const cg = readContainerConfig({ root: env!.root, pod: 'k9', name: 'c' })!.devicesCgroup!;
+  process.kill(status.watcherPid, 'SIGKILL');
+  await waitFor(() => processGone(status.pid), 'the workload to die with its pid namespace');
+  t.true(existsSync(cg), 'the watcher had no chance to remove it');
+  await deletePod({ root: env!.root, name: 'k9', grace: 0, force: true });
+  t.false(existsSync(cg));
+});
+
+withCgroup('kill -9 of the watcher and of delete: gc removes the cgroup', async (t) => {
+  await pod('gc9');
+  const { status } = await runContainer({ root: env!.root, pod: 'gc9', name: 'c', rootfs, command: ['sleep', '1000'] });
+  const cg = readContainerConfig({ root: env!.root, pod: 'gc9', name: 'c' })!.devicesCgroup!;
+  process.kill(status.watcherPid, 'SIGKILL');
+  await waitFor(() => processGone(status.pid), 'the workload to die with its pid namespace');
+  const r = await env!.cli(['delete', 'gc9', '--force'], { PODNS_FAULT: 'delete-after-mark' });
+  t.is(r.signal, 'SIGKILL', 'delete was killed part way');
+  t.true(existsSync(cg));
+  const gc = await env!.cli(['gc']);
+  t.is(gc.exitCode, 0, gc.stderr);
+  t.false(existsSync(cg), gc.stdout);
+});
+
+withCgroup('a privileged container has no devices cgroup, and inspect says so', async (t) => {
+  await pod('pv');
+  await runContainer({ root: env!.root, pod: 'pv', name: 'c', rootfs, command: ['sleep', '1000'], privileged: true });
+  t.is(readContainerConfig({ root: env!.root, pod: 'pv', name: 'c' })!.devicesCgroup, undefined);
+  const d = inspectPod({ root: env!.root, name: 'pv' }).containers.details[0]!;
+  t.deepEqual(d.devices, { cgroup: null, access: 'not confined: privileged' });
+  t.deepEqual(d.maskedPaths, []);
+});
