@@ -293,17 +293,33 @@ static int mount_fs(int rootfd, const char *path, mode_t mode, const char *type,
   return m;
 }
 
-/* The minimal /dev: a tmpfs of our own, so nothing of the image's /dev is seen or followed. */
-static void mount_dev(int rootfd) {
+/* The host's nodes of the minimal /dev, bound rather than made with mknod (works the same where mknod
+   is refused, in a user ns). Cloned before anything covers or restricts the host's /dev. */
+static const char *const dev_nodes[][2] = {{"/dev/null", "null"}, {"/dev/zero", "zero"}, {"/dev/full", "full"},
+                                           {"/dev/random", "random"}, {"/dev/urandom", "urandom"}, {"/dev/tty", "tty"}};
+#define N_DEV_NODES (sizeof dev_nodes / sizeof dev_nodes[0])
+
+static void clone_dev_nodes(int fds[N_DEV_NODES]) {
+  for (size_t i = 0; i < N_DEV_NODES; i++) fds[i] = clone_tree(-1, dev_nodes[i][0], 0);
+}
+
+/* Every mount of the tree at fd M (recursive) nodev: a device node in an image, a --rootfs dir or
+   anywhere on the host's tree opens as EACCES. Only our /dev (mounted afterwards) holds usable nodes. */
+static void no_devices(int m, const char *path) {
+  struct p_mount_attr a = {P_MOUNT_ATTR_NODEV, 0, 0, 0};
+  if (syscall(SYS_mount_setattr, m, "", AT_EMPTY_PATH | AT_RECURSIVE, &a, sizeof a) < 0)
+    child_fail(errno, "mount", "nodev %s: %s", path, strerror(errno));
+}
+
+/* The minimal /dev: a tmpfs of our own, so nothing of the image's (or the host's) /dev is seen or followed. */
+static void mount_dev(int rootfd, const int nodes[N_DEV_NODES]) {
   static const struct fs_opt dev_opts[] = {{"mode", "755"}, {"size", "65536k"}};
   int dev = mount_fs(rootfd, "/dev", 0755, "tmpfs", dev_opts, 2, P_MOUNT_ATTR_NOSUID | P_MOUNT_ATTR_STRICTATIME);
-  /* Bind the host's nodes rather than mknod: works the same where mknod is refused (user ns). */
-  static const char *const nodes[][2] = {{"/dev/null", "null"}, {"/dev/zero", "zero"}, {"/dev/full", "full"},
-                                         {"/dev/random", "random"}, {"/dev/urandom", "urandom"}, {"/dev/tty", "tty"}};
-  for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++) {
-    int t = openat(dev, nodes[i][1], O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-    if (t < 0) child_fail(errno, "create", "/dev/%s: %s", nodes[i][1], strerror(errno));
-    attach(clone_tree(-1, nodes[i][0], 0), t, nodes[i][0]);
+  for (size_t i = 0; i < N_DEV_NODES; i++) {
+    int t = openat(dev, dev_nodes[i][1], O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (t < 0) child_fail(errno, "create", "/dev/%s: %s", dev_nodes[i][1], strerror(errno));
+    attach(nodes[i], t, dev_nodes[i][0]);
+    close(nodes[i]);
     close(t);
   }
   static const struct fs_opt pts_opts[] = {{"newinstance", NULL}, {"ptmxmode", "0666"}, {"mode", "0620"}};
@@ -409,26 +425,33 @@ void setup_host_tree(const struct opts *o) {
     child_fail(errno, "mount", "proc on /proc: %s", strerror(errno));
   if (mount("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0 && errno != EBUSY)
     child_fail(errno, "mount", "sysfs on /sys: %s", strerror(errno));
+  int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (root < 0) child_fail(errno, "open", "/: %s", strerror(errno));
+  /* The host's files, but not its devices: every host mount nodev in this mount namespace (copies), and
+     the same minimal /dev as a container with a root filesystem gets, over the host's. */
+  int nodes[N_DEV_NODES];
+  clone_dev_nodes(nodes);
+  no_devices(root, "/");
+  mount_dev(root, nodes);
   do_binds(o, -1);
-  if (o->n_masks || o->n_ro_paths || o->readonly_rootfs) {
-    int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (root < 0) child_fail(errno, "open", "/: %s", strerror(errno));
-    protect_paths(o, root);
-    /* Only the mount at / (this mount namespace's copy): the other mounts of the host's tree keep theirs. */
-    if (o->readonly_rootfs) set_attrs(root, P_MOUNT_ATTR_RDONLY, 0, "/");
-    close(root);
-  }
+  protect_paths(o, root);
+  /* Only the mount at / (this mount namespace's copy): the other mounts of the host's tree keep theirs. */
+  if (o->readonly_rootfs) set_attrs(root, P_MOUNT_ATTR_RDONLY, 0, "/");
+  close(root);
 }
 
 /* The container's filesystem: the rootfs with /proc, a minimal /dev, /dev/pts, /dev/shm, read-only /sys,
    the binds, masked and read-only paths; then pivot_root into it. */
 void setup_rootfs(const struct opts *o) {
+  int nodes[N_DEV_NODES];
+  clone_dev_nodes(nodes);
   int root = mount_root(o);
+  no_devices(root, o->rootfs);
 
   /* A fresh proc: it shows the pid namespace the workload is in (its own, or the pod's). fsopen takes the
      pid namespace of the caller, as mount(2) does. */
   close(mount_fs(root, "/proc", 0555, "proc", NULL, 0, P_MOUNT_ATTR_NOSUID | P_MOUNT_ATTR_NODEV | P_MOUNT_ATTR_NOEXEC));
-  mount_dev(root);
+  mount_dev(root, nodes);
   /* sysfs shows the network devices of the mounter's netns: mounted here it shows the pod's. */
   close(mount_fs(root, "/sys", 0555, "sysfs", NULL, 0, P_MOUNT_ATTR_RDONLY | P_MOUNT_ATTR_NOSUID | P_MOUNT_ATTR_NODEV | P_MOUNT_ATTR_NOEXEC));
   do_binds(o, root);

@@ -291,7 +291,7 @@ export async function runContainer(o: RunOptions): Promise<{ config: ContainerCo
     ...(o.readOnlyRootFilesystem === true ? { readOnlyRootFilesystem: true } : {}),
     ...privileges,
   };
-  const devicesCgroup = devicesCgroupFor(rec, o.name, config.privileged);
+  const devicesCgroup = devicesCgroupFor(rec, o.name, config);
   if (devicesCgroup !== undefined) config.devicesCgroup = devicesCgroup;
 
   // Recorded before it is made (DESIGN: a crash leaves a record that says what may exist).
