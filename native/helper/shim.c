@@ -91,6 +91,7 @@ static __attribute__((noreturn)) void watcher(struct opts *o) {
     _exit(1);
   }
   workload_env(o);
+  oom_lower_watcher(); /* while it may still have CAP_SYS_RESOURCE */
   /* The watcher may be PID 1 of the container's pid namespace, where the workload sees it. From here it
      needs no capability but CAP_KILL (to signal a workload of another uid); it keeps the rest permitted,
      for the workload child to take back (run_child) before it mounts. Non-dumpable: no process of the

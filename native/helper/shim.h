@@ -101,6 +101,8 @@ struct watcher_state {
   long backoff_ms;
   struct stream out, err;
   int devices_fd; /* cgroup.procs of --devices-cgroup, -1 without */
+  char oom_adj[16]; /* oom_score_adj the watcher started with: the pod's, the workload's */
+  int oom_lowered;  /* the watcher lowered its own (it may: CAP_SYS_RESOURCE) */
 };
 extern struct watcher_state W;
 
@@ -124,6 +126,8 @@ int stream_read(struct stream *s);
 
 /* shim_child.c */
 void workload_env(const struct opts *o);
+/* The watcher's own oom_score_adj as low as it may (the workload's stays at the starting value). */
+void oom_lower_watcher(void);
 int start_workload(char *errbuf, size_t errlen);
 /* In the workload child only: an error line on the status pipe, then _exit(127). */
 __attribute__((noreturn, format(printf, 3, 4))) void child_fail(int err, const char *step, const char *fmt, ...);

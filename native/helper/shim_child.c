@@ -33,14 +33,53 @@ void child_fail(int err, const char *step, const char *fmt, ...) {
   _exit(127);
 }
 
+#define WATCHER_OOM_ADJ "-999" /* the OOM killer takes the workload first, the watcher stays to report */
+
+static int oom_write(const char *v) {
+  int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t n = write(fd, v, strlen(v));
+  int err = errno;
+  close(fd);
+  errno = err;
+  return n == (ssize_t)strlen(v) ? 0 : -1;
+}
+
+void oom_lower_watcher(void) {
+  int fd = open("/proc/self/oom_score_adj", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  ssize_t n = read(fd, W.oom_adj, sizeof W.oom_adj - 1);
+  close(fd);
+  if (n <= 0) return;
+  W.oom_adj[n] = 0;
+  W.oom_adj[strcspn(W.oom_adj, "\n")] = 0;
+  /* Lowering needs CAP_SYS_RESOURCE: refused (EACCES) without it, and then the watcher simply stays at
+     the pod's value, as its workload does. */
+  W.oom_lowered = strcmp(W.oom_adj, WATCHER_OOM_ADJ) != 0 && oom_write(WATCHER_OOM_ADJ) == 0;
+}
+
+/* After the workload's child wrote the pod's value (which reached us too, see run_child): ours back down,
+   with our permitted capabilities raised for the moment when the watcher holds them so. */
+static void oom_relower_watcher(void) {
+  if (!W.oom_lowered) return;
+  int raised = W.o->privs.have_caps && podns_cap_raise() == 0;
+  (void)oom_write(WATCHER_OOM_ADJ);
+  if (raised) (void)podns_cap_lower(1ull << PODNS_CAP_KILL);
+}
+
 static __attribute__((noreturn)) void run_child(const struct opts *o, int outw, int errw) {
   /* The watcher as we see it: 0 when it is outside our pid namespace (the pod's shared one). */
   pid_t watcher = getppid();
+  /* Every signal at its default and none blocked. Caught signals are reset by execve anyway, but ignored
+     ones (the watcher ignores SIGPIPE and SIGHUP; so may whoever started podns) and the mask would reach
+     the workload: a server that never dies of SIGHUP or SIGPIPE. SIGKILL, SIGSTOP and the ones libc
+     keeps for itself refuse (EINVAL): nothing to reset there. */
+  struct sigaction dfl;
+  memset(&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < 65; sig++) sigaction(sig, &dfl, NULL);
   sigset_t none;
   sigemptyset(&none);
-  signal(SIGTERM, SIG_DFL);
-  signal(SIGINT, SIG_DFL);
-  signal(SIGPIPE, SIG_DFL);
   sigprocmask(SIG_SETMASK, &none, NULL);
 
   /* Our pid as the caller sees it: the host's /proc is still mounted here, and "self" resolves in the
@@ -53,6 +92,12 @@ static __attribute__((noreturn)) void run_child(const struct opts *o, int outw, 
 
   /* The watcher holds its capabilities permitted but not effective (shim.c): take them back for the mounts. */
   if (o->privs.have_caps && podns_cap_raise() < 0) child_fail(errno, "capset", "%s", strerror(errno));
+
+  /* The pod's oom_score_adj, which the watcher lowered for itself: written with our capabilities, so the
+     kernel's floor for this process (oom_score_adj_min) is that value too, not the watcher's. The kernel
+     applies it to every process sharing our memory, the watcher included (CLONE_VM): it lowers itself
+     again once we have exec'd (start_workload). */
+  if (W.oom_lowered && oom_write(W.oom_adj) < 0) child_fail(errno, "oom_score_adj", "%s: %s", W.oom_adj, strerror(errno));
 
   /* Into the devices cgroup first ("0": the writer), while we are root and the fd still reaches it. */
   if (W.devices_fd >= 0 && write(W.devices_fd, "0", 1) != 1)
@@ -204,6 +249,7 @@ int start_workload(char *errbuf, size_t errlen) {
   }
   close(st[0]);
   msg[len] = 0;
+  oom_relower_watcher(); /* the child has exec'd or failed: either way, past its oom_score_adj write */
   char *err = strstr(msg, "error ");
   if (err || len == 0) {
     int ws;
