@@ -159,14 +159,14 @@ function* backwards(files: LogFile[], ends: number[]): Generator<BackEntry> {
       for (;;) {
         const k = j > 0 ? chunk.lastIndexOf(10, j - 1) : -1;
         if (k < 0) break;
-        const first = j === n ? Buffer.concat([chunk.subarray(k + 1, n), head]) : chunk.subarray(k + 1, j);
+        const first = j === n && n - (k + 1) < HEAD ? Buffer.concat([chunk.subarray(k + 1, n), head]) : chunk.subarray(k + 1, j);
         const e = emit(pos + k + 1, first.subarray(0, HEAD));
         if (e) yield e;
         entryEnd = pos + k;
         head = Buffer.alloc(0);
         j = k;
       }
-      head = Buffer.from((j === n ? Buffer.concat([chunk.subarray(0, n), head]) : chunk.subarray(0, j)).subarray(0, HEAD));
+      head = Buffer.from(j === n && n < HEAD ? Buffer.concat([chunk.subarray(0, n), head]).subarray(0, HEAD) : chunk.subarray(0, Math.min(j, HEAD)));
     }
     const e = emit(0, head);
     if (e) yield e;

@@ -172,7 +172,9 @@ const logs: Command = {
   summary: "print a container's output",
   usage: `Usage: podns logs [-f] [--tail N] [--timestamps] [--previous] POD [-c NAME]
 
-Prints what the container wrote, stdout to stdout and stderr to stderr, in order.
+Prints what the container wrote, stdout to stdout and stderr to stderr, in order. The log rotates at
+the container's --log-max-size (podns run) and keeps --log-max-files files, the previous run's included:
+what rotated out beyond them is gone, as with kubelet.
 
 Options:
   -c, --container NAME  which container (default as for exec)
