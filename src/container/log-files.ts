@@ -7,7 +7,7 @@
 // from the end, in chunks, for --tail, never a whole file.
 import { closeSync, fstatSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { isErrno, PodnsError } from '../errors.js';
+import { isErrno } from '../errors.js';
 
 export type LogRun = 'current' | 'previous';
 
@@ -54,56 +54,55 @@ function sameInode(path: string, f: LogFile): boolean {
   }
 }
 
-/** How many files of this run the directory lists (numbers 0..n-1); -1 when the numbering has a gap. */
-function countFiles(dir: string, run: LogRun): number {
+/** The numbers of this run's files in the directory, ascending (0: the newest, `current.log`). */
+function fileNumbers(dir: string, run: LogRun): number[] {
   let names: string[];
   try {
     names = readdirSync(dir);
   } catch (err) {
-    if (isErrno(err, 'ENOENT')) return 0;
+    if (isErrno(err, 'ENOENT')) return [];
     throw err;
   }
   const prefix = `${run}.log`;
-  const seen = new Set<number>();
+  const ks: number[] = [];
   for (const n of names) {
-    if (n === prefix) seen.add(0);
-    else if (n.startsWith(prefix + '.') && /^[1-9]\d*$/.test(n.slice(prefix.length + 1))) seen.add(Number(n.slice(prefix.length + 1)));
+    if (n === prefix) ks.push(0);
+    else if (n.startsWith(prefix + '.') && /^[1-9]\d{0,8}$/.test(n.slice(prefix.length + 1))) ks.push(Number(n.slice(prefix.length + 1)));
   }
-  for (let k = 0; k < seen.size; k++) if (!seen.has(k)) return -1;
-  return seen.size;
+  return ks.sort((x, y) => x - y);
 }
 
 /**
- * The files of one run, oldest first, opened. A consistent set: after opening, every name still leads to
- * the file opened under it, so no rotation ran in between (that would show one file twice or miss one).
- * An empty list when the run has no file (no restart yet; a directory that is gone).
+ * The files of one run, oldest first, opened. A consistent set: numbered 0..n-1 and, after opening, every
+ * name still leads to the file opened under it, so no rotation ran in between (that would show one file
+ * twice or miss one). A gap that stays (a watcher killed in the middle of a rotation) is taken as it is
+ * on the last try. An empty list when the run has no file (no restart yet; a directory that is gone).
  */
 export function openRun(dir: string, run: LogRun): LogFile[] {
-  for (let attempt = 0; attempt < TRIES; attempt++) {
+  for (let attempt = 0; ; attempt++) {
+    const last = attempt === TRIES - 1;
     if (attempt > 2) Atomics.wait(PAUSE, 0, 0, 1);
-    const n = countFiles(dir, run);
-    if (n < 0) continue; // a rotation is renaming right now
-    if (n === 0) {
+    const ks = fileNumbers(dir, run);
+    if (ks.length === 0) {
       // current.log is missing only for the moment between a rotation's rename and its open
       if (run === 'current' && attempt < 3 && dirExists(dir)) continue;
       return [];
     }
+    if (!last && !ks.every((k, i) => k === i)) continue; // a rotation is renaming right now
     const files: LogFile[] = [];
+    const names: string[] = [];
     let ok = true;
-    for (let k = n - 1; k >= 0 && ok; k--) {
-      const f = openFile(join(dir, logFileName(run, k)));
-      if (f === undefined) ok = false;
-      else files.push(f);
+    for (let i = ks.length - 1; i >= 0 && ok; i--) {
+      const name = join(dir, logFileName(run, ks[i]!));
+      const f = openFile(name);
+      if (f !== undefined) { files.push(f); names.push(name); } else if (!last) ok = false;
     }
-    if (ok) {
-      for (let i = 0; i < files.length && ok; i++) ok = sameInode(join(dir, logFileName(run, n - 1 - i)), files[i]!);
-      if (ok && !sameInode(join(dir, logFileName(run, 0)), files[files.length - 1]!)) ok = false;
-      if (ok && countFiles(dir, run) !== n) ok = false;
-    }
+    if (last) return files;
+    for (let i = 0; i < files.length && ok; i++) ok = sameInode(names[i]!, files[i]!);
+    if (ok && fileNumbers(dir, run).length !== ks.length) ok = false;
     if (ok) return files;
     closeFiles(files);
   }
-  throw new PodnsError('EAGAIN', `the log in ${dir} rotated under every attempt to read it; try again`);
 }
 
 function dirExists(dir: string): boolean {

@@ -133,6 +133,19 @@ test('openRun lists a run oldest first and nothing for a run that has no file', 
   t.is(openRun(join(dir, 'gone'), 'current').length, 0);
 });
 
+test('a numbering left with a gap (a watcher killed in the middle of a rotation) is read as it is', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'podns-test-logfiles-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'current.log.2'), `${TIME} stdout F old\n`);
+  writeFileSync(join(dir, 'current.log'), `${TIME} stdout F new\n`);
+  const files = openRun(dir, 'current');
+  t.is(files.length, 2);
+  const out: string[] = [];
+  readForward(files, files.map((f) => f.end), [{ file: 0, offset: 0 }, { file: 0, offset: 0 }], (e) => out.push(e.slice(-3)), true);
+  closeFiles(files);
+  t.deepEqual(out, ['old', 'new']);
+});
+
 test('log limits: sizes as Kubernetes writes them, kubelet\'s defaults, bounds with one clear line', (t) => {
   t.is(parseSize('10Mi'), 10 * 1024 * 1024);
   t.is(parseSize('10MiB'), 10 * 1024 * 1024);
