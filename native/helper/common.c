@@ -3,6 +3,7 @@
 #include "../common/errname.h"
 
 #include <dirent.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <sys/stat.h>
@@ -100,6 +101,16 @@ bool parse_long(const char *s, long min, long max, long *out) {
   if (errno != 0 || *end != '\0' || v < min || v > max) return false;
   *out = v;
   return true;
+}
+
+int reset_signals(void) {
+  struct sigaction dfl;
+  memset(&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < 65; sig++) sigaction(sig, &dfl, NULL);
+  sigset_t none;
+  sigemptyset(&none);
+  return sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
 void cloexec_from(int lowfd) {

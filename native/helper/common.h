@@ -68,6 +68,11 @@ bool parse_long(const char *s, long min, long max, long *out);
 // Mark every fd >= 3 close-on-exec (close_range(CLOSE_RANGE_CLOEXEC), /proc/self/fd fallback).
 // Node's spawn dup2()s the fds it passes, which clears their O_CLOEXEC.
 void cloexec_from(int lowfd);
+// Every signal at its default disposition and none blocked, as a workload (or an exec session) must start:
+// caught signals are reset by execve anyway, but ignored ones (the watcher ignores SIGPIPE and SIGHUP; so
+// may whoever started podns) and the mask survive it. SIGKILL, SIGSTOP and the ones libc keeps for itself
+// refuse (EINVAL): nothing to reset there. 0, or -1 with errno from sigprocmask.
+int reset_signals(void);
 
 // ---- namespaces ---------------------------------------------------------------------
 

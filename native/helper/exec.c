@@ -168,13 +168,7 @@ __attribute__((noreturn)) static void run_child(const struct exec_opts *o, const
   // Every signal at its default and none blocked, as the container's workload starts (an ignored signal
   // survives execve; whoever started podns may have ignored SIGPIPE or SIGHUP).
   (void)oldmask;
-  struct sigaction dfl;
-  memset(&dfl, 0, sizeof dfl);
-  dfl.sa_handler = SIG_DFL;
-  for (int sig = 1; sig < 65; sig++) sigaction(sig, &dfl, NULL);
-  sigset_t none;
-  sigemptyset(&none);
-  if (sigprocmask(SIG_SETMASK, &none, NULL) != 0) die_errno("sigprocmask");
+  if (reset_signals() != 0) die_errno("sigprocmask");
   // "0": this process. Before dropping privileges (writing cgroup.procs needs them).
   if (o->cgroup_fd >= 0 && write(o->cgroup_fd, "0", 1) != 1) die_errno("join the devices cgroup");
   if (slave >= 0) {

@@ -70,17 +70,9 @@ static void oom_relower_watcher(void) {
 static __attribute__((noreturn)) void run_child(const struct opts *o, int outw, int errw) {
   /* The watcher as we see it: 0 when it is outside our pid namespace (the pod's shared one). */
   pid_t watcher = getppid();
-  /* Every signal at its default and none blocked. Caught signals are reset by execve anyway, but ignored
-     ones (the watcher ignores SIGPIPE and SIGHUP; so may whoever started podns) and the mask would reach
-     the workload: a server that never dies of SIGHUP or SIGPIPE. SIGKILL, SIGSTOP and the ones libc
-     keeps for itself refuse (EINVAL): nothing to reset there. */
-  struct sigaction dfl;
-  memset(&dfl, 0, sizeof dfl);
-  dfl.sa_handler = SIG_DFL;
-  for (int sig = 1; sig < 65; sig++) sigaction(sig, &dfl, NULL);
-  sigset_t none;
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, NULL);
+  /* Every signal at its default and none blocked (common.h): otherwise the watcher's ignored SIGPIPE and
+     SIGHUP would reach the workload, a server that never dies of either. */
+  reset_signals();
 
   /* Our pid as the caller sees it: the host's /proc is still mounted here, and "self" resolves in the
      pid namespace of that proc, so this is right also when we are pid 2 of the container's own pid ns. */

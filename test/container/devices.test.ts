@@ -1,38 +1,29 @@
 // The devices cgroup (cgroup v1 `devices`): a container holding CAP_MKNOD still cannot read the host's
 // disk through a node it makes; exec sessions are confined the same way; the cgroup goes with the
 // container (watcher), with the pod (delete), after kill -9 (delete, gc); privileged containers have none.
-import test, { type ExecutionContext } from 'ava';
+import type { ExecutionContext } from 'ava';
 import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { execInContainer, readContainerConfig, readContainerStatus, runContainer } from '../../src/container/index.js';
 import { devicesControllerAvailable, DEVICES_HIERARCHY } from '../../src/container/devices.js';
-import { createPod } from '../../src/pod/create.js';
 import { deletePod } from '../../src/pod/delete.js';
 import { inspectPod } from '../../src/pod/inspect.js';
-import { listPods } from '../../src/pod/store.js';
 import { paths } from '../../src/state/paths.js';
 import { busyboxAvailable, makeBusyboxRootfs } from '../helpers/busybox.js';
-import { privileged, skipReason } from '../helpers/root.js';
-import { makeEnv, processGone, waitFor, type TestEnv } from '../pod/env.js';
+import { privileged } from '../helpers/root.js';
+import { processGone, waitFor, type TestEnv } from '../pod/env.js';
+import { createTestPod, useContainerEnv } from './env.js';
 
 let env: TestEnv | undefined;
 let work = '';
 let rootfs = '';
 
-test.before(() => {
-  if (skipReason() !== undefined || !busyboxAvailable()) return;
-  env = makeEnv('devices', 173);
-  work = mkdtempSync(join(env.root, '..', 'work-'));
+useContainerEnv('devices', 173, async (e, w) => {
+  env = e;
+  work = w;
   rootfs = makeBusyboxRootfs(join(work, 'rootfs'));
-});
-
-test.after.always(async () => {
-  if (env === undefined) return;
-  for (const rec of listPods({ root: env.root })) await deletePod({ root: env.root, name: rec.name, grace: 0, force: true }).catch(() => undefined);
-  await env.cleanup();
-  rmSync(work, { recursive: true, force: true });
 });
 
 /**
@@ -78,7 +69,7 @@ const withCgroup = (title: string, impl: (t: ExecutionContext) => Promise<void>)
   });
 
 async function pod(name: string): Promise<void> {
-  await createPod({ root: env!.root, name, bridge: env!.bridge, subnet: env!.subnet });
+  await createTestPod(env!, name);
 }
 
 function logText(p: string, c: string): string {

@@ -3,35 +3,25 @@
 // watcher resolves every path with the container's root as "/" (openat2 RESOLVE_IN_ROOT, mounts on fds):
 // the host's directories stay untouched, and the container either runs with its files inside its own
 // root or fails with one error naming the path in the image.
-import test, { type ExecutionContext } from 'ava';
-import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
+import type { ExecutionContext } from 'ava';
+import { lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { readContainerStatus, runContainer } from '../../src/container/index.js';
 import { importImage } from '../../src/image/index.js';
-import { createPod } from '../../src/pod/create.js';
-import { deletePod } from '../../src/pod/delete.js';
-import { listPods } from '../../src/pod/store.js';
 import { paths } from '../../src/state/paths.js';
 import { busyboxAvailable, makeBusyboxRootfs } from '../helpers/busybox.js';
-import { privileged, skipReason } from '../helpers/root.js';
-import { makeEnv, waitFor, type TestEnv } from '../pod/env.js';
+import { privileged } from '../helpers/root.js';
+import { waitFor, type TestEnv } from '../pod/env.js';
+import { createTestPod, useContainerEnv } from './env.js';
 
 let env: TestEnv | undefined;
 let work = '';
 let n = 0;
 
-test.before(async () => {
-  if (skipReason() !== undefined || !busyboxAvailable()) return;
-  env = makeEnv('hostile', 171);
-  work = mkdtempSync(join(env.root, '..', 'work-'));
-  await createPod({ root: env.root, name: 'h', bridge: env.bridge, subnet: env.subnet });
-});
-
-test.after.always(async () => {
-  if (env === undefined) return;
-  for (const rec of listPods({ root: env.root })) await deletePod({ root: env.root, name: rec.name, grace: 0, force: true }).catch(() => undefined);
-  await env.cleanup();
-  rmSync(work, { recursive: true, force: true });
+useContainerEnv('hostile', 171, async (e, w) => {
+  env = e;
+  work = w;
+  await createTestPod(e, 'h');
 });
 
 interface Fixture { rootfs: string; host: string; name: string }

@@ -1,39 +1,29 @@
 // Bounded container logs for real: the shim rotates the CRI log at --log-max-size keeping --log-max-files
 // files (the previous run's included) under a flood; `logs --tail` reads from the end in bounded memory
 // (the CLI's peak RSS measured); `logs -f` follows across rotations and a restart; --previous with rotation.
-import test from 'ava';
 import { execa } from 'execa';
-import { mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { containerLogs, readContainerStatus, runContainer, stopContainers } from '../../src/container/index.js';
 import { DEFAULT_LOG_MAX_FILES, DEFAULT_LOG_MAX_SIZE } from '../../src/container/log-limits.js';
-import { createPod } from '../../src/pod/create.js';
-import { deletePod } from '../../src/pod/delete.js';
 import { inspectPod } from '../../src/pod/inspect.js';
 import { listPods } from '../../src/pod/store.js';
 import { paths } from '../../src/state/paths.js';
-import { privilegedSerial, skipReason } from '../helpers/root.js';
-import { bin, makeEnv, waitFor, type TestEnv } from '../pod/env.js';
+import { privilegedSerial } from '../helpers/root.js';
+import { bin, waitFor, type TestEnv } from '../pod/env.js';
+import { createTestPod, useContainerEnv } from './env.js';
 
 let env: TestEnv | undefined;
 let work = '';
 
-test.before(() => {
-  if (skipReason() !== undefined) return;
-  env = makeEnv('logs', 247);
-  work = mkdtempSync(join(env.root, '..', 'work-'));
-});
-
-test.after.always(async () => {
-  if (env === undefined) return;
-  for (const rec of listPods({ root: env.root })) await deletePod({ root: env.root, name: rec.name, grace: 0, force: true }).catch(() => undefined);
-  await env.cleanup();
-  rmSync(work, { recursive: true, force: true });
-});
+useContainerEnv('logs', 247, async (e, w) => {
+  env = e;
+  work = w;
+}, { busybox: false });
 
 async function pod(name: string): Promise<void> {
-  await createPod({ root: env!.root, name, bridge: env!.bridge, subnet: env!.subnet });
+  await createTestPod(env!, name);
 }
 
 const LOG_NAME = /^(current|previous)\.log(\.\d+)?$/;

@@ -1,37 +1,28 @@
 // Masked and read-only paths (runc's defaults, src/container/masks.ts) and --read-only, checked from
 // inside containers: with a root filesystem and on the host's tree.
-import test, { type ExecutionContext } from 'ava';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import type { ExecutionContext } from 'ava';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readContainerStatus, runContainer } from '../../src/container/index.js';
 import { MASKED_PATHS, READONLY_PATHS, protectedPaths } from '../../src/container/masks.js';
 import { shimOptions } from '../../src/container/run.js';
-import { createPod } from '../../src/pod/create.js';
-import { deletePod } from '../../src/pod/delete.js';
-import { listPods, readPod } from '../../src/pod/store.js';
+import { readPod } from '../../src/pod/store.js';
 import type { ContainerConfig } from '../../src/pod/types.js';
 import { paths } from '../../src/state/paths.js';
 import { busyboxAvailable, makeBusyboxRootfs } from '../helpers/busybox.js';
-import { privileged, skipReason } from '../helpers/root.js';
-import { makeEnv, waitFor, type TestEnv } from '../pod/env.js';
+import { privileged } from '../helpers/root.js';
+import { waitFor, type TestEnv } from '../pod/env.js';
+import { createTestPod, useContainerEnv } from './env.js';
 
 let env: TestEnv | undefined;
 let work = '';
 let rootfs = '';
 
-test.before(async () => {
-  if (skipReason() !== undefined || !busyboxAvailable()) return;
-  env = makeEnv('masks', 172);
-  work = mkdtempSync(join(env.root, '..', 'work-'));
+useContainerEnv('masks', 172, async (e, w) => {
+  env = e;
+  work = w;
   rootfs = makeBusyboxRootfs(join(work, 'rootfs'));
-  await createPod({ root: env.root, name: 'm', bridge: env.bridge, subnet: env.subnet });
-});
-
-test.after.always(async () => {
-  if (env === undefined) return;
-  for (const rec of listPods({ root: env.root })) await deletePod({ root: env.root, name: rec.name, grace: 0, force: true }).catch(() => undefined);
-  await env.cleanup();
-  rmSync(work, { recursive: true, force: true });
+  await createTestPod(e, 'm');
 });
 
 /** Runs SCRIPT with sh to its end; its stdout+stderr lines (the log's text, without the CRI prefix). */

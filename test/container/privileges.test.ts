@@ -4,7 +4,7 @@
 // netns's ping_group_range.
 import test from 'ava';
 import { execa } from 'execa';
-import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { containerLogs, readContainerStatus, runContainer } from '../../src/container/index.js';
 import { computeCapabilities, CAPABILITIES, DEFAULT_CAPABILITIES, parseSecurityOpts, privilegeSummary } from '../../src/container/privileges.js';
@@ -13,12 +13,12 @@ import { PodnsError } from '../../src/errors.js';
 import { importImage } from '../../src/image/index.js';
 import { applyManifest } from '../../src/manifest/index.js';
 import { createPod } from '../../src/pod/create.js';
-import { deletePod } from '../../src/pod/delete.js';
 import { inspectPod } from '../../src/pod/inspect.js';
-import { listPods, readPod } from '../../src/pod/store.js';
-import { busyboxAvailable, makeBusyboxRootfs } from '../helpers/busybox.js';
-import { privilegedSerial, skipReason } from '../helpers/root.js';
-import { makeEnv, packageRoot, waitFor, type TestEnv } from '../pod/env.js';
+import { readPod } from '../../src/pod/store.js';
+import { makeBusyboxRootfs } from '../helpers/busybox.js';
+import { privilegedSerial } from '../helpers/root.js';
+import { packageRoot, waitFor, type TestEnv } from '../pod/env.js';
+import { createTestPod, useContainerEnv } from './env.js';
 
 let env: TestEnv | undefined;
 let work = '';
@@ -28,10 +28,9 @@ let probeBuilt = false;
 const DEFAULT_MASK = 0x800405fbn; // CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID SETPCAP NET_BIND_SERVICE SYS_CHROOT SETFCAP
 const NET_ADMIN = 1n << 12n;
 
-test.before(async () => {
-  if (skipReason() !== undefined || !busyboxAvailable()) return;
-  env = makeEnv('priv', 241);
-  work = mkdtempSync(join(env.root, '..', 'work-'));
+useContainerEnv('priv', 241, async (e, w) => {
+  env = e;
+  work = w;
   rootfs = makeBusyboxRootfs(join(work, 'busybox'));
   for (const a of ['unshare', 'mount', 'mknod']) symlinkSync('busybox', join(rootfs, 'bin', a));
   // The probe: static, so it runs in the busybox rootfs. Without musl-gcc the seccomp tests say so and fail.
@@ -40,15 +39,8 @@ test.before(async () => {
   await importImage({ root: env.root, name: 'privbox', source: rootfs, config: { cmd: ['sleep', '1000'] } });
 });
 
-test.after.always(async () => {
-  if (env === undefined) return;
-  for (const rec of listPods({ root: env.root })) await deletePod({ root: env.root, name: rec.name, grace: 0, force: true }).catch(() => undefined);
-  await env.cleanup();
-  rmSync(work, { recursive: true, force: true });
-});
-
 async function pod(name: string): Promise<void> {
-  await createPod({ root: env!.root, name, bridge: env!.bridge, subnet: env!.subnet });
+  await createTestPod(env!, name);
 }
 
 /** /proc/PID/status as a map (the workload's, read from the host: the kernel's own account). */

@@ -1,42 +1,32 @@
 // Containers for real: the shim, the pod's namespaces, logs, restarts, exec, stop, ps, delete.
 // Every check reads the kernel's truth: /proc/PID/ns/* inodes, /proc/PID/stat, the log files the shim wrote.
-import test from 'ava';
 import { execa } from 'execa';
-import { mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   containerLogs, execInContainer, psRows, readContainerStatus, runContainer, stopContainers,
 } from '../../src/container/index.js';
 import { PodnsError } from '../../src/errors.js';
-import { createPod } from '../../src/pod/create.js';
 import { deletePod } from '../../src/pod/delete.js';
-import { listPods, readPod } from '../../src/pod/store.js';
+import { readPod } from '../../src/pod/store.js';
 import { paths } from '../../src/state/paths.js';
-import { busyboxAvailable, makeBusyboxRootfs } from '../helpers/busybox.js';
-import { privilegedSerial, skipReason } from '../helpers/root.js';
-import { bin, makeEnv, nsIno, processGone, waitFor, type TestEnv } from '../pod/env.js';
+import { makeBusyboxRootfs } from '../helpers/busybox.js';
+import { privilegedSerial } from '../helpers/root.js';
+import { bin, nsIno, processGone, waitFor, type TestEnv } from '../pod/env.js';
+import { createTestPod, useContainerEnv } from './env.js';
 
 let env: TestEnv | undefined;
 let rootfs = '';
 let work = '';
 
-test.before(() => {
-  if (skipReason() !== undefined || !busyboxAvailable()) return;
-  env = makeEnv('ctr', 93);
-  work = mkdtempSync(join(env.root, '..', 'work-'));
+useContainerEnv('ctr', 93, async (e, w) => {
+  env = e;
+  work = w;
   rootfs = makeBusyboxRootfs(join(work, 'busybox'));
 });
 
-test.after.always(async () => {
-  if (env === undefined) return;
-  // through the library first: cleanup() goes through the CLI, which any broken module elsewhere stops
-  for (const rec of listPods({ root: env.root })) await deletePod({ root: env.root, name: rec.name, grace: 0, force: true }).catch(() => undefined);
-  await env.cleanup();
-  rmSync(work, { recursive: true, force: true });
-});
-
 async function pod(name: string, o: { sharePid?: boolean; annotations?: Record<string, string> } = {}): Promise<void> {
-  await createPod({ root: env!.root, name, bridge: env!.bridge, subnet: env!.subnet, ...o });
+  await createTestPod(env!, name, o);
 }
 
 function collect(): { stdout: string[]; stderr: string[]; w: { stdout: { write(s: string): boolean }; stderr: { write(s: string): boolean } } } {

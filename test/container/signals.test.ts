@@ -1,34 +1,23 @@
 // The workload and exec sessions start with every signal at its default disposition and none blocked
 // (the watcher ignores SIGHUP and SIGPIPE, and an ignored signal survives execve); the workload keeps
 // the pod's oom_score_adj (the value its watcher started with) whatever the watcher does with its own.
-import test from 'ava';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execInContainer, runContainer } from '../../src/container/index.js';
-import { createPod } from '../../src/pod/create.js';
-import { deletePod } from '../../src/pod/delete.js';
-import { listPods } from '../../src/pod/store.js';
 import { busyboxAvailable, makeBusyboxRootfs } from '../helpers/busybox.js';
-import { privilegedSerial, skipReason } from '../helpers/root.js';
-import { makeEnv, type TestEnv } from '../pod/env.js';
+import { privilegedSerial } from '../helpers/root.js';
+import { type TestEnv } from '../pod/env.js';
+import { createTestPod, useContainerEnv } from './env.js';
 
 let env: TestEnv | undefined;
 let work = '';
 let rootfs = '';
 
-test.before(async () => {
-  if (skipReason() !== undefined || !busyboxAvailable()) return;
-  env = makeEnv('signals', 174);
-  work = mkdtempSync(join(env.root, '..', 'work-'));
+useContainerEnv('signals', 174, async (e, w) => {
+  env = e;
+  work = w;
   rootfs = makeBusyboxRootfs(join(work, 'rootfs'));
-  await createPod({ root: env.root, name: 's', bridge: env.bridge, subnet: env.subnet });
-});
-
-test.after.always(async () => {
-  if (env === undefined) return;
-  for (const rec of listPods({ root: env.root })) await deletePod({ root: env.root, name: rec.name, grace: 0, force: true }).catch(() => undefined);
-  await env.cleanup();
-  rmSync(work, { recursive: true, force: true });
+  await createTestPod(e, 's');
 });
 
 function statusField(pid: number, field: string): string {
