@@ -2,7 +2,7 @@
 // process behind. Also an interrupted delete and repair, and the strays gc must find without a record.
 import test from 'ava';
 import { execa } from 'execa';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { privilegedSerial, skipReason } from '../helpers/root.js';
 import { bridgePorts, ipFiles, linkExists, makeEnv, mountsUnder, nftRules, pausesOf, processGone, waitFor, type TestEnv } from './env.js';
@@ -33,6 +33,26 @@ const STEPS: Step[] = [
   { step: 'after-ports', record: true, pins: true, veth: true, ports: true, pause: true },
 ];
 
+/**
+ * Processes still running the killed command: a create killed while its pause was being spawned leaves the
+ * spawn's child (vfork-style: it shares the killed process's memory, so /proc shows it with the same
+ * command line) and grandchild running on until they exec the pause. gc must run after that, or a pause
+ * could appear after it (seen under load).
+ */
+function stillRunning(argv: string[]): number {
+  const want = argv.join('\0') + '\0';
+  let n = 0;
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      if (readFileSync(`/proc/${d}/cmdline`, 'utf8').endsWith(want)) n++;
+    } catch {
+      // gone
+    }
+  }
+  return n;
+}
+
 async function assertNothingLeft(t: import('ava').ExecutionContext, name: string): Promise<void> {
   t.false(existsSync(join(e.root, 'pods', name)), `${name}: state dir`);
   t.deepEqual(mountsUnder(join(e.root, 'pods')), [], `${name}: pins under the root`);
@@ -54,8 +74,10 @@ privilegedSerial('the network exists (as on any machine that ran podns before)',
 STEPS.forEach((s, i) => {
   privilegedSerial(`kill -9 of create at ${s.step}: gc removes everything`, async (t) => {
     const name = `fault-${s.step}`;
-    const r = await e.cli(['create', name, '--bridge', e.bridge, '--publish', `${19000 + i}:80`], { PODNS_FAULT: s.step });
+    const args = ['create', name, '--bridge', e.bridge, '--publish', `${19000 + i}:80`];
+    const r = await e.cli(args, { PODNS_FAULT: s.step });
     t.is(r.signal, 'SIGKILL', `${s.step}: the create was killed (${r.stderr})`);
+    await waitFor(() => stillRunning(args) === 0, `${s.step}: the killed create's spawns to exec or end`);
     const g = await e.cli(['get', name]);
     if (s.record) t.regex(g.stdout, /Failed/, `${s.step}: shown as Failed`);
     else t.regex(g.stderr, /not found/, `${s.step}: no record yet`);
