@@ -18,7 +18,7 @@ import { ensurePod } from '../pod/ensure.js';
 import { deletePod } from '../pod/delete.js';
 import { processAlive } from '../pod/proc.js';
 import { updatePod } from '../pod/store.js';
-import type { ContainerConfig, ContainerStatus, PodRecord } from '../pod/types.js';
+import type { ContainerConfig, ContainerResources, ContainerStatus, PodRecord } from '../pod/types.js';
 import { writeFileNew, writeJsonAtomic } from '../state/files.js';
 import { validateName } from '../state/names.js';
 import { paths, resolveRoot } from '../state/paths.js';
@@ -26,6 +26,7 @@ import { validateLogLimits } from './log-limits.js';
 import { validateEnv, validateIds, validateRestartPolicy, validateWorkdir, workloadEnv, type RestartPolicy } from './config.js';
 import { devicesCgroupFor, removeDevicesCgroup } from './devices.js';
 import { protectedPaths } from './masks.js';
+import { validateResources } from './resources.js';
 import { privilegeOptions, resolvePrivileges, type SeccompMode } from './privileges.js';
 import { stopContainers } from './stop.js';
 
@@ -64,6 +65,8 @@ export interface RunOptions {
   logMaxSize?: number;
   /** files of the CRI log kept, the previous run's included, 2 or more; default 5 (containerLogMaxFiles) */
   logMaxFiles?: number;
+  /** Kubernetes cpu/memory limits and requests: recorded (normalised) and shown, not enforced yet */
+  resources?: ContainerResources;
 }
 
 /** The namespaces a container joins: the pod's pins, and its pid namespace or a new one. */
@@ -253,6 +256,7 @@ export async function runContainer(o: RunOptions): Promise<{ config: ContainerCo
   const restartPolicy = validateRestartPolicy(o.restartPolicy);
   validateWorkdir(o.workingDir);
   const logLimits = validateLogLimits(o);
+  const resources = validateResources(o.resources);
   if (o.backoffMs !== undefined && (!Number.isInteger(o.backoffMs) || o.backoffMs < 1 || o.backoffMs > 300000)) {
     throw new PodnsError('EUSAGE', `invalid restart backoff ${o.backoffMs} ms: use 1 to 300000`);
   }
@@ -290,6 +294,7 @@ export async function runContainer(o: RunOptions): Promise<{ config: ContainerCo
     createdAt: new Date().toISOString(),
     ...(o.readOnlyRootFilesystem === true ? { readOnlyRootFilesystem: true } : {}),
     ...privileges,
+    ...(resources !== undefined ? { resources } : {}),
   };
   const devicesCgroup = devicesCgroupFor(rec, o.name, config);
   if (devicesCgroup !== undefined) config.devicesCgroup = devicesCgroup;

@@ -207,6 +207,7 @@ async function createOne(root: string, pod: PodManifest, o: ApplyOptions): Promi
         ...(c.readOnlyRootFilesystem === true ? { readOnlyRootFilesystem: true } : {}),
         ...(c.seccomp !== undefined ? { seccomp: c.seccomp } : {}),
         ...(c.supplementalGroups !== undefined ? { supplementalGroups: c.supplementalGroups } : {}),
+        ...(c.resources !== undefined ? { resources: c.resources } : {}),
         restartPolicy: pod.restartPolicy,
       });
     } catch (err) {

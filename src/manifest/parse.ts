@@ -7,8 +7,9 @@
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseAllDocuments, type Document, type Node, type Pair, type YAMLMap } from 'yaml';
 import { PodnsError } from '../errors.js';
 import { normalizeCapability, type SeccompMode } from '../container/privileges.js';
+import { COMPUTE_RESOURCES, defaultRequests, normalizeQuantity, parseMemoryBytes, podQosClass, requestsOverLimits, type ComputeResource } from '../container/resources.js';
 import { parseReference } from '../image/reference.js';
-import type { PortMapping } from '../pod/types.js';
+import type { ContainerResources, PortMapping, ResourceList } from '../pod/types.js';
 
 export type RestartPolicy = 'Always' | 'OnFailure' | 'Never';
 
@@ -35,6 +36,8 @@ export interface ContainerManifest {
   seccomp?: SeccompMode;
   /** the pod's securityContext.supplementalGroups */
   supplementalGroups?: number[];
+  /** resources.limits/requests for cpu and memory, normalised, requests defaulted from limits */
+  resources?: ContainerResources;
 }
 
 export interface PodManifest {
@@ -407,6 +410,69 @@ function parseCapabilities(ctx: Ctx, f: Fields, path: string): { add?: string[];
   return out;
 }
 
+/**
+ * resources: {limits, requests} with Kubernetes quantities for cpu and memory (src/container/resources.ts).
+ * Extended and other node resources are warned about; a name Kubernetes would refuse (a typo) is an error.
+ */
+function parseResources(ctx: Ctx, f: Fields, path: string): ContainerResources | undefined {
+  const m = getMap(ctx, f, 'resources', path);
+  if (!m) return undefined;
+  const p = `${path}.resources`;
+  const rf = fields(ctx, m, p, ['limits', 'requests'], ['claims'], { claims: 'there is no dynamic resource allocation' });
+  const out: ContainerResources = {};
+  const nodes: Partial<Record<'limits' | 'requests', Partial<Record<ComputeResource, Node>>>> = {};
+  for (const part of ['limits', 'requests'] as const) {
+    const lm = getMap(ctx, rf, part, p);
+    if (!lm) continue;
+    const list: ResourceList = {};
+    nodes[part] = {};
+    for (const pair of lm.items) {
+      const k = ctx.resolve(pair.key);
+      const v = ctx.resolve(pair.value);
+      if (!isScalar(k) || typeof k.value !== 'string') {
+        ctx.error(k ?? lm, `${p}.${part}: keys must be resource names such as cpu or memory`);
+        continue;
+      }
+      const name = k.value;
+      const fp = `${p}.${part}.${name}`;
+      if (!(COMPUTE_RESOURCES as readonly string[]).includes(name)) {
+        if (name === 'ephemeral-storage' || name.startsWith('hugepages-') || name.includes('/')) {
+          ctx.warn(k, `${fp} is not supported by podns and is ignored (only cpu and memory are)`);
+        } else {
+          // The API server refuses a bare name it does not know: most often a typo (cpus, mem).
+          ctx.error(k, `${fp}: unknown resource "${name}"; use cpu or memory (or a domain-qualified extended resource)`);
+        }
+        continue;
+      }
+      const res = name as ComputeResource;
+      // Kubernetes takes a number or a string; a YAML number is read as written (0.10, 1e3), not re-printed.
+      let text: string | undefined;
+      if (isScalar(v) && typeof v.value === 'string') text = v.value;
+      else if (isScalar(v) && typeof v.value === 'number') text = typeof v.source === 'string' && v.source !== '' ? v.source : String(v.value);
+      if (text === undefined) {
+        ctx.error(v ?? k, `${fp} must be a quantity such as ${res === 'cpu' ? '"500m" or 2' : '"128Mi" or "1G"'}, not ${typeName(v)}`);
+        continue;
+      }
+      try {
+        list[res] = normalizeQuantity(res, text);
+        if (res === 'memory' && parseMemoryBytes(text).fractional) {
+          // Kubernetes' own warning: the kubelet rounds the limit up to a whole byte.
+          ctx.warn(v, `${fp}: fractional byte value "${text}" is invalid, must be an integer (rounded up to ${list[res]})`);
+        }
+        nodes[part]![res] = v!;
+      } catch (err) {
+        ctx.error(v, `${fp}: ${(err as Error).message}`);
+      }
+    }
+    if (Object.keys(list).length > 0) out[part] = list;
+  }
+  for (const k of requestsOverLimits(out)) {
+    ctx.error(nodes.requests?.[k] ?? m, `${p}.requests.${k}: ${out.requests![k]} is more than the ${k} limit ${out.limits![k]}; a request must be at most its limit`);
+  }
+  const defaulted = defaultRequests(out);
+  return defaulted.limits === undefined && defaulted.requests === undefined ? undefined : defaulted;
+}
+
 interface ParsedPod { pod: PodManifest; source: PodSource; nameNode: Node | null }
 
 function parsePod(ctx: Ctx, top: Fields, topNode: YAMLMap): ParsedPod | undefined {
@@ -490,14 +556,15 @@ function parsePod(ctx: Ctx, top: Fields, topNode: YAMLMap): ParsedPod | undefine
   const seen = new Map<string, number>();
   const hostPorts = new Map<string, number>();
   const publish: PortMapping[] = [];
+  let resourcesLine: number | undefined;
   (items ?? []).forEach((n, i) => {
     const p = `spec.containers[${i}]`;
     if (!isMap(n)) {
       ctx.error(n, `${p} must be a map (name, image, ...), not ${typeName(n)}`);
       return;
     }
-    const cf = fields(ctx, n, p, ['name', 'image', 'command', 'args', 'env', 'workingDir', 'ports', 'securityContext', 'imagePullPolicy'],
-      K8S_CONTAINER, { volumeMounts: 'the pod has no volumes', resources: 'no cgroup limits are set' });
+    const cf = fields(ctx, n, p, ['name', 'image', 'command', 'args', 'env', 'workingDir', 'ports', 'securityContext', 'imagePullPolicy', 'resources'],
+      K8S_CONTAINER, { volumeMounts: 'the pod has no volumes' });
     const cNameNode = cf.get('name')?.value ?? n;
     const cname = checkName(ctx, cNameNode, `${p}.name`, getString(ctx, cf, 'name', p), 'container');
     if (cname !== undefined) {
@@ -529,6 +596,8 @@ function parsePod(ctx: Ctx, top: Fields, topNode: YAMLMap): ParsedPod | undefine
     const command = getStringList(ctx, cf, 'command', p);
     const args = getStringList(ctx, cf, 'args', p);
     const env = parseEnv(ctx, cf, p);
+    const resources = parseResources(ctx, cf, p);
+    if (resources !== undefined && resourcesLine === undefined) resourcesLine = ctx.line(cf.get('resources')!.pair);
     const workingDir = getString(ctx, cf, 'workingDir', p);
     if (workingDir !== undefined && !workingDir.startsWith('/')) {
       ctx.error(cf.get('workingDir')!.value, `${p}.workingDir "${workingDir}" must be an absolute path such as /app`);
@@ -617,10 +686,15 @@ function parsePod(ctx: Ctx, top: Fields, topNode: YAMLMap): ParsedPod | undefine
       ...(readOnlyRootFilesystem === true ? { readOnlyRootFilesystem: true } : {}),
       ...(seccomp !== undefined ? { seccomp } : {}),
       ...(supplementalGroups !== undefined && supplementalGroups.length > 0 ? { supplementalGroups } : {}),
+      ...(resources !== undefined ? { resources } : {}),
     });
     csources.push({ line: ctx.line(n), imageLine: ctx.line(imageNode) });
   });
   if (ctx.problems.length > before || name === undefined) return undefined;
+  if (resourcesLine !== undefined) {
+    // Never pretend: until the cgroup drivers land the numbers are only recorded.
+    ctx.warn(resourcesLine, `pod "${name}": resources are recorded and shown (QoS ${podQosClass(containers.map((c) => c.resources))}) but not enforced yet: podns sets no cgroup limits`);
+  }
   return {
     pod: {
       name, labels, annotations,

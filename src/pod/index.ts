@@ -4,6 +4,7 @@ export { deletePod, DEFAULT_GRACE_SECONDS, type DeleteOptions } from './delete.j
 export { repairPod } from './repair.js';
 export { gc } from './gc.js';
 export { inspectPod, type ContainerInspect, type PodInspect, type NamespaceView } from './inspect.js';
+export { podQos } from './qos.js';
 export { podState, type PodState, type PodStatus } from './state.js';
 export { readPod, listPods, updatePod } from './store.js';
 export { podIp, parseNetworkMode } from './validate.js';

@@ -7,6 +7,7 @@ import { isErrno } from '../errors.js';
 import { native } from '../native/index.js';
 import type { NsType } from '../native/index.js';
 import { oomScoreAdj } from './proc.js';
+import { podQos } from './qos.js';
 import { podState, type PodState } from './state.js';
 import { readPod } from './store.js';
 import type { ContainerConfig, PortMapping } from './types.js';
@@ -76,6 +77,8 @@ export interface PodInspect {
   uid: string;
   phase: string;
   status: PodState['status'];
+  /** Guaranteed, Burstable or BestEffort (src/pod/qos.ts); null if a recorded quantity is unreadable */
+  qosClass: ReturnType<typeof podQos>;
   containers: { ready: number; total: number; names: string[]; details: ContainerInspect[] };
   pause: { pid: number | null; alive: boolean; startTime: number | null; oomScoreAdj: number | null };
   hostname: string;
@@ -130,6 +133,7 @@ export function inspectPod(o: RootOption & { name: string }): PodInspect {
     uid: rec.uid,
     phase: rec.phase,
     status: st.status,
+    qosClass: podQos({ root: abs, record: rec }),
     containers: {
       ready: st.ready, total: st.total, names: rec.containers,
       // a container whose config.json is not written yet (a run in progress) is left out

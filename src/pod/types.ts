@@ -67,6 +67,18 @@ export interface PodRecord {
   restartPolicy?: 'Never' | 'OnFailure' | 'Always';
 }
 
+/** Kubernetes compute resources, normalised (src/container/resources.ts): cpu "500m" / "2", memory "128Mi" / "1G". */
+export interface ResourceList {
+  cpu?: string;
+  memory?: string;
+}
+
+/** resources.limits / resources.requests; requests defaulted from limits as the API server does */
+export interface ContainerResources {
+  limits?: ResourceList;
+  requests?: ResourceList;
+}
+
 export interface ContainerConfig {
   name: string;
   pod: string;
@@ -100,6 +112,8 @@ export interface ContainerConfig {
   noNewPrivileges?: boolean;
   seccomp?: 'RuntimeDefault' | 'Unconfined';
   supplementalGroups?: number[];
+  /** recorded and shown (QoS class), not enforced yet: podns sets no cgroup limits (issue 12) */
+  resources?: ContainerResources;
 }
 
 export interface ContainerStatus {

@@ -1,7 +1,7 @@
 // podns create | get (ls) | inspect | delete (rm) | gc | repair
 import { NotFoundError, oneLine, PodnsError } from '../../errors.js';
 import { parsePublish } from '../../network/index.js';
-import { createPod, deletePod, gc, inspectPod, listPods, podIp, podState, readPod, repairPod, type PodRecord } from '../../pod/index.js';
+import { createPod, deletePod, gc, inspectPod, listPods, podIp, podQos, podState, readPod, repairPod, type PodRecord } from '../../pod/index.js';
 import { DEFAULT_GRACE_SECONDS } from '../../pod/delete.js';
 import { DEFAULT_ROOT } from '../../state/paths.js';
 import { validateName } from '../../state/names.js';
@@ -85,7 +85,7 @@ function row(root: string, rec: PodRecord, wide: boolean): string[] {
   const r = [rec.name, st.status, podIp({ root, record: rec }) ?? '<none>', `${st.ready}/${st.total}`, age(rec.createdAt)];
   if (wide) {
     const mode = rec.networkMode.kind === 'pod' ? `pod:${rec.networkMode.pod}` : rec.networkMode.kind;
-    r.push(mode, st.pauseAlive ? String(rec.pause!.pid) : '<none>', rec.network?.hostVeth ?? '<none>',
+    r.push(mode, podQos({ root, record: rec }) ?? '<unknown>', st.pauseAlive ? String(rec.pause!.pid) : '<none>', rec.network?.hostVeth ?? '<none>',
       Object.entries(rec.labels).map(([k, val]) => `${k}=${val}`).join(',') || '<none>');
   }
   return r;
@@ -102,6 +102,8 @@ const get: Command = {
   summary: 'list pods (NAME, STATUS, IP, CONTAINERS, AGE)',
   usage: `Usage: podns get [POD...] [-o json|wide|name]   (alias: podns ls)
 
+-o wide adds NETWORK, QOS (the QoS class: Guaranteed, Burstable, BestEffort, from the containers'
+resources as Kubernetes computes it), PAUSE, VETH and LABELS.
 STATUS: Running; Degraded (the pause is gone, the pinned namespaces live on: podns repair);
 Creating / Terminating; Failed (an interrupted create or delete, or pause and pins gone: podns gc).
 `,
@@ -121,7 +123,7 @@ Creating / Terminating; Failed (an interrupted create or delete, or pause and pi
       stderr.write('No pods found.\n');
     } else {
       const headers = ['NAME', 'STATUS', 'IP', 'CONTAINERS', 'AGE'];
-      if (o === 'wide') headers.push('NETWORK', 'PAUSE', 'VETH', 'LABELS');
+      if (o === 'wide') headers.push('NETWORK', 'QOS', 'PAUSE', 'VETH', 'LABELS');
       out(table(headers, recs.map((r) => row(root, r, o === 'wide'))));
     }
     return 0;
