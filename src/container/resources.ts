@@ -145,7 +145,7 @@ export function parseMilliCpu(text: string): number {
 export function parseMemoryBytes(text: string): { bytes: number; fractional: boolean; binary: boolean } {
   const q = parseQuantity(text);
   const bytes = value(q);
-  if (bytes > BigInt(MAX_MEMORY_BYTES)) throw new QuantityError(`"${text}" is more memory than podns accepts (at most 8Pi)`);
+  if (bytes > BigInt(MAX_MEMORY_BYTES)) throw new QuantityError(`"${text}" is more memory than podns accepts (at most ${MAX_MEMORY_BYTES} bytes, just under 8Pi)`);
   return { bytes: Number(bytes), fractional: !isWhole(q), binary: q.binary };
 }
 

@@ -150,7 +150,7 @@ status: {phase: Running}
     'w.yaml:7: warning: spec.nodeName is not supported by podns and is ignored',
     'w.yaml:8: warning: spec.volumes is not supported by podns and is ignored (use an image that holds the files)',
     'w.yaml:12: warning: unknown field "spec.containers[0].imagee" (ignored)',
-    'w.yaml:13: warning: spec.containers[0].resources is not supported by podns and is ignored (no cgroup limits are set)',
+    'w.yaml:13: warning: pod "w": resources are recorded and shown (QoS Burstable) but not enforced yet: podns sets no cgroup limits',
     'w.yaml:14: warning: spec.containers[0].imagePullPolicy: Always: podns never pulls; the local image is used',
     'w.yaml:17: warning: spec.containers[0].env[0].valueFrom is not supported by podns (no API server to read it from); IP is not set',
     'w.yaml:19: warning: spec.containers[0].securityContext.procMount is not supported by podns and is ignored',
