@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readdirSync, readlinkSync, rmSync, statSync, w
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { importImage } from '../../src/image/index.js';
-import { readContainerStatus } from '../../src/container/index.js';
+import { readContainerConfig, readContainerStatus } from '../../src/container/index.js';
 import { readPod } from '../../src/pod/index.js';
 import { LAST_APPLIED } from '../../src/manifest/index.js';
 import { busyboxAvailable, makeBusyboxRootfs } from '../helpers/busybox.js';
@@ -230,6 +230,65 @@ privilegedSerial('bad manifests: clear errors with line numbers, nothing created
   t.is(dry.stdout, 'pod/two-containers created (dry run)');
   t.deepEqual(podDirs(), []);
   t.deepEqual(await links(), before);
+});
+
+privilegedSerial('resources: recorded, QoS in get -o wide and inspect, a bad quantity makes nothing', async (t) => {
+  const pod = (name: string, resources: string) => `apiVersion: v1
+kind: Pod
+metadata: {name: ${name}}
+spec:
+  containers:
+  - name: c
+    image: hwchiu/netutils${resources}
+`;
+  const text = [
+    pod('qos-g', '\n    resources:\n      limits: {cpu: 500m, memory: 64Mi}'),
+    pod('qos-b', '\n    resources:\n      requests: {cpu: "0.1"}'),
+    pod('qos-be', ''),
+  ].join('---\n');
+  const file = writeManifest('qos.yaml', text);
+  const r = await podns(applyArgs(file));
+  t.is(r.exitCode, 0, r.stderr);
+  t.is(r.stdout, 'pod/qos-g created\npod/qos-b created\npod/qos-be created');
+  // never pretend: the numbers are kept, not enforced
+  t.is(r.stderr, [
+    `${file}:8: warning: pod "qos-g": resources are recorded and shown (QoS Guaranteed) but not enforced yet: podns sets no cgroup limits`,
+    `${file}:18: warning: pod "qos-b": resources are recorded and shown (QoS Burstable) but not enforced yet: podns sets no cgroup limits`,
+  ].join('\n'));
+  t.deepEqual(readContainerConfig({ root, pod: 'qos-g', name: 'c' })?.resources,
+    { limits: { cpu: '500m', memory: '64Mi' }, requests: { cpu: '500m', memory: '64Mi' } });
+  t.deepEqual(readContainerConfig({ root, pod: 'qos-b', name: 'c' })?.resources, { requests: { cpu: '100m' } });
+  t.is(readContainerConfig({ root, pod: 'qos-be', name: 'c' })?.resources, undefined);
+
+  const wide = await podns(['get', '-o', 'wide', 'qos-g', 'qos-b', 'qos-be']);
+  t.is(wide.exitCode, 0, wide.stderr);
+  const [head, ...rows] = wide.stdout.split('\n').map((l) => l.trim().split(/\s+/));
+  const col = head!.indexOf('QOS');
+  t.true(col > 0, wide.stdout);
+  t.deepEqual(rows.map((row) => [row[0], row[col]]), [['qos-g', 'Guaranteed'], ['qos-b', 'Burstable'], ['qos-be', 'BestEffort']]);
+  const plain = await podns(['get', 'qos-g']);
+  t.false(plain.stdout.includes('QOS'), 'only -o wide has the column');
+  for (const [name, qos] of [['qos-g', 'Guaranteed'], ['qos-b', 'Burstable'], ['qos-be', 'BestEffort']]) {
+    const ins = await podns(['inspect', name!]);
+    t.is(ins.exitCode, 0, ins.stderr);
+    t.is(JSON.parse(ins.stdout).qosClass, qos, name);
+  }
+
+  const del = await podns(['delete', '-f', file, '--grace', '1']);
+  t.is(del.exitCode, 0, del.stderr);
+  t.deepEqual(podDirs(), []);
+
+  // a bad quantity: one line naming file, line, field and fix; nothing is made
+  const before = await links();
+  const bad = writeManifest('bad-quantity.yaml', text.replace('memory: 64Mi', 'memory: 64MB'));
+  const b = await podns(applyArgs(bad));
+  t.is(b.exitCode, 1);
+  t.is(b.stdout, '');
+  // (the other pods' warnings are printed too, as for any manifest; the error is one line)
+  t.is(b.stderr.split('\n').filter((l) => !l.includes(': warning: ')).join('\n'), `podns apply: ${bad}:9: spec.containers[0].resources.limits.memory: "64MB" has an unknown suffix "MB" (Kubernetes writes Ki Mi Gi Ti Pi Ei or k M G T P E, no B); write a number with an optional suffix, like 500m, 0.5 or 2 (cpu), 128Mi or 1G (memory)`);
+  t.deepEqual(podDirs(), []);
+  t.deepEqual(netnsPins(), []);
+  t.deepEqual(await links(), before, 'no veth');
 });
 
 privilegedSerial('a container that cannot start takes its pod with it', async (t) => {

@@ -347,6 +347,38 @@ spec:
     'pod.yaml:11: spec.containers[0].securityContext.seccompProfile.type: Localhost profiles are not supported by podns; use RuntimeDefault (Docker\'s default filter) or Unconfined',
     'pod.yaml:13: spec.containers[0].securityContext: cannot set allowPrivilegeEscalation to false and privileged to true',
   ]],
+  ['resources: bad quantities, unknown names, a request above its limit', `apiVersion: v1
+kind: Pod
+metadata: {name: r}
+spec:
+  containers:
+  - name: c
+    image: busybox
+    resources:
+      limits:
+        cpu: 1K
+        memory: -1Gi
+        cpus: 2
+      requests:
+        memory: [1]
+  - name: d
+    image: busybox
+    resources:
+      limits: {cpu: 500m, memory: 64Mi}
+      requests: {cpu: "1", memory: 1Gi}
+  - name: e
+    image: busybox
+    resources: {limits: {cpu: 2000000}, requests: "1"}
+`, [
+    'pod.yaml:10: spec.containers[0].resources.limits.cpu: "1K" has an unknown suffix "K" (kilo is a lowercase k: 1k = 1000; or Ki = 1024); write a number with an optional suffix, like 500m, 0.5 or 2 (cpu), 128Mi or 1G (memory)',
+    'pod.yaml:11: spec.containers[0].resources.limits.memory: "-1Gi" is negative; a cpu or memory amount is 0 or more',
+    'pod.yaml:12: spec.containers[0].resources.limits.cpus: unknown resource "cpus"; use cpu or memory (or a domain-qualified extended resource)',
+    'pod.yaml:14: spec.containers[0].resources.requests.memory must be a quantity such as "128Mi" or "1G", not a list',
+    'pod.yaml:19: spec.containers[1].resources.requests.cpu: 1 is more than the cpu limit 500m; a request must be at most its limit',
+    'pod.yaml:19: spec.containers[1].resources.requests.memory: 1Gi is more than the memory limit 64Mi; a request must be at most its limit',
+    'pod.yaml:22: spec.containers[2].resources.limits.cpu: "2000000" is more cpu than podns accepts (at most 1000000 cores)',
+    'pod.yaml:22: spec.containers[2].resources.requests must be a map, not a string',
+  ]],
 ];
 
 for (const [title, text, want] of cases) {
@@ -354,6 +386,62 @@ for (const [title, text, want] of cases) {
     t.deepEqual(problems(text), want);
   });
 }
+
+test('resources: quantities normalised, requests defaulted from limits, QoS in the not-enforced warning', (t) => {
+  const r = parseManifest(`apiVersion: v1
+kind: Pod
+metadata: {name: g}
+spec:
+  containers:
+  - name: a
+    image: busybox
+    resources:
+      limits: {cpu: 0.5, memory: 1.5Gi, ephemeral-storage: 1Gi, hugepages-2Mi: 4Mi, nvidia.com/gpu: 1}
+  - name: b
+    image: busybox
+    resources:
+      limits: {cpu: 2, memory: "1e3"}
+      requests: {cpu: 2000m, memory: 100m}
+      claims: [{name: x}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: b}
+spec:
+  containers:
+  - name: a
+    image: busybox
+    resources: {requests: {cpu: 100m}}
+  - name: b
+    image: busybox
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: n}
+spec:
+  containers:
+  - {name: a, image: busybox, resources: {}}
+  - {name: b, image: busybox, resources: {limits: {cpu: "0"}}}
+`, 'res.yaml');
+  const [g, b, n] = r.pods;
+  t.deepEqual(g!.containers.map((c) => c.resources), [
+    { limits: { cpu: '500m', memory: '1536Mi' }, requests: { cpu: '500m', memory: '1536Mi' } },
+    { limits: { cpu: '2', memory: '1k' }, requests: { cpu: '2', memory: '1' } },
+  ]);
+  t.deepEqual(b!.containers.map((c) => c.resources), [{ requests: { cpu: '100m' } }, undefined]);
+  t.deepEqual(n!.containers.map((c) => c.resources), [undefined, { limits: { cpu: '0' }, requests: { cpu: '0' } }]);
+  t.deepEqual(r.warnings, [
+    // b's requests (1 byte) differ from its limit (1k): Burstable
+    'res.yaml:8: warning: pod "g": resources are recorded and shown (QoS Burstable) but not enforced yet: podns sets no cgroup limits',
+    'res.yaml:9: warning: spec.containers[0].resources.limits.ephemeral-storage is not supported by podns and is ignored (only cpu and memory are)',
+    'res.yaml:9: warning: spec.containers[0].resources.limits.hugepages-2Mi is not supported by podns and is ignored (only cpu and memory are)',
+    'res.yaml:9: warning: spec.containers[0].resources.limits.nvidia.com/gpu is not supported by podns and is ignored (only cpu and memory are)',
+    'res.yaml:14: warning: spec.containers[1].resources.requests.memory: fractional byte value "100m" is invalid, must be an integer (rounded up to 1)',
+    'res.yaml:15: warning: spec.containers[1].resources.claims is not supported by podns and is ignored (there is no dynamic resource allocation)',
+    'res.yaml:24: warning: pod "b": resources are recorded and shown (QoS Burstable) but not enforced yet: podns sets no cgroup limits',
+    'res.yaml:34: warning: pod "n": resources are recorded and shown (QoS BestEffort) but not enforced yet: podns sets no cgroup limits',
+  ]);
+});
 
 test('securityContext maps to the container: pod-level defaults, container-level wins, names normalized', (t) => {
   const r = parseManifest(`apiVersion: v1
