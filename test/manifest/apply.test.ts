@@ -2,7 +2,7 @@
 // Privileged: runs inside the test sandbox, with its own state root, netns dir, bridge and subnet.
 import test from 'ava';
 import { execa } from 'execa';
-import { existsSync, mkdtempSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { importImage } from '../../src/image/index.js';
@@ -266,6 +266,8 @@ spec:
   const col = head!.indexOf('QOS');
   t.true(col > 0, wide.stdout);
   t.deepEqual(rows.map((row) => [row[0], row[col]]), [['qos-g', 'Guaranteed'], ['qos-b', 'Burstable'], ['qos-be', 'BestEffort']]);
+  const js = await podns(['get', '-o', 'json', 'qos-g', 'qos-b']);
+  t.deepEqual((JSON.parse(js.stdout) as Array<{ status: { qosClass: string } }>).map((p) => p.status.qosClass), ['Guaranteed', 'Burstable']);
   const plain = await podns(['get', 'qos-g']);
   t.false(plain.stdout.includes('QOS'), 'only -o wide has the column');
   for (const [name, qos] of [['qos-g', 'Guaranteed'], ['qos-b', 'Burstable'], ['qos-be', 'BestEffort']]) {
@@ -273,6 +275,16 @@ spec:
     t.is(ins.exitCode, 0, ins.stderr);
     t.is(JSON.parse(ins.stdout).qosClass, qos, name);
   }
+
+  // a hand-edited record with a quantity that does not parse: shown as unknown, never guessed, get still lists
+  const cfgFile = join(root, 'pods', 'qos-b', 'containers', 'c', 'config.json');
+  const cfg = JSON.parse(readFileSync(cfgFile, 'utf8')) as { resources: unknown };
+  cfg.resources = { requests: { cpu: 'lots' } };
+  writeFileSync(cfgFile, JSON.stringify(cfg));
+  const w2 = await podns(['get', '-o', 'wide', 'qos-b', 'qos-g']);
+  t.is(w2.exitCode, 0, w2.stderr);
+  t.deepEqual(w2.stdout.split('\n').slice(1).map((l) => l.trim().split(/\s+/)[col]), ['<unknown>', 'Guaranteed']);
+  t.is(JSON.parse((await podns(['inspect', 'qos-b'])).stdout).qosClass, null);
 
   const del = await podns(['delete', '-f', file, '--grace', '1']);
   t.is(del.exitCode, 0, del.stderr);

@@ -93,7 +93,8 @@ function row(root: string, rec: PodRecord, wide: boolean): string[] {
 
 function jsonView(root: string, rec: PodRecord): unknown {
   const st = podState({ root, record: rec });
-  return { ...rec, status: { status: st.status, pauseAlive: st.pauseAlive, ready: st.ready, total: st.total, ip: podIp({ root, record: rec }) ?? null } };
+  // qosClass where kubectl has it: status.qosClass
+  return { ...rec, status: { status: st.status, pauseAlive: st.pauseAlive, ready: st.ready, total: st.total, ip: podIp({ root, record: rec }) ?? null, qosClass: podQos({ root, record: rec }) } };
 }
 
 const get: Command = {
