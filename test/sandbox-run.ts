@@ -14,6 +14,7 @@ import { existsSync, readdirSync, readFileSync, readlinkSync, rmdirSync } from '
 import { createRequire } from 'node:module';
 import { constants as osConstants } from 'node:os';
 import * as path from 'node:path';
+import { detectCgroups, hierarchyMounts } from '../src/cgroups/index.js';
 import { oneLine } from '../src/errors.js';
 import { sandboxArgv } from '../src/native/helper.js';
 import { executable, helperPath } from '../src/native/index.js';
@@ -47,7 +48,7 @@ interface RunMarks {
 }
 
 interface Snapshot {
-  /** cgroups under this run's devices cgroup parent (PODNS_DEVICES_CGROUP_PARENT): the hierarchy is the machine's */
+  /** cgroups under this run's cgroup parent in each hierarchy (the hierarchies are the machine's) */
   cgroups: Set<string>;
   links: Set<string>;
   netns: Set<string>;
@@ -138,13 +139,21 @@ function processes(marks: RunMarks): Map<string, Proc> {
   return out;
 }
 
-/** The devices cgroup parent of this run's containers (src/container/devices.ts reads the variable). */
+/** The cgroup parent of this run's containers, the same name in every hierarchy: the devices cgroups
+    (src/container/devices.ts reads PODNS_DEVICES_CGROUP_PARENT) and src/cgroups (PODNS_CGROUP_PARENT). */
 function cgroupParent(marks: RunMarks): string {
   return `podns-test-${marks.token}`;
 }
 
+/** The run's parent in each hierarchy: devices, those src/cgroups uses, and the cgroup2 mount (tests mount a view of it). */
+function cgroupBases(marks: RunMarks): string[] {
+  const host = detectCgroups();
+  const mounts = new Set(['/sys/fs/cgroup/devices', ...hierarchyMounts(host)]);
+  if (host.driver === 'v1' && host.unified !== null) mounts.add(host.unified);
+  return [...mounts].map((m) => path.join(m, cgroupParent(marks)));
+}
+
 function runCgroups(marks: RunMarks): Set<string> {
-  const base = path.join('/sys/fs/cgroup/devices', cgroupParent(marks));
   const dirs = (d: string) => {
     try {
       return readdirSync(d, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => path.join(d, e.name));
@@ -153,9 +162,11 @@ function runCgroups(marks: RunMarks): Set<string> {
     }
   };
   const out = new Set<string>();
-  for (const pod of dirs(base)) {
-    out.add(pod);
-    for (const c of dirs(pod)) out.add(c);
+  for (const base of cgroupBases(marks)) {
+    for (const pod of dirs(base)) {
+      out.add(pod);
+      for (const c of dirs(pod)) out.add(c);
+    }
   }
   return out;
 }
@@ -178,7 +189,7 @@ function leaks(before: Snapshot, after: Snapshot): { found: string[]; foreign: s
   const added = (what: string, a: Set<string>, b: Set<string>) => {
     for (const x of b) if (!a.has(x)) found.push(`${what}: ${x}`);
   };
-  added('devices cgroup', before.cgroups, after.cgroups);
+  added('cgroup', before.cgroups, after.cgroups);
   added('link in the root netns', before.links, after.links);
   added('/run/netns entry', before.netns, after.netns);
   added('mount in the root mount namespace', before.mounts, after.mounts);
@@ -260,7 +271,7 @@ async function main(argv: string[]): Promise<number> {
   const marks: RunMarks = { token: randomBytes(8).toString('hex'), sandboxNs: new Set() };
   // the containers' devices cgroups go under a parent of this run's, so that a leftover is found (and
   // told apart from another run's) in the machine-wide hierarchy
-  const env = { ...process.env, [RUN_ENV]: marks.token, PODNS_DEVICES_CGROUP_PARENT: cgroupParent(marks) };
+  const env = { ...process.env, [RUN_ENV]: marks.token, PODNS_DEVICES_CGROUP_PARENT: cgroupParent(marks), PODNS_CGROUP_PARENT: cgroupParent(marks) };
   const before = snapshot(marks);
   let learning: Promise<void> = Promise.resolve();
   const code = await runChild(helper, sandboxArgv(command), env, (pid) => {
@@ -275,10 +286,12 @@ async function main(argv: string[]): Promise<number> {
     await new Promise((r) => setTimeout(r, 100));
     result = leaks(before, snapshot(marks));
   }
-  try {
-    rmdirSync(path.join('/sys/fs/cgroup/devices', cgroupParent(marks)));
-  } catch {
-    // none was made (no devices controller, no container), or a leak below it (reported)
+  for (const base of cgroupBases(marks)) {
+    try {
+      rmdirSync(base);
+    } catch {
+      // none was made there (no such controller, no container), or a leak below it (reported)
+    }
   }
   if (result.foreign.length > 0) {
     console.error(`\nsandbox-run: note: new pause/podns-helper processes not started by this run (another run on this machine?):`);

@@ -1,4 +1,5 @@
 // inspectPod: the record joined with the kernel's view — what `podns inspect` prints.
+import { hostCgroups } from '../cgroups/detect.js';
 import { devicesSummary } from '../container/devices.js';
 import { protectedPaths } from '../container/masks.js';
 import { privilegeSummary } from '../container/privileges.js';
@@ -85,6 +86,9 @@ export interface PodInspect {
   sharePid: boolean;
   networkMode: string;
   namespaces: NamespaceView[];
+  /** the cgroup driver that applies on this host (src/cgroups/detect.ts) and the controllers it offers;
+      `reason` when there is none */
+  cgroups: { driver: 'v1' | 'v2' | 'none'; controllers: string[]; reason?: string };
   network: {
     ifname: 'eth0'; ip: string; prefixLength: number; cidr: string; mac: string | null; gateway: string;
     hostVeth: string; bridge: string; network: string; mtu: number;
@@ -150,12 +154,18 @@ export function inspectPod(o: RootOption & { name: string }): PodInspect {
     sharePid: rec.sharePid,
     networkMode: rec.networkMode.kind === 'pod' ? `pod:${rec.networkMode.pod}` : rec.networkMode.kind,
     namespaces,
+    cgroups: cgroupsView(),
     network,
     ports: rec.ports,
     labels: rec.labels,
     annotations: rec.annotations,
     createdAt: rec.createdAt,
   };
+}
+
+function cgroupsView(): PodInspect['cgroups'] {
+  const h = hostCgroups();
+  return h.driver === 'none' ? { driver: 'none', controllers: [], reason: h.reason } : { driver: h.driver, controllers: [...h.controllers] };
 }
 
 function readPidNsInode(pid: number): number {

@@ -1,0 +1,178 @@
+// Carries out a plan (src/cgroups/plan.ts) and the procedures that need to look at the tree as they go:
+// join, kill, remove. Every file is opened without O_CREAT: on cgroupfs the kernel makes a cgroup's
+// files at mkdir, so a missing one (a controller not enabled, a typo) is ENOENT, never a stray file.
+// `fs` lets the tests stand a fake cgroupfs tree in (only what the kernel does at mkdir and rmdir).
+import { closeSync, constants, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { isErrno, PodnsError } from '../errors.js';
+import type { CgroupHost } from './detect.js';
+import { hierarchyDirs, type CgroupOp } from './plan.js';
+
+export interface CgroupFs {
+  mkdir(path: string): void;
+  rmdir(path: string): void;
+}
+
+export const realCgroupFs: CgroupFs = {
+  mkdir: (p) => mkdirSync(p),
+  rmdir: (p) => rmdirSync(p),
+};
+
+/** One write(2) of `value`: cgroupfs takes each write as one command (and may refuse it with its errno). */
+export function writeCgroupFile(path: string, value: string): void {
+  const fd = openSync(path, constants.O_WRONLY | constants.O_TRUNC);
+  try {
+    writeSync(fd, value);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function readTrim(path: string): string {
+  return readFileSync(path, 'utf8').trim();
+}
+
+/** Runs the operations in order; a directory that exists already is kept (the pod's, the parent). */
+export function applyPlan(ops: readonly CgroupOp[], fs: CgroupFs = realCgroupFs): void {
+  for (const o of ops) {
+    if (o.op === 'mkdir') {
+      try {
+        fs.mkdir(o.path);
+      } catch (err) {
+        if (!isErrno(err, 'EEXIST')) throw err;
+      }
+    } else if (o.op === 'write') {
+      writeCgroupFile(o.path, o.value);
+    } else if (readTrim(o.to) === '') {
+      writeCgroupFile(o.to, readTrim(o.from));
+    }
+  }
+}
+
+/** Puts `pid` into the cgroup `rel` of every hierarchy (v1: each controller's; v2: the one). */
+export function joinCgroup(host: CgroupHost, rel: string, pid: number): void {
+  for (const dir of hierarchyDirs(host, rel)) writeCgroupFile(join(dir, 'cgroup.procs'), String(pid));
+}
+
+/** `dir` and every cgroup below it, deepest first. */
+function subtree(dir: string): string[] {
+  let entries;
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return [];
+    throw err;
+  }
+  return [...entries.filter((e) => e.isDirectory()).flatMap((e) => subtree(join(dir, e.name))), dir];
+}
+
+function pidsOf(dirs: string[]): number[] {
+  const out: number[] = [];
+  for (const d of dirs) {
+    let text = '';
+    try {
+      text = readFileSync(join(d, 'cgroup.procs'), 'utf8');
+    } catch (err) {
+      if (!isErrno(err, 'ENOENT')) throw err;
+    }
+    for (const l of text.split('\n')) if (/^\d+$/.test(l)) out.push(Number(l));
+  }
+  return out;
+}
+
+function killAll(pids: number[]): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch (err) {
+      if (!isErrno(err, 'ESRCH')) throw err; // gone already
+    }
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * SIGKILLs every process in the cgroup `rel` and below. v2: one write to cgroup.kill (Linux 5.14+); an
+ * older v2 freezes with cgroup.freeze like v1 does. v1: a process killed one at a time could fork first
+ * (a fork bomb outruns a read-then-kill loop), so the freezer stops them all, each is sent SIGKILL
+ * (delivered once thawed), then the cgroup is thawed. Without a freezer hierarchy, the loop is repeated
+ * until the cgroup reads empty (bounded).
+ */
+export async function killCgroup(host: CgroupHost, rel: string): Promise<void> {
+  if (host.driver === 'none') return;
+  if (host.driver === 'v2') {
+    const dir = join(host.mountPoint, rel);
+    if (!existsSync(dir)) return;
+    if (existsSync(join(dir, 'cgroup.kill'))) {
+      writeCgroupFile(join(dir, 'cgroup.kill'), '1');
+      return;
+    }
+    await frozen(join(dir, 'cgroup.freeze'), '1', '0', (v) => v === '1', subtree(dir));
+    return;
+  }
+  const freezer = host.mounts.freezer;
+  if (freezer !== undefined) {
+    const dir = join(freezer, rel);
+    if (!existsSync(dir)) return;
+    await frozen(join(dir, 'freezer.state'), 'FROZEN', 'THAWED', (v) => v === 'FROZEN', subtree(dir));
+    return;
+  }
+  const dirs = hierarchyDirs(host, rel).flatMap(subtree);
+  for (let i = 0; i < 50; i++) {
+    const pids = pidsOf(dirs);
+    if (pids.length === 0) return;
+    killAll(pids);
+    await sleep(10);
+  }
+  throw new PodnsError('EBUSY', `cgroup ${rel}: processes keep appearing after SIGKILL and there is no freezer to stop them`);
+}
+
+async function frozen(stateFile: string, freeze: string, thaw: string, isFrozen: (v: string) => boolean, dirs: string[]): Promise<void> {
+  writeCgroupFile(stateFile, freeze);
+  try {
+    // v1 reads FREEZING until every task has stopped; v2's cgroup.freeze reads back what was asked,
+    // cgroup.events says "frozen 1" once done
+    const events = stateFile.endsWith('cgroup.freeze') ? stateFile.replace(/cgroup\.freeze$/, 'cgroup.events') : undefined;
+    for (let i = 0; i < 200; i++) {
+      const done = events !== undefined ? /^frozen 1$/m.test(readFileSync(events, 'utf8')) : isFrozen(readTrim(stateFile));
+      if (done) break;
+      await sleep(Math.min(1 + i, 20));
+    }
+    killAll(pidsOf(dirs));
+  } finally {
+    writeCgroupFile(stateFile, thaw);
+  }
+}
+
+/** Bounded back-off for EBUSY at rmdir: about 3 s in all. */
+const RMDIR_DELAYS_MS = [1, 2, 5, 10, 20, 50, 100, 200, 300, 500, 700, 1000];
+
+/**
+ * Removes the cgroup `rel` and everything below it, deepest first, in every hierarchy. An rmdir can
+ * fail with EBUSY for a moment after the last process died (it is still being torn down): retried with
+ * a bounded back-off, then reported with the path, never left silently. ENOENT is "already gone".
+ * True when something was removed.
+ */
+export async function removeCgroup(host: CgroupHost, rel: string, fs: CgroupFs = realCgroupFs): Promise<boolean> {
+  let removed = false;
+  for (const top of hierarchyDirs(host, rel)) {
+    for (const dir of subtree(top)) {
+      for (let i = 0; ; i++) {
+        try {
+          fs.rmdir(dir);
+          removed = true;
+          break;
+        } catch (err) {
+          if (isErrno(err, 'ENOENT')) break;
+          if (!isErrno(err, 'EBUSY') || i >= RMDIR_DELAYS_MS.length) {
+            throw new PodnsError(isErrno(err) ? err.code : 'EIO',
+              `cannot remove cgroup ${dir}: ${isErrno(err) ? err.code : String(err)}${isErrno(err, 'EBUSY') ? ' (processes are still inside: stop them, then run podns gc)' : ''}`, { cause: err });
+          }
+          await sleep(RMDIR_DELAYS_MS[i]!);
+        }
+      }
+    }
+  }
+  return removed;
+}

@@ -1,0 +1,55 @@
+// Where podns's cgroups live inside a hierarchy: PARENT/POD-UID8/CONTAINER, relative to the hierarchy's
+// mount (on v1 the same relative path in each controller's hierarchy). PARENT defaults to `podns` (later:
+// `create --cgroup-parent`, as the kubelet passes cgroup_parent); POD-UID8 is the pod's name and the first
+// 8 hex digits of its uid, so that a pod made again under the same name never meets its predecessor's
+// cgroups (the devices cgroup of src/container/devices.ts uses the same scheme).
+import { PodnsError } from '../errors.js';
+import { validateName } from '../state/names.js';
+
+export const DEFAULT_CGROUP_PARENT = 'podns';
+
+// The test runner (test/sandbox-run.ts) gives each run a parent of its own (the hierarchies are the
+// machine's, shared by every run): what a run leaves there is found as its leak.
+const TEST_PARENT = /^podns-test-[0-9a-f]{1,32}$/;
+
+const SEGMENT = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$/;
+
+/**
+ * A cgroup parent: one or more path segments ("podns", "/kubepods/burstable", "machine.slice"), each
+ * letters, digits, '_', '.', '-', not starting with '.' or '-' (so never "." or ".."), at most 8 deep.
+ * Returned without leading or trailing '/'.
+ */
+export function validateCgroupParent(parent: string): string {
+  const p = typeof parent === 'string' ? parent.replace(/^\/+/, '').replace(/\/+$/, '') : '';
+  const segs = p.split('/');
+  if (p === '' || segs.length > 8 || !segs.every((s) => SEGMENT.test(s))) {
+    throw new PodnsError('EINVALIDCGROUP',
+      `invalid cgroup parent "${String(parent).slice(0, 120)}": use 1-8 '/'-separated names of letters, digits, '_', '.', '-' (not starting with '.' or '-'), e.g. "podns" or "/kubepods/burstable"`);
+  }
+  return p;
+}
+
+/** The parent in effect: PODNS_CGROUP_PARENT when it is a test run's (podns-test-HEX), else the default. */
+export function defaultCgroupParent(): string {
+  const e = process.env.PODNS_CGROUP_PARENT ?? '';
+  return TEST_PARENT.test(e) ? e : DEFAULT_CGROUP_PARENT;
+}
+
+export interface CgroupPaths {
+  parent: string;
+  /** PARENT/POD-UID8 */
+  pod: string;
+  /** PARENT/POD-UID8/CONTAINER, when a container is given */
+  container?: string;
+}
+
+/** The relative paths of a pod's (and one container's) cgroups; names validated before they reach a path. */
+export function cgroupPaths(pod: { name: string; uid: string }, container?: string, parent: string = defaultCgroupParent()): CgroupPaths {
+  const p = validateCgroupParent(parent);
+  const uid8 = pod.uid.replace(/-/g, '').slice(0, 8).toLowerCase();
+  if (!/^[0-9a-f]{8}$/.test(uid8)) {
+    throw new PodnsError('EINVALIDCGROUP', `pod uid "${pod.uid.slice(0, 60)}" does not start with 8 hex digits: cannot name its cgroup`);
+  }
+  const podRel = `${p}/${validateName('pod', pod.name)}-${uid8}`;
+  return container === undefined ? { parent: p, pod: podRel } : { parent: p, pod: podRel, container: `${podRel}/${validateName('container', container)}` };
+}

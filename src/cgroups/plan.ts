@@ -1,0 +1,178 @@
+// The file writes each driver does to make a cgroup and set its limits, as a pure list of operations
+// (src/cgroups/apply.ts carries them out against a root: the machine's cgroupfs, or a fake tree in tests).
+// Nothing here reads the filesystem.
+import { dirname, join } from 'node:path';
+import { PodnsError } from '../errors.js';
+import type { CgroupHost, V1Controller } from './detect.js';
+
+export type CgroupOp =
+  | { op: 'mkdir'; path: string }
+  | { op: 'write'; path: string; value: string }
+  /** v1 cpuset: a new cpuset cgroup starts with empty cpuset.cpus and cpuset.mems, and no process may
+      join it until both are set; they are copied from the parent when still empty */
+  | { op: 'copy-if-empty'; from: string; to: string };
+
+/** v1 hierarchies podns makes its cgroups in (devices: src/container/devices.ts owns those for now). */
+export const V1_USED: readonly V1Controller[] = ['cpu', 'cpuacct', 'cpuset', 'memory', 'freezer', 'blkio', 'pids'];
+/** v2 controllers enabled down the podns tree when the root offers them. */
+export const V2_USED: readonly string[] = ['cpu', 'cpuset', 'memory', 'io', 'pids'];
+
+/** CFS period (µs) the kubelet and runc use when none is given. */
+export const DEFAULT_CPU_PERIOD = 100_000;
+// the kernel refuses a quota under 1 ms (cpu.cfs_quota_us / cpu.max)
+const MIN_CPU_QUOTA = 1000;
+
+/** Limits in the terms of `docker run`: memorySwap is memory + swap (-1: unlimited swap), pids -1: unlimited. */
+export interface CgroupLimits {
+  memory?: number;
+  memorySwap?: number;
+  cpus?: number;
+  cpuPeriod?: number;
+  cpuShares?: number;
+  pids?: number;
+  cpusetCpus?: string;
+}
+
+/**
+ * cpu.shares (v1, 2..262144, default 1024) → cpu.weight (v2, 1..10000, default 100), the linear map the
+ * kubelet and runc use: 2 → 1 and 262144 → 10000. (1024 maps to 39, not 100: the two defaults do not
+ * correspond; that is the established conversion.)
+ */
+export function sharesToWeight(shares: number): number {
+  return Math.floor(1 + ((shares - 2) * 9999) / 262142);
+}
+
+/** Each hierarchy directory (absolute) that holds `rel`: one per distinct v1 mount, or the v2 one. */
+export function hierarchyDirs(host: CgroupHost, rel: string): string[] {
+  return hierarchyMounts(host).map((m) => join(m, rel));
+}
+
+/** The mount of each hierarchy podns uses (co-mounted v1 controllers such as cpu,cpuacct count once). */
+export function hierarchyMounts(host: CgroupHost): string[] {
+  if (host.driver === 'v2') return [host.mountPoint];
+  if (host.driver === 'none') return [];
+  const mounts = new Set<string>();
+  for (const c of V1_USED) {
+    const m = host.mounts[c];
+    if (m !== undefined) mounts.add(m);
+  }
+  return [...mounts];
+}
+
+/** "a/b/c" → ["a", "a/b", "a/b/c"] */
+function levels(rel: string): string[] {
+  const segs = rel.split('/');
+  return segs.map((_s, i) => segs.slice(0, i + 1).join('/'));
+}
+
+/** The operations that make `rel` (and each missing ancestor up to the hierarchy's mount). */
+export function planCreate(host: CgroupHost, rel: string): CgroupOp[] {
+  const ops: CgroupOp[] = [];
+  if (host.driver === 'none') throw new PodnsError('ENOCGROUP', `cannot make cgroup ${rel}: ${host.reason}`);
+  if (host.driver === 'v1') {
+    const cpuset = host.mounts.cpuset;
+    for (const mount of hierarchyMounts(host)) {
+      for (const l of levels(rel)) {
+        ops.push({ op: 'mkdir', path: join(mount, l) });
+        if (mount === cpuset) {
+          for (const f of ['cpuset.cpus', 'cpuset.mems']) ops.push({ op: 'copy-if-empty', from: join(dirname(join(mount, l)), f), to: join(mount, l, f) });
+        }
+      }
+    }
+    return ops;
+  }
+  // v2: a child gets a controller's files only once its parent lists the controller in
+  // cgroup.subtree_control, so each level enables them for the next before it is made. The leaf (where
+  // processes go) enables nothing: v2 lets no cgroup both hold processes and hand controllers down.
+  const enable = V2_USED.filter((c) => host.controllers.includes(c)).map((c) => `+${c}`).join(' ');
+  const ls = levels(rel);
+  for (let i = 0; i < ls.length; i++) {
+    const parent = i === 0 ? host.mountPoint : join(host.mountPoint, ls[i - 1]!);
+    if (enable !== '') ops.push({ op: 'write', path: join(parent, 'cgroup.subtree_control'), value: enable });
+    ops.push({ op: 'mkdir', path: join(host.mountPoint, ls[i]!) });
+  }
+  return ops;
+}
+
+function need(host: CgroupHost, controller: string, flag: string): void {
+  if (!(host.controllers as readonly string[]).includes(controller)) {
+    throw new PodnsError('ENOCONTROLLER',
+      `${flag} needs the ${controller} cgroup controller, which this host's cgroup ${host.driver} does not offer; leave ${flag} out`);
+  }
+}
+
+function positiveInt(v: number, flag: string): number {
+  if (!Number.isSafeInteger(v) || v <= 0) throw new PodnsError('EINVALIDLIMIT', `${flag} must be a positive whole number, got ${v}`);
+  return v;
+}
+
+/** The writes that set `limits` on the cgroup `rel` (made by planCreate). Checks every value and controller first. */
+export function planLimits(host: CgroupHost, rel: string, limits: CgroupLimits): CgroupOp[] {
+  const ops: CgroupOp[] = [];
+  const w = (base: string, file: string, value: string | number) => ops.push({ op: 'write', path: join(base, rel, file), value: String(value) });
+  if (host.driver === 'none') {
+    if (Object.values(limits).some((v) => v !== undefined)) throw new PodnsError('ENOCGROUP', `cannot set limits: ${host.reason}`);
+    return ops;
+  }
+  const v1 = host.driver === 'v1' ? host.mounts : undefined;
+  const v2 = host.driver === 'v2' ? host.mountPoint : undefined;
+  const mount = (c: V1Controller) => (v1 ? v1[c]! : v2!);
+
+  if (limits.memorySwap !== undefined && limits.memory === undefined) {
+    throw new PodnsError('EINVALIDLIMIT', '--memory-swap needs --memory (it is the memory plus swap total)');
+  }
+  if (limits.memory !== undefined) {
+    need(host, 'memory', '--memory');
+    positiveInt(limits.memory, '--memory');
+    // v1: the memory limit first: a fresh cgroup's memsw limit is unlimited, and the kernel refuses a
+    // memsw limit below the memory limit
+    w(mount('memory'), v1 ? 'memory.limit_in_bytes' : 'memory.max', limits.memory);
+    if (limits.memorySwap !== undefined) {
+      if (limits.memorySwap !== -1 && (positiveInt(limits.memorySwap, '--memory-swap') < limits.memory)) {
+        throw new PodnsError('EINVALIDLIMIT', `--memory-swap (${limits.memorySwap}) is the memory plus swap total: give at least --memory (${limits.memory}), or -1 for unlimited swap`);
+      }
+      // v1 memsw is memory + swap; v2 memory.swap.max is the swap alone
+      if (v1) w(mount('memory'), 'memory.memsw.limit_in_bytes', limits.memorySwap);
+      else w(mount('memory'), 'memory.swap.max', limits.memorySwap === -1 ? 'max' : limits.memorySwap - limits.memory);
+    }
+  }
+  if (limits.cpus !== undefined || limits.cpuPeriod !== undefined) {
+    need(host, 'cpu', '--cpus');
+    const period = limits.cpuPeriod ?? DEFAULT_CPU_PERIOD;
+    if (!Number.isSafeInteger(period) || period < 1000 || period > 1_000_000) {
+      throw new PodnsError('EINVALIDLIMIT', `the CPU period must be 1000-1000000 µs, got ${period}`);
+    }
+    if (limits.cpus !== undefined) {
+      if (!Number.isFinite(limits.cpus) || limits.cpus <= 0) throw new PodnsError('EINVALIDLIMIT', `--cpus must be a positive number such as 0.5, got ${limits.cpus}`);
+      const quota = Math.max(MIN_CPU_QUOTA, Math.round(limits.cpus * period));
+      // v1: the period first, so the quota is judged against the period it is meant for
+      if (v1) {
+        w(mount('cpu'), 'cpu.cfs_period_us', period);
+        w(mount('cpu'), 'cpu.cfs_quota_us', quota);
+      } else {
+        w(mount('cpu'), 'cpu.max', `${quota} ${period}`);
+      }
+    }
+  }
+  if (limits.cpuShares !== undefined) {
+    need(host, 'cpu', '--cpu-shares');
+    if (!Number.isSafeInteger(limits.cpuShares) || limits.cpuShares < 2 || limits.cpuShares > 262144) {
+      throw new PodnsError('EINVALIDLIMIT', `--cpu-shares must be 2-262144, got ${limits.cpuShares}`);
+    }
+    if (v1) w(mount('cpu'), 'cpu.shares', limits.cpuShares);
+    else w(mount('cpu'), 'cpu.weight', sharesToWeight(limits.cpuShares));
+  }
+  if (limits.pids !== undefined) {
+    need(host, 'pids', '--pids-limit');
+    if (limits.pids !== -1) positiveInt(limits.pids, '--pids-limit');
+    w(mount('pids'), 'pids.max', limits.pids === -1 ? 'max' : limits.pids);
+  }
+  if (limits.cpusetCpus !== undefined) {
+    need(host, 'cpuset', '--cpuset-cpus');
+    if (!/^\d{1,4}(-\d{1,4})?(,\d{1,4}(-\d{1,4})?)*$/.test(limits.cpusetCpus)) {
+      throw new PodnsError('EINVALIDLIMIT', `--cpuset-cpus "${limits.cpusetCpus.slice(0, 40)}" is not a CPU list such as 0-1,3`);
+    }
+    w(mount('cpuset'), 'cpuset.cpus', limits.cpusetCpus);
+  }
+  return ops;
+}
