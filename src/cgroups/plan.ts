@@ -36,7 +36,8 @@ export interface CgroupLimits {
 /**
  * cpu.shares (v1, 2..262144, default 1024) → cpu.weight (v2, 1..10000, default 100), the linear map the
  * kubelet and runc use: 2 → 1 and 262144 → 10000. (1024 maps to 39, not 100: the two defaults do not
- * correspond; that is the established conversion.)
+ * correspond; newer crun releases map on a curve instead, so that 1024 → 100. podns keeps the linear map
+ * the kubelet's runtimes have applied longest.)
  */
 export function sharesToWeight(shares: number): number {
   return Math.floor(1 + ((shares - 2) * 9999) / 262142);

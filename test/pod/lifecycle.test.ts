@@ -58,6 +58,13 @@ privilegedSerial('two pods each see only lo and eth0, each with its own IP; insp
   }
   // the default hostname is the pod's name, in the pod's own uts namespace
   const infoA = JSON.parse((await e.cli(['inspect', 'life-a'])).stdout);
+  // the cgroup driver that applies on this host, as the kernel's files show it
+  if (existsSync('/sys/fs/cgroup/memory/memory.limit_in_bytes')) {
+    t.is(infoA.cgroups.driver, 'v1');
+    for (const c of ['cpu', 'cpuset', 'memory', 'freezer', 'pids']) t.true(infoA.cgroups.controllers.includes(c), c);
+  } else {
+    t.not(infoA.cgroups.driver, 'v1');
+  }
   const { execa } = await import('execa');
   t.is((await execa('nsenter', [`--uts=${infoA.namespaces.find((n: { type: string }) => n.type === 'uts').pinned}`, 'hostname'])).stdout.trim(), 'life-a');
   const hosts = readFileSync(join(e.root, 'pods', 'life-a', 'etc', 'hosts'), 'utf8');
