@@ -19,8 +19,11 @@ export const V2_USED: readonly string[] = ['cpu', 'cpuset', 'memory', 'io', 'pid
 
 /** CFS period (µs) the kubelet and runc use when none is given. */
 export const DEFAULT_CPU_PERIOD = 100_000;
-// the kernel refuses a quota under 1 ms (cpu.cfs_quota_us / cpu.max)
-const MIN_CPU_QUOTA = 1000;
+/** the kernel refuses a quota under 1 ms (cpu.cfs_quota_us / cpu.max) */
+export const MIN_CPU_QUOTA = 1000;
+/** cpu.shares' range (v1) */
+export const MIN_CPU_SHARES = 2;
+export const MAX_CPU_SHARES = 262_144;
 
 /** Limits in the terms of `docker run`: memorySwap is memory + swap (-1: unlimited swap), pids -1: unlimited. */
 export interface CgroupLimits {
@@ -40,7 +43,7 @@ export interface CgroupLimits {
  * the kubelet's runtimes have applied longest.)
  */
 export function sharesToWeight(shares: number): number {
-  return Math.floor(1 + ((shares - 2) * 9999) / 262142);
+  return Math.floor(1 + ((shares - MIN_CPU_SHARES) * 9999) / (MAX_CPU_SHARES - MIN_CPU_SHARES));
 }
 
 /** Each hierarchy directory (absolute) that holds `rel`: one per distinct v1 mount, or the v2 one. */
@@ -144,8 +147,11 @@ export function planLimits(host: CgroupHost, rel: string, limits: CgroupLimits):
       throw new PodnsError('EINVALIDLIMIT', `the CPU period must be 1000-1000000 µs, got ${period}`);
     }
     if (limits.cpus !== undefined) {
-      if (!Number.isFinite(limits.cpus) || limits.cpus <= 0) throw new PodnsError('EINVALIDLIMIT', `--cpus must be a positive number such as 0.5, got ${limits.cpus}`);
-      const quota = Math.max(MIN_CPU_QUOTA, Math.round(limits.cpus * period));
+      if (!Number.isFinite(limits.cpus) || limits.cpus <= 0 || limits.cpus > 1e6) throw new PodnsError('EINVALIDLIMIT', `--cpus must be a positive number such as 0.5, got ${limits.cpus}`);
+      // as docker does: the CPUs as whole nano-CPUs, then quota = nano * period / 1e9 rounded down (exact,
+      // in BigInt: 0.29 * 100000 in floating point is 28999.999...)
+      const nano = BigInt(Math.round(limits.cpus * 1e9));
+      const quota = Math.max(MIN_CPU_QUOTA, Number((nano * BigInt(period)) / 1_000_000_000n));
       // v1: the period first, so the quota is judged against the period it is meant for
       if (v1) {
         w(mount('cpu'), 'cpu.cfs_period_us', period);
@@ -157,8 +163,8 @@ export function planLimits(host: CgroupHost, rel: string, limits: CgroupLimits):
   }
   if (limits.cpuShares !== undefined) {
     need(host, 'cpu', '--cpu-shares');
-    if (!Number.isSafeInteger(limits.cpuShares) || limits.cpuShares < 2 || limits.cpuShares > 262144) {
-      throw new PodnsError('EINVALIDLIMIT', `--cpu-shares must be 2-262144, got ${limits.cpuShares}`);
+    if (!Number.isSafeInteger(limits.cpuShares) || limits.cpuShares < MIN_CPU_SHARES || limits.cpuShares > MAX_CPU_SHARES) {
+      throw new PodnsError('EINVALIDLIMIT', `--cpu-shares must be ${MIN_CPU_SHARES}-${MAX_CPU_SHARES}, got ${limits.cpuShares}`);
     }
     if (v1) w(mount('cpu'), 'cpu.shares', limits.cpuShares);
     else w(mount('cpu'), 'cpu.weight', sharesToWeight(limits.cpuShares));

@@ -190,6 +190,8 @@ test('a limit whose controller the host lacks is a clear error before anything i
   t.throws(() => planLimits(v1.host, 'x', { cpus: -1 }), { code: 'EINVALIDLIMIT' });
   t.throws(() => planLimits(v1.host, 'x', { cpuShares: 1 }), { code: 'EINVALIDLIMIT' });
   t.throws(() => planLimits(v2.host, 'x', { cpus: 0.5, cpuPeriod: 10 }), { code: 'EINVALIDLIMIT' });
+  // exact: 0.29 CPU is 29000 µs per 100 ms (floating point would say 28999.999...)
+  t.deepEqual(planLimits(v2.host, 'x', { cpus: 0.29 }).map((o) => (o.op === 'write' ? o.value : '')), ['29000 100000']);
   // the kernel's minimum quota is 1 ms
   t.deepEqual(planLimits(v2.host, 'x', { cpus: 0.001 }).map((o) => (o.op === 'write' ? o.value : '')), ['1000 100000']);
 });

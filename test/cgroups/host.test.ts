@@ -149,6 +149,27 @@ privileged('v2 (a private cgroup2 view): create, membership, kill by cgroup.kill
   t.false(existsSync(join(h.mountPoint, p.pod)));
 });
 
+privileged('v2 without cgroup.kill (kernels before 5.14): cgroup.freeze, SIGKILL each process, thaw', async (t) => {
+  const h = mountView(t);
+  const p = cgroupPaths({ name: 'cg-freeze', uid: randomUUID() }, 'box');
+  const workers: ReturnType<typeof sleeper>[] = [];
+  t.teardown(async () => {
+    for (const w of workers) w.child.kill('SIGKILL');
+    await removeCgroup(h, p.pod).catch(() => undefined);
+  });
+  applyPlan(planCreate(h, p.container!));
+  const bomb = sleeper(['sh', '-c', 'read go; while :; do sleep 100 & sleep 0.01; done'], 'pipe');
+  workers.push(bomb);
+  joinCgroup(h, p.container!, bomb.pid);
+  bomb.child.stdin!.write('go\n');
+  await until('a few forks', () => pidsIn(join(h.mountPoint, p.container!)).length >= 4);
+  await killCgroup(h, p.pod, { noCgroupKill: true });
+  t.is(await bomb.exited, 'SIGKILL');
+  await until('populated 0', () => /^populated 0$/m.test(read(join(h.mountPoint, p.pod, 'cgroup.events'))));
+  t.is(read(join(h.mountPoint, p.pod, 'cgroup.freeze')), '0'); // thawed again
+  t.true(await removeCgroup(h, p.pod));
+});
+
 const V2_LIMITS = ['memory', 'cpu', 'pids'];
 const lacking = v2 === undefined ? [] : V2_LIMITS.filter((c) => !v2.includes(c));
 if (v2 !== undefined && lacking.length > 0) {
