@@ -144,7 +144,7 @@ export function planLimits(host: CgroupHost, rel: string, limits: CgroupLimits):
     need(host, 'cpu', '--cpus');
     const period = limits.cpuPeriod ?? DEFAULT_CPU_PERIOD;
     if (!Number.isSafeInteger(period) || period < 1000 || period > 1_000_000) {
-      throw new PodnsError('EINVALIDLIMIT', `the CPU period must be 1000-1000000 µs, got ${period}`);
+      throw new PodnsError('EINVALIDLIMIT', `the CPU period must be 1000-1000000 microseconds, got ${period}`);
     }
     if (limits.cpus !== undefined) {
       if (!Number.isFinite(limits.cpus) || limits.cpus <= 0 || limits.cpus > 1e6) throw new PodnsError('EINVALIDLIMIT', `--cpus must be a positive number such as 0.5, got ${limits.cpus}`);

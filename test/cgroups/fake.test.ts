@@ -189,7 +189,7 @@ test('a limit whose controller the host lacks is a clear error before anything i
   t.throws(() => planLimits(v1.host, 'x', { memorySwap: 1 << 20 }), { code: 'EINVALIDLIMIT', message: /needs --memory/ });
   t.throws(() => planLimits(v1.host, 'x', { cpus: -1 }), { code: 'EINVALIDLIMIT' });
   t.throws(() => planLimits(v1.host, 'x', { cpuShares: 1 }), { code: 'EINVALIDLIMIT' });
-  t.throws(() => planLimits(v2.host, 'x', { cpus: 0.5, cpuPeriod: 10 }), { code: 'EINVALIDLIMIT' });
+  t.throws(() => planLimits(v2.host, 'x', { cpus: 0.5, cpuPeriod: 10 }), { code: 'EINVALIDLIMIT', message: 'the CPU period must be 1000-1000000 microseconds, got 10' });
   // exact: 0.29 CPU is 29000 µs per 100 ms (floating point would say 28999.999...)
   t.deepEqual(planLimits(v2.host, 'x', { cpus: 0.29 }).map((o) => (o.op === 'write' ? o.value : '')), ['29000 100000']);
   // the kernel's minimum quota is 1 ms
