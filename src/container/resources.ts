@@ -8,6 +8,10 @@
 // The value is exact (BigInt, never a float): Kubernetes keeps it as a fixed-point decimal, rounds anything
 // finer than a nano-unit away from zero, and its int64 accessors round up (MilliValue for cpu, Value for
 // memory), so "0.0001" cpu is 1m and "100m" memory is 1 byte.
+import {
+  DEFAULT_CPU_PERIOD as CFS_PERIOD_US, MIN_CPU_QUOTA as MIN_CFS_QUOTA_US, MIN_CPU_SHARES as MIN_SHARES,
+  MAX_CPU_SHARES as MAX_SHARES, sharesToWeight,
+} from '../cgroups/plan.js';
 import { PodnsError } from '../errors.js';
 import type { ContainerResources, ResourceList } from '../pod/types.js';
 
@@ -17,11 +21,9 @@ export type QosClass = 'Guaranteed' | 'Burstable' | 'BestEffort';
 export const COMPUTE_RESOURCES = ['cpu', 'memory'] as const;
 export type ComputeResource = typeof COMPUTE_RESOURCES[number];
 
-// kubelet's constants (pkg/kubelet/cm): CFS period 100 ms, a quota never below 1 ms, shares 2..262144.
-export const CFS_PERIOD_US = 100_000;
-export const MIN_CFS_QUOTA_US = 1_000;
-export const MIN_SHARES = 2;
-export const MAX_SHARES = 262_144;
+// kubelet's constants (CFS period 100 ms, a quota never below 1 ms, shares 2..262144) and the shares →
+// weight map live with the cgroup drivers that write them (src/cgroups/plan.ts).
+export { CFS_PERIOD_US, MIN_CFS_QUOTA_US, MIN_SHARES, MAX_SHARES, sharesToWeight };
 const SHARES_PER_CPU = 1024;
 
 // What podns accepts: beyond these a value is a typo, not a machine. 10^6 cores keeps quota (milli x 100)
@@ -172,11 +174,6 @@ export function milliCpuToShares(milliCpu: number): number {
   return Math.min(Math.max(shares, MIN_SHARES), MAX_SHARES);
 }
 
-/** v1 shares [2, 262144] → v2 cpu.weight [1, 10000], the linear map runc, crun and the kubelet use. */
-export function sharesToWeight(shares: number): number {
-  if (shares <= 0) return 0;
-  return 1 + Math.floor(((shares - 2) * 9999) / 262_142);
-}
 
 export interface CgroupCpuMemory {
   /** cpu.cfs_quota_us / the first field of cpu.max; undefined: unlimited */
