@@ -26,7 +26,7 @@ export const commandIndex: Record<string, Group> = {
   run: 'container', exec: 'container', logs: 'container', stop: 'container', ps: 'container',
   image: 'image', images: 'image',
   apply: 'manifest',
-  ns: 'views', net: 'views',
+  ns: 'views', net: 'views', stats: 'views',
   tour: 'tour',
 };
 

@@ -1,0 +1,189 @@
+// `podns stats` against the kernel's own files: the numbers a row shows are bracketed by what this test reads
+// itself, before and after the command, from /proc (CPU time, VmRSS, the processes of the pid namespace)
+// and over rtnetlink inside the pod's namespace (iproute2's `ip -s -j link`, eth0's counters).
+import test from 'ava';
+import { execa } from 'execa';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { busyboxAvailable, makeBusyboxRootfs } from '../helpers/busybox.js';
+import { privilegedSerial, skipReason } from '../helpers/root.js';
+import { makeEnv, waitFor, type TestEnv } from '../pod/env.js';
+
+interface Row {
+  pod: string; container: string; state: string; source: 'cgroup' | 'proc' | null; cgroup: string | null;
+  cpuPercent: number | null; cpuDeltaNs: number | null; cpuNs: number | null; memoryUsage: number | null; memoryLimit: number | null;
+  memoryPercent: number | null; pids: number | null; netRx: number | null; netTx: number | null; blockRead: number | null; blockWrite: number | null;
+}
+interface StatsJson {
+  intervalNs: number; onlineCpus: number; hostMemory: number; containers: Row[];
+  pods: Array<{ pod: string; cpuPercent: number | null; memoryUsage: number | null; pids: number | null; netRx: number | null; netTx: number | null }>;
+}
+
+let e: TestEnv;
+let work: string;
+
+test.before(() => {
+  if (skipReason() !== undefined) return;
+  e = makeEnv('vstat', 238);
+  work = mkdtempSync('/run/podns-test-vstat-work-');
+});
+test.after.always(async () => {
+  if (e) await e.cleanup();
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+const TICK_NS = 10_000_000;
+
+function status(pod: string, name: string): { pid: number; watcherPid: number } {
+  return JSON.parse(readFileSync(join(e.root, 'pods', pod, 'containers', name, 'status.json'), 'utf8')) as { pid: number; watcherPid: number };
+}
+
+function ino(path: string): number | undefined {
+  try {
+    return statSync(path).ino;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The processes in the workload's pid namespace (and its mount namespace), the watcher left out. */
+function nsMembers(pod: string, name: string): number[] {
+  const st = status(pod, name);
+  const pidNs = ino(`/proc/${st.pid}/ns/pid`);
+  const mnt = ino(`/proc/${st.pid}/ns/mnt`);
+  return readdirSync('/proc').filter((n) => /^[0-9]+$/.test(n)).map(Number)
+    .filter((p) => p !== st.watcherPid && ino(`/proc/${p}/ns/pid`) === pidNs && ino(`/proc/${p}/ns/mnt`) === mnt);
+}
+
+function cpuTicks(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const g = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return Number(g[11]) + Number(g[12]) + Number(g[13]) + Number(g[14]);
+}
+
+function systemTicks(): number {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!;
+  return line.trim().split(/\s+/).slice(1, 9).reduce((s, v) => s + Number(v), 0);
+}
+
+function rss(pids: number[]): number {
+  let total = 0;
+  for (const p of pids) {
+    const m = /^VmRSS:\s+([0-9]+) kB$/m.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
+    total += m ? Number(m[1]) * 1024 : 0;
+  }
+  return total;
+}
+
+async function eth0(pin: string): Promise<{ rx: number; tx: number }> {
+  const r = await execa('nsenter', [`--net=${pin}`, 'ip', '-s', '-j', 'link', 'show', 'dev', 'eth0']);
+  const s = (JSON.parse(r.stdout) as Array<{ stats64: { rx: { bytes: number }; tx: { bytes: number } } }>)[0]!.stats64;
+  return { rx: s.rx.bytes, tx: s.tx.bytes };
+}
+
+async function statsJson(args: string[]): Promise<StatsJson> {
+  const r = await e.cli(['stats', ...args, '--no-stream', '-o', 'json']);
+  if (r.exitCode !== 0) throw new Error(`podns stats failed: ${r.stderr}`);
+  return JSON.parse(r.stdout) as StatsJson;
+}
+
+privilegedSerial('stats: CPU, memory, pids and network are what the kernel counts', async (t) => {
+  if (!busyboxAvailable()) return t.fail('needs /bin/busybox (apt-get install busybox-static)');
+  t.is((await e.cli(['create', 'st', '--bridge', e.bridge, '--subnet', e.subnet])).exitCode, 0);
+  const rootfs = makeBusyboxRootfs(join(work, 'rootfs'));
+  t.is((await e.cli(['run', 'st', '--name', 'spin', '--rootfs', rootfs, '--', 'sh', '-c', 'while :; do :; done'])).exitCode, 0);
+  // 20 MB held in a shell variable (printf pads to the width): the shell's RSS grows by that much
+  t.is((await e.cli(['run', 'st', '--name', 'mem', '--rootfs', rootfs, '--', 'sh', '-c', "x=$(printf '%20000000s' a); sleep 1000 & wait"])).exitCode, 0);
+  await waitFor(() => rss(nsMembers('st', 'mem')) > 20_000_000, 'the mem container holds its 20 MB');
+  const rec = JSON.parse(readFileSync(join(e.root, 'pods', 'st', 'pod.json'), 'utf8')) as {
+    namespaces: Array<{ type: string; path: string }>; network: { gateway: string };
+  };
+  const pin = rec.namespaces.find((n) => n.type === 'net')!.path;
+  const ping = await e.cli(['exec', 'st', '-c', 'mem', '--', 'ping', '-c', '2', rec.network.gateway]);
+  t.is(ping.exitCode, 0, ping.stdout + ping.stderr);
+
+  const spinPid = status('st', 'spin').pid;
+  const cpu0 = cpuTicks(spinPid);
+  const sys0 = systemTicks();
+  const net0 = await eth0(pin);
+  const memBefore = rss(nsMembers('st', 'mem'));
+  const v = await statsJson(['st']);
+  const memAfter = rss(nsMembers('st', 'mem'));
+  const net1 = await eth0(pin);
+  const cpu1 = cpuTicks(spinPid);
+  const sys1 = systemTicks();
+
+  t.deepEqual(v.containers.map((c) => c.container).sort(), ['mem', 'spin']);
+  const spin = v.containers.find((c) => c.container === 'spin')!;
+  const mem = v.containers.find((c) => c.container === 'mem')!;
+  // no limits: podns made no cgroup for them, so the numbers are /proc's, and no limit is invented
+  for (const c of [spin, mem]) {
+    t.is(c.state, 'running');
+    t.is(c.source, 'proc');
+    t.is(c.cgroup, null);
+    t.is(c.memoryLimit, null);
+  }
+
+  // CPU: the spinner's own CPU time over the machine's, bracketing the command (the same /proc numbers)
+  const cpus = v.onlineCpus;
+  const bracketPct = ((cpu1 - cpu0) / ((sys1 - sys0) / cpus)) * 100;
+  t.true(spin.cpuDeltaNs! <= (cpu1 - cpu0 + 2) * TICK_NS, `the interval's CPU time ${spin.cpuDeltaNs} is within the bracket's ${(cpu1 - cpu0) * TICK_NS}`);
+  t.true(spin.cpuPercent! > bracketPct / 2, `spinner: stats ${spin.cpuPercent}% vs ${bracketPct.toFixed(1)}% over the bracket`);
+  t.true(spin.cpuPercent! > 50, `a spinner uses more than half a CPU: ${spin.cpuPercent}% (bracket ${bracketPct.toFixed(1)}%)`);
+  t.true(spin.cpuPercent! <= cpus * 100 + 1);
+  t.true(mem.cpuPercent !== null && mem.cpuPercent < 10, `the sleeping container: ${mem.cpuPercent}%`);
+
+  // memory: the sum of VmRSS of the container's processes, within a few %
+  t.true(mem.memoryUsage! > 20_000_000, `mem holds 20 MB: ${mem.memoryUsage}`);
+  t.true(Math.abs(mem.memoryUsage! - memAfter) <= memAfter * 0.03 || Math.abs(mem.memoryUsage! - memBefore) <= memBefore * 0.03,
+    `memory ${mem.memoryUsage} vs VmRSS ${memBefore}..${memAfter}`);
+  t.true(Math.abs(mem.memoryPercent! - (mem.memoryUsage! / v.hostMemory) * 100) < 1e-9, 'without a limit, % of the host memory');
+
+  // pids: the processes of each pid namespace
+  t.is(spin.pids, nsMembers('st', 'spin').length);
+  t.is(mem.pids, nsMembers('st', 'mem').length);
+  t.true(mem.pids! >= 2, 'sh and its sleep');
+
+  // network: eth0's counters, inside the bracket, the same on every row of the pod and in its total
+  for (const c of [spin, mem]) {
+    t.true(net0.rx <= c.netRx! && c.netRx! <= net1.rx, `rx ${c.netRx} in ${net0.rx}..${net1.rx}`);
+    t.true(net0.tx <= c.netTx! && c.netTx! <= net1.tx, `tx ${c.netTx} in ${net0.tx}..${net1.tx}`);
+  }
+  t.true(mem.netTx! >= 2 * 84, 'the pings were counted');
+  const pod = v.pods.find((p) => p.pod === 'st')!;
+  t.is(pod.netRx, spin.netRx);
+  t.is(pod.pids, spin.pids! + mem.pids!);
+  t.is(pod.memoryUsage, spin.memoryUsage! + mem.memoryUsage!);
+
+  // the table for people: the docker columns, one row per container and the pod's total
+  const table = await e.cli(['stats', 'st', '--no-stream']);
+  t.is(table.exitCode, 0, table.stderr);
+  const lines = table.stdout.trimEnd().split('\n');
+  t.regex(lines[0]!, /^POD\s+CONTAINER\s+CPU %\s+MEM USAGE \/ LIMIT\s+MEM %\s+NET I\/O\s+BLOCK I\/O\s+PIDS\s+SOURCE$/);
+  t.is(lines.length, 4);
+  t.regex(lines.find((l) => /\bmem\b/.test(l))!, /MiB \/ no limit .* proc$/);
+  t.regex(lines[3]!, /^st\s+\(pod\)/);
+});
+
+privilegedSerial('stats: bad input is one line and a non-zero exit; a stopped container is shown without numbers', async (t) => {
+  const r = await e.cli(['stats', 'nosuchpod', '--no-stream']);
+  t.is(r.exitCode, 1);
+  t.is(r.stdout, '');
+  t.is(r.stderr.trimEnd().split('\n').length, 1, r.stderr);
+  t.regex(r.stderr, /nosuchpod/);
+  const bad = await e.cli(['stats', '../x', '--no-stream']);
+  t.not(bad.exitCode, 0);
+  t.is(bad.stderr.trimEnd().split('\n').length, 1, bad.stderr);
+
+  if (!busyboxAvailable()) return t.fail('needs /bin/busybox (apt-get install busybox-static)');
+  t.is((await e.cli(['create', 'st2', '--network', 'none'])).exitCode, 0);
+  const rootfs = makeBusyboxRootfs(join(work, 'rootfs2'));
+  t.is((await e.cli(['run', 'st2', '--name', 'done', '--rootfs', rootfs, '--', 'true'])).exitCode, 0);
+  await waitFor(() => JSON.parse(readFileSync(join(e.root, 'pods', 'st2', 'containers', 'done', 'status.json'), 'utf8')).state === 'exited', 'exited');
+  const v = await statsJson(['st2']);
+  t.is(v.containers.length, 1);
+  const c = v.containers[0]!;
+  t.is(c.state, 'exited');
+  t.is(c.source, null);
+  for (const k of ['cpuPercent', 'memoryUsage', 'memoryPercent', 'pids', 'netRx', 'blockRead'] as const) t.is(c[k], null, `${k} is not measured`);
+});
