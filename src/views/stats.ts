@@ -123,7 +123,7 @@ export function parseIoStatV2(text: string | undefined): { read: number; write: 
 type Numbers = Pick<ContainerSample, 'cpuNs' | 'memoryUsage' | 'memoryLimit' | 'pids' | 'blockRead' | 'blockWrite'>;
 
 /** A container's cgroup numbers, or undefined when it has no cgroup to read. */
-function fromCgroup(host: CgroupHost, rel: string): (Numbers & { dir: string }) | undefined {
+export function fromCgroup(host: CgroupHost, rel: string): (Numbers & { dir: string }) | undefined {
   if (host.driver === 'v2') {
     const dir = join(host.mountPoint, rel);
     if (!existsSync(dir)) return undefined;
