@@ -7,7 +7,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:f
 import { join } from 'node:path';
 import { busyboxAvailable, makeBusyboxRootfs } from '../helpers/busybox.js';
 import { privilegedSerial, skipReason } from '../helpers/root.js';
-import { makeEnv, waitFor, type TestEnv } from '../pod/env.js';
+import { bin, makeEnv, waitFor, type TestEnv } from '../pod/env.js';
 
 interface Row {
   pod: string; container: string; state: string; source: 'cgroup' | 'proc' | null; cgroup: string | null;
@@ -186,4 +186,36 @@ privilegedSerial('stats: bad input is one line and a non-zero exit; a stopped co
   t.is(c.state, 'exited');
   t.is(c.source, null);
   for (const k of ['cpuPercent', 'memoryUsage', 'memoryPercent', 'pids', 'netRx', 'blockRead'] as const) t.is(c[k], null, `${k} is not measured`);
+});
+
+privilegedSerial('stats: in a pod sharing one pid namespace, each container counts only its own processes (its mount namespace)', async (t) => {
+  if (!busyboxAvailable()) return t.fail('needs /bin/busybox (apt-get install busybox-static)');
+  t.is((await e.cli(['create', 'st3', '--network', 'none', '--share-pid'])).exitCode, 0);
+  const rootfs = makeBusyboxRootfs(join(work, 'rootfs3'));
+  t.is((await e.cli(['run', 'st3', '--name', 'one', '--rootfs', rootfs, '--', 'sleep', '1000'])).exitCode, 0);
+  t.is((await e.cli(['run', 'st3', '--name', 'three', '--rootfs', rootfs, '--', 'sh', '-c', 'sleep 1000 & sleep 1000 & wait'])).exitCode, 0);
+  await waitFor(() => nsMembers('st3', 'three').length === 3, 'sh and its two sleeps');
+  // hostile: by pid namespace alone, each container would see the other's processes (and the pause)
+  const pidNs = ino(`/proc/${status('st3', 'one').pid}/ns/pid`);
+  t.is(pidNs, ino(`/proc/${status('st3', 'three').pid}/ns/pid`), 'one pid namespace for the pod');
+  const byPidNs = readdirSync('/proc').filter((n) => /^[0-9]+$/.test(n) && ino(`/proc/${n}/ns/pid`) === pidNs).length;
+  t.true(byPidNs >= 5, `the pod's pid namespace holds ${byPidNs}`);
+  const v = await statsJson(['st3']);
+  const by = new Map(v.containers.map((c) => [c.container, c]));
+  t.is(by.get('one')!.pids, 1);
+  t.is(by.get('three')!.pids, 3);
+  t.is(v.pods[0]!.pids, 4);
+  t.is(by.get('one')!.netRx, null, 'network none: no eth0, no numbers');
+});
+
+privilegedSerial('stats: on a terminal the table is redrawn (screen cleared) until interrupted', async (t) => {
+  // script(1) gives the command a pty as stdout; it is stopped after a few redraws
+  const p = execa('script', ['-qfec', `${process.execPath} ${bin} stats`, '/dev/null'],
+    { env: { ...process.env, ...e.env }, reject: false, stdin: 'ignore' });
+  let out = '';
+  p.stdout!.on('data', (d: Buffer) => { out += d.toString('latin1'); });
+  await waitFor(() => (out.match(/\x1b\[2J\x1b\[H/g) ?? []).length >= 2, 'two redraws', 20_000);
+  p.kill('SIGTERM'); // script hangs up the pty: the stats loop ends with it
+  await p;
+  t.regex(out, /POD\s+CONTAINER\s+CPU %/);
 });
