@@ -10,7 +10,10 @@
 //   utime+stime+cutime+cstime (children reaped inside the container keep counting), memory the sum of
 //   VmRSS, block I/O the sum of /proc/PID/io read_bytes/write_bytes of the live processes. The limit is
 //   unknown there (null): no cgroup, no limit.
-// Every row says which (`source`), so a /proc estimate is never shown as a cgroup measurement.
+// A cgroup made for some controllers only (podns makes the ones the limits need: --memory alone gives no
+// cpu cgroup) gives what it has, /proc the rest. Every row says which (`source`, per number `sources`), so
+// a /proc estimate is never shown as a cgroup measurement. The cgroup path is config.json's cgroupPath when
+// recorded, else the layout's (src/cgroups/layout.ts).
 //
 // CPU % is computed as docker does: the container's CPU time between two samples over the whole machine's
 // CPU time (/proc/stat, all CPUs) between the same samples, times the online CPUs: 100% is one full core.
@@ -18,13 +21,14 @@
 // container of a pod shares it: each row shows the pod's numbers; the pod total counts them once).
 import { closeSync, existsSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cgroupPaths, hostCgroups, type CgroupHost } from '../cgroups/index.js';
+import { cgroupPaths, hostCgroups, validateCgroupParent, type CgroupHost } from '../cgroups/index.js';
 import { isErrno } from '../errors.js';
 import { readContainerStatus, isWorkloadOf } from '../container/status.js';
 import { containerNames } from '../container/stop.js';
 import { processAlive } from '../pod/proc.js';
 import type { PodRecord } from '../pod/types.js';
 import { readInterfaces } from './net.js';
+import { paths as statePaths } from '../state/paths.js';
 import { nsfsDev, nsOf, nsOfPath, sameNs } from './proc.js';
 
 /** USER_HZ: the unit of /proc/PID/stat times and /proc/stat (100 on every Linux ABI podns runs on) */
@@ -34,13 +38,19 @@ const V1_UNLIMITED = 2 ** 62;
 
 export type StatsSource = 'cgroup' | 'proc';
 
+/** Where each number of a row came from: a cgroup with only some controllers (a container limited in memory
+ * alone has no cpu or pids cgroup) gives those, /proc the rest. */
+export interface StatsSources { cpu: StatsSource; memory: StatsSource; pids: StatsSource; blockIO: StatsSource }
+
 /** One reading of one container. */
 export interface ContainerSample {
   pod: string;
   container: string;
   /** running, exited, restarting, created; a container not running has no numbers */
   state: string;
-  source: StatsSource | null;
+  /** 'cgroup' or 'proc' when every number comes from there, 'mixed' otherwise (see sources); null: not running */
+  source: StatsSource | 'mixed' | null;
+  sources: StatsSources | null;
   /** the cgroup read (absolute directory of its memory controller, or the v2 one) */
   cgroup: string | null;
   cpuNs: number | null;
@@ -145,7 +155,11 @@ export function fromCgroup(host: CgroupHost, rel: string): (Numbers & { dir: str
   const cpu = at('cpuacct');
   const memExists = mem !== undefined && existsSync(mem);
   const cpuExists = cpu !== undefined && existsSync(cpu);
-  if (!memExists && !cpuExists) return undefined;
+  const pidsDir = at('pids');
+  const pidsExists = pidsDir !== undefined && existsSync(pidsDir);
+  const blkioDir = at('blkio');
+  const blkioExists = blkioDir !== undefined && existsSync(blkioDir);
+  if (!memExists && !cpuExists && !pidsExists && !blkioExists) return undefined;
   let memoryUsage: number | null = null;
   let memoryLimit: number | null = null;
   if (memExists) {
@@ -156,17 +170,11 @@ export function fromCgroup(host: CgroupHost, rel: string): (Numbers & { dir: str
     const limit = num(readOpt(join(mem, 'memory.limit_in_bytes')));
     memoryLimit = limit === null || limit >= V1_UNLIMITED ? null : limit;
   }
-  const pidsDir = at('pids');
-  let pids = pidsDir !== undefined ? num(readOpt(join(pidsDir, 'pids.current'))) : null;
-  if (pids === null && memExists) {
-    const procs = readOpt(join(mem, 'tasks'));
-    if (procs !== undefined) pids = procs.split('\n').filter(Boolean).length;
-  }
-  const blkioDir = at('blkio');
-  const io = blkioDir === undefined ? null
+  const pids = pidsExists ? num(readOpt(join(pidsDir, 'pids.current'))) : null;
+  const io = !blkioExists ? null
     : parseBlkioV1(readOpt(join(blkioDir, 'blkio.throttle.io_service_bytes_recursive')) ?? readOpt(join(blkioDir, 'blkio.throttle.io_service_bytes')));
   return {
-    dir: memExists ? mem : cpu!,
+    dir: memExists ? mem : cpuExists ? cpu : pidsExists ? pidsDir : blkioDir!,
     cpuNs: cpuExists ? num(readOpt(join(cpu, 'cpuacct.usage'))) : null,
     memoryUsage, memoryLimit, pids, blockRead: io?.read ?? null, blockWrite: io?.write ?? null,
   };
@@ -247,6 +255,28 @@ function podNet(rec: PodRecord): { rx: number; tx: number } | null {
   }
 }
 
+/**
+ * The container's cgroup path inside each hierarchy: the one config.json records (cgroupPath, written before
+ * the cgroup is made, and under the parent in effect then), else where podns's layout puts it. A recorded
+ * path is checked like a cgroup parent (no '..', no absolute path) before it is joined to a mount.
+ */
+function cgroupRel(root: string, rec: PodRecord, name: string): string {
+  let recorded: unknown;
+  try {
+    recorded = (JSON.parse(readFileSync(statePaths.containerConfig(root, rec.name, name), 'utf8')) as { cgroupPath?: unknown }).cgroupPath;
+  } catch {
+    recorded = undefined;
+  }
+  if (typeof recorded === 'string') {
+    try {
+      return validateCgroupParent(recorded);
+    } catch {
+      // a hand-edited record: fall back to the layout
+    }
+  }
+  return cgroupPaths(rec, name).container!;
+}
+
 /** One reading of these pods' containers. */
 export function takeSample(root: string, pods: PodRecord[], host: CgroupHost = hostCgroups()): Sample {
   const out: PodSample[] = [];
@@ -257,16 +287,31 @@ export function takeSample(root: string, pods: PodRecord[], host: CgroupHost = h
       const st = readContainerStatus({ root, pod: rec.name, name });
       const base = { pod: rec.name, container: name, cgroup: null, cpuNs: null, memoryUsage: null, memoryLimit: null, pids: null, blockRead: null, blockWrite: null };
       if (st === undefined || st.state !== 'running' || !isWorkloadOf(st.pid, st.watcherPid)) {
-        containers.push({ ...base, state: st === undefined ? 'created' : st.state === 'running' ? 'gone' : st.state, source: null });
+        containers.push({ ...base, state: st === undefined ? 'created' : st.state === 'running' ? 'gone' : st.state, source: null, sources: null });
         continue;
       }
-      const cg = fromCgroup(host, cgroupPaths(rec, name).container!);
-      if (cg !== undefined) {
-        const { dir, ...n } = cg;
-        containers.push({ ...base, ...n, state: 'running', source: 'cgroup', cgroup: dir });
-      } else {
-        containers.push({ ...base, ...fromProc(st.pid, st.watcherPid), state: 'running', source: 'proc' });
+      const cg = fromCgroup(host, cgroupRel(root, rec, name));
+      if (cg === undefined) {
+        const sources: StatsSources = { cpu: 'proc', memory: 'proc', pids: 'proc', blockIO: 'proc' };
+        containers.push({ ...base, ...fromProc(st.pid, st.watcherPid), state: 'running', source: 'proc', sources });
+        continue;
       }
+      // what the cgroup lacks (a controller podns made no cgroup in) comes from /proc, and says so
+      const { dir, ...n } = cg;
+      const sources: StatsSources = {
+        cpu: n.cpuNs !== null ? 'cgroup' : 'proc', memory: n.memoryUsage !== null ? 'cgroup' : 'proc',
+        pids: n.pids !== null ? 'cgroup' : 'proc', blockIO: n.blockRead !== null ? 'cgroup' : 'proc',
+      };
+      const all = Object.values(sources);
+      const p = all.includes('proc') ? fromProc(st.pid, st.watcherPid) : undefined;
+      containers.push({
+        ...base, state: 'running', cgroup: dir, sources,
+        source: all.every((v) => v === 'cgroup') ? 'cgroup' : 'mixed',
+        cpuNs: n.cpuNs ?? p!.cpuNs, memoryUsage: n.memoryUsage ?? p!.memoryUsage,
+        // a limit only where the memory cgroup is read
+        memoryLimit: n.memoryUsage !== null ? n.memoryLimit : null,
+        pids: n.pids ?? p!.pids, blockRead: n.blockRead ?? p!.blockRead, blockWrite: n.blockRead !== null ? n.blockWrite : p!.blockWrite,
+      });
     }
     out.push({ pod: rec.name, netRx: net?.rx ?? null, netTx: net?.tx ?? null, containers });
   }
@@ -328,7 +373,7 @@ export function computeStats(a: Sample, b: Sample, memTotal: number): StatsView 
     const rows: ContainerStats[] = [];
     for (const c of p.containers) {
       const before = prev.get(`${p.pod}/${c.container}`);
-      const comparable = before !== undefined && before.source === c.source && before.cpuNs !== null && c.cpuNs !== null && sysDelta > 0;
+      const comparable = before !== undefined && before.sources?.cpu === c.sources?.cpu && before.cpuNs !== null && c.cpuNs !== null && sysDelta > 0;
       const cpuDeltaNs = comparable ? Math.max(c.cpuNs! - before!.cpuNs!, 0) : null;
       const cpuPercent = cpuDeltaNs === null ? null : (cpuDeltaNs / sysDelta) * b.onlineCpus * 100;
       const over = c.memoryLimit ?? (memTotal > 0 ? memTotal : null);
@@ -376,6 +421,13 @@ const dash = '--';
 const pct = (v: number | null) => (v === null ? dash : `${v.toFixed(2)}%`);
 const pair = (a: number | null, b: number | null, f: (n: number) => string) => (a === null && b === null ? dash : `${a === null ? dash : f(a)} / ${b === null ? dash : f(b)}`);
 
+/** "cgroup", "proc", or for a mixed row the cgroup's part and what /proc gave, e.g. "cgroup (cpu,pids: proc)" */
+function sourceCell(c: ContainerStats): string {
+  if (c.source !== 'mixed' || c.sources === null) return c.source ?? dash;
+  const fromProc = (Object.keys(c.sources) as Array<keyof StatsSources>).filter((k) => c.sources![k] === 'proc');
+  return `cgroup (${fromProc.join(',')}: proc)`;
+}
+
 export const STATS_HEADERS = ['POD', 'CONTAINER', 'CPU %', 'MEM USAGE / LIMIT', 'MEM %', 'NET I/O', 'BLOCK I/O', 'PIDS', 'SOURCE'];
 
 /** The table rows (cells as text); a pod of several containers gets a "(pod)" total row. */
@@ -391,7 +443,7 @@ export function statsRows(view: StatsView): string[][] {
       const limit = c.memoryLimit !== null ? binBytes(c.memoryLimit) : c.source === 'cgroup' ? 'unlimited' : 'no limit';
       rows.push([
         c.pod, c.container, pct(c.cpuPercent), `${c.memoryUsage === null ? dash : binBytes(c.memoryUsage)} / ${limit}`, pct(c.memoryPercent),
-        pair(c.netRx, c.netTx, decBytes), pair(c.blockRead, c.blockWrite, decBytes), c.pids === null ? dash : String(c.pids), c.source ?? dash,
+        pair(c.netRx, c.netTx, decBytes), pair(c.blockRead, c.blockWrite, decBytes), c.pids === null ? dash : String(c.pids), sourceCell(c),
       ]);
     }
     if (cs.length > 1) {

@@ -44,6 +44,11 @@ test('v1: usage minus total_inactive_file, the huge default limit is no limit, p
     writeFileSync(join(root, 'memory', REL, 'memory.limit_in_bytes'), '67108864\n');
     t.is(fromCgroup(host, REL)!.memoryLimit, 67108864);
     t.is(fromCgroup(host, 'podns/web-0123abcd/other'), undefined, 'no cgroup directory: not a cgroup row');
+    // a container limited in memory only has no cpu, pids or blkio cgroup: those are null (/proc fills them)
+    for (const c of ['cpu,cpuacct', 'pids', 'blkio']) rmSync(join(root, c), { recursive: true });
+    const m = fromCgroup(host, REL)!;
+    t.is(m.memoryLimit, 67108864);
+    t.deepEqual([m.cpuNs, m.pids, m.blockRead, m.blockWrite], [null, null, null, null]);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
@@ -78,7 +83,8 @@ test('parsers and the CPU % of two samples (docker: container delta over system 
     { systemNs: 1000 * 10_000_000, onlineCpus: 2 });
   t.is(parseBlkioV1(undefined), null);
   t.is(parseIoStatV2(undefined), null);
-  const c = { pod: 'p', container: 'a', state: 'running', source: 'cgroup' as const, cgroup: '/x', memoryUsage: 1 << 20, memoryLimit: 4 << 20, pids: 1, blockRead: 0, blockWrite: 0 };
+  const all = { cpu: 'cgroup', memory: 'cgroup', pids: 'cgroup', blockIO: 'cgroup' } as const;
+  const c = { pod: 'p', container: 'a', state: 'running', source: 'cgroup' as const, sources: all, cgroup: '/x', memoryUsage: 1 << 20, memoryLimit: 4 << 20, pids: 1, blockRead: 0, blockWrite: 0 };
   const a: Sample = { systemNs: 0, onlineCpus: 2, pods: [{ pod: 'p', netRx: 1, netTx: 2, containers: [{ ...c, cpuNs: 0 }] }] };
   // 2 s of machine time over 2 CPUs is 1 s; the container used 0.5 s: 50% of one CPU
   const b: Sample = { systemNs: 2e9, onlineCpus: 2, pods: [{ pod: 'p', netRx: 1, netTx: 2, containers: [{ ...c, cpuNs: 5e8 }] }] };
@@ -89,7 +95,7 @@ test('parsers and the CPU % of two samples (docker: container delta over system 
   const row = statsRows(v)[0]!;
   t.deepEqual(row, ['p', 'a', '50.00%', '1MiB / 4MiB', '25.00%', '1B / 2B', '0B / 0B', '1', 'cgroup']);
   // a cgroup row without a limit says so; a first sample of another source gives no CPU %
-  const u = computeStats({ ...a, pods: [{ ...a.pods[0]!, containers: [{ ...c, source: 'proc', cpuNs: 0 }] }] },
+  const u = computeStats({ ...a, pods: [{ ...a.pods[0]!, containers: [{ ...c, source: 'proc', sources: { ...all, cpu: 'proc' }, cpuNs: 0 }] }] },
     { ...b, pods: [{ ...b.pods[0]!, containers: [{ ...c, cpuNs: 5e8, memoryLimit: null }] }] }, 1 << 30);
   t.is(u.containers[0]!.cpuPercent, null);
   t.is(statsRows(u)[0]![3], '1MiB / unlimited');
