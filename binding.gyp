@@ -31,6 +31,7 @@
                    "native/helper/shim.c", "native/helper/shim_args.c", "native/helper/shim_child.c",
                    "native/helper/shim_rootfs.c", "native/helper/shim_log.c", "native/helper/shim_status.c",
                    "native/helper/shim_devices.c",
+                   "native/helper/shim_cgroups.c",
                    "native/helper/privileges.c", "native/helper/seccomp.c", "native/helper/privileges.h", "native/helper/syscalls.h", "native/common/caps.h",
                    "native/helper/crilog.c", "native/helper/crilog.h",
                    "native/helper/shim.h", "native/helper/common.h", "native/common/errname.h"],
@@ -40,6 +41,7 @@
                    "native/helper/shim.c", "native/helper/shim_args.c", "native/helper/shim_child.c",
                    "native/helper/shim_rootfs.c", "native/helper/shim_log.c", "native/helper/shim_status.c",
                    "native/helper/shim_devices.c",
+                   "native/helper/shim_cgroups.c",
                    "native/helper/privileges.c", "native/helper/seccomp.c",
                    "native/helper/crilog.c"]
       }]

@@ -60,7 +60,8 @@ struct exec_opts {
   char **envs;
   int nenv;
   char **cmd;
-  int cgroup_fd; // --cgroup DIR: DIR/cgroup.procs, opened before any namespace is joined
+  int cgroup_fds[8]; // --cgroup DIR (repeatable): DIR/cgroup.procs, opened before any namespace is joined
+  int n_cgroups;
 };
 
 // ---- argument parsing ---------------------------------------------------------------
@@ -92,7 +93,7 @@ static void parse_args(int argc, char **argv, struct exec_opts *o) {
   o->envs = calloc((size_t)argc, sizeof(char *));
   o->nenv = 0;
   o->cmd = NULL;
-  o->cgroup_fd = -1;
+  o->n_cgroups = 0;
   if (o->envs == NULL) die_errno("calloc");
 
   // --errfd first, so that every later complaint already goes where the caller listens.
@@ -132,13 +133,15 @@ static void parse_args(int argc, char **argv, struct exec_opts *o) {
       if (eq == NULL || eq == v) die_usage("--env wants K=V, got \"%s\"", v);
       o->envs[o->nenv++] = v;
     } else if (strcmp(a, "--cgroup") == 0) {
-      // The container's devices cgroup (cgroup v1): CMD joins it, so that an exec session gets no more
-      // devices than the workload. Opened now: the joined mount namespace has no /sys/fs/cgroup.
+      // The container's cgroups (its devices cgroup, its limits' hierarchies): CMD joins each, so that an
+      // exec session gets no more devices, memory, CPU or pids than the workload. Opened now: the joined
+      // mount namespace has no /sys/fs/cgroup.
       const char *v = need_value(argc, argv, &i);
       char procs[4096];
       if (v[0] != '/' || snprintf(procs, sizeof procs, "%s/cgroup.procs", v) >= (int)sizeof procs) die_usage("--cgroup wants an absolute directory, got \"%s\"", v);
-      o->cgroup_fd = open(procs, O_WRONLY | O_CLOEXEC);
-      if (o->cgroup_fd < 0) {
+      if (o->n_cgroups == (int)(sizeof o->cgroup_fds / sizeof o->cgroup_fds[0])) die_usage("at most 8 --cgroup");
+      int cfd = o->cgroup_fds[o->n_cgroups++] = open(procs, O_WRONLY | O_CLOEXEC);
+      if (cfd < 0) {
         char step[4200];
         snprintf(step, sizeof step, "open %s", procs);
         die_errno(step);
@@ -170,7 +173,8 @@ __attribute__((noreturn)) static void run_child(const struct exec_opts *o, const
   (void)oldmask;
   if (reset_signals() != 0) die_errno("sigprocmask");
   // "0": this process. Before dropping privileges (writing cgroup.procs needs them).
-  if (o->cgroup_fd >= 0 && write(o->cgroup_fd, "0", 1) != 1) die_errno("join the devices cgroup");
+  for (int c = 0; c < o->n_cgroups; c++)
+    if (write(o->cgroup_fds[c], "0", 1) != 1) die_errno("join the container's cgroup");
   if (slave >= 0) {
     // Errors from here on must not land in the pty (the caller reads them from stderr).
     helper_keep_error_fd_across_dup2();

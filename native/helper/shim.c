@@ -90,6 +90,10 @@ static __attribute__((noreturn)) void watcher(struct opts *o) {
     devices_cgroup_remove(o->devices_cgroup, -1);
     _exit(1);
   }
+  if (limit_cgroups_open() < 0) {
+    report(ready, errno, "cgroup", "%s/cgroup.procs: %s", o->cgroup_dirs[W.n_cgroup_fds], strerror(errno));
+    _exit(1);
+  }
   workload_env(o);
   oom_lower_watcher(); /* while it may still have CAP_SYS_RESOURCE */
   /* The watcher may be PID 1 of the container's pid namespace, where the workload sees it. From here it
@@ -105,6 +109,7 @@ static __attribute__((noreturn)) void watcher(struct opts *o) {
   if (start_workload(err, sizeof err) < 0) {
     dprintf(ready, "error %s\n", err);
     if (o->devices_cgroup) devices_cgroup_remove(o->devices_cgroup, W.devices_fd);
+    limit_cgroups_remove();
     _exit(1);
   }
   write_status();
@@ -158,6 +163,8 @@ int shim_main(int argc, char **argv) {
   W.o = &o;
   W.log.fd = -1;
   W.devices_fd = -1;
+  for (int c = 0; c < MAX_CGROUP_DIRS; c++) W.cgroup_fds[c] = -1;
+  W.oom_fd = -1;
   W.out = (struct stream){.name = "stdout", .fd = -1};
   W.err = (struct stream){.name = "stderr", .fd = -1};
   W.backoff_ms = o.backoff_ms;

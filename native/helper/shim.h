@@ -22,6 +22,7 @@
 #define MAX_NS 8
 #define MAX_BINDS 32
 #define MAX_MASKS 32 /* --mask and --readonly-path, each */
+#define MAX_CGROUP_DIRS 8 /* --cgroup-dir */
 #define LINE_MAX_BYTES 16384 /* kubelet's CRI line limit: a longer line is split with the P tag */
 #define BACKOFF_CAP_MS 300000L /* kubelet's CrashLoopBackOff cap */
 #define BACKOFF_RESET_MS 600000L /* a run this long resets the backoff, as kubelet forgets old crashes */
@@ -69,6 +70,9 @@ struct opts {
   int n_ro_paths;
   int readonly_rootfs;
   const char *devices_cgroup;
+  /* --cgroup-dir DIR (repeatable): the container's limit cgroups, made by podns; the workload joins each */
+  const char *cgroup_dirs[MAX_CGROUP_DIRS];
+  int n_cgroup_dirs;
   uint64_t log_max_size; /* --log-max-size BYTES */
   int log_max_files;     /* --log-max-files N (>= 2) */
   char **argv;
@@ -101,6 +105,11 @@ struct watcher_state {
   long backoff_ms;
   struct stream out, err;
   int devices_fd; /* cgroup.procs of --devices-cgroup, -1 without */
+  int cgroup_fds[MAX_CGROUP_DIRS]; /* cgroup.procs of each --cgroup-dir */
+  int n_cgroup_fds;
+  int oom_fd;       /* memory.oom_control (v1) or memory.events (v2) of the memory one, -1 without */
+  long oom_kills;   /* its oom_kill count when the workload last started */
+  int oom_killed;   /* the last exit followed an OOM kill in the container's memory cgroup */
   char oom_adj[16]; /* oom_score_adj the watcher started with: the pod's, the workload's */
   int oom_lowered;  /* the watcher lowered its own (it may: CAP_SYS_RESOURCE) */
 };
@@ -136,6 +145,16 @@ __attribute__((noreturn, format(printf, 3, 4))) void child_fail(int err, const c
 void setup_rootfs(const struct opts *o);
 /* Without --rootfs: the host's tree, with a fresh /proc and /sys, the binds, masks, read-only paths. */
 void setup_host_tree(const struct opts *o);
+
+/* shim_cgroups.c: the limit cgroups (--cgroup-dir) */
+/* Opens each DIR/cgroup.procs (and the memory cgroup's OOM counter); -1 with errno, W.n_cgroup_fds the failing one. */
+int limit_cgroups_open(void);
+/* In the child: joins each ("0": the writer). -1 with errno and *which the failing dir. */
+int limit_cgroups_join(const char **which);
+/* The OOM kill count now (-1: no memory cgroup or unreadable). */
+long limit_cgroups_oom_kills(void);
+/* Closes the fds and removes the dirs (and the pod's dir above, once empty); EBUSY is left to delete/gc. */
+void limit_cgroups_remove(void);
 
 /* shim_devices.c */
 /* Makes DIR (a v1 devices cgroup) with the minimal set allowed; returns an fd of its cgroup.procs, -1 with errno. */

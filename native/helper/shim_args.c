@@ -101,6 +101,9 @@ int parse(int argc, char **argv, struct opts *o) {
     } else if (!strcmp(a, "--devices-cgroup")) {
       if (!safe_dst(v)) { bad = a; snprintf(why, sizeof why, "bad --devices-cgroup \"%s\": want an absolute path without ..", v); break; }
       o->devices_cgroup = v;
+    } else if (!strcmp(a, "--cgroup-dir")) {
+      if (!safe_dst(v) || o->n_cgroup_dirs == MAX_CGROUP_DIRS) { bad = a; snprintf(why, sizeof why, "bad --cgroup-dir \"%s\": want an absolute path without .. (at most %d)", v, MAX_CGROUP_DIRS); break; }
+      o->cgroup_dirs[o->n_cgroup_dirs++] = v;
     } else if (!strcmp(a, "--hostname")) o->hostname = v;
     else if (!strcmp(a, "--uid") || !strcmp(a, "--gid")) {
       long n;

@@ -94,6 +94,10 @@ static __attribute__((noreturn)) void run_child(const struct opts *o, int outw, 
   /* Into the devices cgroup first ("0": the writer), while we are root and the fd still reaches it. */
   if (W.devices_fd >= 0 && write(W.devices_fd, "0", 1) != 1)
     child_fail(errno, "devices-cgroup", "%s/cgroup.procs: %s", o->devices_cgroup, strerror(errno));
+  /* And the limit cgroups (memory, cpu, pids: only those the limits need), before the workload allocates
+     or forks anything of its own. */
+  const char *which = NULL;
+  if (limit_cgroups_join(&which) < 0) child_fail(errno, "cgroup", "%s/cgroup.procs: %s", which, strerror(errno));
 
   if (unshare(CLONE_NEWNS) < 0) child_fail(errno, "unshare", "mount namespace: %s", strerror(errno));
   /* rslave, not rprivate: the copy of the host's mounts we start with includes the pins of every pod

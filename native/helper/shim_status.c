@@ -28,8 +28,9 @@ void write_status(void) {
   if (W.signal >= 0) snprintf(sig, sizeof sig, "%d", W.signal);
   int n = snprintf(buf, sizeof buf,
                    "{\"state\":\"%s\",\"pid\":%d,\"watcherPid\":%d,\"startedAt\":\"%s\",\"finishedAt\":%s,"
-                   "\"exitCode\":%s,\"signal\":%s,\"restartCount\":%d}\n",
-                   W.state, (int)W.pid_host, (int)W.self_host, started, finished, code, sig, W.restart_count);
+                   "\"exitCode\":%s,\"signal\":%s,\"restartCount\":%d%s}\n",
+                   W.state, (int)W.pid_host, (int)W.self_host, started, finished, code, sig, W.restart_count,
+                   W.oom_killed ? ",\"reason\":\"OOMKilled\"" : "");
   /* tmp + rename: a reader never sees half a file. The directory may be gone (pod deleted): ignore. */
   int fd = openat(W.dirfd, "status.json.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return;
@@ -56,6 +57,7 @@ static void finish(void) {
   /* The container has ended for good: its devices cgroup goes (the workload is gone from it). */
   if (W.o->devices_cgroup) devices_cgroup_remove(W.o->devices_cgroup, W.devices_fd);
   W.devices_fd = -1;
+  limit_cgroups_remove();
   W.state = "exited";
   write_status();
   W.done = 1;
@@ -68,6 +70,11 @@ void on_exit_status(int ws) {
   if (WIFSIGNALED(ws)) { W.signal = WTERMSIG(ws); W.exit_code = 128 + W.signal; }
   else { W.signal = -1; W.exit_code = WEXITSTATUS(ws); }
   W.pid = 0;
+  /* The kernel's OOM kills in the memory cgroup since this run started (the reason of this exit, as the
+     kubelet reports it; the exit status stays what waitpid said, 137 when the workload itself was killed). */
+  long kills = limit_cgroups_oom_kills();
+  W.oom_killed = kills >= 0 && W.oom_kills >= 0 && kills > W.oom_kills;
+  if (kills >= 0) W.oom_kills = kills;
   /* As the init of the container's own pid namespace, we end the workload's leftovers with it, the way a
      container's pid namespace dies with its first process. Only there: kill(-1) outside would hit the host. */
   if (W.o->new_pid_ns && getpid() == 1) {

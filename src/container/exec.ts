@@ -34,7 +34,7 @@ export interface ExecOptions {
  * them: it is the helper's own environment, which CMD inherits — /proc/PID/environ is readable by the
  * owner only, while /proc/PID/cmdline (argv) is readable by every user.
  */
-export function execOptions(config: Pick<ContainerConfig, 'workingDir' | 'uid' | 'gid' | 'capabilities' | 'ambientCapabilities' | 'noNewPrivileges' | 'seccomp' | 'supplementalGroups' | 'devicesCgroup'>, argv: string[], tty: boolean): ExecArgvOptions {
+export function execOptions(config: Pick<ContainerConfig, 'workingDir' | 'uid' | 'gid' | 'capabilities' | 'ambientCapabilities' | 'noNewPrivileges' | 'seccomp' | 'supplementalGroups' | 'devicesCgroup' | 'cgroupDirs'>, argv: string[], tty: boolean): ExecArgvOptions {
   return {
     target: { pidfd: 3 },
     ...(tty ? { tty } : {}),
@@ -42,8 +42,9 @@ export function execOptions(config: Pick<ContainerConfig, 'workingDir' | 'uid' |
     ...(config.gid !== undefined ? { gid: config.gid } : {}),
     // the same user, groups, capabilities, no_new_privs and filter as the container's main process
     ...privilegeOptions(config),
-    // and the same devices cgroup
-    ...(config.devicesCgroup !== undefined ? { cgroup: config.devicesCgroup } : {}),
+    // and the same cgroups: devices, and the limits' (an exec session gets no more than the workload)
+    ...(config.devicesCgroup !== undefined || config.cgroupDirs !== undefined
+      ? { cgroups: [...(config.devicesCgroup !== undefined ? [config.devicesCgroup] : []), ...(config.cgroupDirs ?? [])] } : {}),
     cwd: config.workingDir ?? '/',
     argv,
   };

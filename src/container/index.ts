@@ -9,3 +9,4 @@ export { psRows, type PsRow } from './ps.js';
 export { parseUser, validateEnv, workloadEnv, commandText } from './config.js';
 export { listWatchers, killStrayWatchers, type WatcherProcess } from './watchers.js';
 export { CAPABILITIES, DEFAULT_CAPABILITIES, computeCapabilities, parseSecurityOpts, privilegeSummary, type SeccompMode } from './privileges.js';
+export * from './limits.js';

@@ -25,6 +25,7 @@ import { paths, resolveRoot } from '../state/paths.js';
 import { validateLogLimits } from './log-limits.js';
 import { validateEnv, validateIds, validateRestartPolicy, validateWorkdir, workloadEnv, type RestartPolicy } from './config.js';
 import { devicesCgroupFor, removeDevicesCgroup } from './devices.js';
+import { checkLimits, limitCgroupsFor, makeLimitCgroups, removeLimitCgroups, resolveLimits } from './limits.js';
 import { protectedPaths } from './masks.js';
 import { validateResources } from './resources.js';
 import { privilegeOptions, resolvePrivileges, type SeccompMode } from './privileges.js';
@@ -65,8 +66,14 @@ export interface RunOptions {
   logMaxSize?: number;
   /** files of the CRI log kept, the previous run's included, 2 or more; default 5 (containerLogMaxFiles) */
   logMaxFiles?: number;
-  /** Kubernetes cpu/memory limits and requests: recorded (normalised) and shown, not enforced yet */
+  /** Kubernetes cpu/memory limits and requests: recorded (normalised), shown, enforced (src/container/limits.ts) */
   resources?: ContainerResources;
+  /** memory limit in bytes (`--memory 32m`: parseMemorySize) */
+  memory?: number;
+  /** CPU limit as a number of CPUs (`--cpus 0.5`: quota 50000 per 100000 µs) */
+  cpus?: number;
+  /** most processes and threads at once (`--pids-limit N`; -1 unlimited) */
+  pidsLimit?: number;
 }
 
 /** The namespaces a container joins: the pod's pins, and its pid namespace or a new one. */
@@ -135,6 +142,7 @@ export function shimOptions(root: string, rec: PodRecord, config: ContainerConfi
     // a record from before the limits existed gets the defaults
     ...validateLogLimits(config),
     ...(config.devicesCgroup !== undefined ? { devicesCgroup: config.devicesCgroup } : {}),
+    ...(config.cgroupDirs !== undefined ? { cgroupDirs: config.cgroupDirs } : {}),
     argv: config.argv,
   };
 }
@@ -257,6 +265,10 @@ export async function runContainer(o: RunOptions): Promise<{ config: ContainerCo
   validateWorkdir(o.workingDir);
   const logLimits = validateLogLimits(o);
   const resources = validateResources(o.resources);
+  // limits: values and controllers checked before anything is made; none (the common case): no cgroup,
+  // and not even a look at the host's cgroup mounts
+  const limits = resolveLimits({ ...o, ...(resources !== undefined ? { resources } : {}) });
+  if (limits !== undefined) checkLimits(limits);
   if (o.backoffMs !== undefined && (!Number.isInteger(o.backoffMs) || o.backoffMs < 1 || o.backoffMs > 300000)) {
     throw new PodnsError('EUSAGE', `invalid restart backoff ${o.backoffMs} ms: use 1 to 300000`);
   }
@@ -298,6 +310,8 @@ export async function runContainer(o: RunOptions): Promise<{ config: ContainerCo
   };
   const devicesCgroup = devicesCgroupFor(rec, o.name, config);
   if (devicesCgroup !== undefined) config.devicesCgroup = devicesCgroup;
+  const limitCgroups = limits !== undefined ? limitCgroupsFor(rec, o.name, limits) : undefined;
+  if (limitCgroups !== undefined) Object.assign(config, { limits, cgroupPath: limitCgroups.path, cgroupDirs: limitCgroups.dirs });
 
   // Recorded before it is made (DESIGN: a crash leaves a record that says what may exist).
   rec = updatePod({ root, name: o.pod, update: (r) => {
@@ -318,6 +332,10 @@ export async function runContainer(o: RunOptions): Promise<{ config: ContainerCo
     writeJsonAtomic(paths.containerConfig(root, o.pod, o.name), config);
     writeEnvFile(root, rec, config);
     faultPoint('container-after-config');
+    if (limitCgroups !== undefined) {
+      makeLimitCgroups(limitCgroups);
+      faultPoint('container-after-cgroups');
+    }
     const status = await startShim(root, rec, config, o.backoffMs);
     started = true;
     faultPoint('container-after-start');
@@ -330,6 +348,7 @@ export async function runContainer(o: RunOptions): Promise<{ config: ContainerCo
     } else {
       // the watcher removes its cgroup when it fails to start; this is for one that died part way
       await removeDevicesCgroup(config.devicesCgroup).catch(() => undefined);
+      await removeLimitCgroups(config).catch(() => undefined);
       rmSync(dir, { recursive: true, force: true });
       try {
         updatePod({ root, name: o.pod, update: (r) => { r.containers = r.containers.filter((c) => c !== o.name); } });

@@ -7,7 +7,7 @@
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseAllDocuments, type Document, type Node, type Pair, type YAMLMap } from 'yaml';
 import { PodnsError } from '../errors.js';
 import { normalizeCapability, type SeccompMode } from '../container/privileges.js';
-import { COMPUTE_RESOURCES, defaultRequests, normalizeQuantity, parseMemoryBytes, podQosClass, requestsOverLimits, type ComputeResource } from '../container/resources.js';
+import { COMPUTE_RESOURCES, defaultRequests, normalizeQuantity, parseMemoryBytes, requestsOverLimits, type ComputeResource } from '../container/resources.js';
 import { parseReference } from '../image/reference.js';
 import type { ContainerResources, PortMapping, ResourceList } from '../pod/types.js';
 
@@ -556,7 +556,6 @@ function parsePod(ctx: Ctx, top: Fields, topNode: YAMLMap): ParsedPod | undefine
   const seen = new Map<string, number>();
   const hostPorts = new Map<string, number>();
   const publish: PortMapping[] = [];
-  let resourcesLine: number | undefined;
   (items ?? []).forEach((n, i) => {
     const p = `spec.containers[${i}]`;
     if (!isMap(n)) {
@@ -597,7 +596,6 @@ function parsePod(ctx: Ctx, top: Fields, topNode: YAMLMap): ParsedPod | undefine
     const args = getStringList(ctx, cf, 'args', p);
     const env = parseEnv(ctx, cf, p);
     const resources = parseResources(ctx, cf, p);
-    if (resources !== undefined && resourcesLine === undefined) resourcesLine = ctx.line(cf.get('resources')!.pair);
     const workingDir = getString(ctx, cf, 'workingDir', p);
     if (workingDir !== undefined && !workingDir.startsWith('/')) {
       ctx.error(cf.get('workingDir')!.value, `${p}.workingDir "${workingDir}" must be an absolute path such as /app`);
@@ -691,10 +689,6 @@ function parsePod(ctx: Ctx, top: Fields, topNode: YAMLMap): ParsedPod | undefine
     csources.push({ line: ctx.line(n), imageLine: ctx.line(imageNode) });
   });
   if (ctx.problems.length > before || name === undefined) return undefined;
-  if (resourcesLine !== undefined) {
-    // Never pretend: until the cgroup drivers land the numbers are only recorded.
-    ctx.warn(resourcesLine, `pod "${name}": resources are recorded and shown (QoS ${podQosClass(containers.map((c) => c.resources))}) but not enforced yet: podns sets no cgroup limits`);
-  }
   return {
     pod: {
       name, labels, annotations,

@@ -46,6 +46,8 @@ export interface ShimArgvOptions {
   readonlyPaths?: readonly string[];
   readonlyRootfs?: boolean;
   devicesCgroup?: string;
+  /** the limit cgroups the workload joins (src/container/limits.ts; made before the shim starts) */
+  cgroupDirs?: readonly string[];
   // priv (issue 10 points 2, 4; native/helper/privileges.h): the capability set (bounding; effective and
   // permitted for uid 0), a non-root uid's set, no_new_privs, the seccomp filter, supplementary groups.
   // (ping_group_range is set once per pod netns at create: src/network/pod.ts POD_NET_SYSCTLS.)
@@ -83,8 +85,8 @@ export interface ExecArgvOptions {
   noNewPrivs?: boolean;
   seccomp?: 'default' | 'unconfined';
   groups?: number[];
-  // rootfs: join this (devices) cgroup before exec
-  cgroup?: string;
+  // join these cgroups before exec: the devices cgroup (rootfs), the limit cgroups
+  cgroups?: readonly string[];
 
   argv: string[];
 }
@@ -132,6 +134,7 @@ export function shimArgv(o: ShimArgvOptions): string[] {
   many(out, '--readonly-path', o.readonlyPaths);
   flag(out, '--readonly-rootfs', o.readonlyRootfs);
   opt(out, '--devices-cgroup', o.devicesCgroup);
+  many(out, '--cgroup-dir', o.cgroupDirs);
   privilegeArgs(out, o);
   opt(out, '--log-max-size', o.logMaxSize);
   opt(out, '--log-max-files', o.logMaxFiles);
@@ -153,7 +156,7 @@ export function execArgv(o: ExecArgvOptions): string[] {
   flag(out, '--clear-env', o.clearEnv);
   for (const [k, v] of Object.entries(o.env ?? {})) out.push('--env', `${k}=${v}`);
   privilegeArgs(out, o);
-  opt(out, '--cgroup', o.cgroup);
+  many(out, '--cgroup', o.cgroups);
   out.push('--', ...o.argv);
   return out;
 }

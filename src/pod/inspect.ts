@@ -3,7 +3,8 @@ import { hostCgroups } from '../cgroups/detect.js';
 import { devicesSummary } from '../container/devices.js';
 import { protectedPaths } from '../container/masks.js';
 import { privilegeSummary } from '../container/privileges.js';
-import { readContainerConfig } from '../container/status.js';
+import { readContainerConfig, readContainerStatus } from '../container/status.js';
+import { limitsSummary } from '../container/limits.js';
 import { isErrno } from '../errors.js';
 import { native } from '../native/index.js';
 import type { NsType } from '../native/index.js';
@@ -51,9 +52,13 @@ export interface ContainerInspect {
   readOnlyRootFilesystem: boolean;
   /** the devices cgroup it is confined to (null: none), and what that means */
   devices: { cgroup: string | null; access: string };
+  /** the limits in effect and the cgroups that enforce them (src/container/limits.ts); none: no cgroup */
+  limits: { memory: number | null; cpus: number | null; cpuShares: number | null; pids: number | null; cgroups: string[]; summary: string };
+  /** why the last run ended, when known: "OOMKilled" (its memory cgroup counted an OOM kill); else null */
+  reason: string | null;
 }
 
-function containerInspect(config: ContainerConfig): ContainerInspect {
+function containerInspect(config: ContainerConfig, reason: string | undefined): ContainerInspect {
   const p = privilegeSummary(config);
   const masks = protectedPaths(config);
   return {
@@ -70,6 +75,11 @@ function containerInspect(config: ContainerConfig): ContainerInspect {
     readonlyPaths: masks.readonlyPaths,
     readOnlyRootFilesystem: config.readOnlyRootFilesystem === true,
     devices: { cgroup: config.devicesCgroup ?? null, access: devicesSummary(config) },
+    limits: {
+      memory: config.limits?.memory ?? null, cpus: config.limits?.cpus ?? null, cpuShares: config.limits?.cpuShares ?? null,
+      pids: config.limits?.pids ?? null, cgroups: config.cgroupDirs ?? [], summary: limitsSummary(config),
+    },
+    reason: reason ?? null,
   };
 }
 
@@ -141,7 +151,8 @@ export function inspectPod(o: RootOption & { name: string }): PodInspect {
     containers: {
       ready: st.ready, total: st.total, names: rec.containers,
       // a container whose config.json is not written yet (a run in progress) is left out
-      details: rec.containers.map((c) => readContainerConfig({ root: abs, pod: rec.name, name: c })).filter((c): c is ContainerConfig => c !== undefined).map(containerInspect),
+      details: rec.containers.map((c) => readContainerConfig({ root: abs, pod: rec.name, name: c })).filter((c): c is ContainerConfig => c !== undefined)
+        .map((c) => containerInspect(c, readContainerStatus({ root: abs, pod: rec.name, name: c.name })?.reason)),
     },
     pause: {
       pid: rec.pause?.pid ?? null,

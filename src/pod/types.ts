@@ -1,6 +1,7 @@
 // The records podns keeps on disk (pods/POD/pod.json). They are the contract between
 // the pod, container, view and gc code: change them with docs/DESIGN.md.
 import type { NsType } from '../../native/podns-native.js';
+import type { CgroupLimits } from '../cgroups/plan.js';
 
 export type NetworkMode =
   | { kind: 'bridge'; network: string }
@@ -112,8 +113,14 @@ export interface ContainerConfig {
   noNewPrivileges?: boolean;
   seccomp?: 'RuntimeDefault' | 'Unconfined';
   supplementalGroups?: number[];
-  /** recorded and shown (QoS class), not enforced yet: podns sets no cgroup limits (issue 12) */
+  /** recorded and shown (QoS class); its cpu and memory are enforced through `limits` */
   resources?: ContainerResources;
+  /** the limits in effect (flags and resources; src/container/limits.ts); absent: no cgroup at all */
+  limits?: CgroupLimits;
+  /** PARENT/POD-UID8/CONTAINER: the limit cgroups' path in each hierarchy; recorded before they are made */
+  cgroupPath?: string;
+  /** the absolute limit cgroups (one per hierarchy the limits need) the workload and exec sessions join */
+  cgroupDirs?: string[];
 }
 
 export interface ContainerStatus {
@@ -125,4 +132,6 @@ export interface ContainerStatus {
   exitCode: number | null;
   signal: number | null;
   restartCount: number;
+  /** why the last run ended, when the watcher knows: "OOMKilled" (the memory cgroup counted an OOM kill) */
+  reason?: 'OOMKilled';
 }

@@ -250,15 +250,25 @@ spec:
   const r = await podns(applyArgs(file));
   t.is(r.exitCode, 0, r.stderr);
   t.is(r.stdout, 'pod/qos-g created\npod/qos-b created\npod/qos-be created');
-  // never pretend: the numbers are kept, not enforced
-  t.is(r.stderr, [
-    `${file}:8: warning: pod "qos-g": resources are recorded and shown (QoS Guaranteed) but not enforced yet: podns sets no cgroup limits`,
-    `${file}:18: warning: pod "qos-b": resources are recorded and shown (QoS Burstable) but not enforced yet: podns sets no cgroup limits`,
-  ].join('\n'));
+  // enforced now: no "not enforced" warning
+  t.is(r.stderr, '');
   t.deepEqual(readContainerConfig({ root, pod: 'qos-g', name: 'c' })?.resources,
     { limits: { cpu: '500m', memory: '64Mi' }, requests: { cpu: '500m', memory: '64Mi' } });
   t.deepEqual(readContainerConfig({ root, pod: 'qos-b', name: 'c' })?.resources, { requests: { cpu: '100m' } });
   t.is(readContainerConfig({ root, pod: 'qos-be', name: 'c' })?.resources, undefined);
+  // and enforced as the kubelet maps them: limits → memory limit and CFS quota, requests → cpu.shares
+  const cg = (pod: string, file: string): string => {
+    const c = readContainerConfig({ root, pod, name: 'c' })!;
+    const dir = (c.cgroupDirs ?? []).find((d) => existsSync(join(d, file)));
+    return dir === undefined ? `no ${file} among ${JSON.stringify(c.cgroupDirs)}` : readFileSync(join(dir, file), 'utf8').trim();
+  };
+  t.is(cg('qos-g', 'memory.limit_in_bytes'), String(64 * 1024 * 1024));
+  t.is(cg('qos-g', 'cpu.cfs_quota_us'), '50000');
+  t.is(cg('qos-g', 'cpu.cfs_period_us'), '100000');
+  t.is(cg('qos-g', 'cpu.shares'), '512');
+  t.is(cg('qos-b', 'cpu.shares'), '102');
+  t.deepEqual(readContainerConfig({ root, pod: 'qos-b', name: 'c' })?.limits, { cpuShares: 102 });
+  t.is(readContainerConfig({ root, pod: 'qos-be', name: 'c' })?.cgroupDirs, undefined, 'BestEffort without resources: no cgroup');
 
   const wide = await podns(['get', '-o', 'wide', 'qos-g', 'qos-b', 'qos-be']);
   t.is(wide.exitCode, 0, wide.stderr);

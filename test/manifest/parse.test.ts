@@ -150,7 +150,6 @@ status: {phase: Running}
     'w.yaml:7: warning: spec.nodeName is not supported by podns and is ignored',
     'w.yaml:8: warning: spec.volumes is not supported by podns and is ignored (use an image that holds the files)',
     'w.yaml:12: warning: unknown field "spec.containers[0].imagee" (ignored)',
-    'w.yaml:13: warning: pod "w": resources are recorded and shown (QoS Burstable) but not enforced yet: podns sets no cgroup limits',
     'w.yaml:14: warning: spec.containers[0].imagePullPolicy: Always: podns never pulls; the local image is used',
     'w.yaml:17: warning: spec.containers[0].env[0].valueFrom is not supported by podns (no API server to read it from); IP is not set',
     'w.yaml:19: warning: spec.containers[0].securityContext.procMount is not supported by podns and is ignored',
@@ -432,14 +431,11 @@ spec:
   t.deepEqual(n!.containers.map((c) => c.resources), [undefined, { limits: { cpu: '0' }, requests: { cpu: '0' } }]);
   t.deepEqual(r.warnings, [
     // b's requests (1 byte) differ from its limit (1k): Burstable
-    'res.yaml:8: warning: pod "g": resources are recorded and shown (QoS Burstable) but not enforced yet: podns sets no cgroup limits',
     'res.yaml:9: warning: spec.containers[0].resources.limits.ephemeral-storage is not supported by podns and is ignored (only cpu and memory are)',
     'res.yaml:9: warning: spec.containers[0].resources.limits.hugepages-2Mi is not supported by podns and is ignored (only cpu and memory are)',
     'res.yaml:9: warning: spec.containers[0].resources.limits.nvidia.com/gpu is not supported by podns and is ignored (only cpu and memory are)',
     'res.yaml:14: warning: spec.containers[1].resources.requests.memory: fractional byte value "100m" is invalid, must be an integer (rounded up to 1)',
     'res.yaml:15: warning: spec.containers[1].resources.claims is not supported by podns and is ignored (there is no dynamic resource allocation)',
-    'res.yaml:24: warning: pod "b": resources are recorded and shown (QoS Burstable) but not enforced yet: podns sets no cgroup limits',
-    'res.yaml:34: warning: pod "n": resources are recorded and shown (QoS BestEffort) but not enforced yet: podns sets no cgroup limits',
   ]);
 });
 

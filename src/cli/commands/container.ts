@@ -1,8 +1,8 @@
 // podns run | exec | logs | stop | ps — containers in pods (src/container).
 import { PodnsError } from '../../errors.js';
 import {
-  chooseContainer, commandText, containerLogs, defaultedMessage, execInContainer, parseSecurityOpts, parseUser, psRows, runContainer,
-  stopContainers,
+  chooseContainer, commandText, containerLogs, defaultedMessage, execInContainer, parseCpus, parseMemorySize, parsePidsLimit,
+  parseSecurityOpts, parseUser, psRows, runContainer, stopContainers,
 } from '../../container/index.js';
 import { RESTART_POLICIES, validateRestartPolicy } from '../../container/config.js';
 import { parseLogMaxFiles, parseLogMaxSize } from '../../container/log-limits.js';
@@ -58,11 +58,17 @@ Options:
   --log-max-size SIZE        rotate the log at SIZE (default 10Mi; e.g. 512Ki, 10MiB, 1M = 10^6, bytes)
   --log-max-files N          log files kept, the previous run's included (default 5, at least 2);
                              the log never takes more than SIZE x N
+  --memory SIZE              memory limit (b, k, m, g: 1024-based; e.g. 256m); over it, the OOM killer
+                             ends the container: ps shows OOMKilled
+  --cpus N                   CPU limit in CPUs (e.g. 0.5: 50 ms per 100 ms period)
+  --pids-limit N             most processes and threads at once (-1: unlimited)
   -o json|name               print the container's config and status, or container/NAME
 Root in a container keeps podman's default capabilities (CHOWN, DAC_OVERRIDE, FOWNER, FSETID, KILL,
 NET_BIND_SERVICE, SETFCAP, SETGID, SETPCAP, SETUID, SYS_CHROOT) and runs under Docker's default seccomp
 filter: no mount, no module loading, no new user namespace, no raw sockets (ping works without them).
 A non-root --user gets only the capabilities given with --cap-add.
+A container with a limit gets cgroups (only the controllers its limits need), which exec sessions join too;
+a container without one gets none.
 With an image, CMD [ARG...] replace the image's default arguments (CMD), as 'kubectl run -- ARGS' does;
 the image's entrypoint stays.
 
@@ -75,6 +81,7 @@ Example:
       'read-only'?: boolean;
       'cap-add'?: string[]; 'cap-drop'?: string[]; privileged?: boolean; 'security-opt'?: string[];
       'log-max-size'?: string; 'log-max-files'?: string;
+      memory?: string; cpus?: string; 'pids-limit'?: string;
     }>('run', argv, {
       name: { type: 'string' },
       image: { type: 'string' },
@@ -90,6 +97,9 @@ Example:
       'security-opt': { type: 'string', multiple: true },
       'log-max-size': { type: 'string' },
       'log-max-files': { type: 'string' },
+      memory: { type: 'string' },
+      cpus: { type: 'string' },
+      'pids-limit': { type: 'string' },
     }, { stopAtFirstPositional: 1 });
     const pod = onePod('run', p.positionals);
     const v = p.values;
@@ -109,6 +119,9 @@ Example:
     const capDrop = capList(v['cap-drop']);
     const logMaxSize = v['log-max-size'] !== undefined ? parseLogMaxSize(v['log-max-size']) : undefined;
     const logMaxFiles = v['log-max-files'] !== undefined ? parseLogMaxFiles(v['log-max-files']) : undefined;
+    const memory = v.memory !== undefined ? parseMemorySize(v.memory) : undefined;
+    const cpus = v.cpus !== undefined ? parseCpus(v.cpus) : undefined;
+    const pidsLimit = v['pids-limit'] !== undefined ? parsePidsLimit(v['pids-limit']) : undefined;
     const res = await runContainer({
       root: p.globals.root,
       pod,
@@ -127,6 +140,9 @@ Example:
       ...security,
       ...(logMaxSize !== undefined ? { logMaxSize } : {}),
       ...(logMaxFiles !== undefined ? { logMaxFiles } : {}),
+      ...(memory !== undefined ? { memory } : {}),
+      ...(cpus !== undefined ? { cpus } : {}),
+      ...(pidsLimit !== undefined ? { pidsLimit } : {}),
     });
     if (p.globals.output === 'json') out(json(res));
     else if (p.globals.output === 'name') out(`container/${res.config.name}\n`);

@@ -1,0 +1,199 @@
+// Limits (run --memory/--cpus/--pids-limit) enforced by cgroups on this host: the files hold the values,
+// the workload and exec sessions are inside, a memory hog is OOMKilled at its limit, a fork loop stops
+// at its pids limit, and nothing is left after delete, after the watcher ends, after kill -9 + gc.
+// A container without limits has no cgroup and its shim no --cgroup-dir.
+import test, { type ExecutionContext } from 'ava';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { hostCgroups, type CgroupHost } from '../../src/cgroups/index.js';
+import {
+  checkLimits, execInContainer, parseCpus, parseMemorySize, parsePidsLimit, psRows, readContainerConfig, readContainerStatus,
+  resolveLimits, runContainer,
+} from '../../src/container/index.js';
+import { shimOptions } from '../../src/container/run.js';
+import { deletePod } from '../../src/pod/delete.js';
+import { inspectPod } from '../../src/pod/inspect.js';
+import { readPod } from '../../src/pod/store.js';
+import { shimArgv } from '../../src/native/helper.js';
+import { PodnsError } from '../../src/errors.js';
+import { busyboxAvailable, makeBusyboxRootfs } from '../helpers/busybox.js';
+import { privileged } from '../helpers/root.js';
+import { processGone, waitFor, type TestEnv } from '../pod/env.js';
+import { createTestPod, useContainerEnv } from './env.js';
+
+let env: TestEnv | undefined;
+let rootfs = '';
+
+useContainerEnv('limits', 175, async (e, w) => {
+  env = e;
+  rootfs = makeBusyboxRootfs(join(w, 'rootfs'));
+});
+
+const v1 = (): boolean => hostCgroups().driver === 'v1';
+
+const withLimits = (title: string, impl: (t: ExecutionContext) => Promise<void>): void =>
+  privileged(title, async (t) => {
+    if (!busyboxAvailable()) { t.pass('no busybox'); return; }
+    if (!v1()) { t.pass(`these checks read cgroup v1 files; this host's driver is ${hostCgroups().driver}`); return; }
+    await impl(t);
+  });
+
+/** The file in whichever of the container's cgroups has it. */
+function cgFile(dirs: readonly string[], file: string): string {
+  const d = dirs.find((x) => existsSync(join(x, file)));
+  if (d === undefined) throw new Error(`no ${file} in ${dirs.join(', ')}`);
+  return readFileSync(join(d, file), 'utf8').trim();
+}
+
+// ---- units (no kernel) ----
+
+test('--memory sizes: Docker units, 1024-based; bad ones are one clear error', (t) => {
+  t.is(parseMemorySize('32m'), 33554432);
+  t.is(parseMemorySize('1g'), 1024 ** 3);
+  t.is(parseMemorySize('512K'), 512 * 1024);
+  t.is(parseMemorySize('4096'), 4096);
+  t.is(parseMemorySize('100b'), 100);
+  for (const bad of ['', '0', '-1m', '32mb', '1t', 'lots', '1e9']) {
+    t.throws(() => parseMemorySize(bad), { instanceOf: PodnsError, message: /invalid --memory .*512m or 1g/ }, bad);
+  }
+  t.is(parseCpus('0.5'), 0.5);
+  t.throws(() => parseCpus('0'), { message: /invalid --cpus/ });
+  t.throws(() => parseCpus('half'), { message: /invalid --cpus/ });
+  t.is(parsePidsLimit('20'), 20);
+  t.is(parsePidsLimit('-1'), -1);
+  t.throws(() => parsePidsLimit('0'), { message: /invalid --pids-limit/ });
+});
+
+test('limits from flags and from resources (the kubelet\'s mapping); none: undefined', (t) => {
+  t.is(resolveLimits({}), undefined);
+  t.is(resolveLimits({ resources: { limits: {}, requests: {} } }), undefined);
+  t.deepEqual(resolveLimits({ memory: 1024, cpus: 0.5, pidsLimit: 20 }), { memory: 1024, cpus: 0.5, pids: 20 });
+  t.deepEqual(resolveLimits({ resources: { limits: { cpu: '500m', memory: '64Mi' }, requests: { cpu: '250m', memory: '64Mi' } } }),
+    { memory: 64 * 1024 * 1024, cpus: 0.5, cpuShares: 256 });
+  t.deepEqual(resolveLimits({ resources: { requests: { memory: '1Gi' } } }), undefined, 'a memory request alone binds nothing');
+  t.deepEqual(resolveLimits({ memory: 2048, resources: { limits: { memory: '1Ki' }, requests: { memory: '1Ki' } } }), { memory: 2048 }, 'the flag wins');
+});
+
+test('a limit whose controller the host lacks: one clear error (checked before anything is made)', (t) => {
+  const host: CgroupHost = { driver: 'v1', controllers: ['cpu', 'cpuacct'], mounts: { cpu: '/nonexistent/cpu', cpuacct: '/nonexistent/cpu' }, unified: null };
+  t.throws(() => checkLimits({ memory: 1 << 20 }, host), { message: /--memory needs the memory cgroup controller, which this host's cgroup v1 does not offer/ });
+  t.throws(() => checkLimits({ pids: 10 }, host), { message: /--pids-limit needs the pids cgroup controller/ });
+  t.notThrows(() => checkLimits({ cpus: 1 }, host));
+  const none: CgroupHost = { driver: 'none', controllers: [], reason: 'no cgroup filesystem is mounted' };
+  t.throws(() => checkLimits({ cpus: 1 }, none), { message: /cannot set limits: no cgroup filesystem/ });
+});
+
+// ---- on this host ----
+
+withLimits('--memory/--cpus/--pids-limit: the files hold them, the workload and exec are inside, delete removes them', async (t) => {
+  await createTestPod(env!, 'lim');
+  await runContainer({ root: env!.root, pod: 'lim', name: 'c', rootfs, command: ['sleep', '1000'], memory: parseMemorySize('32m'), cpus: 0.5, pidsLimit: 20 });
+  const cfg = readContainerConfig({ root: env!.root, pod: 'lim', name: 'c' })!;
+  const dirs = cfg.cgroupDirs!;
+  const host = hostCgroups();
+  if (host.driver !== 'v1') throw new Error('v1 only');
+  // only the hierarchies the limits need (each joined costs an RCU grace period)
+  t.deepEqual([...dirs].sort(), [host.mounts.memory!, host.mounts.cpu!, host.mounts.pids!].map((m) => join(m, cfg.cgroupPath!)).sort());
+  t.is(cgFile(dirs, 'memory.limit_in_bytes'), '33554432');
+  t.is(cgFile(dirs, 'cpu.cfs_quota_us'), '50000');
+  t.is(cgFile(dirs, 'cpu.cfs_period_us'), '100000');
+  t.is(cgFile(dirs, 'pids.max'), '20');
+  const st = readContainerStatus({ root: env!.root, pod: 'lim', name: 'c' })!;
+  for (const d of dirs) t.true(cgFile([d], 'cgroup.procs').split('\n').includes(String(st.pid)), `the workload is in ${d}`);
+  // an exec session joins them too
+  const inAll = dirs.map((d) => `grep -q ":${d.split('/')[4]}:/${cfg.cgroupPath}$" /proc/self/cgroup`).join(' && ');
+  t.is(await execInContainer({ root: env!.root, pod: 'lim', container: 'c', argv: ['sh', '-c', inAll] }), 0, inAll);
+  const d = inspectPod({ root: env!.root, name: 'lim' }).containers.details[0]!;
+  t.deepEqual([d.limits.memory, d.limits.cpus, d.limits.pids], [33554432, 0.5, 20]);
+  await deletePod({ root: env!.root, name: 'lim', grace: 0 });
+  for (const x of dirs) {
+    t.false(existsSync(x), `delete removed ${x}`);
+    t.false(existsSync(join(x, '..')), 'and the pod\'s level');
+  }
+});
+
+withLimits('a container without limits has no cgroup and no --cgroup-dir; inspect says so', async (t) => {
+  await createTestPod(env!, 'nolim');
+  await runContainer({ root: env!.root, pod: 'nolim', name: 'c', rootfs, command: ['sleep', '1000'] });
+  const cfg = readContainerConfig({ root: env!.root, pod: 'nolim', name: 'c' })!;
+  t.is(cfg.cgroupDirs, undefined);
+  t.is(cfg.limits, undefined);
+  t.false(shimArgv(shimOptions(env!.root, readPod({ root: env!.root, name: 'nolim' }), cfg)).includes('--cgroup-dir'));
+  const d = inspectPod({ root: env!.root, name: 'nolim' }).containers.details[0]!;
+  t.regex(d.limits.summary, /^none: no cgroup/);
+  t.deepEqual(d.limits.cgroups, []);
+  await deletePod({ root: env!.root, name: 'nolim', grace: 0 });
+});
+
+withLimits('a memory hog over --memory 32m is OOMKilled (exit 137, ps and inspect say so); the watcher removes the cgroup', async (t) => {
+  await createTestPod(env!, 'oom');
+  // each round multiplies the string by 8: past 32 MiB within a few rounds
+  await runContainer({ root: env!.root, pod: 'oom', name: 'hog', rootfs, memory: parseMemorySize('32m'),
+    command: ['sh', '-c', 'x=0123456789; while :; do x=$x$x$x$x$x$x$x$x; done'] });
+  const dirs = readContainerConfig({ root: env!.root, pod: 'oom', name: 'hog' })!.cgroupDirs!;
+  await waitFor(() => readContainerStatus({ root: env!.root, pod: 'oom', name: 'hog' })?.state === 'exited', 'the hog to be killed', 30_000);
+  const st = readContainerStatus({ root: env!.root, pod: 'oom', name: 'hog' })!;
+  t.is(st.exitCode, 137);
+  t.is(st.reason, 'OOMKilled');
+  t.is(psRows({ root: env!.root, pod: 'oom' }).find((r) => r.container === 'hog')?.status, 'OOMKilled');
+  t.is(inspectPod({ root: env!.root, name: 'oom' }).containers.details[0]!.reason, 'OOMKilled');
+  await waitFor(() => dirs.every((d) => !existsSync(d)), 'the watcher to remove its cgroups');
+  t.pass();
+  // a SIGKILL that is not the OOM killer's is not OOMKilled
+  await runContainer({ root: env!.root, pod: 'oom', name: 'k', rootfs, memory: parseMemorySize('32m'), command: ['sleep', '1000'] });
+  const k = readContainerStatus({ root: env!.root, pod: 'oom', name: 'k' })!;
+  process.kill(k.pid, 'SIGKILL');
+  await waitFor(() => readContainerStatus({ root: env!.root, pod: 'oom', name: 'k' })?.state === 'exited', 'k to end');
+  const k2 = readContainerStatus({ root: env!.root, pod: 'oom', name: 'k' })!;
+  t.is(k2.exitCode, 137);
+  t.is(k2.reason, undefined);
+  await deletePod({ root: env!.root, name: 'oom', grace: 0 });
+});
+
+withLimits('a fork loop stops at --pids-limit 20 (exec sessions count too)', async (t) => {
+  await createTestPod(env!, 'pids');
+  await runContainer({ root: env!.root, pod: 'pids', name: 'c', rootfs, pidsLimit: 20, command: ['sleep', '1000'] });
+  const dirs = readContainerConfig({ root: env!.root, pod: 'pids', name: 'c' })!.cgroupDirs!;
+  // 40 background sleeps, paced; forks past pids.max fail (the shell may end with status 2 on one:
+  // its exit status is not the point); the sleeps that started stay, as orphans in the container
+  const loop = 'exec 2>/dev/null; for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32 33 34 35 36 37 38 39 40; do sleep 1000 & busybox usleep 2000; done; true';
+  await execInContainer({ root: env!.root, pod: 'pids', container: 'c', argv: ['sh', '-c', loop] });
+  const current = Number(cgFile(dirs, 'pids.current'));
+  t.true(current <= 20, `pids.current ${current}`);
+  t.true(current >= 15, `the loop did fork until near the limit (pids.current ${current})`);
+  t.regex(cgFile(dirs, 'pids.events'), /^max [1-9]/m, 'forks were refused at pids.max');
+  await deletePod({ root: env!.root, name: 'pids', grace: 0 });
+  t.true(dirs.every((d) => !existsSync(d)), 'delete killed the orphans and removed the cgroups');
+});
+
+withLimits('kill -9 of run after the cgroups are made, and of delete: gc leaves no cgroup', async (t) => {
+  await createTestPod(env!, 'k9');
+  const r = await env!.cli(['run', 'k9', '--name', 'c', '--rootfs', rootfs, '--memory', '16m', '--pids-limit', '10', '--', 'sleep', '1000'],
+    { PODNS_FAULT: 'container-after-cgroups' });
+  t.is(r.signal, 'SIGKILL', 'run was killed part way');
+  const dirs = readContainerConfig({ root: env!.root, pod: 'k9', name: 'c' })!.cgroupDirs!;
+  t.is(dirs.length, 2);
+  t.true(dirs.every((d) => existsSync(d)), 'recorded, then made');
+  // a second container that did start, its watcher killed
+  const { status } = await runContainer({ root: env!.root, pod: 'k9', name: 'w', rootfs, cpus: 1, command: ['sleep', '1000'] });
+  const wdirs = readContainerConfig({ root: env!.root, pod: 'k9', name: 'w' })!.cgroupDirs!;
+  process.kill(status.watcherPid, 'SIGKILL');
+  await waitFor(() => processGone(status.pid), 'the workload to die with its pid namespace');
+  const del = await env!.cli(['delete', 'k9', '--force'], { PODNS_FAULT: 'delete-after-mark' });
+  t.is(del.signal, 'SIGKILL', 'delete was killed part way');
+  t.true([...dirs, ...wdirs].every((d) => existsSync(d)));
+  const gc = await env!.cli(['gc']);
+  t.is(gc.exitCode, 0, gc.stderr);
+  t.deepEqual([...dirs, ...wdirs].filter((d) => existsSync(d)), [], gc.stdout);
+  t.false(existsSync(join(dirs[0]!, '..')), 'nor the pod\'s level');
+});
+
+withLimits('bad limits on the CLI: one line, nothing made', async (t) => {
+  for (const [flag, value, re] of [['--memory', '12q', /invalid --memory "12q"/], ['--cpus', '0', /invalid --cpus/], ['--pids-limit', 'x', /invalid --pids-limit/]] as const) {
+    const r = await env!.cli(['run', 'badlim', '--name', 'c', '--rootfs', rootfs, flag, value, '--', 'true']);
+    t.not(r.exitCode, 0);
+    t.regex(r.stderr, re);
+    t.is(r.stderr.trim().split('\n').length, 1, r.stderr);
+  }
+  t.throws(() => readPod({ root: env!.root, name: 'badlim' }));
+});
