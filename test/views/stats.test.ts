@@ -3,14 +3,14 @@
 // and over rtnetlink inside the pod's namespace (iproute2's `ip -s -j link`, eth0's counters).
 import test from 'ava';
 import { execa } from 'execa';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { busyboxAvailable, makeBusyboxRootfs } from '../helpers/busybox.js';
 import { privilegedSerial, skipReason } from '../helpers/root.js';
 import { bin, makeEnv, waitFor, type TestEnv } from '../pod/env.js';
 
 interface Row {
-  pod: string; container: string; state: string; source: 'cgroup' | 'proc' | null; cgroup: string | null;
+  pod: string; container: string; state: string; source: 'cgroup' | 'proc' | 'mixed' | null; sources: Record<'cpu' | 'memory' | 'pids' | 'blockIO', 'cgroup' | 'proc'> | null; cgroup: string | null;
   cpuPercent: number | null; cpuDeltaNs: number | null; cpuNs: number | null; memoryUsage: number | null; memoryLimit: number | null;
   memoryPercent: number | null; pids: number | null; netRx: number | null; netTx: number | null; blockRead: number | null; blockWrite: number | null;
 }
@@ -218,4 +218,45 @@ privilegedSerial('stats: on a terminal the table is redrawn (screen cleared) unt
   p.kill('SIGTERM'); // script hangs up the pty: the stats loop ends with it
   await p;
   t.regex(out, /POD\s+CONTAINER\s+CPU %/);
+});
+
+privilegedSerial('stats: a container run with --memory shows that limit and its cgroup usage; what the cgroup lacks comes from /proc', async (t) => {
+  if (!busyboxAvailable()) return t.fail('needs /bin/busybox (apt-get install busybox-static)');
+  t.is((await e.cli(['create', 'st4', '--network', 'none'])).exitCode, 0);
+  const rootfs = makeBusyboxRootfs(join(work, 'rootfs4'));
+  const r = await e.cli(['run', 'st4', '--name', 'lim', '--memory', '64m', '--rootfs', rootfs, '--', 'sh', '-c', "x=$(printf '%10000000s' a); sleep 1000 & wait"]);
+  t.is(r.exitCode, 0, r.stderr);
+  await waitFor(() => rss(nsMembers('st4', 'lim')) > 10_000_000, 'the container holds its 10 MB');
+  const cfg = JSON.parse(readFileSync(join(e.root, 'pods', 'st4', 'containers', 'lim', 'config.json'), 'utf8')) as { cgroupDirs?: string[] };
+  const memDir = (cfg.cgroupDirs ?? []).find((d) => existsSync(join(d, 'memory.limit_in_bytes')) || existsSync(join(d, 'memory.max')));
+  t.truthy(memDir, `a memory cgroup is recorded: ${JSON.stringify(cfg.cgroupDirs)}`);
+  const v1 = existsSync(join(memDir!, 'memory.limit_in_bytes'));
+  const kernelUsage = (): number => {
+    if (v1) {
+      const inactive = Number(/^total_inactive_file ([0-9]+)$/m.exec(readFileSync(join(memDir!, 'memory.stat'), 'utf8'))![1]);
+      return Number(readFileSync(join(memDir!, 'memory.usage_in_bytes'), 'utf8')) - inactive;
+    }
+    const inactive = Number(/^inactive_file ([0-9]+)$/m.exec(readFileSync(join(memDir!, 'memory.stat'), 'utf8'))![1]);
+    return Number(readFileSync(join(memDir!, 'memory.current'), 'utf8')) - inactive;
+  };
+  const before = kernelUsage();
+  const v = await statsJson(['st4']);
+  const after = kernelUsage();
+  const c = v.containers[0]!;
+  t.is(c.memoryLimit, 64 * 1024 * 1024);
+  t.is(c.memoryLimit, Number(readFileSync(join(memDir!, v1 ? 'memory.limit_in_bytes' : 'memory.max'), 'utf8')));
+  t.is(c.cgroup, memDir!);
+  t.is(c.sources!.memory, 'cgroup');
+  const lo = Math.min(before, after) * 0.97;
+  const hi = Math.max(before, after) * 1.03;
+  t.true(c.memoryUsage! >= lo && c.memoryUsage! <= hi, `usage ${c.memoryUsage} vs the cgroup's ${before}..${after}`);
+  t.true(Math.abs(c.memoryPercent! - (c.memoryUsage! / c.memoryLimit!) * 100) < 1e-9, 'MEM % of the limit');
+  // every number is somebody's: the cgroup's, or /proc's where podns made no cgroup for that controller
+  for (const k of ['cpu', 'pids', 'blockIO'] as const) {
+    const where = c.sources![k];
+    t.true(where === 'cgroup' || where === 'proc');
+  }
+  t.is(c.pids, nsMembers('st4', 'lim').length);
+  const table = await e.cli(['stats', 'st4', '--no-stream']);
+  t.regex(table.stdout, /MiB \/ 64MiB/);
 });
