@@ -69,7 +69,13 @@ function systemTicks(): number {
 function rss(pids: number[]): number {
   let total = 0;
   for (const p of pids) {
-    const m = /^VmRSS:\s+([0-9]+) kB$/m.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
+    let text: string;
+    try {
+      text = readFileSync(`/proc/${p}/status`, 'utf8');
+    } catch {
+      continue; // ended since the scan (the shell's $(...) subshell)
+    }
+    const m = /^VmRSS:\s+([0-9]+) kB$/m.exec(text);
     total += m ? Number(m[1]) * 1024 : 0;
   }
   return total;
