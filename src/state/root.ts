@@ -43,10 +43,20 @@ export function mountAt(path: string): MountEntry | undefined {
 /** Bind a directory onto itself (once) and make it a shared mount point. Idempotent. */
 export function ensureSharedMount(dir: string): void {
   const real = realpathSync(dir);
-  const m = mountAt(real);
-  if (m?.shared) return;
-  if (m === undefined) native.mount(real, real, null, native.MS_BIND | native.MS_REC);
-  native.mount('none', real, null, native.MS_SHARED | native.MS_REC);
+  // The netns dir is shared by every state root, and each root takes only its own lock: another podns may
+  // bind or unmount it between our look at mountinfo and our mount(MS_SHARED), which then fails with
+  // EINVAL (not a mount point any more). Look again and redo it, a few times.
+  for (let attempt = 1; ; attempt++) {
+    const m = mountAt(real);
+    if (m?.shared) return;
+    try {
+      if (m === undefined) native.mount(real, real, null, native.MS_BIND | native.MS_REC);
+      native.mount('none', real, null, native.MS_SHARED | native.MS_REC);
+      return;
+    } catch (err) {
+      if (!isErrno(err, 'EINVAL') || attempt >= 3) throw err;
+    }
+  }
 }
 
 // Directories this process has already made and checked to be shared mount points, with the id of that
