@@ -14,12 +14,15 @@ import { existsSync, readdirSync, readFileSync, readlinkSync, rmdirSync } from '
 import { createRequire } from 'node:module';
 import { constants as osConstants } from 'node:os';
 import * as path from 'node:path';
-import { detectCgroups, hierarchyMounts } from '../src/cgroups/index.js';
+import { detectCgroups, hierarchyMounts, TEST_PARENT, TEST_PARENT_PREFIX } from '../src/cgroups/index.js';
 import { oneLine } from '../src/errors.js';
 import { sandboxArgv } from '../src/native/helper.js';
 import { executable, helperPath } from '../src/native/index.js';
 
 const RUN_ENV = 'PODNS_TEST_RUN';
+// a run's token: its runner's pid in 8 hex digits, then 16 random ones
+const RUN_PID_HEX = 8;
+const RUN_TOKEN_HEX = RUN_PID_HEX + 16;
 
 function avaCli(): string {
   const require = createRequire(import.meta.url);
@@ -139,18 +142,71 @@ function processes(marks: RunMarks): Map<string, Proc> {
   return out;
 }
 
-/** The cgroup parent of this run's containers, the same name in every hierarchy: the devices cgroups
-    (src/container/devices.ts reads PODNS_DEVICES_CGROUP_PARENT) and src/cgroups (PODNS_CGROUP_PARENT). */
+/** The cgroup parent of this run's containers, the same name in every hierarchy (src/cgroups/layout.ts and
+    src/container/devices.ts read PODNS_CGROUP_PARENT). */
 function cgroupParent(marks: RunMarks): string {
-  return `podns-test-${marks.token}`;
+  return `${TEST_PARENT_PREFIX}${marks.token}`;
 }
 
-/** The run's parent in each hierarchy: devices, those src/cgroups uses, and the cgroup2 mount (tests mount a view of it). */
-function cgroupBases(marks: RunMarks): string[] {
+/** The hierarchies a run's cgroups can be in: devices, those src/cgroups uses, and the cgroup2 mount (tests mount a view of it). */
+function cgroupMounts(): string[] {
   const host = detectCgroups();
   const mounts = new Set(['/sys/fs/cgroup/devices', ...hierarchyMounts(host)]);
   if (host.driver === 'v1' && host.unified !== null) mounts.add(host.unified);
-  return [...mounts].map((m) => path.join(m, cgroupParent(marks)));
+  return [...mounts];
+}
+
+/** The run's parent in each hierarchy. */
+function cgroupBases(marks: RunMarks): string[] {
+  return cgroupMounts().map((m) => path.join(m, cgroupParent(marks)));
+}
+
+/** rmdir of a cgroup tree, deepest first; what still holds a process stays (EBUSY). True when all went. */
+function removeCgroupTree(dir: string): boolean {
+  let entries;
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return true; // gone already
+  }
+  let all = true;
+  for (const e of entries) if (e.isDirectory() && !removeCgroupTree(path.join(dir, e.name))) all = false;
+  try {
+    rmdirSync(dir);
+  } catch {
+    all = false;
+  }
+  return all;
+}
+
+/**
+ * Parents left by earlier runs that died before their own clean-up (killed, or a crash of this runner):
+ * a token starts with its runner's pid (RUN_PID_HEX digits), so a parent whose runner is gone is stale;
+ * an older token without it only when no process is left in it. Another run still going is left alone.
+ */
+function sweepStaleCgroups(marks: RunMarks): void {
+  for (const mount of cgroupMounts()) {
+    for (const name of readdirOrEmpty(mount)) {
+      if (!TEST_PARENT.test(name) || name === cgroupParent(marks)) continue;
+      const dir = path.join(mount, name);
+      const token = name.slice(TEST_PARENT_PREFIX.length);
+      const stale = token.length === RUN_TOKEN_HEX
+        ? !existsSync(`/proc/${parseInt(token.slice(0, RUN_PID_HEX), 16)}`)
+        : !treeHasProcesses(dir);
+      if (stale && removeCgroupTree(dir)) console.error(`sandbox-run: removed ${dir}, left by an earlier run that ended before its clean-up`);
+    }
+  }
+}
+
+function treeHasProcesses(dir: string): boolean {
+  if ((readOr(path.join(dir, 'cgroup.procs'), '') ?? '').trim() !== '') return true;
+  let entries;
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return false;
+  }
+  return entries.some((e) => e.isDirectory() && treeHasProcesses(path.join(dir, e.name)));
 }
 
 function runCgroups(marks: RunMarks): Set<string> {
@@ -268,10 +324,12 @@ async function main(argv: string[]): Promise<number> {
     return 1;
   }
 
-  const marks: RunMarks = { token: randomBytes(8).toString('hex'), sandboxNs: new Set() };
+  // the token starts with our pid, so that a later run can tell our cgroups from a live run's (sweepStaleCgroups)
+  const marks: RunMarks = { token: process.pid.toString(16).padStart(RUN_PID_HEX, '0') + randomBytes(8).toString('hex'), sandboxNs: new Set() };
+  sweepStaleCgroups(marks);
   // the containers' devices cgroups go under a parent of this run's, so that a leftover is found (and
   // told apart from another run's) in the machine-wide hierarchy
-  const env = { ...process.env, [RUN_ENV]: marks.token, PODNS_DEVICES_CGROUP_PARENT: cgroupParent(marks), PODNS_CGROUP_PARENT: cgroupParent(marks) };
+  const env = { ...process.env, [RUN_ENV]: marks.token, PODNS_CGROUP_PARENT: cgroupParent(marks) };
   const before = snapshot(marks);
   let learning: Promise<void> = Promise.resolve();
   const code = await runChild(helper, sandboxArgv(command), env, (pid) => {
@@ -286,13 +344,9 @@ async function main(argv: string[]): Promise<number> {
     await new Promise((r) => setTimeout(r, 100));
     result = leaks(before, snapshot(marks));
   }
-  for (const base of cgroupBases(marks)) {
-    try {
-      rmdirSync(base);
-    } catch {
-      // none was made there (no such controller, no container), or a leak below it (reported)
-    }
-  }
+  // reported above when something was left; removed either way, so that no run leaves cgroups behind (what
+  // still holds a process stays, and the process is reported as a leak too)
+  for (const base of cgroupBases(marks)) removeCgroupTree(base);
   if (result.foreign.length > 0) {
     console.error(`\nsandbox-run: note: new pause/podns-helper processes not started by this run (another run on this machine?):`);
     for (const f of result.foreign) console.error(`  - ${f}`);

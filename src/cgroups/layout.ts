@@ -9,8 +9,9 @@ import { validateName } from '../state/names.js';
 export const DEFAULT_CGROUP_PARENT = 'podns';
 
 // The test runner (test/sandbox-run.ts) gives each run a parent of its own (the hierarchies are the
-// machine's, shared by every run): what a run leaves there is found as its leak.
-const TEST_PARENT = /^podns-test-[0-9a-f]{1,32}$/;
+// machine's, shared by every run): what a run leaves there is found as its leak, and removed.
+export const TEST_PARENT_PREFIX = 'podns-test-';
+export const TEST_PARENT = /^podns-test-[0-9a-f]{1,32}$/;
 
 const SEGMENT = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$/;
 

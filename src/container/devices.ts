@@ -9,15 +9,14 @@
 // program attached to the cgroup, which podns does not implement; inspect says so.
 import { existsSync, readFileSync, rmdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { defaultCgroupParent } from '../cgroups/layout.js';
 import { isErrno } from '../errors.js';
 import type { ContainerConfig, PodRecord } from '../pod/types.js';
 import { validateName } from '../state/names.js';
 
 export const DEVICES_HIERARCHY = '/sys/fs/cgroup/devices';
-// The test runner (test/sandbox-run.ts) gives each run a parent of its own: the hierarchy is the
-// machine's, shared by every run, and what a run leaves there must be found as its leak.
-const PARENT = /^podns-test-[0-9a-f]{1,32}$/.test(process.env.PODNS_DEVICES_CGROUP_PARENT ?? '') ? process.env.PODNS_DEVICES_CGROUP_PARENT! : 'podns';
-const BASE = join(DEVICES_HIERARCHY, PARENT);
+// The same parent as the other cgroups (src/cgroups/layout.ts): `podns`, or a test run's own.
+const BASE = join(DEVICES_HIERARCHY, defaultCgroupParent());
 // what devicesCgroupFor makes, and all that removeDevicesCgroup will remove
 const OURS = /^\/sys\/fs\/cgroup\/devices\/podns(-test-[0-9a-f]{1,32})?\/[a-z0-9][a-z0-9-]{0,62}-[0-9a-f]{8}\/[a-z0-9][a-z0-9-]{0,62}$/;
 
