@@ -386,7 +386,7 @@ for (const [title, text, want] of cases) {
   });
 }
 
-test('resources: quantities normalised, requests defaulted from limits, QoS in the not-enforced warning', (t) => {
+test('resources: quantities normalised, requests defaulted from limits, other resource names warned about', (t) => {
   const r = parseManifest(`apiVersion: v1
 kind: Pod
 metadata: {name: g}
