@@ -44,12 +44,13 @@ function openFile(path: string): LogFile | undefined {
   return { fd, ino: st.ino, dev: st.dev, end: st.size };
 }
 
-function sameInode(path: string, f: LogFile): boolean {
+/** Whether `path` is the file f is open on (false when path is gone). */
+export function sameInode(path: string, f: LogFile): boolean {
   try {
     const st = statSync(path);
     return st.ino === f.ino && st.dev === f.dev;
   } catch (err) {
-    if (isErrno(err, 'ENOENT')) return false;
+    if (isErrno(err, 'ENOENT', 'ENOTDIR')) return false;
     throw err;
   }
 }

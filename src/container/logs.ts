@@ -1,14 +1,14 @@
 // Container logs in the CRI format the shim writes (kubelet's, so `crictl logs` tooling reads them too):
 //   2026-11-27T04:50:01.123456789Z stdout F text
 // F ends a line; P is a piece of a longer line that continues in the next entry of the same stream.
-import { closeSync, readSync, statSync } from 'node:fs';
+import { closeSync, existsSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isErrno, PodnsError } from '../errors.js';
+import { PodnsError } from '../errors.js';
 import { readPod } from '../pod/store.js';
 import { paths, resolveRoot } from '../state/paths.js';
 import { chooseContainer } from './choose.js';
-import { closeFiles, lastEntryEnd, logFileName, openRun, readForward, tailStarts, type LogFile, type LogPos } from './log-files.js';
+import { closeFiles, lastEntryEnd, logFileName, openRun, readForward, sameInode, tailStarts, type LogFile, type LogPos } from './log-files.js';
 import { readContainerStatus } from './status.js';
 
 export type Stream = 'stdout' | 'stderr';
@@ -126,16 +126,6 @@ function drain(fd: number, pos: number, carry: { b: Buffer }, entry: (e: string)
   }
 }
 
-function isHead(dir: string, f: LogFile): boolean {
-  try {
-    const st = statSync(join(dir, logFileName('current', 0)));
-    return st.ino === f.ino && st.dev === f.dev;
-  } catch (err) {
-    if (isErrno(err, 'ENOENT', 'ENOTDIR')) return false;
-    throw err;
-  }
-}
-
 /**
  * The file written after `f`, opened: the next newer one of its run, or the new run's oldest after a
  * restart. When f is gone altogether (the writer rotated past the cap while we slept: those lines are
@@ -151,14 +141,6 @@ function successor(dir: string, f: LogFile): LogFile | undefined {
   return next;
 }
 
-function exists(path: string): boolean {
-  try {
-    statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * A run's files from the last `tail` lines on (all without tail) to `ends`, as lines. With flush, a line
@@ -240,7 +222,7 @@ export async function containerLogs(o: LogsOptions): Promise<void> {
       let atHead = head === undefined;
       if (head !== undefined) {
         pos = drain(head.fd, pos, carry, entry);
-        atHead = isHead(dir, head);
+        atHead = sameInode(join(dir, logFileName('current', 0)), head);
         if (!atHead) {
           // renamed away (or removed): whatever was written before that is there now; then the next file
           pos = drain(head.fd, pos, carry, entry);
@@ -255,7 +237,7 @@ export async function containerLogs(o: LogsOptions): Promise<void> {
         }
       }
       if (ended && atHead) break;
-      if (!exists(dir)) break; // the container was deleted
+      if (!existsSync(dir)) break; // the container was deleted
       printer.flush();
       await sleep(poll);
     }

@@ -6,7 +6,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { isErrno } from '../errors.js';
 import { native, pausePath } from '../native/index.js';
 
-export interface ProcStat { state: string; ppid: number; startTime: number }
+/** cpuTicks: utime+stime+cutime+cstime (fields 14-17), in clock ticks */
+export interface ProcStat { state: string; ppid: number; startTime: number; cpuTicks: number }
 
 /** /proc/PID/stat, or undefined when there is no such process. */
 export function procStat(pid: number): ProcStat | undefined {
@@ -19,8 +20,8 @@ export function procStat(pid: number): ProcStat | undefined {
   }
   // comm (field 2) may contain spaces and ')': the fields after it start after the LAST ')'.
   const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  // f[0] is field 3 (state); starttime is field 22 → f[19]
-  return { state: f[0]!, ppid: Number(f[1]), startTime: Number(f[19]) };
+  // f[0] is field 3 (state); utime..cstime are fields 14-17 → f[11..14]; starttime is field 22 → f[19]
+  return { state: f[0]!, ppid: Number(f[1]), startTime: Number(f[19]), cpuTicks: Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]) };
 }
 
 /** Field 22 of /proc/PID/stat: start time in clock ticks since boot; (pid, startTime) names one process. */

@@ -25,7 +25,7 @@ import { cgroupPaths, hostCgroups, validateCgroupParent, type CgroupHost } from 
 import { isErrno } from '../errors.js';
 import { readContainerStatus, isWorkloadOf } from '../container/status.js';
 import { containerNames } from '../container/stop.js';
-import { processAlive } from '../pod/proc.js';
+import { processAlive, procStat } from '../pod/proc.js';
 import type { PodRecord } from '../pod/types.js';
 import { readInterfaces } from './net.js';
 import { paths as statePaths } from '../state/paths.js';
@@ -197,11 +197,8 @@ export function containerProcesses(workload: number, watcherPid: number): number
 
 /** utime+stime+cutime+cstime of /proc/PID/stat in ns, or undefined when gone. */
 export function procCpuNs(pid: number): number | undefined {
-  const text = readOpt(`/proc/${pid}/stat`);
-  if (text === undefined) return undefined;
-  // fields after the last ')' start at field 3 (state); utime is field 14 → f[11]
-  const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) * TICK_NS;
+  const st = procStat(pid);
+  return st === undefined ? undefined : st.cpuTicks * TICK_NS;
 }
 
 /** VmRSS of /proc/PID/status in bytes (0 for a zombie, undefined when gone). */
