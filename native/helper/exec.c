@@ -167,10 +167,9 @@ static void parse_args(int argc, char **argv, struct exec_opts *o) {
 
 // ---- the child ----------------------------------------------------------------------
 
-__attribute__((noreturn)) static void run_child(const struct exec_opts *o, const sigset_t *oldmask, int slave) {
+__attribute__((noreturn)) static void run_child(const struct exec_opts *o, int slave) {
   // Every signal at its default and none blocked, as the container's workload starts (an ignored signal
   // survives execve; whoever started podns may have ignored SIGPIPE or SIGHUP).
-  (void)oldmask;
   if (reset_signals() != 0) die_errno("sigprocmask");
   // "0": this process. Before dropping privileges (writing cgroup.procs needs them).
   for (int c = 0; c < o->n_cgroups; c++)
@@ -371,13 +370,13 @@ int exec_main(int argc, char **argv) {
 
   // Signals are blocked before fork and read through a signalfd afterwards: nothing can
   // arrive in the window before the child exists and get lost; the child unblocks them.
-  sigset_t set, oldmask;
+  sigset_t set;
   sigemptyset(&set);
   int fwd[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
   for (size_t k = 0; k < sizeof fwd / sizeof fwd[0]; k++) sigaddset(&set, fwd[k]);
   sigaddset(&set, SIGCHLD);
   sigaddset(&set, SIGWINCH);
-  if (sigprocmask(SIG_BLOCK, &set, &oldmask) != 0) die_errno("sigprocmask");
+  if (sigprocmask(SIG_BLOCK, &set, NULL) != 0) die_errno("sigprocmask");
   int sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
   if (sfd < 0) die_errno("signalfd");
 
@@ -400,7 +399,7 @@ int exec_main(int argc, char **argv) {
   if (child == 0) {
     close(sfd);
     if (master >= 0) close(master);
-    run_child(&o, &oldmask, slave);
+    run_child(&o, slave);
   }
 
   // Parent. From here CMD owns the outcome: our own late troubles go to stderr, and closing

@@ -16,17 +16,7 @@
 #include <sys/wait.h>
 #include <fcntl.h>
 
-#ifndef SYS_open_tree
-#define SYS_open_tree 428 /* the same number on every architecture */
-#endif
-#ifndef SYS_move_mount
-#define SYS_move_mount 429
-#endif
-#define P_OPEN_TREE_CLONE 1
-#define P_MOVE_MOUNT_F_EMPTY_PATH 0x04
-#ifndef AT_RECURSIVE
-#define AT_RECURSIVE 0x8000
-#endif
+#include "mountapi.h"
 
 static void loopback_up(void) {
   int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -59,6 +49,7 @@ int sandbox_main(int argc, char **argv) {
   // the new /sys, so that what podns does with cgroups (a container's devices cgroup) runs here as on the
   // host. None there (ENOENT): nothing to carry.
   int cgroups = (int)syscall(SYS_open_tree, AT_FDCWD, "/sys/fs/cgroup", P_OPEN_TREE_CLONE | O_CLOEXEC | AT_RECURSIVE);
+  if (cgroups < 0 && errno != ENOENT) die_errno("open_tree /sys/fs/cgroup");
   if (umount2("/sys", MNT_DETACH) != 0 && errno != EINVAL) die_errno("umount /sys");
   if (mount("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0) die_errno("mount sysfs /sys");
   if (cgroups >= 0) {

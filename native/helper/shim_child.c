@@ -72,7 +72,7 @@ static __attribute__((noreturn)) void run_child(const struct opts *o, int outw, 
   pid_t watcher = getppid();
   /* Every signal at its default and none blocked (common.h): otherwise the watcher's ignored SIGPIPE and
      SIGHUP would reach the workload, a server that never dies of either. */
-  reset_signals();
+  if (reset_signals() != 0) child_fail(errno, "sigprocmask", "%s", strerror(errno));
 
   /* Our pid as the caller sees it: the host's /proc is still mounted here, and "self" resolves in the
      pid namespace of that proc, so this is right also when we are pid 2 of the container's own pid ns. */
