@@ -103,6 +103,16 @@ bool parse_long(const char *s, long min, long max, long *out) {
   return true;
 }
 
+int write_file_at(int dirfd, const char *name, const char *s) {
+  int fd = openat(dirfd, name, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  int rc = write_all(fd, s, strlen(s));
+  int err = errno;
+  close(fd);
+  errno = err;
+  return rc;
+}
+
 int reset_signals(void) {
   struct sigaction dfl;
   memset(&dfl, 0, sizeof dfl);

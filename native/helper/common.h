@@ -63,6 +63,9 @@ void report_errno(int err, const char *step);
 
 // write() until done; retries EINTR and short writes. 0 on success, -1 with errno.
 int write_all(int fd, const void *buf, size_t len);
+// open(dirfd, name, O_WRONLY), write_all the string, close: a kernel knob (a cgroup file, oom_score_adj).
+// 0, or -1 with errno (open, write or short write).
+int write_file_at(int dirfd, const char *name, const char *s);
 // Decimal integer in [min, max]; false when malformed or out of range.
 bool parse_long(const char *s, long min, long max, long *out);
 // Mark every fd >= 3 close-on-exec (close_range(CLOSE_RANGE_CLOEXEC), /proc/self/fd fallback).

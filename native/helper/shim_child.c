@@ -35,15 +35,7 @@ void child_fail(int err, const char *step, const char *fmt, ...) {
 
 #define WATCHER_OOM_ADJ "-999" /* the OOM killer takes the workload first, the watcher stays to report */
 
-static int oom_write(const char *v) {
-  int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return -1;
-  ssize_t n = write(fd, v, strlen(v));
-  int err = errno;
-  close(fd);
-  errno = err;
-  return n == (ssize_t)strlen(v) ? 0 : -1;
-}
+static int oom_write(const char *v) { return write_file_at(AT_FDCWD, "/proc/self/oom_score_adj", v); }
 
 void oom_lower_watcher(void) {
   int fd = open("/proc/self/oom_score_adj", O_RDONLY | O_CLOEXEC);

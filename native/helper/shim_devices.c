@@ -28,15 +28,6 @@ static const char *const allowed[] = {
     "c 136:* rwm", /* /dev/pts/N */
 };
 
-static int put(int dirfd, const char *file, const char *rule) {
-  int fd = openat(dirfd, file, O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return -1;
-  ssize_t n = write(fd, rule, strlen(rule));
-  int err = errno;
-  close(fd);
-  if (n < 0) { errno = err; return -1; }
-  return 0;
-}
 
 int devices_cgroup_open(const char *dir) {
   char p[PATH_MAX];
@@ -52,8 +43,8 @@ int devices_cgroup_open(const char *dir) {
   int d = open(p, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (d < 0) return -1;
   /* Empty, so no process sees the moment between the deny and the allows. */
-  int rc = put(d, "devices.deny", "a");
-  for (size_t i = 0; rc == 0 && i < sizeof allowed / sizeof allowed[0]; i++) rc = put(d, "devices.allow", allowed[i]);
+  int rc = write_file_at(d, "devices.deny", "a");
+  for (size_t i = 0; rc == 0 && i < sizeof allowed / sizeof allowed[0]; i++) rc = write_file_at(d, "devices.allow", allowed[i]);
   int procs = rc == 0 ? openat(d, "cgroup.procs", O_WRONLY | O_CLOEXEC) : -1;
   int err = errno;
   close(d);
