@@ -6,7 +6,7 @@
 import { existsSync, lstatSync, realpathSync, rmSync } from 'node:fs';
 import { isErrno, NotFoundError } from '../errors.js';
 import { recordedDevicesCgroup, removeDevicesCgroup } from '../container/devices.js';
-import { recordedLimitCgroups, removeLimitCgroups } from '../container/limits.js';
+import { recordedContainerCgroups, removeContainerCgroups } from '../container/limits.js';
 import { stopContainers } from '../container/stop.js';
 import { hostVethName, releaseIps, removePortMappings, teardownPodNetwork } from '../network/index.js';
 import { native } from '../native/index.js';
@@ -99,8 +99,8 @@ export async function destroyPod(root: string, rec: PodRecord, o: DestroyOptions
     });
     // and the limit cgroups: what is still inside is killed first (an exec session, an orphan)
     await step(async () => {
-      const lc = recordedLimitCgroups(paths.containerConfig(root, name, c));
-      if (await removeLimitCgroups(lc)) done.push(`cgroup ${lc!.cgroupPath}`);
+      const lc = recordedContainerCgroups(paths.containerConfig(root, name, c));
+      if (await removeContainerCgroups(lc)) done.push(`cgroup ${lc!.cgroupPath}`);
     });
   }
 

@@ -19,7 +19,7 @@ import { withLock, withLockAsync } from '../state/lock.js';
 import { paths } from '../state/paths.js';
 import { destroyPod, unpin, unpinNetns } from './destroy.js';
 import { recordedDevicesCgroup, removeDevicesCgroup } from '../container/devices.js';
-import { recordedLimitCgroups, removeLimitCgroups } from '../container/limits.js';
+import { recordedContainerCgroups, removeContainerCgroups } from '../container/limits.js';
 import { killStrayWatchers } from '../container/watchers.js';
 import { killNow, processAlive, scanPauses } from './proc.js';
 import { pauseAlive, pinsHold } from './state.js';
@@ -104,8 +104,8 @@ export async function gc(o: RootOption = {}): Promise<string[]> {
       for (const c of listDir(join(dir, 'containers'))) {
         const cg = recordedDevicesCgroup(join(dir, 'containers', c, 'config.json'));
         if (await removeDevicesCgroup(cg).catch(() => false)) lines.push(`removed devices cgroup ${cg} (no pod record)`);
-        const lc = recordedLimitCgroups(join(dir, 'containers', c, 'config.json'));
-        if (await removeLimitCgroups(lc).catch(() => false)) lines.push(`removed cgroup ${lc!.cgroupPath} (no pod record)`);
+        const lc = recordedContainerCgroups(join(dir, 'containers', c, 'config.json'));
+        if (await removeContainerCgroups(lc).catch(() => false)) lines.push(`removed cgroup ${lc!.cgroupPath} (no pod record)`);
       }
       rmSync(dir, { recursive: true, force: true });
       lines.push(trash ? `removed ${dir} (left by an interrupted delete)` : `removed ${dir} (a pod directory without a record)`);
