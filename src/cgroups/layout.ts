@@ -36,6 +36,18 @@ export function defaultCgroupParent(): string {
   return TEST_PARENT.test(e) ? e : DEFAULT_CGROUP_PARENT;
 }
 
+/**
+ * The parent a pod's cgroups go under: `given` (create --cgroup-parent, validated) or the default. In a
+ * test run (PODNS_CGROUP_PARENT=podns-test-HEX) a given parent is nested under the run's own, so that the
+ * runner finds (and removes) whatever a test leaves, and the machine's tree is never touched.
+ */
+export function cgroupParentFor(given?: string): string {
+  if (given === undefined) return defaultCgroupParent();
+  const p = validateCgroupParent(given);
+  const e = process.env.PODNS_CGROUP_PARENT ?? '';
+  return TEST_PARENT.test(e) ? `${e}/${p}` : p;
+}
+
 export interface CgroupPaths {
   parent: string;
   /** PARENT/POD-UID8 */

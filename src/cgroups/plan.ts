@@ -66,6 +66,15 @@ export function hierarchyMounts(host: CgroupHost): string[] {
   return [...mounts];
 }
 
+/** The host narrowed to the hierarchies a record lists for `rel` (a record made when podns used fewer). */
+export function recordedHost(host: CgroupHost, rel: string, dirs: readonly string[]): CgroupHost {
+  if (host.driver !== 'v1') return host;
+  const set = new Set(dirs);
+  const mounts: Partial<Record<V1Controller, string>> = {};
+  for (const c of Object.keys(host.mounts) as V1Controller[]) if (set.has(join(host.mounts[c]!, rel))) mounts[c] = host.mounts[c]!;
+  return { ...host, mounts };
+}
+
 /** "a/b/c" → ["a", "a/b", "a/b/c"] */
 function levels(rel: string): string[] {
   const segs = rel.split('/');

@@ -12,7 +12,7 @@
 // runs containers without (and refuses an explicit limit).
 import { readFileSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { applyPlan, cgroupPaths, defaultCgroupParent, hierarchyDirs, hostCgroups, killCgroup, ourCgroup, placeWrites, planCreate, removeCgroup,
+import { applyPlan, cgroupPaths, defaultCgroupParent, hierarchyDirs, hostCgroups, killCgroup, ourCgroup, placeWrites, planCreate, recordedHost, removeCgroup,
   type CgroupHost, type CgroupLimits, type CgroupOp, type LimitWrite, type V1Controller } from '../cgroups/index.js';
 import { isErrno, PodnsError } from '../errors.js';
 import type { ContainerConfig, ContainerResources, PodRecord } from '../pod/types.js';
@@ -111,15 +111,6 @@ export function makeContainerCgroups(cg: Pick<ContainerCgroups, 'ops'>): void {
     if (!isErrno(err, 'ENOENT')) throw err;
     applyPlan(cg.ops);
   }
-}
-
-/** The host narrowed to the hierarchies a record lists (a record made when fewer were used). */
-export function recordedHost(host: CgroupHost, rel: string, dirs: readonly string[]): CgroupHost {
-  if (host.driver !== 'v1') return host;
-  const set = new Set(dirs);
-  const mounts: Partial<Record<V1Controller, string>> = {};
-  for (const c of Object.keys(host.mounts) as V1Controller[]) if (set.has(join(host.mounts[c]!, rel))) mounts[c] = host.mounts[c]!;
-  return { ...host, mounts };
 }
 
 /**

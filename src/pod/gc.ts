@@ -21,6 +21,8 @@ import { destroyPod, unpin, unpinNetns } from './destroy.js';
 import { recordedDevicesCgroup, removeDevicesCgroup } from '../container/devices.js';
 import { recordedContainerCgroups, removeContainerCgroups } from '../container/limits.js';
 import { killStrayWatchers } from '../container/watchers.js';
+import { hostCgroups } from '../cgroups/index.js';
+import { removePodCgroup } from './cgroup.js';
 import { killNow, processAlive, scanPauses } from './proc.js';
 import { pauseAlive, pinsHold } from './state.js';
 import { listClaims, listPodNames, me, ownerAlive, readClaim, removeClaim, tryReadPod, writePod } from './store.js';
@@ -134,6 +136,9 @@ export async function gc(o: RootOption = {}): Promise<string[]> {
           nftListed = true;
         }
         if (nftOwners.has(name) && await removePortMappings(name)) lines.push(`removed port mappings of pod ${name} (no pod record)`);
+      }
+      if (await removePodCgroup(hostCgroups(), claim?.cgroup).catch(() => false)) {
+        lines.push(`removed cgroup ${claim!.cgroup!.path} (pod ${name}: no pod record)`);
       }
       const veth = hostVethName(name, uid);
       if (teardownPodNetwork(veth)) lines.push(`removed veth ${veth} (pod ${name}: no pod record)`);

@@ -155,7 +155,9 @@ privilegedSerial('stats: CPU, memory, pids and network are what the kernel count
   const bracketPct = ((cpu1 - cpu0) / ((sys1 - sys0) / cpus)) * 100;
   t.true(spin.cpuDeltaNs! <= (cpu1 - cpu0 + 2) * TICK_NS, `the interval's CPU time ${spin.cpuDeltaNs} is within the bracket's ${(cpu1 - cpu0) * TICK_NS}`);
   t.true(spin.cpuPercent! > bracketPct / 2, `spinner: stats ${spin.cpuPercent}% vs ${bracketPct.toFixed(1)}% over the bracket`);
-  t.true(spin.cpuPercent! > 50, `a spinner uses more than half a CPU: ${spin.cpuPercent}% (bracket ${bracketPct.toFixed(1)}%)`);
+  // (not an absolute share: all containers sit in the run's cgroup parent, one weight among the machine's
+  // other processes, so on a loaded machine a spinner may get less than half a CPU; the bracket says what it got)
+  t.true(spin.cpuPercent! > 10, `a spinner is busy: ${spin.cpuPercent}% (bracket ${bracketPct.toFixed(1)}%)`);
   t.true(spin.cpuPercent! <= cpus * 100 + 1);
   t.true(mem.cpuPercent !== null && mem.cpuPercent < 10, `the sleeping container: ${mem.cpuPercent}%`);
 
