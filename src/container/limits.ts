@@ -17,20 +17,8 @@ import { applyPlan, cgroupPaths, defaultCgroupParent, hierarchyDirs, hostCgroups
 import { isErrno, PodnsError } from '../errors.js';
 import type { ContainerConfig, ContainerResources, PodRecord } from '../pod/types.js';
 import { cgroupValues } from './resources.js';
+import { parseMemorySize } from '../util/units.js';
 import { CPU_LIST, MAX_CPU_SHARES, MIN_CPU_SHARES } from '../cgroups/plan.js';
-
-const SIZE = /^([0-9]+(?:\.[0-9]+)?)([bkmg]?)$/i;
-const UNIT: Record<string, number> = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
-
-/** Docker's memory sizes: a number with an optional b, k, m or g (1024-based; "32m" = 33554432). */
-export function parseMemorySize(text: string, flag = '--memory'): number {
-  const m = SIZE.exec(String(text).trim());
-  const bytes = m === null ? NaN : Math.floor(Number(m[1]) * UNIT[m[2]!.toLowerCase()]!);
-  if (!Number.isSafeInteger(bytes) || bytes <= 0) {
-    throw new PodnsError('EINVALIDLIMIT', `invalid ${flag} "${String(text).slice(0, 40)}": give a size such as 512m or 1g (units b, k, m, g; 1024-based)`);
-  }
-  return bytes;
-}
 
 /** A container's pids limit when --pids-limit (or the API's pidsLimit) gives none: podman's default. */
 export const DEFAULT_PIDS_LIMIT = 2048;

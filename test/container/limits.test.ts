@@ -7,10 +7,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hostCgroups, type CgroupHost } from '../../src/cgroups/index.js';
 import {
-  DEFAULT_PIDS_LIMIT, execInContainer, parseCpus, parseCpuShares, parseCpusetCpus, parseMemorySize, parseMemorySwap, parsePidsLimit, psRows,
+  DEFAULT_PIDS_LIMIT, execInContainer, parseCpus, parseCpuShares, parseCpusetCpus, parseMemorySwap, parsePidsLimit, psRows,
   readContainerConfig, readContainerStatus, resolveLimits, runContainer,
 } from '../../src/container/index.js';
 import { limitWrites } from '../../src/cgroups/index.js';
+import { parseMemorySize } from '../../src/util/units.js';
 import { shimOptions } from '../../src/container/run.js';
 import { deletePod } from '../../src/pod/delete.js';
 import { inspectPod } from '../../src/pod/inspect.js';
