@@ -125,6 +125,7 @@ Example:
     const limits = parseLimitFlags(v);
     const res = await runContainer({
       root: p.globals.root,
+      store: p.globals.store,
       pod,
       name: v.name,
       ...(v.image !== undefined ? { image: v.image } : {}),
