@@ -101,6 +101,10 @@ struct watcher_state {
   const char *state;
   struct timespec started, finished;
   int have_finished;
+  /* the run before this one (after a restart): kubectl's lastState.terminated */
+  int have_last;
+  int last_exit_code, last_signal, last_oom_killed;
+  struct timespec last_finished;
   int exit_code, signal; /* -1: none */
   int restart_count;
   int terminating;

@@ -15,7 +15,7 @@ static long ms_between(const struct timespec *a, const struct timespec *b) {
 }
 
 void write_status(void) {
-  char started[40], finished[48] = "null", buf[512];
+  char started[40], finished[48] = "null", buf[768], last[256] = "";
   fmt_time(started, sizeof started, &W.started, 3);
   if (W.have_finished) {
     finished[0] = '"';
@@ -26,11 +26,18 @@ void write_status(void) {
   char code[16] = "null", sig[16] = "null";
   if (W.exit_code >= 0) snprintf(code, sizeof code, "%d", W.exit_code);
   if (W.signal >= 0) snprintf(sig, sizeof sig, "%d", W.signal);
+  if (W.have_last) {
+    char lf[40], lsig[16] = "null";
+    fmt_time(lf, sizeof lf, &W.last_finished, 3);
+    if (W.last_signal >= 0) snprintf(lsig, sizeof lsig, "%d", W.last_signal);
+    snprintf(last, sizeof last, ",\"lastState\":{\"exitCode\":%d,\"signal\":%s,\"finishedAt\":\"%s\"%s}",
+             W.last_exit_code, lsig, lf, W.last_oom_killed ? ",\"reason\":\"OOMKilled\"" : "");
+  }
   int n = snprintf(buf, sizeof buf,
                    "{\"state\":\"%s\",\"pid\":%d,\"watcherPid\":%d,\"startedAt\":\"%s\",\"finishedAt\":%s,"
-                   "\"exitCode\":%s,\"signal\":%s,\"restartCount\":%d%s}\n",
+                   "\"exitCode\":%s,\"signal\":%s,\"restartCount\":%d%s%s}\n",
                    W.state, (int)W.pid_host, (int)W.self_host, started, finished, code, sig, W.restart_count,
-                   W.oom_killed ? ",\"reason\":\"OOMKilled\"" : "");
+                   W.oom_killed ? ",\"reason\":\"OOMKilled\"" : "", last);
   /* tmp + rename: a reader never sees half a file. The directory may be gone (pod deleted): ignore. */
   int fd = openat(W.dirfd, "status.json.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return;
@@ -100,6 +107,13 @@ void restart(void) {
   /* kubectl logs --previous: the last finished run's log becomes previous.log (crilog.h). */
   crilog_new_run(&W.log);
   W.restart_count++;
+  /* the run that ended becomes lastState; the new one has no reason yet */
+  W.have_last = 1;
+  W.last_exit_code = W.exit_code;
+  W.last_signal = W.signal;
+  W.last_finished = W.finished;
+  W.last_oom_killed = W.oom_killed;
+  W.oom_killed = 0;
   char err[600];
   if (start_workload(err, sizeof err) < 0) {
     char line[700];

@@ -75,10 +75,10 @@ export function readContainerConfig(o: RootOption & { pod: string; name: string 
   }
 }
 
-/** "Running", "Exited (3)", "Restarting", "Created", "OOMKilled" (kubectl's reason) — as ps shows it. */
+/** "Running", "Exited (3)", "Restarting", "Created", "OOMKilled" (kubectl's reason), "Running (last OOMKilled)" — as ps shows it. */
 export function statusText(st: ContainerStatus | undefined): string {
   if (st === undefined) return 'Created';
-  if (st.state === 'running') return 'Running';
+  if (st.state === 'running') return st.lastState?.reason === 'OOMKilled' ? 'Running (last OOMKilled)' : 'Running';
   if (st.reason === 'OOMKilled') return 'OOMKilled';
   if (st.state === 'restarting') return 'Restarting';
   if (st.exitCode === null) return 'Exited (unknown)';

@@ -13,7 +13,7 @@ import { oomScoreAdj } from './proc.js';
 import { podQos } from './qos.js';
 import { podState, type PodState } from './state.js';
 import { readPod } from './store.js';
-import type { ContainerConfig, PortMapping } from './types.js';
+import type { ContainerConfig, ContainerStatus, PortMapping } from './types.js';
 import { podIp } from './validate.js';
 import { resolveRoot, type RootOption } from '../state/paths.js';
 
@@ -57,9 +57,13 @@ export interface ContainerInspect {
   limits: { memory: number | null; cpus: number | null; cpuShares: number | null; pids: number | null; cgroups: string[]; summary: string };
   /** why the last run ended, when known: "OOMKilled" (its memory cgroup counted an OOM kill); else null */
   reason: string | null;
+  /** after a restart: how the run before ended (exit code, signal, time, reason); else null */
+  lastState: ContainerStatus['lastState'] | null;
+  restartCount: number;
 }
 
-function containerInspect(config: ContainerConfig, reason: string | undefined): ContainerInspect {
+function containerInspect(config: ContainerConfig, st: ContainerStatus | undefined): ContainerInspect {
+  const reason = st?.reason;
   const p = privilegeSummary(config);
   const masks = protectedPaths(config);
   return {
@@ -81,6 +85,8 @@ function containerInspect(config: ContainerConfig, reason: string | undefined): 
       pids: config.limits?.pids ?? null, cgroups: config.cgroupDirs ?? [], summary: limitsSummary(config),
     },
     reason: reason ?? null,
+    lastState: st?.lastState ?? null,
+    restartCount: st?.restartCount ?? 0,
   };
 }
 
@@ -153,7 +159,7 @@ export function inspectPod(o: RootOption & { name: string }): PodInspect {
       ready: st.ready, total: st.total, names: rec.containers,
       // a container whose config.json is not written yet (a run in progress) is left out
       details: rec.containers.map((c) => readContainerConfig({ root: abs, pod: rec.name, name: c })).filter((c): c is ContainerConfig => c !== undefined)
-        .map((c) => containerInspect(c, readContainerStatus({ root: abs, pod: rec.name, name: c.name })?.reason)),
+        .map((c) => containerInspect(c, readContainerStatus({ root: abs, pod: rec.name, name: c.name }))),
     },
     pause: {
       pid: rec.pause?.pid ?? null,

@@ -152,4 +152,6 @@ export interface ContainerStatus {
   restartCount: number;
   /** why the last run ended, when the watcher knows: "OOMKilled" (the memory cgroup counted an OOM kill) */
   reason?: 'OOMKilled';
+  /** after a restart: how the run before this one ended (kubectl's lastState.terminated) */
+  lastState?: { exitCode: number; signal: number | null; finishedAt: string; reason?: 'OOMKilled' };
 }

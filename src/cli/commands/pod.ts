@@ -2,6 +2,7 @@
 import { NotFoundError, oneLine, PodnsError } from '../../errors.js';
 import { parsePublish } from '../../network/index.js';
 import { LIMIT_FLAGS, parseLimitFlags } from '../../container/limits.js';
+import { readContainerStatus } from '../../container/status.js';
 import { createPod, deletePod, gc, inspectPod, listPods, podIp, podQos, podState, readPod, repairPod, type PodRecord } from '../../pod/index.js';
 import { DEFAULT_GRACE_SECONDS } from '../../pod/delete.js';
 import { DEFAULT_ROOT } from '../../state/paths.js';
@@ -111,7 +112,12 @@ function row(root: string, rec: PodRecord, wide: boolean): string[] {
 function jsonView(root: string, rec: PodRecord): unknown {
   const st = podState({ root, record: rec });
   // qosClass where kubectl has it: status.qosClass
-  return { ...rec, status: { status: st.status, pauseAlive: st.pauseAlive, ready: st.ready, total: st.total, ip: podIp({ root, record: rec }) ?? null, qosClass: podQos({ root, record: rec }) } };
+  // containerStatuses as kubectl has them: state, restartCount, lastState (terminated: exitCode, reason)
+  const containerStatuses = rec.containers.map((name) => {
+    const c = readContainerStatus({ root, pod: rec.name, name });
+    return { name, state: c?.state ?? 'created', restartCount: c?.restartCount ?? 0, exitCode: c?.exitCode ?? null, reason: c?.reason ?? null, lastState: c?.lastState ?? null };
+  });
+  return { ...rec, status: { status: st.status, pauseAlive: st.pauseAlive, ready: st.ready, total: st.total, ip: podIp({ root, record: rec }) ?? null, qosClass: podQos({ root, record: rec }), containerStatuses } };
 }
 
 const get: Command = {
