@@ -8,7 +8,7 @@
 import test from 'ava';
 import { execFileSync, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -16,6 +16,10 @@ import {
   type CgroupHost,
 } from '../../src/cgroups/index.js';
 import { privileged, skipReason } from '../helpers/root.js';
+import { cgroupParentFor } from '../../src/cgroups/index.js';
+import { containerCgroupsFor, makeContainerCgroups } from '../../src/container/limits.js';
+import { native } from '../../src/native/index.js';
+import { makePodCgroup, podCgroupFor, removePodCgroup } from '../../src/pod/cgroup.js';
 
 const host = detectCgroups();
 const read = (p: string) => readFileSync(p, 'utf8').trim();
@@ -169,6 +173,46 @@ privileged('v2 without cgroup.kill (kernels before 5.14): cgroup.freeze, SIGKILL
   await until('populated 0', () => /^populated 0$/m.test(read(join(h.mountPoint, p.pod, 'cgroup.events'))));
   t.is(read(join(h.mountPoint, p.pod, 'cgroup.freeze')), '0'); // thawed again
   t.true(await removeCgroup(h, p.pod));
+});
+
+privileged('v2 (a private cgroup2 view): a pod\'s cgroup as create makes it — the pause spawned into its _pause leaf before exec, a container\'s below, cgroup.events, kill and removal by the pod layer', async (t) => {
+  const h = mountView(t);
+  const pod = { name: 'cg-pod', uid: randomUUID() };
+  const cg = podCgroupFor(h, pod, cgroupParentFor(), [])!;
+  const workers: number[] = [];
+  t.teardown(async () => {
+    for (const p of workers) try { process.kill(p, 'SIGKILL'); } catch { /* gone */ }
+    await removeCgroup(h, cg.path).catch(() => undefined);
+  });
+  t.deepEqual(cg.dirs, [join(h.mountPoint, cg.path)]);
+  const fds = makePodCgroup(cg);
+  // as createPod starts the pause: native.spawn, which writes "0" to each cgroup.procs before exec
+  let pid: number;
+  try {
+    pid = native.spawn({ path: '/bin/sleep', argv: ['sleep', '1000'], detach: true, setsid: true, cgroupProcs: fds });
+  } finally {
+    for (const fd of fds) closeSync(fd);
+  }
+  workers.push(pid);
+  t.is(parseProcCgroup(read(`/proc/${pid}/cgroup`)).get(''), `/${cg.path}/_pause`, 'in its leaf from before exec');
+  const c = containerCgroupsFor({ ...pod, cgroupParent: cgroupParentFor() }, 'app', [], h);
+  t.is(c.path, `${cg.path}/app`);
+  makeContainerCgroups(c);
+  const w = sleeper();
+  workers.push(w.pid);
+  joinCgroup(h, c.path, w.pid);
+  t.regex(read(join(h.mountPoint, cg.path, 'cgroup.events')), /^populated 1$/m);
+  if (h.controllers.includes('memory')) {
+    t.regex(read(join(h.mountPoint, c.path, 'memory.events')), /^oom_kill 0$/m);
+  } else {
+    t.log(`memory.events not checked: this kernel gives cgroup2 no memory controller here (controllers: ${h.controllers.join(' ') || 'none'})`);
+  }
+  t.true(await removePodCgroup(h, { path: cg.path, dirs: cg.dirs }));
+  t.is(await w.exited, 'SIGKILL');
+  await until('the pause-like sleep to die', () => !existsSync(`/proc/${pid}`) || /^State:\s+Z/m.test(read(`/proc/${pid}/status`)));
+  t.false(existsSync(join(h.mountPoint, cg.path)));
+  // a record podns cannot have made is left alone
+  t.false(await removePodCgroup(h, { path: 'system.slice', dirs: [] }));
 });
 
 const V2_LIMITS = ['memory', 'cpu', 'pids'];
