@@ -2,7 +2,8 @@
 //
 //   node dist/bench/run.js [--quick] [--only SECTION,...] [--out FILE] [--no-profile]
 //   (--quick: few iterations, scaling up to 100 pods, results to $TMPDIR/podns-bench-quick.json)
-//   sections: floor, shell, library, run-ab, cli, memory, scale
+//   sections: floor, shell, library, run-ab, limits, cli, memory, scale
+//   limits: create + run with a memory limit vs the same without, interleaved in this build (budget +0.3 ms)
 //   run-ab: container run of this build against a baseline build (PODNS_BENCH_BASELINE=REF, default
 //   c3e5507), interleaved in this run; `npm run bench -- --only run-ab` runs just that (its results go to
 //   $TMPDIR/podns-bench-run-ab.json unless --out says otherwise).
@@ -22,11 +23,12 @@ import { floorExec, floorPod, floorScale, floorShell, type FloorExec, type Floor
 import { measureLibrary, OPS, profileLibrary, type LibraryTimes, type Op, type OpProfile } from './library.js';
 import type { ProfileSummary } from './profile.js';
 import { abDelta, DEFAULT_BASELINE, RUN_BUDGET_MS, runAb, type AbResult } from './run-ab.js';
+import { limitsDelta, LIMITS_BUDGET_MS, measureLimits, type LimitsTimes } from './limits.js';
 import { podMemory, scaleOnce, type PodMemory, type ScaleProfile, type ScaleRun } from './scale.js';
 import { fmtKiB, fmtMs, fmtRatio, median, nsToMs, slope, summarize, tenths, type Summary } from './stats.js';
 import { machineInfo, netnsAllocated, settle } from './system.js';
 
-const SECTIONS = ['floor', 'shell', 'library', 'run-ab', 'cli', 'memory', 'scale'] as const;
+const SECTIONS = ['floor', 'shell', 'library', 'run-ab', 'limits', 'cli', 'memory', 'scale'] as const;
 type Section = (typeof SECTIONS)[number];
 
 interface Config {
@@ -72,6 +74,7 @@ function parseArgs(argv: string[]): Config {
   }
   // Only the A/B: its own default file, so that bench/results.json stays the latest full run.
   if (only.size === 1 && only.has('run-ab') && !argv.includes('--out')) out = path.join(tmpdir(), 'podns-bench-run-ab.json');
+  if (only.size === 1 && only.has('limits') && !argv.includes('--out')) out = path.join(tmpdir(), 'podns-bench-limits.json');
   // Full run: about 5 minutes on 2 cores; most of it is the kernel deleting links (an RCU barrier each).
   return quick
     ? { quick, only, out: argv.includes('--out') ? out : path.join(tmpdir(), 'podns-bench-quick.json'), profile,
@@ -243,6 +246,7 @@ async function main(): Promise<number> {
   let memory: PodMemory | undefined;
   let ab: AbResult | undefined;
   let abSkipped: string | undefined;
+  let lim: LimitsTimes | undefined;
 
   try {
     // -- 1. the kernel floor ----------------------------------------------------------------------
@@ -322,6 +326,21 @@ async function main(): Promise<number> {
         results.runAb = { ref: r.ref, baseline: r.sha, head: r.head, base: summarize(r.base), this: summarize(r.cur),
           deltaMedianMs: d.delta, deltaP95Ms: summarize(r.cur).p95 - summarize(r.base).p95, pairedMedianMs: d.pairedMedian, budgetMs: RUN_BUDGET_MS };
       }
+    }
+
+    // -- 3c. create + run with a memory limit vs without, this build -------------------------------
+    if (has('limits')) {
+      await quietBefore('limits');
+      log(`limits: create + run with --memory 64m (pod and container) and without, in turn, x${cfg.abN} each (+${cfg.abWarmup} warm-up)`);
+      lim = await measureLimits(root, cfg.abN, cfg.abWarmup);
+      const g = `create + run, memory limit vs none (interleaved; budget +${LIMITS_BUDGET_MS} ms)`;
+      addRow(g, 'create, no limit', lim.createPlain, undefined, 'BASELINE');
+      addRow(g, 'create, --memory 64m', lim.createLimited, `${g}/create, no limit`);
+      addRow(g, 'run, no limit', lim.runPlain, undefined, 'BASELINE');
+      addRow(g, 'run, --memory 64m', lim.runLimited, `${g}/run, no limit`);
+      const d = limitsDelta(lim);
+      results.limits = { createPlain: summarize(lim.createPlain), createLimited: summarize(lim.createLimited), runPlain: summarize(lim.runPlain),
+        runLimited: summarize(lim.runLimited), deltaMedianMs: d.delta, pairedMedianMs: d.pairedMedian, budgetMs: LIMITS_BUDGET_MS };
     }
 
     // -- 4. the CLI -------------------------------------------------------------------------------
@@ -437,6 +456,20 @@ async function main(): Promise<number> {
       explain: [`baseline median ${fmtMs(sb.median)} p95 ${fmtMs(sb.p95)}; this build median ${fmtMs(sc.median)} p95 ${fmtMs(sc.p95)} ` +
         `(p95 ${signed(sc.p95 - sb.p95)}); median of the per-round differences ${signed(d.pairedMedian)}; n ${sc.n} each`,
         ...profileLines(libProfiles?.run.cpu, libProfiles?.run.kernel)],
+    });
+  }
+  if (lim) {
+    const d = limitsDelta(lim);
+    const signed = (x: number) => `${x >= 0 ? '+' : '-'}${fmtMs(Math.abs(x))}`;
+    const pass = d.delta <= LIMITS_BUDGET_MS;
+    targets.push({
+      name: 'create + run with a memory limit vs without', rule: `median <= the same without + ${LIMITS_BUDGET_MS} ms, same run, interleaved`,
+      value: signed(d.delta), limit: `+${fmtMs(LIMITS_BUDGET_MS)}`, pass,
+      margin: pass ? `${fmtMs(LIMITS_BUDGET_MS - d.delta)} inside` : `missed by ${fmtMs(d.delta - LIMITS_BUDGET_MS)}`,
+      explain: [`create ${fmtMs(median(lim.createPlain))} → ${fmtMs(median(lim.createLimited))}, run ${fmtMs(median(lim.runPlain))} → ${fmtMs(median(lim.runLimited))}; ` +
+        `median of the per-round differences ${signed(d.pairedMedian)}; n ${lim.paired.length} each. Both sides have cgroups (every pod and ` +
+        'container does): on cgroup v1 both pay an RCU grace period when the workload joins its cgroup at run (the pause joins its own ' +
+        'once running, after create has returned); the run A/B against a build from before issue 12 shows that cost'],
     });
   }
   const big = scaleRuns.find((r) => r.size >= 1000) ?? (cfg.quick ? scaleRuns[scaleRuns.length - 1] : undefined);

@@ -4,6 +4,7 @@
 //   pause -v           print "pause (podns) VERSION"
 //   pause -d FD [-p]   detach: (-p: unshare(CLONE_NEWPID) first) fork; the child is the pause,
 //                      the parent writes "<child pid>\n" to FD and exits 0
+//   pause -c PROCS ... join these cgroups (their cgroup.procs files) once running: the pod's pause leaf
 //
 // Same job as Kubernetes' pause.c and catatonit: do nothing, cheaply, forever, and be a correct init.
 // Static, no stdio, no heap: a few pages of RSS. Comments say why; the code is the what.
@@ -108,6 +109,8 @@ static void detach(int fd, int new_pidns) {
 int main(int argc, char **argv) {
   int detach_fd = -1;
   int new_pidns = 0;
+  const char *cgroups[8];
+  int ncgroups = 0;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "-v") == 0) {
       say(1, "pause (podns) " PODNS_VERSION "\n");
@@ -116,6 +119,8 @@ int main(int argc, char **argv) {
       detach_fd = parse_fd(argv[++i]);
     } else if (strcmp(argv[i], "-p") == 0) {
       new_pidns = 1;
+    } else if (strcmp(argv[i], "-c") == 0 && i + 1 < argc && ncgroups < 8 && argv[i + 1][0] == '/') {
+      cgroups[ncgroups++] = argv[++i];
     } else {
       usage();
     }
@@ -156,6 +161,23 @@ int main(int argc, char **argv) {
       say(2, "\n");
     }
     close(oom);
+  }
+
+  // Into the pod's pause leaf, one cgroup.procs per hierarchy. Here, after exec, not before it: on cgroup v1
+  // the first of these writes waits for an RCU grace period (5-16 ms), which the create that started us
+  // does not wait for (it records and makes the cgroup; we are in it a grace period later). The writes after
+  // the first ride on the same grace period. A failure leaves us where we are (the pod's delete kills us
+  // anyway): warned about, not fatal.
+  for (int c = 0; c < ncgroups; c++) {
+    int fd = open(cgroups[c], O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || write(fd, "0", 1) != 1) {
+      say(2, "pause: warning: cannot join ");
+      say(2, cgroups[c]);
+      say(2, ": ");
+      say(2, podns_errname(errno) != NULL ? podns_errname(errno) : "unknown error");
+      say(2, "\n");
+    }
+    if (fd >= 0) close(fd);
   }
 
   // A cwd keeps its mount busy (umount: EBUSY) for as long as the pod lives.

@@ -3,13 +3,14 @@
 // (PARENT/POD-UID8/_pause: v2 lets no cgroup both hold processes and hand controllers down).
 //
 // Recorded before it is made: in the claim (written first, under the lock, before anything host-wide
-// exists) and in pod.json; made before the pause is spawned, which joins its leaf before exec
-// (native.spawn's cgroupProcs, on the pool thread that starts it). delete and gc kill what is left inside
-// (a process that left the watcher's pid namespace through exec, an orphan) and remove it.
-import { closeSync, constants, openSync } from 'node:fs';
+// exists) and in pod.json; made before the pause is spawned, which joins its leaf as its first step once
+// running (`pause -c PROCS`): on cgroup v1 that write waits for an RCU grace period (5-16 ms here), which
+// create then does not wait for. delete and gc kill what is left inside (a process that left the watcher's
+// pid namespace through exec, an orphan) and remove it.
+import { rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  applyPlan, cgroupPaths, hierarchyDirs, killCgroup, limitWrites, ourCgroup, PAUSE_LEAF, placeWrites, planCreate, recordedHost,
+  applyPlan, cgroupPaths, DEFAULT_CGROUP_PARENT, hierarchyDirs, killCgroup, limitWrites, ourCgroup, PAUSE_LEAF, placeWrites, planCreate, recordedHost,
   removeCgroup, type CgroupHost, type CgroupLimits, type CgroupOp, type LimitWrite,
 } from '../cgroups/index.js';
 import { isErrno } from '../errors.js';
@@ -42,20 +43,16 @@ export function podCgroupFor(host: CgroupHost, pod: { name: string; uid: string 
   };
 }
 
-/**
- * Makes it, and opens the pause leaf's cgroup.procs in each hierarchy for the pause to join before exec
- * (the caller closes them once the spawn has settled).
- */
-export function makePodCgroup(cg: PodCgroup): number[] {
-  applyPlan(cg.ops);
-  const fds: number[] = [];
+/** Makes it; returns the pause leaf's cgroup.procs files, one per hierarchy, for the pause to join. */
+export function makePodCgroup(cg: PodCgroup): string[] {
   try {
-    for (const d of cg.pauseDirs) fds.push(openSync(join(d, 'cgroup.procs'), constants.O_WRONLY));
+    applyPlan(cg.ops);
   } catch (err) {
-    for (const fd of fds) closeSync(fd);
-    throw err;
+    // the default parent went between our mkdirs (another pod's delete removed it, empty): once more
+    if (!isErrno(err, 'ENOENT')) throw err;
+    applyPlan(cg.ops);
   }
-  return fds;
+  return cg.pauseDirs.map((d) => join(d, 'cgroup.procs'));
 }
 
 /**
@@ -73,14 +70,26 @@ export async function removePodCgroup(host: CgroupHost, recorded: { path?: unkno
   } catch (err) {
     if (!isErrno(err, 'ENOENT')) throw err;
   }
-  return removeCgroup(h, rel);
+  const removed = await removeCgroup(h, rel);
+  // podns's own default parent goes with its last pod (a parent given with --cgroup-parent is the
+  // caller's, as the kubelet's kubepods is: it stays)
+  if (rel.startsWith(`${DEFAULT_CGROUP_PARENT}/`) && rel.indexOf('/') === DEFAULT_CGROUP_PARENT.length) {
+    for (const d of hierarchyDirs(h, DEFAULT_CGROUP_PARENT)) {
+      try {
+        rmdirSync(d);
+      } catch {
+        // other pods' cgroups are there (EBUSY), or it is gone
+      }
+    }
+  }
+  return removed;
 }
 
 /**
  * For `repair`'s new pause: the pod's recorded cgroup made again where it went missing (with its totals),
- * and the pause leaf's cgroup.procs fds; [] when the record names none podns made.
+ * and the pause leaf's cgroup.procs files; [] when the record names none podns made.
  */
-export function reopenPodCgroup(host: CgroupHost, rec: { cgroupPath?: string; cgroupDirs?: string[]; limits?: CgroupLimits }): number[] {
+export function reopenPodCgroup(host: CgroupHost, rec: { cgroupPath?: string; cgroupDirs?: string[]; limits?: CgroupLimits }): string[] {
   const rel = ourCgroup(rec.cgroupPath, 'pod');
   if (rel === undefined || host.driver === 'none') return [];
   const h = recordedHost(host, rel, rec.cgroupDirs ?? []);

@@ -95,7 +95,6 @@ export async function createPod(o: CreatePodOptions): Promise<PodRecord> {
     const host = hostCgroups();
     const cgroup = podCgroupFor(host, { name, uid }, plan.cgroupParent, plan.limitWrites);
     let cgroupMade = false;
-    let cgroupFds: number[] = [];
 
     // --- record 1 (see the top of the file)
     let pausing: Promise<ProcRef> | undefined;
@@ -115,24 +114,20 @@ export async function createPod(o: CreatePodOptions): Promise<PodRecord> {
             name, uid, ...(netId !== undefined ? { netns: { dev: netId.dev, ino: netId.ino } } : {}),
             ...(cgroup !== undefined ? { cgroup: { path: cgroup.path, dirs: cgroup.dirs } } : {}),
           });
+          const cgroupProcs = cgroup !== undefined ? makePodCgroup(cgroup) : [];
           if (cgroup !== undefined) {
             cgroupMade = true;
-            cgroupFds = makePodCgroup(cgroup);
             faultPoint('after-cgroup'); // the claim and the pod's cgroup, nothing else
           }
-          // The pause starts now, on a pool thread (it joins the namespaces, setns, and its cgroup leaf),
-          // while this record is written: it may exist a moment before the record does, but only while we
-          // hold the lock, under which gc judges strays, so gc never sees it unrecorded while we live (and
-          // if we die, it finds it by the uid in its environment, like any pause no record names).
-          const fdsToClose = cgroupFds;
+          // The pause starts now, on a pool thread (it joins the namespaces, setns; once running, its cgroup
+          // leaf), while this record is written: it may exist a moment before the record does, but only
+          // while we hold the lock, under which gc judges strays, so gc never sees it unrecorded while we
+          // live (and if we die, it finds it by the uid in its environment, like any pause no record names).
           pausing = startPauseAsync({
             root, pod: name, uid, sharePid: plan.sharePid, cloneFlags: 0,
             setns: types.map((type) => ({ fd: fds[type]!, nstype: nsTypeFlag(type) })),
-            ...(fdsToClose.length > 0 ? { cgroupProcs: fdsToClose } : {}),
+            ...(cgroupProcs.length > 0 ? { cgroupProcs } : {}),
           });
-          // the cgroup.procs fds stay open until the spawn has settled
-          pausing.finally(() => { for (const fd of fdsToClose) closeSync(fd); }).catch(() => undefined);
-          cgroupFds = [];
           // a pause that starts while a later step fails must still be found and stopped (catch below)
           pausing.then((p) => { unrecordedPause = p; }, () => undefined);
           // the pause is being spawned (on a pool thread: it may or may not exist yet), nothing is recorded
@@ -175,7 +170,6 @@ export async function createPod(o: CreatePodOptions): Promise<PodRecord> {
         } catch (err) {
           // nothing half-made: no pod directory without a record, no claim or IP without a pod (the
           // cgroup goes once the pause that may be starting in it is gone: below)
-          for (const fd of cgroupFds) closeSync(fd);
           if (net !== undefined) releaseIps(root, net.name, name);
           removeClaim(root, name, uid);
           rmSync(paths.pod(root, name), { recursive: true, force: true });

@@ -29,8 +29,8 @@ export interface StartPauseOptions {
   /** namespaces to join instead (pod:OTHER's net, or all three for repair) */
   setns?: Array<{ fd: number; nstype: number }>;
   hostname?: string;
-  /** cgroup.procs fds of the pod's pause leaf: joined before exec */
-  cgroupProcs?: number[];
+  /** the cgroup.procs files of the pod's pause leaf, one per hierarchy: the pause joins them once running */
+  cgroupProcs?: string[];
 }
 
 export function pauseEnv(root: string, pod: string, uid: string): string[] {
@@ -41,12 +41,11 @@ function spawnOptions(o: StartPauseOptions): SpawnOptions {
   const { SIGINT, SIGTERM, SIGCHLD } = constants.signals;
   return {
     path: pausePath,
-    argv: ['pause'],
+    argv: ['pause', ...(o.cgroupProcs ?? []).flatMap((p) => ['-c', p])],
     env: pauseEnv(o.root, o.pod, o.uid),
     cloneFlags: o.cloneFlags | (o.sharePid ? native.CLONE_NEWPID : 0),
     setns: o.setns ?? [],
     ...(o.hostname !== undefined ? { hostname: o.hostname } : {}),
-    ...(o.cgroupProcs !== undefined ? { cgroupProcs: o.cgroupProcs } : {}),
     cwd: '/',
     setsid: true,
     detach: true,

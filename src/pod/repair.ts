@@ -58,7 +58,6 @@ export async function repairPod(o: RootOption & { name: string }): Promise<PodRe
       });
       // into the pod's cgroup leaf, as at create
       const cgroupProcs = reopenPodCgroup(hostCgroups(), rec);
-      fds.push(...cgroupProcs);
       spawned = startPause({ root: abs, pod: name, uid: rec.uid, sharePid: rec.sharePid, cloneFlags: 0, setns,
         ...(cgroupProcs.length > 0 ? { cgroupProcs } : {}) });
     } finally {

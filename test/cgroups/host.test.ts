@@ -8,7 +8,7 @@
 import test from 'ava';
 import { execFileSync, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { closeSync, existsSync, mkdtempSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -18,8 +18,8 @@ import {
 import { privileged, skipReason } from '../helpers/root.js';
 import { cgroupParentFor } from '../../src/cgroups/index.js';
 import { containerCgroupsFor, makeContainerCgroups } from '../../src/container/limits.js';
-import { native } from '../../src/native/index.js';
 import { makePodCgroup, podCgroupFor, removePodCgroup } from '../../src/pod/cgroup.js';
+import { startPause } from '../../src/pod/pause.js';
 
 const host = detectCgroups();
 const read = (p: string) => readFileSync(p, 'utf8').trim();
@@ -175,7 +175,7 @@ privileged('v2 without cgroup.kill (kernels before 5.14): cgroup.freeze, SIGKILL
   t.true(await removeCgroup(h, p.pod));
 });
 
-privileged('v2 (a private cgroup2 view): a pod\'s cgroup as create makes it — the pause spawned into its _pause leaf before exec, a container\'s below, cgroup.events, kill and removal by the pod layer', async (t) => {
+privileged('v2 (a private cgroup2 view): a pod\'s cgroup as create makes it — the pause joins its _pause leaf, a container\'s below, cgroup.events, kill and removal by the pod layer', async (t) => {
   const h = mountView(t);
   const pod = { name: 'cg-pod', uid: randomUUID() };
   const cg = podCgroupFor(h, pod, cgroupParentFor(), [])!;
@@ -185,16 +185,12 @@ privileged('v2 (a private cgroup2 view): a pod\'s cgroup as create makes it — 
     await removeCgroup(h, cg.path).catch(() => undefined);
   });
   t.deepEqual(cg.dirs, [join(h.mountPoint, cg.path)]);
-  const fds = makePodCgroup(cg);
-  // as createPod starts the pause: native.spawn, which writes "0" to each cgroup.procs before exec
-  let pid: number;
-  try {
-    pid = native.spawn({ path: '/bin/sleep', argv: ['sleep', '1000'], detach: true, setsid: true, cgroupProcs: fds });
-  } finally {
-    for (const fd of fds) closeSync(fd);
-  }
+  const procs = makePodCgroup(cg);
+  t.deepEqual(procs, [join(h.mountPoint, cg.path, '_pause', 'cgroup.procs')]);
+  // as createPod starts the pause (pause -c PROCS: it joins once running)
+  const { pid } = startPause({ root: '/nonexistent', pod: pod.name, uid: pod.uid, sharePid: false, cloneFlags: 0, cgroupProcs: procs });
   workers.push(pid);
-  t.is(parseProcCgroup(read(`/proc/${pid}/cgroup`)).get(''), `/${cg.path}/_pause`, 'in its leaf from before exec');
+  await until('the pause in its leaf', () => parseProcCgroup(read(`/proc/${pid}/cgroup`)).get('') === `/${cg.path}/_pause`);
   const c = containerCgroupsFor({ ...pod, cgroupParent: cgroupParentFor() }, 'app', [], h);
   t.is(c.path, `${cg.path}/app`);
   makeContainerCgroups(c);
@@ -209,7 +205,7 @@ privileged('v2 (a private cgroup2 view): a pod\'s cgroup as create makes it — 
   }
   t.true(await removePodCgroup(h, { path: cg.path, dirs: cg.dirs }));
   t.is(await w.exited, 'SIGKILL');
-  await until('the pause-like sleep to die', () => !existsSync(`/proc/${pid}`) || /^State:\s+Z/m.test(read(`/proc/${pid}/status`)));
+  await until('the pause to die', () => !existsSync(`/proc/${pid}`) || /^State:\s+Z/m.test(read(`/proc/${pid}/status`)));
   t.false(existsSync(join(h.mountPoint, cg.path)));
   // a record podns cannot have made is left alone
   t.false(await removePodCgroup(h, { path: 'system.slice', dirs: [] }));

@@ -40,7 +40,8 @@ privileged('create --cgroup-parent --memory --pids-limit: the pod\'s cgroup hold
   t.is(read(join(host.mounts.memory!, rec.cgroupPath!, 'memory.limit_in_bytes')), String(64 << 20));
   t.is(read(join(host.mounts.pids!, rec.cgroupPath!, 'pids.max')), '100');
   t.is(read(join(host.mounts.cpu!, rec.cgroupPath!, 'cpu.cfs_quota_us')), '150000');
-  // the pause: in its leaf in every hierarchy (joined before exec)
+  // the pause: in its leaf in every hierarchy (it joins once running: create does not wait for that)
+  await waitFor(() => parseProcCgroup(read(`/proc/${rec.pause!.pid}/cgroup`)).get('pids') === `/${rec.cgroupPath}/_pause`, 'the pause in its leaf');
   const seen = parseProcCgroup(read(`/proc/${rec.pause!.pid}/cgroup`));
   for (const c of ['memory', 'pids', 'freezer', 'cpu']) t.is(seen.get(c), `/${rec.cgroupPath}/_pause`, c);
   // a container: under the pod's cgroup
