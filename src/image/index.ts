@@ -5,3 +5,5 @@ export {
   ImageNotFoundError, type ImageConfig, type ImageRecord, type ResolvedImage, type ImportOptions,
 } from './store.js';
 export { resolveArgv } from './argv.js';
+export { applyLayer, detectCompression, type ApplyLayerOptions, type AppliedLayer, type LayerCompression } from './layers/apply.js';
+export { LayerStore, type EnsureLayerOptions, type EnsuredLayer, type LayerRecord, type StoredLayer } from './layers/store.js';
