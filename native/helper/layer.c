@@ -120,8 +120,10 @@ static bool fill(struct tar_reader *r) {
   if (r->start < r->end) return true;
   if (r->eof) return false;
   r->start = r->end = 0;
+  // never more than one byte past the limit: the limit is met where it is crossed, not a buffer later
+  size_t want = r->max_bytes - r->read_total < BUF_SIZE ? (size_t)(r->max_bytes - r->read_total) + 1 : BUF_SIZE;
   for (;;) {
-    ssize_t n = read(r->in, r->buf, BUF_SIZE);
+    ssize_t n = read(r->in, r->buf, want);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) layer_fail(errno, "read", "stdin");
     if (n == 0) {

@@ -167,6 +167,9 @@ static int open_dir_at(const char *entry, const char *dir, bool create) {
     }
     if (fd < 0) {
       int err = errno;
+      struct stat st;
+      // openat2 says ENOTDIR for a symlink opened with O_DIRECTORY: which one it is, from the entry itself
+      if (err == ENOTDIR && fstatat(cur, comp, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) err = ELOOP;
       if (err == ELOOP) layer_refuse(entry, "\"%s\" is a symbolic link in this layer; a layer may not write through a link", buf);
       if (err == ENOTDIR) layer_refuse(entry, "\"%s\" is not a directory in this layer", buf);
       if (err == ENOENT) layer_refuse(entry, "\"%s\" is not in this layer", buf);
