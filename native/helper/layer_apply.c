@@ -29,7 +29,7 @@
 // becomes opaque for the same reason. Refused: ".wh." naming nothing, ".", "..", or another whiteout name,
 // and ".wh." names as directories of other entries. ".wh..wh.*" at the root (aufs metadata of old Docker
 // layers) is skipped.
-// Output: "ok ENTRIES BYTES" on stdout, or one "error ERRNO STEP: MESSAGE" line there (exit 1; the caller
+// Output: "ok ENTRIES BYTES[ opaque-root]" on stdout, or one "error ERRNO STEP: MESSAGE" line there (exit 1; the caller
 // removes DIR).
 #include "layer.h"
 
@@ -54,6 +54,9 @@
 #define OPAQUE_XATTR "trusted.overlay.opaque"
 
 static int rootfd = -1;
+// A ".wh..wh..opq" at the root: overlayfs ignores trusted.overlay.opaque on a layer's root directory, so
+// the caller is told ("opaque-root") and drops the layers below this one from the stack instead.
+static bool root_opaque;
 
 // The last parent directory opened (entries of one directory come together): its cleaned path and fd.
 static char cache_path[PATH_MAX];
@@ -321,6 +324,7 @@ static void meta_fd(const struct tar_entry *e, int fd, const char *path) {
 
 static void apply_whiteout(const struct tar_entry *e, const char *path, const char *parent, const char *base) {
   if (strcmp(base, WH_OPAQUE) == 0) {
+    if (parent[0] == '\0') root_opaque = true;
     set_opaque(parent_dir(e->name, parent), parent);
     return;
   }
@@ -492,7 +496,7 @@ int apply_layer_main(int argc, char **argv) {
   apply_dir_times();
   tar_drain(r);
   char line[64];
-  int n = snprintf(line, sizeof line, "ok %lu %llu\n", entries, (unsigned long long)tar_consumed(r));
+  int n = snprintf(line, sizeof line, "ok %lu %llu%s\n", entries, (unsigned long long)tar_consumed(r), root_opaque ? " opaque-root" : "");
   if (write_all(STDOUT_FILENO, line, (size_t)n) < 0) die_errno("write result");
   return 0;
 }

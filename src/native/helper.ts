@@ -234,11 +234,14 @@ export interface ApplyLayerResult {
   entries: number;
   /** bytes of the stream the helper read, end marker and trailing padding included */
   bytes: number;
+  /** the layer has ".wh..wh..opq" at its root: overlayfs ignores opaque on a layer's root, so the layers
+   *  below this one must be left out of the stack */
+  opaqueRoot: boolean;
 }
 
-/** apply-layer's result line "ok ENTRIES BYTES"; undefined for any other line (an error line: parseHelperError). */
+/** apply-layer's result line "ok ENTRIES BYTES[ opaque-root]"; undefined for any other line (an error line: parseHelperError). */
 export function parseApplyLayerResult(line: string): ApplyLayerResult | undefined {
-  const m = /^ok (\d+) (\d+)\n?$/.exec(line);
+  const m = /^ok (\d+) (\d+)( opaque-root)?\n?$/.exec(line);
   if (m === null) return undefined;
-  return { entries: Number(m[1]), bytes: Number(m[2]) };
+  return { entries: Number(m[1]), bytes: Number(m[2]), opaqueRoot: m[3] !== undefined };
 }

@@ -23,7 +23,8 @@ test('detectCompression reads magic numbers, not names', (t) => {
   t.is(detectCompression(Buffer.from([0x28, 0xb5, 0x2f, 0xfd])), 'zstd');
   t.is(detectCompression(Buffer.from('ustar')), 'none');
   t.is(detectCompression(Buffer.alloc(0)), 'none');
-  t.deepEqual(parseApplyLayerResult('ok 3 10240\n'), { entries: 3, bytes: 10240 });
+  t.deepEqual(parseApplyLayerResult('ok 3 10240\n'), { entries: 3, bytes: 10240, opaqueRoot: false });
+  t.deepEqual(parseApplyLayerResult('ok 3 10240 opaque-root\n'), { entries: 3, bytes: 10240, opaqueRoot: true });
   t.is(parseApplyLayerResult('error EINVAL layer: x'), undefined);
 });
 

@@ -51,6 +51,8 @@ export interface AppliedLayer {
   size: number;
   entries: number;
   compression: LayerCompression;
+  /** ".wh..wh..opq" at the layer's root: it hides every layer below it (see LayerStore.lowerDirs) */
+  opaqueRoot: boolean;
 }
 
 /** Chunks of `input` with its first MAGIC_LEN bytes read ahead: the head, then the rest. */
@@ -220,5 +222,5 @@ export async function applyLayer(o: ApplyLayerOptions): Promise<AppliedLayer> {
   }
   if (ok === undefined) throw helperFailure(out, stderr, code, sig);
   if (ok.bytes !== size) throw new PodnsError('ELAYER', `podns-helper read ${ok.bytes} bytes of the layer, ${size} were sent`);
-  return { diffId: hash.digest(), size, entries: ok.entries, compression };
+  return { diffId: hash.digest(), size, entries: ok.entries, compression, opaqueRoot: ok.opaqueRoot };
 }

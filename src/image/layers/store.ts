@@ -34,6 +34,8 @@ export interface LayerRecord {
   /** bytes of the uncompressed layer (the tar stream) */
   size: number;
   created: string;
+  /** ".wh..wh..opq" at the root: the layers below it are not part of the stack (overlayfs ignores opaque on a layer root) */
+  opaqueRoot?: true;
 }
 
 export interface StoredLayer extends LayerRecord {
@@ -146,13 +148,19 @@ export class LayerStore {
     return out.sort((a, b) => Number(a.id) - Number(b.id));
   }
 
-  /** The fs dirs of a stack given bottom-first, top-first as overlay's lowerdir wants them. */
+  /**
+   * The fs dirs of a stack given bottom-first, top-first as overlay's lowerdir wants them. A layer with
+   * ".wh..wh..opq" at its root hides everything below it (the image spec), which overlayfs does not do for
+   * a layer's root directory: the stack ends at the topmost such layer.
+   */
   lowerDirs(chainIds: readonly string[]): string[] {
-    return chainIds.map((c) => {
+    const layers = chainIds.map((c) => {
       const l = this.get(c);
       if (l === undefined) throw new NotFoundError('layer', c, `layer ${c} is not in the store ${this.root}; pull the image again`);
-      return l.dir;
+      return l;
     }).reverse();
+    const cut = layers.findIndex((l) => l.opaqueRoot === true);
+    return (cut === -1 ? layers : layers.slice(0, cut + 1)).map((l) => l.dir);
   }
 
   // ---- locks -----------------------------------------------------------------------------------------
@@ -245,7 +253,10 @@ export class LayerStore {
           throw new PodnsError('EDIFFID', `layer ${o.chainId}: its uncompressed content has the digest ${r.diffId}, not the diff_id ${o.diffId} the image config lists; the blob or the image is broken (nothing was kept)`);
         }
         size = r.size;
-        const rec: LayerRecord = { chainId: o.chainId, diffId: o.diffId, ...(o.parentChainId !== undefined ? { parentChainId: o.parentChainId } : {}), size, created: new Date().toISOString() };
+        const rec: LayerRecord = {
+          chainId: o.chainId, diffId: o.diffId, ...(o.parentChainId !== undefined ? { parentChainId: o.parentChainId } : {}), size,
+          created: new Date().toISOString(), ...(r.opaqueRoot ? { opaqueRoot: true as const } : {}),
+        };
         writeFileSync(join(work, 'layer.json'), JSON.stringify(rec, null, 2) + '\n', { mode: 0o600 });
         id = this.place(work);
       } catch (err) {
