@@ -8,4 +8,4 @@ export {
 } from './store.js';
 export { resolveArgv } from './argv.js';
 export { applyLayer, detectCompression, type ApplyLayerOptions, type AppliedLayer, type LayerCompression } from './layers/apply.js';
-export { LayerStore, type EnsureLayerOptions, type EnsuredLayer, type LayerRecord, type StoredLayer } from './layers/store.js';
+export { LayerStore, type EnsureLayerOptions, type EnsuredLayer, type LayerRecord, type UnpackedLayer } from './layers/store.js';

@@ -10,20 +10,22 @@
 //                                 for one chain (threads of one process or several processes) unpack once.
 //   STORE/tmp/layer-PID-XXXXXX    a layer being unpacked (fs/, then layer.json) or removed
 //
-// kill -9 at any point leaves either a complete layer that the index names, or something clean() finds
-// and removes: a work directory of a dead pid, an ID directory the index does not name (killed between
+// kill -9 at any point leaves either a complete layer that the index names, or something gc removes: a work
+// directory of a dead pid (cleanStoreTemp, src/state/store-root.ts), and, with clean(), an ID directory the
+// index does not name (killed between
 // the rename into layers/ and the symlink, or during a removal), an index link to a missing ID, a lock
 // file of a chain that is not stored. Nothing half-made is ever used: get() reads only the index, and
 // an ID directory appears by one rename of a finished work directory.
 //
 // STORE/layers and STORE/tmp are 0700: layers hold the image's setuid programs and device nodes, which no
 // host user may reach through the store's paths (containerd and Docker keep theirs 0700/0710 for this).
-import { closeSync, constants, fstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isErrno, NotFoundError, PodnsError } from '../../errors.js';
 import { native } from '../../native/index.js';
+import { storePaths, storeTempDir } from '../../state/store-root.js';
 import { parseDigest } from '../digest.js';
 import { applyLayer } from './apply.js';
 
@@ -38,7 +40,7 @@ export interface LayerRecord {
   opaqueRoot?: true;
 }
 
-export interface StoredLayer extends LayerRecord {
+export interface UnpackedLayer extends LayerRecord {
   id: string;
   /** the layer's root: STORE/layers/ID/fs */
   dir: string;
@@ -64,17 +66,9 @@ export interface EnsuredLayer {
 
 const DIR_MODE = 0o700;
 const LOCK_POLL_MS = 20;
-const TMP_PREFIX = 'layer-';
+/** STORE/tmp/layer-PID-XXXXXX (storeTempDir) */
+const TMP_PURPOSE = 'layer';
 const ID_RE = /^[1-9][0-9]{0,9}$/;
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return !isErrno(err, 'ESRCH');
-  }
-}
 
 /** The index and lock file name of a chain: "sha256-HEX" (validated: no '/' or '..' can reach a path). */
 function chainKey(chainId: string): string {
@@ -97,16 +91,15 @@ export class LayerStore {
     this.limits = limits;
   }
 
-  private get layersDir(): string { return join(this.root, 'layers'); }
+  private get layersDir(): string { return storePaths.layers(this.root); }
   private get chainsDir(): string { return join(this.layersDir, 'chains'); }
   private get locksDir(): string { return join(this.layersDir, 'locks'); }
-  private get tmpDir(): string { return join(this.root, 'tmp'); }
 
   private mkdirs(): void {
-    for (const d of [this.root, this.layersDir, this.chainsDir, this.locksDir, this.tmpDir]) mkdirSync(d, { recursive: true, mode: DIR_MODE });
+    for (const d of [this.root, this.layersDir, this.chainsDir, this.locksDir]) mkdirSync(d, { recursive: true, mode: DIR_MODE });
   }
 
-  private read(id: string): StoredLayer | undefined {
+  private read(id: string): UnpackedLayer | undefined {
     let rec: LayerRecord;
     try {
       rec = JSON.parse(readFileSync(join(this.layersDir, id, 'layer.json'), 'utf8')) as LayerRecord;
@@ -130,7 +123,7 @@ export class LayerStore {
   }
 
   /** The stored layer of this chain, or undefined. */
-  get(chainId: string): StoredLayer | undefined {
+  get(chainId: string): UnpackedLayer | undefined {
     const id = this.linked(chainKey(chainId));
     if (id === undefined) return undefined;
     const l = this.read(id);
@@ -138,8 +131,8 @@ export class LayerStore {
   }
 
   /** Every stored layer (those the index names), by ID. */
-  list(): StoredLayer[] {
-    const out: StoredLayer[] = [];
+  list(): UnpackedLayer[] {
+    const out: UnpackedLayer[] = [];
     for (const key of readdirOrEmpty(this.chainsDir)) {
       const chain = keyChain(key);
       const l = chain === undefined ? undefined : this.get(chain);
@@ -242,7 +235,7 @@ export class LayerStore {
       // a link to a missing or foreign layer (removed by hand): it is replaced below
       if (this.linked(key) !== undefined) unlinkSync(join(this.chainsDir, key));
 
-      const work = mkdtempSync(join(this.tmpDir, `${TMP_PREFIX}${process.pid}-`));
+      const work = storeTempDir(this.root, TMP_PURPOSE);
       let id: string;
       let size: number;
       try {
@@ -287,8 +280,7 @@ export class LayerStore {
 
   /** Moves layers/ID to a work directory and removes it there (nothing half-removed stays under layers/). */
   private discard(id: string): void {
-    mkdirSync(this.tmpDir, { recursive: true, mode: DIR_MODE });
-    const work = mkdtempSync(join(this.tmpDir, `${TMP_PREFIX}${process.pid}-`));
+    const work = storeTempDir(this.root, TMP_PURPOSE);
     const dead = join(work, 'layer');
     try {
       renameSync(join(this.layersDir, id), dead);
@@ -318,18 +310,12 @@ export class LayerStore {
   }
 
   /**
-   * Removes what killed processes left: work directories of dead pids, ID directories the index does not
-   * name, index links to missing layers, lock files of chains not stored. Chains locked by a live
-   * process are left alone. One line per removed thing (for gc).
+   * Removes what killed processes left under layers/: ID directories the index does not name, index links
+   * to missing layers, lock files of chains not stored (work directories in STORE/tmp: cleanStoreTemp).
+   * Chains locked by a live process are left alone. One line per removed thing (for gc).
    */
   clean(): string[] {
     const removed: string[] = [];
-    for (const e of readdirOrEmpty(this.tmpDir)) {
-      const m = new RegExp(`^${TMP_PREFIX}(\\d+)-`).exec(e);
-      if (m === null || Number(m[1]) === process.pid || pidAlive(Number(m[1]))) continue;
-      rmSync(join(this.tmpDir, e), { recursive: true, force: true });
-      removed.push(`removed leftover layer work directory ${join(this.tmpDir, e)}`);
-    }
     const named = new Set<string>();
     for (const key of readdirOrEmpty(this.chainsDir)) {
       const id = this.linked(key);
