@@ -93,7 +93,9 @@ export class RegistryClient {
     const base = await this.transport.base(repo.domain, o.signal);
     const url = new URL(`/v2/${repo.path}/${suffix}`, base);
     const scope = `repository:${repo.path}:pull`;
-    for (let reauth = 0; ; reauth++) {
+    // one re-auth: after a 401 to a request that carried a token (expired, revoked); a first 401 to a request
+    // sent without one is the challenge itself
+    for (let refused = 0; ;) {
       const authorization = await this.auth.header(repo.domain, repo.path, scope, o.signal);
       const res = await this.transport.send(url, {
         method: o.method,
@@ -101,7 +103,8 @@ export class RegistryClient {
         ...(authorization !== undefined ? { authorization } : {}),
         ...(o.signal ? { signal: o.signal } : {}),
       });
-      if (res.statusCode !== 401 || reauth >= 1) return res;
+      if (res.statusCode !== 401) return res;
+      if (authorization !== undefined && ++refused > 1) return res;
       const ch = this.auth.noteChallenge(repo.domain, parseChallenges(res.headers['www-authenticate']));
       if (ch === undefined) return res;
       if (authorization !== undefined && ch.scheme === 'basic') return res; // the credentials themselves were refused

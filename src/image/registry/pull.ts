@@ -94,13 +94,15 @@ async function pull(ref: ImageReference, client: RegistryClient, o: PullOptions)
     doc = parseManifestDocument(child.bytes, what, child.contentType);
     if (doc.kind === 'index') throw new PodnsError('EBADIMAGE', `${what}: an index inside an index is not supported; push a flat index`);
     manifestDigest = d.digest;
+    checkImageManifest(doc.manifest, what);
+    keep(o.store, top);
+    keep(o.store, child);
+  } else {
+    checkImageManifest(doc.manifest, ref.ref);
+    keep(o.store, top);
   }
   const manifest = doc.manifest;
   const what = `${ref.ref}`;
-  if (!CONFIG_MEDIA_TYPES.includes(manifest.config.mediaType)) {
-    throw new PodnsError('EBADIMAGE', `${what}: the config's media type ${manifest.config.mediaType.slice(0, 100)} is not an image config (an artifact, not a container image?)`);
-  }
-  manifest.layers.forEach((l, i) => checkLayerMediaType(l, `${what}: layer ${i}`));
   const total = manifest.layers.reduce((s, l) => s + l.size, 0);
   o.onProgress?.({ type: 'resolved', ref: ref.ref, manifestDigest, layers: manifest.layers.length, bytes: total });
 
@@ -144,6 +146,21 @@ interface TopDocument {
   digest: string;
   bytes: Buffer;
   contentType?: string;
+  /** fetched now: stored once it parsed */
+  fetched?: boolean;
+}
+
+/** A container image's manifest: an image config and layers podns can unpack (not an artifact). */
+function checkImageManifest(manifest: ImageManifest, what: string): void {
+  if (!CONFIG_MEDIA_TYPES.includes(manifest.config.mediaType)) {
+    throw new PodnsError('EBADIMAGE', `${what}: the config's media type ${manifest.config.mediaType.slice(0, 100)} is not an image config (an artifact, not a container image?)`);
+  }
+  manifest.layers.forEach((l, i) => checkLayerMediaType(l, `${what}: layer ${i}`));
+}
+
+/** A manifest is stored only after it parsed and validated: a refused one leaves nothing. */
+function keep(store: ContentStore, d: TopDocument): void {
+  if (d.fetched) store.put(d.bytes, d.digest);
 }
 
 /** The document a reference names: stored (digest known and present) or fetched and stored. */
@@ -170,8 +187,7 @@ async function resolveTop(ref: ImageReference, repo: Repo, client: RegistryClien
     return { digest, bytes: o.store.read(digest, LIMITS.manifestBytes) };
   }
   const m = await client.getManifest(repo, digest ?? tag, signal);
-  o.store.put(m.bytes, m.digest);
-  return { digest: m.digest, bytes: m.bytes, contentType: m.contentType };
+  return { digest: m.digest, bytes: m.bytes, contentType: m.contentType, fetched: true };
 }
 
 async function manifestByDigest(repo: Repo, digest: string, size: number | undefined, client: RegistryClient, store: ContentStore, what: string, signal?: AbortSignal): Promise<TopDocument> {
@@ -183,8 +199,7 @@ async function manifestByDigest(repo: Repo, digest: string, size: number | undef
   if (size !== undefined && m.bytes.length !== size) {
     throw new PodnsError('EBADIMAGE', `${what}: manifest ${digest} is ${m.bytes.length} bytes, its descriptor says ${size}`);
   }
-  store.put(m.bytes, m.digest);
-  return { digest, bytes: m.bytes, contentType: m.contentType };
+  return { digest, bytes: m.bytes, contentType: m.contentType, fetched: true };
 }
 
 /** One blob into the store: skipped when stored; else retried, each try resuming from the ingest file. */
