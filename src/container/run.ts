@@ -22,6 +22,10 @@ import type { ContainerConfig, ContainerResources, ContainerStatus, PodRecord } 
 import { writeFileNew, writeJsonAtomic } from '../state/files.js';
 import { validateName } from '../state/names.js';
 import { paths, resolveRoot } from '../state/paths.js';
+import { resolveStore } from '../state/store-root.js';
+import { registerRoot } from '../image/records.js';
+import { flattenLayers, overlayAvailable } from '../image/flatten.js';
+import { imageLayerDirs } from '../image/layer-dirs.js';
 import { validateLogLimits } from './log-limits.js';
 import { validateEnv, validateIds, validateRestartPolicy, validateWorkdir, workloadEnv, type RestartPolicy } from './config.js';
 import { devicesCgroupFor, removeDevicesCgroup } from './devices.js';
@@ -35,6 +39,8 @@ const readAsync = promisify(fsRead);
 
 export interface RunOptions {
   root?: string;
+  /** the image store (absent: PODNS_STORE, else /var/lib/podns) */
+  store?: string;
   pod: string;
   name: string;
   image?: string;
@@ -126,8 +132,10 @@ export function shimOptions(root: string, rec: PodRecord, config: ContainerConfi
     detached: true,
     ...containerNamespaces(rec),
     ...(config.rootfs !== undefined ? { rootfs: config.rootfs } : {}),
-    // an image's rootfs is shared: the container writes to an overlay upper dir of its own
-    ...(config.rootfs !== undefined && config.image !== undefined ? { overlay: join(dir, 'rootfs') } : {}),
+    // an image's rootfs is shared: the container writes to an overlay upper dir of its own (unless it has a
+    // copy of its own: no overlay on this machine)
+    ...(config.rootfs !== undefined && config.image !== undefined && config.rootfsCopy !== true ? { overlay: join(dir, 'rootfs') } : {}),
+    ...(config.lowerDirs !== undefined && config.lowerDirs.length > 0 ? { lowers: config.lowerDirs } : {}),
     binds: etcBinds(root, rec.name),
     ...(config.uid !== undefined ? { uid: config.uid } : {}),
     ...(config.gid !== undefined ? { gid: config.gid } : {}),
@@ -276,11 +284,13 @@ export async function runContainer(o: RunOptions): Promise<{ config: ContainerCo
     throw new PodnsError('EUSAGE', 'give either --image or --rootfs, not both');
   }
   let rootfs: string | undefined;
-  let image: { ref: string; config: ImageConfig } | undefined;
+  let image: { ref: string; id: string; config: ImageConfig; lowers: string[]; chainIds?: string[] } | undefined;
+  const store = resolveStore(o.store);
   if (o.image !== undefined) {
-    const img = resolveImage({ root, name: o.image });
-    rootfs = img.rootfs;
-    image = { ref: img.ref, config: img.config };
+    const img = resolveImage({ store, name: o.image });
+    const layers = imageLayerDirs(store, img);
+    rootfs = layers.dirs[0];
+    image = { ref: img.ref, id: img.id, config: img.config, lowers: layers.dirs.slice(1), ...(layers.chainIds !== undefined ? { chainIds: layers.chainIds } : {}) };
   } else if (o.rootfs !== undefined) {
     rootfs = absRootfs(o.rootfs);
   }
@@ -295,8 +305,15 @@ export async function runContainer(o: RunOptions): Promise<{ config: ContainerCo
   const config: ContainerConfig = {
     name: o.name,
     pod: o.pod,
-    ...(image !== undefined ? { image: image.ref } : {}),
-    ...(rootfs !== undefined ? { rootfs } : {}),
+    ...(image !== undefined ? { image: image.ref, imageId: image.id } : {}),
+    ...(image?.chainIds !== undefined ? { imageLayers: image.chainIds } : {}),
+    // no overlay on this machine: the container gets a copy of the layers of its own (src/image/flatten.ts)
+    ...(rootfs !== undefined && image !== undefined && !overlayAvailable()
+      ? { rootfs: join(paths.container(root, o.pod, o.name), 'rootfs', 'copy'), rootfsCopy: true }
+      : {
+        ...(rootfs !== undefined ? { rootfs } : {}),
+        ...(image !== undefined && image.lowers.length > 0 ? { lowerDirs: image.lowers } : {}),
+      }),
     argv,
     env: { ...(image?.config.env ?? {}), ...env },
     ...(workingDir !== undefined ? { workingDir } : {}),
@@ -323,6 +340,8 @@ export async function runContainer(o: RunOptions): Promise<{ config: ContainerCo
   } });
   faultPoint('container-after-record');
   const dir = paths.container(root, o.pod, o.name);
+  // the store learns of this root before the config naming its image exists: gc and rm see the container
+  if (image !== undefined) registerRoot(store, root);
   let started = false;
   try {
     // a directory the record did not list is a leftover of a crash between these two steps
@@ -331,6 +350,10 @@ export async function runContainer(o: RunOptions): Promise<{ config: ContainerCo
     mkdirSync(dir, { mode: 0o700 });
     writeJsonAtomic(paths.containerConfig(root, o.pod, o.name), config);
     writeEnvFile(root, rec, config);
+    if (config.rootfsCopy === true) {
+      mkdirSync(join(dir, 'rootfs'), { mode: 0o700 });
+      await flattenLayers([rootfs!, ...image!.lowers], config.rootfs!);
+    }
     faultPoint('container-after-config');
     if (limitCgroups !== undefined) {
       makeLimitCgroups(limitCgroups);

@@ -31,6 +31,8 @@ export interface ShimArgvOptions {
   rootfs?: string;
   /** upper/work directory of an overlay on a shared (image) rootfs */
   overlay?: string;
+  /** more overlay lower dirs below rootfs, top first (an image's other layers); needs rootfs and overlay */
+  lowers?: readonly string[];
   binds?: Array<{ src: string; dst: string }>;
   hostname?: string;
   uid?: number;
@@ -122,6 +124,7 @@ export function shimArgv(o: ShimArgvOptions): string[] {
   else opt(out, '--pid-ns', o.pidNs);
   opt(out, '--rootfs', o.rootfs);
   opt(out, '--overlay', o.overlay);
+  many(out, '--lower', o.lowers);
   for (const b of o.binds ?? []) out.push('--bind', `${b.src}:${b.dst}`);
   opt(out, '--hostname', o.hostname);
   opt(out, '--uid', o.uid);
