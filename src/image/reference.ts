@@ -48,7 +48,6 @@ const domain = `${host}(?::[0-9]+)?`;
 const PATH_COMPONENT = new RegExp(`^${pathComponent}$`);
 const DOMAIN = new RegExp(`^${domain}$`);
 const TAG = /^[\w][\w.-]{0,127}$/;
-const HEX64 = /^[a-f0-9]{64}$/;
 const NAME_TOTAL_MAX = 255;
 
 function bad(name: string, why: string): PodnsError {
@@ -102,9 +101,6 @@ export function parseImageReference(name: string): ImageReference {
     }
   }
   if (rest.length > NAME_TOTAL_MAX) throw bad(name, `repository name is longer than ${NAME_TOTAL_MAX} characters`);
-  if (!hasDomain && HEX64.test(rest)) {
-    throw bad(name, 'a 64-hex-digit name looks like an image ID, not a repository; write it as NAME@sha256:HEX');
-  }
   let dom = hasDomain ? first : DEFAULT_DOMAIN;
   if (dom === LEGACY_DEFAULT_DOMAIN) dom = DEFAULT_DOMAIN;
   let path = pathParts.join('/');

@@ -41,7 +41,6 @@ test('digests: name@digest and name:tag@digest; no default tag with a digest', (
     const err = t.throws(() => parseImageReference(bad), { instanceOf: PodnsError }, bad);
     t.is(err!.code, 'EINVALIDREF');
   }
-  t.throws(() => parseImageReference('a'.repeat(64).replace(/a/g, 'f')), { message: /looks like an image ID/ });
 });
 
 const bad: Array<[string, RegExp]> = [
