@@ -98,6 +98,11 @@ export class FakeRegistry {
     return { manifestDigest: sha(manifest), configDigest: sha(config), layers };
   }
 
+  /** Every token issued so far is refused from now on (as if it had expired). */
+  expireTokens(): void {
+    for (const k of this.tokens.keys()) this.tokens.set(k, -Infinity);
+  }
+
   putManifest(path: string, tag: string, body: Buffer, mediaType: string): void {
     this.manifests.set(`${path}:${tag}`, { body, mediaType });
     this.manifests.set(`${path}:${sha(body)}`, { body, mediaType });
