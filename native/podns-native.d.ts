@@ -48,6 +48,11 @@ export interface SpawnOptions {
   /** setsid() in the child */
   setsid?: boolean;
   /**
+   * fds of cgroup.procs files (opened for writing): the program joins each cgroup before exec (a failure is
+   * the step "cgroup"). The fds must stay open until spawn returns (spawnAsync: until it settles).
+   */
+  cgroupProcs?: number[];
+  /**
    * Start the program as a grandchild: spawn's child (the intermediate) clones it, waits for its exec and
    * exits; spawn reaps the intermediate and returns the program's pid. The program is never our child
    * (it is reparented to the nearest subreaper or init): do not waitpid it. cloneFlags apply to it.

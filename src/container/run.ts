@@ -29,7 +29,8 @@ import { imageLayerDirs } from '../image/layer-dirs.js';
 import { validateLogLimits } from './log-limits.js';
 import { validateEnv, validateIds, validateRestartPolicy, validateWorkdir, workloadEnv, type RestartPolicy } from './config.js';
 import { devicesCgroupFor, removeDevicesCgroup } from './devices.js';
-import { checkLimits, limitCgroupsFor, makeLimitCgroups, removeLimitCgroups, resolveLimits } from './limits.js';
+import { containerCgroupsFor, makeContainerCgroups, removeContainerCgroups, resolveLimits } from './limits.js';
+import { hostCgroups, limitWrites } from '../cgroups/index.js';
 import { protectedPaths } from './masks.js';
 import { validateResources } from './resources.js';
 import { privilegeOptions, resolvePrivileges, type SeccompMode } from './privileges.js';
@@ -78,7 +79,13 @@ export interface RunOptions {
   memory?: number;
   /** CPU limit as a number of CPUs (`--cpus 0.5`: quota 50000 per 100000 µs) */
   cpus?: number;
-  /** most processes and threads at once (`--pids-limit N`; -1 unlimited) */
+  /** memory plus swap in bytes (`--memory-swap`; -1: unlimited swap); needs memory */
+  memorySwap?: number;
+  /** relative CPU weight 2-262144 (`--cpu-shares`; v2: cpu.weight by the kubelet's map) */
+  cpuShares?: number;
+  /** the CPUs it may run on, such as "0-1,3" (`--cpuset-cpus`) */
+  cpusetCpus?: string;
+  /** most processes and threads at once (`--pids-limit N`; -1 unlimited; default DEFAULT_PIDS_LIMIT) */
   pidsLimit?: number;
 }
 
@@ -273,10 +280,10 @@ export async function runContainer(o: RunOptions): Promise<{ config: ContainerCo
   validateWorkdir(o.workingDir);
   const logLimits = validateLogLimits(o);
   const resources = validateResources(o.resources);
-  // limits: values and controllers checked before anything is made; none (the common case): no cgroup,
-  // and not even a look at the host's cgroup mounts
-  const limits = resolveLimits({ ...o, ...(resources !== undefined ? { resources } : {}) });
-  if (limits !== undefined) checkLimits(limits);
+  // limits (the default pids limit at least): values and controllers checked, once, before anything is made
+  const host = hostCgroups();
+  const limits = resolveLimits({ ...o, ...(resources !== undefined ? { resources } : {}) }, host);
+  const writes = limits !== undefined ? limitWrites(host, limits) : undefined;
   if (o.backoffMs !== undefined && (!Number.isInteger(o.backoffMs) || o.backoffMs < 1 || o.backoffMs > 300000)) {
     throw new PodnsError('EUSAGE', `invalid restart backoff ${o.backoffMs} ms: use 1 to 300000`);
   }
@@ -327,8 +334,8 @@ export async function runContainer(o: RunOptions): Promise<{ config: ContainerCo
   };
   const devicesCgroup = devicesCgroupFor(rec, o.name, config);
   if (devicesCgroup !== undefined) config.devicesCgroup = devicesCgroup;
-  const limitCgroups = limits !== undefined ? limitCgroupsFor(rec, o.name, limits) : undefined;
-  if (limitCgroups !== undefined) Object.assign(config, { limits, cgroupPath: limitCgroups.path, cgroupDirs: limitCgroups.dirs });
+  const cgroups = writes !== undefined ? containerCgroupsFor(rec, o.name, writes, host) : undefined;
+  if (cgroups !== undefined) Object.assign(config, { limits, cgroupPath: cgroups.path, cgroupDirs: cgroups.dirs });
 
   // Recorded before it is made (DESIGN: a crash leaves a record that says what may exist).
   rec = updatePod({ root, name: o.pod, update: (r) => {
@@ -355,8 +362,8 @@ export async function runContainer(o: RunOptions): Promise<{ config: ContainerCo
       await flattenLayers([rootfs!, ...image!.lowers], config.rootfs!);
     }
     faultPoint('container-after-config');
-    if (limitCgroups !== undefined) {
-      makeLimitCgroups(limitCgroups);
+    if (cgroups !== undefined) {
+      makeContainerCgroups(cgroups);
       faultPoint('container-after-cgroups');
     }
     const status = await startShim(root, rec, config, o.backoffMs);
@@ -371,7 +378,7 @@ export async function runContainer(o: RunOptions): Promise<{ config: ContainerCo
     } else {
       // the watcher removes its cgroup when it fails to start; this is for one that died part way
       await removeDevicesCgroup(config.devicesCgroup).catch(() => undefined);
-      await removeLimitCgroups(config).catch(() => undefined);
+      await removeContainerCgroups(config).catch(() => undefined);
       rmSync(dir, { recursive: true, force: true });
       try {
         updatePod({ root, name: o.pod, update: (r) => { r.containers = r.containers.filter((c) => c !== o.name); } });

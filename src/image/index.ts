@@ -1,5 +1,7 @@
 // The image store: pulled, loaded and imported images (see docs/DESIGN.md "The image store").
-export { parseReference, type ImageRef } from './reference.js';
+export { parseReference, parseImageReference, type ImageRef, type ImageReference } from './reference.js';
+export { ContentStore } from './content/store.js';
+export { pullToContent, type PullOptions, type PullResult, type PullEvent } from './registry/index.js';
 export { validateImageConfig, type ImageConfig, type StoredImage, type StoredLayer } from './records.js';
 export { importImage, type ImportOptions } from './import.js';
 export {

@@ -19,8 +19,10 @@ import { withLock, withLockAsync } from '../state/lock.js';
 import { paths } from '../state/paths.js';
 import { destroyPod, unpin, unpinNetns } from './destroy.js';
 import { recordedDevicesCgroup, removeDevicesCgroup } from '../container/devices.js';
-import { recordedLimitCgroups, removeLimitCgroups } from '../container/limits.js';
+import { recordedContainerCgroups, removeContainerCgroups } from '../container/limits.js';
 import { killStrayWatchers } from '../container/watchers.js';
+import { hostCgroups } from '../cgroups/index.js';
+import { removePodCgroup } from './cgroup.js';
 import { killNow, processAlive, scanPauses } from './proc.js';
 import { pauseAlive, pinsHold } from './state.js';
 import { listClaims, listPodNames, me, ownerAlive, readClaim, removeClaim, tryReadPod, writePod } from './store.js';
@@ -106,8 +108,8 @@ export async function gc(o: RootOption & StoreOption = {}): Promise<string[]> {
       for (const c of listDir(join(dir, 'containers'))) {
         const cg = recordedDevicesCgroup(join(dir, 'containers', c, 'config.json'));
         if (await removeDevicesCgroup(cg).catch(() => false)) lines.push(`removed devices cgroup ${cg} (no pod record)`);
-        const lc = recordedLimitCgroups(join(dir, 'containers', c, 'config.json'));
-        if (await removeLimitCgroups(lc).catch(() => false)) lines.push(`removed cgroup ${lc!.cgroupPath} (no pod record)`);
+        const lc = recordedContainerCgroups(join(dir, 'containers', c, 'config.json'));
+        if (await removeContainerCgroups(lc).catch(() => false)) lines.push(`removed cgroup ${lc!.cgroupPath} (no pod record)`);
       }
       rmSync(dir, { recursive: true, force: true });
       lines.push(trash ? `removed ${dir} (left by an interrupted delete)` : `removed ${dir} (a pod directory without a record)`);
@@ -136,6 +138,9 @@ export async function gc(o: RootOption & StoreOption = {}): Promise<string[]> {
           nftListed = true;
         }
         if (nftOwners.has(name) && await removePortMappings(name)) lines.push(`removed port mappings of pod ${name} (no pod record)`);
+      }
+      if (await removePodCgroup(hostCgroups(), claim?.cgroup).catch(() => false)) {
+        lines.push(`removed cgroup ${claim!.cgroup!.path} (pod ${name}: no pod record)`);
       }
       const veth = hostVethName(name, uid);
       if (teardownPodNetwork(veth)) lines.push(`removed veth ${veth} (pod ${name}: no pod record)`);
