@@ -30,6 +30,7 @@ import type { PodRecord } from './types.js';
 import { readNetworkConfig } from './validate.js';
 import { resolveRoot, type RootOption } from '../state/paths.js';
 import { cleanStoreTemp, resolveStore, type StoreOption } from '../state/store-root.js';
+import { LayerStore } from '../image/layers/store.js';
 
 const GC_GRACE_SECONDS = 2;
 
@@ -45,7 +46,7 @@ function why(rec: PodRecord): string | undefined {
 /** Removes what crashed or interrupted podns processes left under this root; one line per thing removed. */
 export async function gc(o: RootOption & StoreOption = {}): Promise<string[]> {
   const abs = resolveRoot(o.root);
-  if (!existsSync(abs)) return cleanStoreTemp(resolveStore(o.store)).map((l) => `${l} (its process is gone)`);
+  if (!existsSync(abs)) return [...cleanStoreTemp(resolveStore(o.store)).map((l) => `${l} (its process is gone)`), ...new LayerStore(resolveStore(o.store)).clean()];
   const lines: string[] = [];
   const ourPauses = () => scanPauses().filter((p) => p.root === abs);
 
@@ -175,8 +176,10 @@ export async function gc(o: RootOption & StoreOption = {}): Promise<string[]> {
       }
     }
   });
-  // the image store's work directories of dead processes (interrupted imports, pulls, loads)
+  // the image store's work directories of dead processes (interrupted imports, pulls, loads, unpacks), and
+  // what a killed unpack or layer removal left under layers/
   for (const l of cleanStoreTemp(resolveStore(o.store))) lines.push(`${l} (its process is gone)`);
+  lines.push(...new LayerStore(resolveStore(o.store)).clean());
   return lines;
 }
 
