@@ -2,7 +2,7 @@
 // layout's name checks. Unprivileged: pure parsing, plus this process's own view.
 import test from 'ava';
 import { existsSync, readFileSync } from 'node:fs';
-import { cgroupPaths, detectCgroups, parseMountinfo, parseProcCgroup, validateCgroupParent } from '../../src/cgroups/index.js';
+import { cgroupPaths, detectCgroups, ourCgroup, parseMountinfo, parseProcCgroup, PAUSE_LEAF, validateCgroupParent } from '../../src/cgroups/index.js';
 
 // a current distribution (systemd unified): one cgroup2 at /sys/fs/cgroup
 const V2_ONLY = `22 1 259:1 / / rw,relatime shared:1 - ext4 /dev/root rw
@@ -115,4 +115,20 @@ test('layout: PARENT/POD-UID8/CONTAINER, names checked before they reach a path'
     t.throws(() => validateCgroupParent(parent), { code: 'EINVALIDCGROUP' }, parent);
   }
   t.throws(() => cgroupPaths({ name: 'web', uid: '../../etc' }, 'app', 'podns'), { code: 'EINVALIDCGROUP' });
+});
+
+test('ourCgroup: only a path podns makes is killed or removed from a record (a hand-edited one is left alone)', (t) => {
+  t.is(ourCgroup('podns/web-1a2b3c4d', 'pod'), 'podns/web-1a2b3c4d');
+  t.is(ourCgroup('/kubepods/burstable/web-1a2b3c4d/', 'pod'), 'kubepods/burstable/web-1a2b3c4d');
+  t.is(ourCgroup('podns/web-1a2b3c4d/app', 'leaf'), 'podns/web-1a2b3c4d/app');
+  t.is(ourCgroup(`podns/web-1a2b3c4d/${PAUSE_LEAF}`, 'leaf'), 'podns/web-1a2b3c4d/_pause');
+  // hostile records: the machine's own cgroups, escapes, a pod level given as a leaf and back, non-strings
+  for (const [rel, kind] of [
+    ['system.slice', 'pod'], ['/', 'pod'], ['', 'leaf'], ['user.slice/user-0.slice', 'leaf'], ['podns/../system.slice/x-1a2b3c4d', 'pod'],
+    ['podns/web-1a2b3c4d', 'leaf'], ['podns/web-1a2b3c4d/app', 'pod'], ['web-1a2b3c4d', 'pod'], ['podns/web-XYZ12345', 'pod'],
+    ['podns/web-1a2b3c4d/../../etc', 'leaf'], ['podns/web-1a2b3c4d/App', 'leaf'], [42, 'pod'], [undefined, 'leaf'],
+  ] as const) {
+    t.is(ourCgroup(rel, kind), undefined, `${String(rel)} as ${kind}`);
+  }
+  t.is(PAUSE_LEAF.startsWith('_'), true, 'no DNS-1123 container name can equal the pause leaf');
 });
