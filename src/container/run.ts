@@ -314,7 +314,7 @@ export async function runContainer(o: RunOptions): Promise<{ config: ContainerCo
   if (limitCgroups !== undefined) Object.assign(config, { limits, cgroupPath: limitCgroups.path, cgroupDirs: limitCgroups.dirs });
 
   // Recorded before it is made (DESIGN: a crash leaves a record that says what may exist).
-  rec = updatePod({ root, name: o.pod, update: (r) => {
+  rec = await updatePod({ root, name: o.pod, update: (r) => {
     if (r.phase !== 'ready') throw new PodnsError('EPODNOTREADY', `pod "${o.pod}" is being deleted`);
     if (r.containers.includes(o.name)) {
       throw new PodnsError('EEXIST', `container "${o.name}" already exists in pod "${o.pod}"; choose another --name (containers of a pod are fixed: delete the pod to replace it)`);
@@ -351,7 +351,7 @@ export async function runContainer(o: RunOptions): Promise<{ config: ContainerCo
       await removeLimitCgroups(config).catch(() => undefined);
       rmSync(dir, { recursive: true, force: true });
       try {
-        updatePod({ root, name: o.pod, update: (r) => { r.containers = r.containers.filter((c) => c !== o.name); } });
+        await updatePod({ root, name: o.pod, update: (r) => { r.containers = r.containers.filter((c) => c !== o.name); } });
       } catch {
         // pod deleted meanwhile: nothing to undo
       }

@@ -56,13 +56,13 @@ export type { CreatePodOptions } from './validate.js';
 export async function createPod(o: CreatePodOptions): Promise<PodRecord> {
   const plan = planCreate(o);
   executable(pausePath);
-  const root = ensureRoot(plan.root);
+  const root = await ensureRoot(plan.root);
   const { name, uid, mode } = plan;
 
   // the network the pod joins (made if needed; a fast check when it exists)
   const net: NetworkConfig | undefined = mode.kind === 'bridge' && plan.net !== undefined ? await ensureNetwork({ root, ...plan.net }) : undefined;
   const netnsPath = mode.kind !== 'host' ? paths.netnsPin(name) : undefined;
-  if (netnsPath !== undefined) ensureNetnsDir(root);
+  if (netnsPath !== undefined) await ensureNetnsDir(root);
 
   // The pod's namespaces, as fds the pause will join: new ipc (and uts, with the pod's hostname, and net
   // for bridge and none); pod:OTHER joins that pod's net; host keeps ours for net and uts.
@@ -91,7 +91,7 @@ export async function createPod(o: CreatePodOptions): Promise<PodRecord> {
     // --- record 1 (see the top of the file)
     let pausing: Promise<ProcRef> | undefined;
     try {
-      withLock(root, () => {
+      await withLock(root, () => {
         // checked again under the lock: another create may have taken the name or port since planCreate
         if (podExists(root, name)) {
           throw new PodnsError('EEXIST', `pod "${name}" already exists; delete it first (podns delete ${name}) or choose another name`);
@@ -192,7 +192,7 @@ export async function createPod(o: CreatePodOptions): Promise<PodRecord> {
         throw new PodnsError('EPAUSE', `the pause process of pod "${name}" (pid ${pause.pid}) exited while the pod was being created`);
       }
       // --- record 2: the pause (and eth0's MAC), and ready
-      const rec = updatePod({ root, name, update: (r) => {
+      const rec = await updatePod({ root, name, update: (r) => {
         r.pause = pause;
         if (network !== undefined) r.network = network;
         r.phase = 'ready';

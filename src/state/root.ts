@@ -86,12 +86,12 @@ function checkedShared(dir: string): void {
 }
 
 /** Create ROOT (0700) and ROOT/pods as a shared mount. Called by every command that writes. */
-export function ensureRoot(root: string): string {
+export async function ensureRoot(root: string): Promise<string> {
   const abs = resolve(root);
   const pods = paths.pods(abs);
   if (stillShared(pods)) return abs;
   ensureDir(abs, DIR_MODE);
-  withLock(abs, () => {
+  await withLock(abs, () => {
     ensureDir(pods, DIR_MODE);
     ensureSharedMount(pods);
   });
@@ -100,12 +100,12 @@ export function ensureRoot(root: string): string {
 }
 
 /** The netns dir (/run/netns or PODNS_NETNS_DIR), made as iproute2 makes it: 0755, shared. */
-export function ensureNetnsDir(root: string): string {
+export async function ensureNetnsDir(root: string): Promise<string> {
   const dir = netnsDir();
   if (stillShared(dir)) return dir;
   // 0755 like iproute2: `ip netns list` works for everyone; the pins themselves are 0600.
   ensureDir(dir, 0o755);
-  withLock(root, () => ensureSharedMount(dir));
+  await withLock(root, () => ensureSharedMount(dir));
   checkedShared(dir);
   return dir;
 }
