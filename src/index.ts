@@ -12,7 +12,8 @@ export { paths, netnsDir, DEFAULT_ROOT, resolveRoot, type RootOption } from './s
 export { runContainer, execInContainer, stopContainers, readContainerStatus, readContainerConfig, chooseContainer, containerLogs, psRows } from './container/index.js';
 export type { RunOptions, ExecOptions, LogsOptions, StopOptions, PsRow } from './container/index.js';
 export { importImage, listImages, inspectImage, removeImage, resolveImage } from './image/index.js';
-export type { ImportOptions, ImageConfig, ImageRecord, ResolvedImage } from './image/index.js';
+export type { ImportOptions, ImageConfig, ImageSummary, ResolvedImage } from './image/index.js';
+export { DEFAULT_STORE, resolveStore, type StoreOption } from './state/store-root.js';
 export { applyManifest, deleteFromManifest, parseManifest } from './manifest/index.js';
 export type { ApplyOptions, ApplyResult, DeleteFromManifestOptions } from './manifest/index.js';
 export { nsIdentities, sameNamespace } from './namespaces/identities.js';

@@ -25,7 +25,9 @@ test.serial('the listing functions work without arguments (root: PODNS_ROOT)', a
   const dir = mkdtempSync(join(process.env.PODNS_SANDBOX === '1' ? '/run' : '/tmp', 'podns-test-api-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const before = process.env.PODNS_ROOT;
+  const beforeStore = process.env.PODNS_STORE;
   process.env.PODNS_ROOT = join(dir, 'root');
+  process.env.PODNS_STORE = join(dir, 'store');
   try {
     t.deepEqual(api.listPods(), []);
     t.deepEqual(api.psRows(), []);
@@ -38,6 +40,8 @@ test.serial('the listing functions work without arguments (root: PODNS_ROOT)', a
   } finally {
     if (before === undefined) delete process.env.PODNS_ROOT;
     else process.env.PODNS_ROOT = before;
+    if (beforeStore === undefined) delete process.env.PODNS_STORE;
+    else process.env.PODNS_STORE = beforeStore;
   }
 });
 
@@ -62,7 +66,8 @@ if (busyboxAvailable()) {
     mkdirSync(join(work, 'node_modules'));
     symlinkSync(packageRoot, join(work, 'node_modules', 'podns'));
     const root = join(work, 'root');
-    await api.importImage({ root, name: 'busybox', source: makeBusyboxRootfs(join(work, 'bb'), { www: PAGE }), config: { cmd: ['sleep', '3600'] } });
+    const store = join(work, 'store');
+    await api.importImage({ root, store, name: 'busybox', source: makeBusyboxRootfs(join(work, 'bb'), { www: PAGE }), config: { cmd: ['sleep', '3600'] } });
     // after the example: what it left (nothing, once deletePod ran), read by the same library
     const script = `${code}
 ;{
@@ -76,7 +81,7 @@ if (busyboxAvailable()) {
     writeFileSync(join(work, 'example.mjs'), script);
     // a network namespace of its own (bridge podns0, host port 8080, nft table podns: the defaults)
     const PATH = (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':').filter((d) => !d.includes('node_modules')).join(':');
-    const env: Record<string, string> = { PATH, PODNS_ROOT: root };
+    const env: Record<string, string> = { PATH, PODNS_ROOT: root, PODNS_STORE: store };
     const r = await execa(helperPath, sandboxArgv([process.execPath, join(work, 'example.mjs')]), { env, extendEnv: false, reject: false, cwd: work, timeout: 60_000 });
     t.is(r.exitCode, 0, `${r.stdout}\n${r.stderr}`);
     const line = r.stdout.split('\n').find((l) => l.startsWith('RESULT '));

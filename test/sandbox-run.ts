@@ -329,7 +329,9 @@ async function main(argv: string[]): Promise<number> {
   sweepStaleCgroups(marks);
   // the containers' devices cgroups go under a parent of this run's, so that a leftover is found (and
   // told apart from another run's) in the machine-wide hierarchy
-  const env = { ...process.env, [RUN_ENV]: marks.token, PODNS_CGROUP_PARENT: cgroupParent(marks) };
+  // an image store inside the sandbox's own empty /run, for anything that does not name one: a test never
+  // writes to the machine's /var/lib/podns
+  const env = { PODNS_STORE: '/run/podns-test-store', ...process.env, [RUN_ENV]: marks.token, PODNS_CGROUP_PARENT: cgroupParent(marks) };
   const before = snapshot(marks);
   let learning: Promise<void> = Promise.resolve();
   const code = await runChild(helper, sandboxArgv(command), env, (pid) => {

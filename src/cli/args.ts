@@ -1,14 +1,17 @@
 // Argument parsing for every command, over node:util parseArgs (no dependency needed).
-// Global options (--root, -o) are accepted anywhere on the line, as kubectl accepts them.
+// Global options (--root, --store, -o) are accepted anywhere on the line, as kubectl accepts them.
 // Everything after `--` is kept verbatim as the command to run (arguments stay an array: no shell).
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { PodnsError } from '../errors.js';
 import { resolveRoot } from '../state/paths.js';
+import { resolveStore } from '../state/store-root.js';
 
 export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
 
 export interface GlobalOptions {
   root: string;
+  /** the image store (--store, PODNS_STORE, /var/lib/podns) */
+  store: string;
   output: 'table' | 'json' | 'wide' | 'name';
 }
 
@@ -24,6 +27,7 @@ export interface Parsed<V> {
 
 const globalSpec: OptionSpec = {
   root: { type: 'string' },
+  store: { type: 'string' },
   output: { type: 'string', short: 'o' },
   help: { type: 'boolean', short: 'h' },
 };
@@ -77,7 +81,7 @@ export function parseCommand<V = Record<string, string | boolean | string[] | un
     positionals: parsed.positionals,
     rest,
     dashdash,
-    globals: { root: resolveRoot(v.root as string | undefined), output: (out ?? 'table') as GlobalOptions['output'] },
+    globals: { root: resolveRoot(v.root as string | undefined), store: resolveStore(v.store as string | undefined), output: (out ?? 'table') as GlobalOptions['output'] },
   };
 }
 

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { oneLine, PodnsError } from '../errors.js';
 import { packageRoot } from '../native/index.js';
 import { DEFAULT_ROOT } from '../state/paths.js';
+import { DEFAULT_STORE } from '../state/store-root.js';
 import type { Command } from './command.js';
 import { stdout, stderr } from './output.js';
 
@@ -53,7 +54,8 @@ export async function helpText(): Promise<string> {
     'Commands:',
     ...lines,
     '',
-    `Global options: --root DIR (or PODNS_ROOT; default ${DEFAULT_ROOT}), -o json`,
+    `Global options: --root DIR (or PODNS_ROOT; default ${DEFAULT_ROOT}), --store DIR (images; or PODNS_STORE;`,
+    `  default ${DEFAULT_STORE}), -o json`,
     "Run 'podns COMMAND --help' for more.",
     '',
   ].join('\n');

@@ -22,6 +22,8 @@ import type { ContainerConfig, ContainerResources, ContainerStatus, PodRecord } 
 import { writeFileNew, writeJsonAtomic } from '../state/files.js';
 import { validateName } from '../state/names.js';
 import { paths, resolveRoot } from '../state/paths.js';
+import { resolveStore } from '../state/store-root.js';
+import { registerRoot } from '../image/records.js';
 import { validateLogLimits } from './log-limits.js';
 import { validateEnv, validateIds, validateRestartPolicy, validateWorkdir, workloadEnv, type RestartPolicy } from './config.js';
 import { devicesCgroupFor, removeDevicesCgroup } from './devices.js';
@@ -35,6 +37,8 @@ const readAsync = promisify(fsRead);
 
 export interface RunOptions {
   root?: string;
+  /** the image store (absent: PODNS_STORE, else /var/lib/podns) */
+  store?: string;
   pod: string;
   name: string;
   image?: string;
@@ -276,11 +280,12 @@ export async function runContainer(o: RunOptions): Promise<{ config: ContainerCo
     throw new PodnsError('EUSAGE', 'give either --image or --rootfs, not both');
   }
   let rootfs: string | undefined;
-  let image: { ref: string; config: ImageConfig } | undefined;
+  let image: { ref: string; id: string; config: ImageConfig } | undefined;
+  const store = resolveStore(o.store);
   if (o.image !== undefined) {
-    const img = resolveImage({ root, name: o.image });
+    const img = resolveImage({ store, name: o.image });
     rootfs = img.rootfs;
-    image = { ref: img.ref, config: img.config };
+    image = { ref: img.ref, id: img.id, config: img.config };
   } else if (o.rootfs !== undefined) {
     rootfs = absRootfs(o.rootfs);
   }
@@ -295,7 +300,7 @@ export async function runContainer(o: RunOptions): Promise<{ config: ContainerCo
   const config: ContainerConfig = {
     name: o.name,
     pod: o.pod,
-    ...(image !== undefined ? { image: image.ref } : {}),
+    ...(image !== undefined ? { image: image.ref, imageId: image.id } : {}),
     ...(rootfs !== undefined ? { rootfs } : {}),
     argv,
     env: { ...(image?.config.env ?? {}), ...env },
@@ -323,6 +328,8 @@ export async function runContainer(o: RunOptions): Promise<{ config: ContainerCo
   } });
   faultPoint('container-after-record');
   const dir = paths.container(root, o.pod, o.name);
+  // the store learns of this root before the config naming its image exists: gc and rm see the container
+  if (image !== undefined) registerRoot(store, root);
   let started = false;
   try {
     // a directory the record did not list is a leftover of a crash between these two steps

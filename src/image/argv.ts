@@ -4,7 +4,7 @@
 //   neither                  → image entrypoint + cmd
 // "Set" means a non-empty list, as kubelet tests len() > 0: `command: []` is the same as no command.
 import { PodnsError } from '../errors.js';
-import type { ImageConfig } from './store.js';
+import type { ImageConfig } from './records.js';
 
 export function resolveArgv(config: ImageConfig, command?: string[], args?: string[], ref?: string): string[] {
   let argv: string[];

@@ -1,7 +1,9 @@
-// The local image store: root filesystems with docker-import-style defaults. See docs/DESIGN.md.
+// The image store: pulled, loaded and imported images (see docs/DESIGN.md "The image store").
 export { parseReference, type ImageRef } from './reference.js';
+export { validateImageConfig, type ImageConfig, type StoredImage, type StoredLayer } from './records.js';
+export { importImage, type ImportOptions } from './import.js';
 export {
-  importImage, listImages, inspectImage, resolveImage, removeImage, imagesInUse, cleanImageTemp, validateImageConfig,
-  ImageNotFoundError, type ImageConfig, type ImageRecord, type ResolvedImage, type ImportOptions,
+  listImages, inspectImage, resolveImage, removeImage, findImage, containersUsing, ImageNotFoundError,
+  type ImageSummary, type ResolvedImage, type RemoveResult,
 } from './store.js';
 export { resolveArgv } from './argv.js';

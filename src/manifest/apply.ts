@@ -28,6 +28,8 @@ export interface Writer {
 
 export interface ApplyOptions {
   root?: string;
+  /** the image store (absent: PODNS_STORE, else /var/lib/podns) */
+  store?: string;
   /** a path, or '-' for stdin */
   file: string;
   /** the manifest text, instead of reading `file` (file still names it in messages) */
@@ -106,7 +108,7 @@ export async function applyManifest(o: ApplyOptions): Promise<ApplyResult[]> {
     pod.containers.forEach((c, j) => {
       const where = src.containers[j]!;
       try {
-        const img = resolveImage({ root, name: c.image });
+        const img = resolveImage({ store: o.store, name: c.image });
         resolveArgv(img.config, c.command, c.args, img.ref);
       } catch (err) {
         const line = err instanceof NotFoundError ? where.imageLine : where.line;
@@ -190,6 +192,7 @@ async function createOne(root: string, pod: PodManifest, o: ApplyOptions): Promi
     try {
       await runContainer({
         root,
+        ...(o.store !== undefined ? { store: o.store } : {}),
         pod: pod.name,
         name: c.name,
         image: c.image,

@@ -31,6 +31,7 @@ import { listClaims, listPodNames, me, ownerAlive, readClaim, removeClaim, tryRe
 import type { PodRecord } from './types.js';
 import { readNetworkConfig } from './validate.js';
 import { resolveRoot, type RootOption } from '../state/paths.js';
+import { cleanStoreTemp, resolveStore, type StoreOption } from '../state/store-root.js';
 
 const GC_GRACE_SECONDS = 2;
 
@@ -44,9 +45,9 @@ function why(rec: PodRecord): string | undefined {
 }
 
 /** Removes what crashed or interrupted podns processes left under this root; one line per thing removed. */
-export async function gc(o: RootOption = {}): Promise<string[]> {
+export async function gc(o: RootOption & StoreOption = {}): Promise<string[]> {
   const abs = resolveRoot(o.root);
-  if (!existsSync(abs)) return [];
+  if (!existsSync(abs)) return cleanStoreTemp(resolveStore(o.store)).map((l) => `${l} (its process is gone)`);
   const lines: string[] = [];
   const ourPauses = () => scanPauses().filter((p) => p.root === abs);
 
@@ -186,9 +187,8 @@ export async function gc(o: RootOption = {}): Promise<string[]> {
       }
     }
   });
-  // half-made image imports (imported lazily: the image store pulls in execa, which gc rarely needs)
-  const { cleanImageTemp } = await import('../image/store.js');
-  for (const l of cleanImageTemp(abs)) lines.push(`${l} (an interrupted image import)`);
+  // the image store's work directories of dead processes (interrupted imports, pulls, loads)
+  for (const l of cleanStoreTemp(resolveStore(o.store))) lines.push(`${l} (its process is gone)`);
   return lines;
 }
 

@@ -83,8 +83,18 @@ export interface ContainerResources {
 export interface ContainerConfig {
   name: string;
   pod: string;
+  /** the image's name as given to run (or in the manifest) */
   image?: string;
+  /** the image's id (its manifest digest; src/image/records.ts): what image rm and gc look for */
+  imageId?: string;
+  /** ChainIDs of the image's layers, bottom first: GC roots for the unpacked layers under the overlay */
+  imageLayers?: string[];
+  /** the root filesystem: an imported image's, --rootfs, or the top layer of an image's overlay */
   rootfs?: string;
+  /** the image's other layers below rootfs, top first (overlay lower dirs) */
+  lowerDirs?: string[];
+  /** the rootfs is the container's own copy of the layers (no overlay here): no upper dir over it */
+  rootfsCopy?: boolean;
   /** the argv that runs (after image entrypoint/cmd resolution) */
   argv: string[];
   env: Record<string, string>;

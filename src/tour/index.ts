@@ -119,10 +119,13 @@ export async function runInSandbox(o: TourOptions = {}): Promise<number> {
   mkdirSync(work, { mode: 0o700 });
   // PATH without node_modules/.bin: under npx it comes first and holds an unrelated `nft` (@vercel/nft)
   const PATH = (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':').filter((d) => !d.includes('node_modules')).join(':');
-  const env: NodeJS.ProcessEnv = { ...process.env, PATH, PODNS_ROOT: root, PODNS_NETNS_DIR: netnsDir, ...childColourEnv(out) };
+  // its own image store too: the tour leaves nothing in /var/lib/podns
+  const store = join(base, 'store');
+  const env: NodeJS.ProcessEnv = { ...process.env, PATH, PODNS_ROOT: root, PODNS_STORE: store, PODNS_NETNS_DIR: netnsDir, ...childColourEnv(out) };
   for (const k of ['PODNS_FAULT', 'PODNS_NFT_TABLE', HOST_NS_ENV]) delete env[k];
   // the views and checks that run in this process look at the same state
   process.env.PODNS_ROOT = root;
+  process.env.PODNS_STORE = store;
   process.env.PODNS_NETNS_DIR = netnsDir;
   const tour = new Tour(t, { out, podns: [process.execPath, binPath], env, cwd: work, step: o.step === true }, { outside: OUTSIDE_IP });
   const ctx: StepContext = { root, work };

@@ -36,7 +36,7 @@ function snapshot(d: string): string[] {
   const out: string[] = [];
   const walk = (dir: string, rel: string) => {
     for (const n of readdirSync(dir).sort()) {
-      if (rel === '' && n === 'state') continue;
+      if (rel === '' && (n === 'state' || n === 'store')) continue;
       const p = join(dir, n);
       const st = lstatSync(p);
       const what = st.isSymbolicLink() ? `-> ${readlinkSync(p)}` : st.isFile() ? createHash('sha256').update(readFileSync(p)).digest('hex') : '';
@@ -50,10 +50,11 @@ function snapshot(d: string): string[] {
 
 /** What the store holds: nothing but its empty work directory after a refusal. */
 function storeEntries(root: string): string[] {
-  const dir = join(root, 'images');
-  if (!existsSync(dir)) return [];
-  const out = readdirSync(dir).filter((e) => e !== '.tmp');
-  if (existsSync(join(dir, '.tmp'))) out.push(...readdirSync(join(dir, '.tmp')).map((e) => `.tmp/${e}`));
+  const store = join(root, '..', 'store');
+  const out: string[] = [];
+  for (const dir of ['images', 'tmp']) {
+    if (existsSync(join(store, dir))) out.push(...readdirSync(join(store, dir)).map((e) => `${dir}/${e}`));
+  }
   return out;
 }
 
@@ -67,7 +68,7 @@ const BENIGN: TarEntry[] = [
 
 async function refused(t: import('ava').ExecutionContext, e: Env, name: string, file: string, re: RegExp): Promise<void> {
   const before = snapshot(e.d);
-  const err = await t.throwsAsync(importImage({ root: e.root, name: 'hostile', source: file }), { instanceOf: PodnsError }, name);
+  const err = await t.throwsAsync(importImage({ root: e.root, store: join(e.root, '..', 'store'), name: 'hostile', source: file }), { instanceOf: PodnsError }, name);
   if (err) {
     t.is(err.code, 'EIMPORT', name);
     t.regex(err.message, re, name);
@@ -188,8 +189,8 @@ test('a benign archive keeps its links, long names and special bits: absolute an
     { name: 'run/initctl', type: '6' },
   ]);
   const before = snapshot(e.d);
-  await importImage({ root: e.root, name: 'ok', source: file });
-  const r = resolveImage({ root: e.root, name: 'ok' }).rootfs;
+  await importImage({ root: e.root, store: join(e.root, '..', 'store'), name: 'ok', source: file });
+  const r = resolveImage({ store: join(e.root, '..', 'store'), name: 'ok' }).rootfs!;
   t.is(readlinkSync(join(r, 'bin', 'sh')), '/bin/busybox');
   t.is(readlinkSync(join(r, 'bin', 'ash')), '/bin/busybox');
   t.is(readlinkSync(join(r, 'etc', 'localtime')), '/usr/share/zoneinfo/UTC');
@@ -227,14 +228,14 @@ test('a directory with a device node or a socket is refused; nothing is kept', a
   const src = makeBusyboxRootfs(join(e.d, 'src'));
   execFileSync('mknod', ['-m', '666', join(src, 'dev', 'null'), 'c', '1', '3']);
   chmodSync(join(src, 'dev', 'null'), 0o4666); // setuid on a device, too
-  let err = await t.throwsAsync(importImage({ root: e.root, name: 'dev', source: src }), { instanceOf: PodnsError });
+  let err = await t.throwsAsync(importImage({ root: e.root, store: join(e.root, '..', 'store'), name: 'dev', source: src }), { instanceOf: PodnsError });
   t.regex(err!.message, /^"\/.*\/src" holds a character device node "dev\/null"; an image may not hold device nodes \(a container gets its own minimal \/dev\): remove it from the source$/);
   t.deepEqual(storeEntries(e.root), []);
   rmSync(join(src, 'dev', 'null'));
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(join(src, 'run', 'sock'), resolve));
   t.teardown(() => server.close());
-  err = await t.throwsAsync(importImage({ root: e.root, name: 'dev', source: src }), { instanceOf: PodnsError });
+  err = await t.throwsAsync(importImage({ root: e.root, store: join(e.root, '..', 'store'), name: 'dev', source: src }), { instanceOf: PodnsError });
   t.regex(err!.message, /holds a socket "run\/sock"; an image may not hold sockets/);
   t.deepEqual(storeEntries(e.root), []);
 });

@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NotFoundError, PodnsError } from '../../src/errors.js';
-import { cleanImageTemp, importImage, listImages, removeImage, resolveImage } from '../../src/image/index.js';
+import { importImage, listImages, removeImage, resolveImage } from '../../src/image/index.js';
+import { cleanStoreTemp } from '../../src/state/store-root.js';
 import { busyboxAvailable, makeBusyboxRootfs, makeBusyboxTar } from '../helpers/busybox.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/podns.js', import.meta.url));
@@ -20,20 +21,28 @@ function tmp(t: { teardown(fn: () => void): void }): string {
   return d;
 }
 
+/** The store of a test: next to its state root. */
+function storeOf(root: string): string {
+  return join(root, '..', 'store');
+}
+
 async function podns(root: string, ...args: string[]) {
-  return execa('node', [BIN, ...args], { reject: false, env: { NO_COLOR: '1', PODNS_ROOT: root } });
+  return execa('node', [BIN, ...args], { reject: false, env: { NO_COLOR: '1', PODNS_ROOT: root, PODNS_STORE: storeOf(root) } });
 }
 
 function sha(path: string): string {
   return createHash('sha256').update(readFileSync(path)).digest('hex');
 }
 
-/** What is in the store besides the (empty) work directory. */
+/** What is in the store: the names, the image records, the work directories. */
 function storeEntries(root: string): string[] {
-  const dir = join(root, 'images');
-  if (!existsSync(dir)) return [];
-  const out = readdirSync(dir).filter((e) => e !== '.tmp');
-  if (existsSync(join(dir, '.tmp'))) out.push(...readdirSync(join(dir, '.tmp')).map((e) => `.tmp/${e}`));
+  const store = storeOf(root);
+  const out: string[] = [];
+  const names = join(store, 'images', 'names.json');
+  if (existsSync(names)) out.push(...Object.keys(JSON.parse(readFileSync(names, 'utf8')) as object).map((n) => `name ${n}`));
+  const recs = join(store, 'images', 'sha256');
+  if (existsSync(recs)) out.push(...readdirSync(recs).map((e) => `image ${e.slice(0, 12)}`));
+  if (existsSync(join(store, 'tmp'))) out.push(...readdirSync(join(store, 'tmp')).map((e) => `tmp/${e}`));
   return out;
 }
 
@@ -44,11 +53,12 @@ if (!busyboxAvailable()) {
     const d = tmp(t);
     const tar = makeBusyboxTar(d, join(d, 'rootfs.tar'), { www: '<h1>hi</h1>\n' });
     const root = join(d, 'state');
-    const rec = await importImage({ root, name: 'nginx', source: tar, config: { cmd: ['httpd', '-f', '-p', '80', '-h', '/www'], env: { A: 'b=c' }, workingDir: '/www' } });
+    const rec = await importImage({ root, store: storeOf(root), name: 'nginx', source: tar, config: { cmd: ['httpd', '-f', '-p', '80', '-h', '/www'], env: { A: 'b=c' }, workingDir: '/www' } });
     t.is(rec.ref, 'nginx:latest');
     t.true(rec.size > 1_000_000, `size ${rec.size}`);
-    const img = resolveImage({ root, name: 'nginx:latest' });
-    t.is(img.rootfs, join(root, 'images', 'nginx', 'latest', 'rootfs'));
+    const img = resolveImage({ store: storeOf(root), name: 'nginx:latest' }) as { rootfs: string; config: unknown };
+    t.is(img.rootfs, join(storeOf(root), 'images', 'sha256', rec.id.slice(7), 'rootfs'), 'in the store, under the image id');
+    t.false(existsSync(join(root, 'images')), 'nothing of images under the state root');
     t.deepEqual(img.config, { cmd: ['httpd', '-f', '-p', '80', '-h', '/www'], env: { A: 'b=c' }, workingDir: '/www' });
     t.is(sha(join(img.rootfs, 'bin', 'busybox')), sha('/bin/busybox'));
     t.is(readlinkSync(join(img.rootfs, 'bin', 'sh')), 'busybox');
@@ -57,7 +67,7 @@ if (!busyboxAvailable()) {
     // the extracted program really runs
     const r = await execa(join(img.rootfs, 'bin', 'echo'), ['from', 'the', 'image']);
     t.is(r.stdout, 'from the image');
-    t.deepEqual(storeEntries(root), ['nginx'], 'nothing left in .tmp');
+    t.deepEqual(storeEntries(root), ['name nginx:latest', `image ${rec.id.slice(7, 19)}`], 'nothing left in tmp');
   });
 
   test('compressed tarballs by tar\'s own detection', async (t) => {
@@ -66,20 +76,21 @@ if (!busyboxAvailable()) {
     for (const compress of ['gzip', 'xz'] as const) {
       mkdirSync(join(d, compress));
       const tar = makeBusyboxTar(join(d, compress), join(d, `rootfs.${compress}`), { compress });
-      await importImage({ root, name: `bb:${compress}`, source: tar });
-      t.is(sha(join(resolveImage({ root, name: `bb:${compress}` }).rootfs, 'bin', 'busybox')), sha('/bin/busybox'));
+      await importImage({ root, store: storeOf(root), name: `bb:${compress}`, source: tar });
+      t.is(sha(join(resolveImage({ store: storeOf(root), name: `bb:${compress}` }).rootfs!, 'bin', 'busybox')), sha('/bin/busybox'));
     }
-    t.deepEqual(listImages({ root }).map((i) => i.ref), ['bb:gzip', 'bb:xz']);
+    t.deepEqual(listImages({ store: storeOf(root) }).map((i) => i.ref), ['bb:gzip', 'bb:xz']);
   });
 
   test('import a directory; the source stays as it was', async (t) => {
     const d = tmp(t);
     const src = makeBusyboxRootfs(join(d, 'src'));
     const root = join(d, 'state');
-    await importImage({ root, name: 'hwchiu/netutils', source: src, config: { cmd: ['sleep', 'infinity'] } });
-    const img = resolveImage({ root, name: 'hwchiu/netutils' });
+    const rec = await importImage({ root, store: storeOf(root), name: 'hwchiu/netutils', source: src, config: { cmd: ['sleep', 'infinity'] } });
+    const img = resolveImage({ store: storeOf(root), name: 'hwchiu/netutils' }) as { ref: string; id: string; rootfs: string };
     t.is(img.ref, 'hwchiu/netutils:latest');
-    t.is(img.rootfs, join(root, 'images', 'hwchiu+netutils', 'latest', 'rootfs'));
+    t.is(img.id, rec.id);
+    t.deepEqual(resolveImage({ store: storeOf(root), name: rec.id.slice(7, 19) }).rootfs, img.rootfs, 'by 12 digits of its id too');
     t.is(readlinkSync(join(img.rootfs, 'bin', 'wget')), 'busybox');
     t.true(existsSync(join(src, 'bin', 'busybox')));
   });
@@ -97,10 +108,10 @@ if (!busyboxAvailable()) {
     chmodSync(join(src, 'etc', 'secret'), 0o640);
     await execa('tar', ['-c', '-f', join(d, 'r.tar'), '-C', src, '--numeric-owner', '.']);
     const root = join(d, 'state');
-    await importImage({ root, name: 'owners', source: join(d, 'r.tar') });
-    await importImage({ root, name: 'owners:dir', source: src });
+    await importImage({ root, store: storeOf(root), name: 'owners', source: join(d, 'r.tar') });
+    await importImage({ root, store: storeOf(root), name: 'owners:dir', source: src });
     for (const ref of ['owners', 'owners:dir']) {
-      const st = lstatSync(join(resolveImage({ root, name: ref }).rootfs, 'etc', 'secret'));
+      const st = lstatSync(join(resolveImage({ store: storeOf(root), name: ref }).rootfs!, 'etc', 'secret'));
       t.is(st.uid, 54321, ref);
       t.is(st.gid, 54322, ref);
       t.is(st.mode & 0o7777, 0o640, ref);
@@ -119,9 +130,9 @@ if (!busyboxAvailable()) {
     r = await podns(root, 'image', 'ls');
     t.is(r.exitCode, 0, r.stderr);
     const lines = r.stdout.split('\n');
-    t.regex(lines[0]!, /^REPOSITORY\s+TAG\s+SIZE\s+CREATED$/);
-    t.regex(lines[1]!, /^hwchiu\/netutils\s+latest\s+[\d.]+MB\s+(Less than a second|\d+ seconds?) ago$/);
-    t.regex(lines[2]!, /^nginx\s+1\.25\s+[\d.]+MB\s+/);
+    t.regex(lines[0]!, /^REPOSITORY\s+TAG\s+DIGEST\s+SIZE\s+CREATED$/);
+    t.regex(lines[1]!, /^hwchiu\/netutils\s+latest\s+sha256:[0-9a-f]{12}\s+[\d.]+MB\s+(Less than a second|\d+ seconds?) ago$/);
+    t.regex(lines[2]!, /^nginx\s+1\.25\s+sha256:[0-9a-f]{12}\s+[\d.]+MB\s+/);
     r = await podns(root, 'image', 'ls', '-o', 'json');
     const list = JSON.parse(r.stdout) as Array<{ ref: string; config: unknown }>;
     t.deepEqual(list.map((i) => [i.ref, i.config]), [
@@ -136,7 +147,7 @@ if (!busyboxAvailable()) {
     t.deepEqual(storeEntries(root), []);
     r = await podns(root, 'image', 'rm', 'nginx');
     t.is(r.exitCode, 1);
-    t.is(r.stderr, 'podns image rm: image "nginx:latest" not found; import a root filesystem with: podns image import nginx:latest FILE.tar');
+    t.is(r.stderr, 'podns image rm: image "nginx:latest" not found; pull it (podns image pull nginx:latest), load it (podns image load -i FILE) or import a root filesystem with: podns image import nginx:latest FILE.tar');
   });
 
   test('CLI refusals: one line, non-zero, nothing in the store', async (t) => {
@@ -175,39 +186,50 @@ if (!busyboxAvailable()) {
     }
   });
 
-  test('library: not found says how to import; an image in use is kept unless forced', async (t) => {
+  test('library: not found says how to get it; an image in use is kept, its name can move', async (t) => {
     const d = tmp(t);
     const root = join(d, 'state');
-    const err = t.throws(() => resolveImage({ root, name: 'nginx' }), { instanceOf: NotFoundError });
-    t.is(err!.message, 'image "nginx:latest" not found; import a root filesystem with: podns image import nginx:latest FILE.tar');
+    const store = storeOf(root);
+    const err = t.throws(() => resolveImage({ store, name: 'nginx' }), { instanceOf: NotFoundError });
+    t.is(err!.message, 'image "nginx:latest" not found; pull it (podns image pull nginx:latest), load it (podns image load -i FILE) or import a root filesystem with: podns image import nginx:latest FILE.tar');
     t.is((err as NotFoundError).kind, 'image');
     const src = makeBusyboxRootfs(join(d, 'src'));
-    await importImage({ root, name: 'nginx', source: src, config: { cmd: ['httpd'] } });
+    const first = await importImage({ root, store, name: 'nginx', source: src, config: { cmd: ['httpd'] } });
     // a container record (the contract file the container code writes) that uses it
     mkdirSync(join(root, 'pods', 'web', 'containers', 'srv'), { recursive: true });
-    writeFileSync(join(root, 'pods', 'web', 'containers', 'srv', 'config.json'), JSON.stringify({ name: 'srv', pod: 'web', image: 'nginx:latest', argv: ['httpd'] }));
-    const inUse = await t.throwsAsync(removeImage({ root, name: 'nginx' }), { instanceOf: PodnsError });
+    writeFileSync(join(root, 'pods', 'web', 'containers', 'srv', 'config.json'), JSON.stringify({ name: 'srv', pod: 'web', image: 'nginx:latest', imageId: first.id, argv: ['httpd'] }));
+    const inUse = t.throws(() => removeImage({ root, store, name: 'nginx' }), { instanceOf: PodnsError });
     t.is(inUse!.code, 'EIMAGEINUSE');
     t.regex(inUse!.message, /container web\/srv uses it; delete the pod first, or use --force/);
-    await t.throwsAsync(importImage({ root, name: 'nginx', source: src, config: { cmd: ['other'] } }), { message: /cannot replace image "nginx:latest"/ });
-    t.deepEqual(resolveImage({ root, name: 'nginx' }).config, { cmd: ['httpd'] }, 'the old image is untouched');
+    // a re-import moves the name; the image the container runs stays
+    const second = await importImage({ root, store, name: 'nginx', source: src, config: { cmd: ['other'] } });
+    t.deepEqual(resolveImage({ store, name: 'nginx' }).config, { cmd: ['other'] });
+    t.deepEqual(resolveImage({ store, name: first.id }).config, { cmd: ['httpd'] }, 'the old image is untouched');
+    t.deepEqual(listImages({ store }).map((i) => [i.ref, i.id]), [['nginx:latest', second.id], ['<none>:<none>', first.id]]);
+    t.throws(() => removeImage({ root, store, name: first.id }), { message: /container web\/srv uses it/ });
+    const forced = removeImage({ root, store, name: first.id, force: true });
+    t.like(forced, { deleted: false, kept: 'container web/srv uses it' });
+    t.true(existsSync(resolveImage({ store, name: first.id }).rootfs!), 'forced: the files stay while the container uses them');
     rmSync(join(root, 'pods'), { recursive: true });
-    const rec = await importImage({ root, name: 'nginx', source: src, config: { cmd: ['other'] } });
-    t.deepEqual(resolveImage({ root, name: 'nginx' }).config, { cmd: ['other'] }, 'replaced when nobody uses it');
-    t.is(listImages({ root }).length, 1);
-    t.is(rec.ref, 'nginx:latest');
-    await removeImage({ root, name: 'nginx' });
+    t.like(removeImage({ root, store, name: first.id }), { deleted: true });
+    t.like(removeImage({ root, store, name: 'nginx' }), { deleted: true, ref: 'nginx:latest' });
     t.deepEqual(storeEntries(root), []);
   });
 
   test('leftovers of a killed import are found and removed', async (t) => {
     const d = tmp(t);
     const root = join(d, 'state');
+    const tmpDir = join(storeOf(root), 'tmp');
     // a pid that cannot be running: above the kernel's pid_max limit
-    mkdirSync(join(root, 'images', '.tmp', 'import-99999999-abc', 'rootfs', 'bin'), { recursive: true });
-    mkdirSync(join(root, 'images', '.tmp', `import-${process.pid}-live`), { recursive: true });
-    const lines = cleanImageTemp(root);
-    t.deepEqual(lines, [`removed leftover image work directory ${join(root, 'images', '.tmp', 'import-99999999-abc')}`]);
-    t.deepEqual(readdirSync(join(root, 'images', '.tmp')), [`import-${process.pid}-live`]);
+    mkdirSync(join(tmpDir, 'import-99999999-abc', 'rootfs', 'bin'), { recursive: true });
+    mkdirSync(join(tmpDir, `import-${process.pid}-live`), { recursive: true });
+    const lines = cleanStoreTemp(storeOf(root));
+    t.deepEqual(lines, [`removed leftover image work directory ${join(tmpDir, 'import-99999999-abc')}`]);
+    t.deepEqual(readdirSync(tmpDir), [`import-${process.pid}-live`]);
+    // and gc does it too
+    mkdirSync(join(tmpDir, 'pull-99999998-x'));
+    const r = await podns(root, 'gc');
+    t.is(r.exitCode, 0, r.stderr);
+    t.is(r.stdout, `removed leftover image work directory ${join(tmpDir, 'pull-99999998-x')} (its process is gone)`);
   });
 }

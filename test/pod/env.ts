@@ -18,6 +18,8 @@ export interface CliResult {
 
 export interface TestEnv {
   root: string;
+  /** the image store (PODNS_STORE) */
+  store: string;
   netnsDir: string;
   nftTable: string;
   bridge: string;
@@ -41,11 +43,13 @@ export function makeEnv(tag: string, octet: number): TestEnv {
   // npm/npx put node_modules/.bin first on PATH, and ava brings @vercel/nft, whose CLI is also called
   // `nft`: the podns CLI is run with the PATH a user has, without node_modules/.bin.
   const PATH = (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':').filter((d) => !d.includes('node_modules')).join(':');
-  const env = { PODNS_ROOT: root, PODNS_NETNS_DIR: netnsDir, PODNS_NFT_TABLE: nftTable, PATH };
+  // the image store of this test file: inside the sandbox, next to its state root
+  const store = join(dir, 'store');
+  const env = { PODNS_ROOT: root, PODNS_STORE: store, PODNS_NETNS_DIR: netnsDir, PODNS_NFT_TABLE: nftTable, PATH };
   // the library reads these too
   Object.assign(process.env, env);
   const t: TestEnv = {
-    root, netnsDir, nftTable, bridge, subnet, env,
+    root, store, netnsDir, nftTable, bridge, subnet, env,
     cli: async (args, extraEnv = {}) => {
       const r = await execa('node', [bin, ...args], { env: { ...env, ...extraEnv }, reject: false, stdin: 'ignore' });
       return { exitCode: r.exitCode, signal: r.signal, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };

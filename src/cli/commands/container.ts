@@ -124,6 +124,7 @@ Example:
     const pidsLimit = v['pids-limit'] !== undefined ? parsePidsLimit(v['pids-limit']) : undefined;
     const res = await runContainer({
       root: p.globals.root,
+      store: p.globals.store,
       pod,
       name: v.name,
       ...(v.image !== undefined ? { image: v.image } : {}),

@@ -1,27 +1,28 @@
 // podns image import | ls | rm | inspect — the local image store (src/image).
 import { existsSync } from 'node:fs';
 import { oneLine, PodnsError } from '../../errors.js';
-import { importImage, inspectImage, listImages, parseReference, removeImage, type ImageConfig } from '../../image/index.js';
+import { importImage, inspectImage, listImages, removeImage, type ImageConfig } from '../../image/index.js';
 import { parseCommand, parseKeyValues } from '../args.js';
 import type { Command } from '../command.js';
 import { json, table, stdout, stderr } from '../output.js';
 
 const usage = `Usage:
-  podns image import NAME FILE.tar|DIR [--cmd JSON] [--entrypoint JSON] [--env K=V]... [--workdir DIR] [--force]
+  podns image import NAME FILE.tar|DIR [--cmd JSON] [--entrypoint JSON] [--env K=V]... [--workdir DIR]
   podns image ls [-o json|name|wide]
   podns image rm NAME... [--force]
   podns image inspect NAME
 
-Images are root filesystems in the local store (ROOT/images); podns never pulls from a registry.
+Images live in the image store (--store DIR, PODNS_STORE, default /var/lib/podns).
 import takes a tarball of a root filesystem, such as 'docker export' writes (plain, .gz, .xz, .bz2, .zst),
 or a directory, and records default settings the way 'docker import --change' does:
   --cmd JSON         default arguments, a JSON array:   --cmd '["httpd","-f","-p","80"]'
   --entrypoint JSON  default program, a JSON array:     --entrypoint '["/bin/sh","-c"]'
   --env K=V          default environment (repeatable)
   --workdir DIR      default working directory
-  --force            replace or remove an image even if a container uses it
 NAME is a reference as Docker writes it: nginx (= nginx:latest), nginx:1.25, hwchiu/netutils,
-localhost:5000/team/app:v2. Digests are not supported.
+localhost:5000/team/app:v2. Importing onto an existing name moves the name to the new image.
+rm refuses to remove an image a container uses; --force removes the name and keeps the image until
+no container uses it.
 
 Example:
   docker export $(docker create nginx) > nginx.tar
@@ -40,6 +41,11 @@ function jsonArray(flag: string, text: string | undefined): string[] | undefined
     throw new PodnsError('EUSAGE', `podns image import: --${flag} must be a JSON array of strings, e.g. --${flag} '["httpd","-f"]'`);
   }
   return v as string[];
+}
+
+/** "sha256:0123456789ab": an id as a table shows it. */
+export function shortId(id: string): string {
+  return id.slice(0, 'sha256:'.length + 12);
 }
 
 /** Sizes as Docker prints them: decimal units, three significant digits ("1.98MB"). */
@@ -75,10 +81,10 @@ export function humanAgo(since: string | Date, now = Date.now()): string {
 }
 
 async function importCmd(argv: string[]): Promise<number> {
-  const p = parseCommand<{ cmd?: string; entrypoint?: string; env?: string[]; workdir?: string; force?: boolean }>(
+  const p = parseCommand<{ cmd?: string; entrypoint?: string; env?: string[]; workdir?: string }>(
     'image import', argv, {
       cmd: { type: 'string' }, entrypoint: { type: 'string' }, env: { type: 'string', multiple: true, short: 'e' },
-      workdir: { type: 'string', short: 'w' }, force: { type: 'boolean', short: 'f' },
+      workdir: { type: 'string', short: 'w' },
     });
   if (p.positionals.length !== 2) {
     throw new PodnsError('EUSAGE', 'podns image import: give a NAME and a FILE.tar or DIR, e.g. podns image import nginx rootfs.tar');
@@ -95,7 +101,7 @@ async function importCmd(argv: string[]): Promise<number> {
   if (cmd) config.cmd = cmd;
   if (p.values.env) config.env = parseKeyValues(p.values.env, 'environment variable', 'image import');
   if (p.values.workdir !== undefined) config.workingDir = p.values.workdir;
-  const rec = await importImage({ root: p.globals.root, name, source, config, force: p.values.force });
+  const rec = await importImage({ root: p.globals.root, store: p.globals.store, name, source, config });
   if (p.globals.output === 'json') stdout.write(json(rec));
   else if (p.globals.output === 'name') stdout.write(`${rec.ref}\n`);
   else stdout.write(`imported ${rec.ref} (${humanSize(rec.size)})\n`);
@@ -107,17 +113,17 @@ async function lsCmd(argv: string[]): Promise<number> {
   if (p.positionals.length > 0) {
     throw new PodnsError('EUSAGE', `podns image ls: unexpected argument "${p.positionals[0]}"; it lists every image`);
   }
-  const images = listImages({ root: p.globals.root });
+  const images = listImages({ store: p.globals.store });
   if (p.globals.output === 'json') {
     stdout.write(json(images));
   } else if (p.globals.output === 'name') {
     for (const i of images) stdout.write(`${i.ref}\n`);
   } else {
     const wide = p.globals.output === 'wide';
-    const headers = ['REPOSITORY', 'TAG', 'SIZE', 'CREATED', ...(wide ? ['COMMAND', 'SOURCE'] : [])];
+    const headers = ['REPOSITORY', 'TAG', 'DIGEST', 'SIZE', 'CREATED', ...(wide ? ['COMMAND', 'SOURCE'] : [])];
     const rows = images.map((i) => [
-      i.repository, i.tag, humanSize(i.size), humanAgo(i.created),
-      ...(wide ? [JSON.stringify([...(i.config.entrypoint ?? []), ...(i.config.cmd ?? [])]), i.source] : []),
+      i.repository, i.tag, wide ? i.id : shortId(i.id), humanSize(i.size), humanAgo(i.created),
+      ...(wide ? [JSON.stringify([...(i.config.entrypoint ?? []), ...(i.config.cmd ?? [])]), i.source ?? ''] : []),
     ]);
     stdout.write(table(headers, rows));
   }
@@ -127,13 +133,12 @@ async function lsCmd(argv: string[]): Promise<number> {
 async function rmCmd(argv: string[]): Promise<number> {
   const p = parseCommand<{ force?: boolean }>('image rm', argv, { force: { type: 'boolean', short: 'f' } });
   if (p.positionals.length === 0) throw new PodnsError('EUSAGE', 'podns image rm: name at least one image, e.g. podns image rm nginx');
-  // Check every name first, so a typo does not leave half the list removed.
-  for (const n of p.positionals) parseReference(n);
   let code = 0;
   for (const n of p.positionals) {
     try {
-      const rec = await removeImage({ root: p.globals.root, name: n, force: p.values.force });
-      stdout.write(`Deleted: ${rec.ref}\n`);
+      const r = removeImage({ root: p.globals.root, store: p.globals.store, name: n, force: p.values.force });
+      if (r.deleted) stdout.write(`Deleted: ${r.ref}\n`);
+      else stdout.write(`Untagged: ${r.ref}${r.kept !== undefined ? ` (the image ${shortId(r.id)} stays while ${r.kept})` : ''}\n`);
     } catch (err) {
       stderr.write(`podns image rm: ${oneLine(err)}\n`);
       code = 1;
@@ -145,7 +150,7 @@ async function rmCmd(argv: string[]): Promise<number> {
 async function inspectCmd(argv: string[]): Promise<number> {
   const p = parseCommand('image inspect', argv, {});
   if (p.positionals.length === 0) throw new PodnsError('EUSAGE', 'podns image inspect: name an image, e.g. podns image inspect nginx');
-  stdout.write(json(p.positionals.map((n) => inspectImage({ root: p.globals.root, name: n }))));
+  stdout.write(json(p.positionals.map((n) => inspectImage({ store: p.globals.store, name: n }))));
   return 0;
 }
 

@@ -48,6 +48,7 @@ export const commands: Command[] = [
       try {
         await applyManifest({
           root: p.globals.root,
+          store: p.globals.store,
           file: p.values.filename,
           dryRun: p.values['dry-run'] ?? false,
           nameOnly: p.globals.output === 'name',

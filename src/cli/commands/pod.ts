@@ -214,7 +214,7 @@ Finds and removes, printing one line for each thing removed:
   async run(argv) {
     const p = parseCommand('gc', argv, {});
     if (p.positionals.length > 0) throw new PodnsError('EUSAGE', 'gc takes no arguments');
-    const lines = await gc({ root: p.globals.root });
+    const lines = await gc({ root: p.globals.root, store: p.globals.store });
     if (p.globals.output === 'json') out(json(lines));
     else out(lines.map((l) => l + '\n').join(''));
     return 0;
