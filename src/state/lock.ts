@@ -66,6 +66,52 @@ function closeWhenIdle(key: string, f: LockFile): void {
   f.idle.unref();
 }
 
+/** The open lock file that is ROOT/lock now, locked with `take` (which may wait). */
+function lockedFile(key: string, take: (fd: number) => void): number {
+  for (;;) {
+    const f = lockFiles.get(key) ?? openLockFile(key);
+    try {
+      take(f.fd);
+    } catch (err) {
+      dropLockFile(key, f);
+      throw err;
+    }
+    const now = statSync(paths.lock(key), { throwIfNoEntry: false });
+    if (now !== undefined && now.ino === f.ino && now.dev === f.dev) return f.fd;
+    native.flock(f.fd, 'un');
+    dropLockFile(key, f);
+  }
+}
+
+/**
+ * The synchronous variant, for a lock only synchronous sections take (the image store's name index): JS
+ * runs one of them at a time, so within the process they exclude each other by construction; against
+ * other processes flock waits on this thread, which blocks the event loop only while another process
+ * holds the lock (a short section). Refused while an async section of this process holds or awaits the
+ * same lock: it could neither wait for it nor share it.
+ */
+export function withLockSync<T>(root: string, fn: () => T): T {
+  const key = resolve(root);
+  if (busy.has(key) || tails.has(key) || inSyncSection === key) {
+    throw new Error(`withLockSync(${key}): this process holds or awaits that lock already (use withLock)`);
+  }
+  busy.add(key);
+  try {
+    const fd = lockedFile(key, (lfd) => native.flock(lfd, 'ex'));
+    try {
+      inSyncSection = key;
+      return fn();
+    } finally {
+      inSyncSection = undefined;
+      native.flock(fd, 'un');
+    }
+  } finally {
+    busy.delete(key);
+    const f = lockFiles.get(key);
+    if (f !== undefined) closeWhenIdle(key, f);
+  }
+}
+
 /** flock ROOT/lock; the caller holds the in-process mutex (so no other task of ours is in here). */
 async function flockRoot(key: string): Promise<number> {
   for (;;) {

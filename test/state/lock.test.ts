@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { withLock } from '../../src/state/lock.js';
+import { withLock, withLockSync } from '../../src/state/lock.js';
 
 /** Can another process take ROOT/lock right now? */
 function freeForOthers(root: string): boolean {
@@ -117,4 +117,18 @@ test('waiting for a lock another process holds does not block the event loop', a
   const waited = Date.now() - start;
   t.true(waited >= 200, `waited ${waited} ms for the other process`);
   t.is(ticks, 1, 'a timer fired while it waited');
+});
+
+test('withLockSync: holds ROOT/lock against other processes; refused while an async section of ours holds it', async (t) => {
+  const root = tmpRoot(t);
+  t.is(withLockSync(root, () => {
+    t.false(freeForOthers(root));
+    return 7;
+  }), 7);
+  t.true(freeForOthers(root));
+  await withLock(root, async () => {
+    await sleep(1);
+    t.throws(() => withLockSync(root, () => undefined), { message: /holds or awaits/ });
+  });
+  t.true(freeForOthers(root));
 });
