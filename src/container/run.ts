@@ -7,7 +7,7 @@
 // is the watcher itself then: it does not fork again. The watcher reports on the ready pipe once the
 // workload has exec'd.
 import { closeSync, existsSync, mkdirSync, read as fsRead, readSync, realpathSync, rmSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, normalize, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { isErrno, PodnsError, errnoError } from '../errors.js';
 import { faultPoint } from '../fault.js';
@@ -39,6 +39,12 @@ export interface RunOptions {
   root?: string;
   /** the image store (absent: PODNS_STORE, else /var/lib/podns) */
   store?: string;
+  /**
+   * The container's log as one file at this absolute path, rotated by its reader (the CRI's
+   * log_directory/log_path: kubelet rotates it and asks for a new one, reopenContainerLog); absent:
+   * current.log in the container's directory, rotated by the watcher.
+   */
+  logFile?: string;
   pod: string;
   name: string;
   image?: string;
@@ -145,6 +151,7 @@ export function shimOptions(root: string, rec: PodRecord, config: ContainerConfi
     ...(config.readOnlyRootFilesystem === true ? { readonlyRootfs: true } : {}),
     // a record from before the limits existed gets the defaults
     ...validateLogLimits(config),
+    ...(config.logFile !== undefined ? { logFile: config.logFile } : {}),
     ...(config.devicesCgroup !== undefined ? { devicesCgroup: config.devicesCgroup } : {}),
     ...(config.cgroupDirs !== undefined ? { cgroupDirs: config.cgroupDirs } : {}),
     argv: config.argv,
@@ -239,6 +246,15 @@ async function startShim(root: string, rec: PodRecord, config: ContainerConfig, 
   };
 }
 
+/** An absolute, normalised path whose directory exists (the file itself is made by the watcher). */
+function validateLogFile(file: string): string {
+  if (typeof file !== 'string' || !isAbsolute(file) || normalize(file) !== file || file.includes('\0') || file.endsWith('/')) {
+    throw new PodnsError('EINVAL', `invalid log file "${String(file).slice(0, 120)}": give an absolute, normalised file path`);
+  }
+  if (!existsSync(dirname(file))) throw new PodnsError('ENOENT', `log file ${file}: its directory does not exist; make it first`);
+  return file;
+}
+
 function absRootfs(dir: string): string {
   let real: string;
   try {
@@ -308,6 +324,7 @@ export async function runContainer(o: RunOptions): Promise<{ config: ContainerCo
     ...ids,
     restartPolicy: restartPolicy ?? rec.restartPolicy ?? 'Never',
     ...logLimits,
+    ...(o.logFile !== undefined ? { logFile: validateLogFile(o.logFile) } : {}),
     createdAt: new Date().toISOString(),
     ...(o.readOnlyRootFilesystem === true ? { readOnlyRootFilesystem: true } : {}),
     ...privileges,

@@ -173,7 +173,7 @@ export async function createPod(o: CreatePodOptions): Promise<PodRecord> {
           network = { ...network, ...setupPodNetwork({ net, netnsFd: fds.net!, hostVeth, ip: network.ip, ...(podNl !== undefined ? { podHandle: podNl } : {}) }) };
           faultPoint('after-veth'); // veth and eth0, no etc files yet
         }
-        writeEtcFiles(root, name, { hostname: plan.hostname, ...(ip !== undefined ? { ip } : {}), mode: mode.kind === 'host' ? 'host' : 'own' });
+        writeEtcFiles(root, name, { hostname: plan.hostname, ...(ip !== undefined ? { ip } : {}), mode: mode.kind === 'host' ? 'host' : 'own', ...(plan.dns !== undefined ? { dns: plan.dns } : {}) });
         // all but the pause, which may still be starting (not awaited yet)
         faultPoint('after-etc');
       } catch (err) {
