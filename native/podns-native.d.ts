@@ -48,6 +48,11 @@ export interface SpawnOptions {
   /** setsid() in the child */
   setsid?: boolean;
   /**
+   * fds of cgroup.procs files (opened for writing): the program joins each cgroup before exec (a failure is
+   * the step "cgroup"). The fds must stay open until spawn returns (spawnAsync: until it settles).
+   */
+  cgroupProcs?: number[];
+  /**
    * Start the program as a grandchild: spawn's child (the intermediate) clones it, waits for its exec and
    * exits; spawn reaps the intermediate and returns the program's pid. The program is never our child
    * (it is reparented to the nearest subreaper or init): do not waitpid it. cloneFlags apply to it.
@@ -103,6 +108,12 @@ export function mount(source: string | null, target: string, fstype: string | nu
 export function umount(target: string, flags?: number): void;
 /** statx(STATX_MNT_ID): the id of the mount `path` is on (as in /proc/self/mountinfo); undefined before Linux 5.8 */
 export function mountId(path: string): number | undefined;
+/** lgetxattr(2): the attribute of the path itself (not a symlink's target); undefined when absent (ENODATA). */
+export function lgetxattr(path: string, name: string): Buffer | undefined;
+/** lsetxattr(2), flags 0 (create or replace). */
+export function lsetxattr(path: string, name: string, value: Buffer): void;
+/** lremovexattr(2); an absent attribute is no error. */
+export function lremovexattr(path: string, name: string): void;
 
 export function sethostname(name: string): void;
 

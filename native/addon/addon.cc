@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -234,6 +235,43 @@ Napi::Value MountId(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(stx.stx_mnt_id));
 }
 
+// Extended attributes of a path itself (the l* calls: a symlink's own, never its target's). Unpacked layers
+// keep overlay's opaque mark (trusted.overlay.opaque) in one: the copy fallback for a rootfs without
+// overlay reads it (src/image/flatten.ts). lgetxattr: a Buffer, or undefined when the attribute is absent.
+Napi::Value Lgetxattr(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path = String(env, info[0], "lgetxattr: path");
+  std::string name = String(env, info[1], "lgetxattr: name");
+  char buf[4096];
+  ssize_t n = lgetxattr(path.c_str(), name.c_str(), buf, sizeof buf);
+  if (n < 0) {
+    if (errno == ENODATA) return env.Undefined();
+    ThrowErrno(env, errno, "lgetxattr", path);
+  }
+  return Napi::Buffer<char>::Copy(env, buf, static_cast<size_t>(n));
+}
+
+Napi::Value Lsetxattr(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path = String(env, info[0], "lsetxattr: path");
+  std::string name = String(env, info[1], "lsetxattr: name");
+  if (!info[2].IsBuffer()) {
+    Napi::TypeError::New(env, "lsetxattr: value must be a Buffer").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  auto v = info[2].As<Napi::Buffer<char>>();
+  if (lsetxattr(path.c_str(), name.c_str(), v.Data(), v.Length(), 0) != 0) ThrowErrno(env, errno, "lsetxattr", path);
+  return env.Undefined();
+}
+
+Napi::Value Lremovexattr(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path = String(env, info[0], "lremovexattr: path");
+  std::string name = String(env, info[1], "lremovexattr: name");
+  if (lremovexattr(path.c_str(), name.c_str()) != 0 && errno != ENODATA) ThrowErrno(env, errno, "lremovexattr", path);
+  return env.Undefined();
+}
+
 Napi::Value Umount(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string target = String(env, info[0], "umount: target");
@@ -373,6 +411,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   fn("mount", Mount);
   fn("umount", Umount);
   fn("mountId", MountId);
+  fn("lgetxattr", Lgetxattr);
+  fn("lsetxattr", Lsetxattr);
+  fn("lremovexattr", Lremovexattr);
   fn("sethostname", Sethostname);
   fn("pidfdOpen", PidfdOpen);
   fn("pidfdSendSignal", PidfdSendSignal);

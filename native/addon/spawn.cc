@@ -89,6 +89,8 @@ struct Plan {
   const char* hostname;  // nullptr: keep
   size_t hostnameLen;
   bool setsid;
+  const int* cgroupProcs;  // cgroup.procs fds (O_WRONLY): "0" written to each, the child joins those cgroups
+  size_t ncgroupProcs;
   const char* cwd;       // nullptr: keep
   const int (*fds)[2];   // {child fd, parent fd}
   size_t nfds;
@@ -158,6 +160,15 @@ int ChildMain(void* arg) {
   }
   if (p->hostname != nullptr && sethostname(p->hostname, p->hostnameLen) != 0) Fail(p, report, "sethostname");
   if (p->setsid && setsid() < 0) Fail(p, report, "setsid");
+  // Into the caller's cgroups before exec (cgroup v1 has no CLONE_INTO_CGROUP): on v1 the first write waits
+  // for an RCU grace period, the others ride on it. This thread, not the JS one, waits (spawnAsync: a pool
+  // thread).
+  for (size_t i = 0; i < p->ncgroupProcs; i++) {
+    ssize_t n;
+    do n = write(p->cgroupProcs[i], "0", 1);
+    while (n < 0 && errno == EINTR);
+    if (n != 1) Fail(p, report, "cgroup");
+  }
   if (p->cwd != nullptr && chdir(p->cwd) != 0) Fail(p, report, "chdir");
 
   // fds: first copy every source above the highest target, so a mapping like {1: 3, 3: 1} cannot clobber a
@@ -274,6 +285,7 @@ struct SpawnJob {
   std::vector<std::array<int, 2>> fds;
   int maxTarget = 2;
   bool doSetsid = false;
+  std::vector<int> cgroupProcs;
   bool detach = false;
   sigset_t execMask;
 };
@@ -352,6 +364,12 @@ void ParseSpawn(Napi::Env env, const Napi::Value& value, SpawnJob* job) {
     }
   }
   job->doSetsid = Bool(env, opts.Get("setsid"), "spawn: setsid");
+  if (!IsAbsent(opts.Get("cgroupProcs"))) {
+    Napi::Value v = opts.Get("cgroupProcs");
+    if (!v.IsArray()) ThrowType(env, "spawn: cgroupProcs must be an array of fds (cgroup.procs, opened for writing)");
+    Napi::Array a = v.As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); i++) job->cgroupProcs.push_back(Fd(env, a.Get(i), "spawn: cgroupProcs[]"));
+  }
   job->detach = Bool(env, opts.Get("detach"), "spawn: detach");
 
   sigemptyset(&job->execMask);
@@ -407,6 +425,8 @@ SpawnResult RunSpawn(SpawnJob& job) {
   plan.hostname = job.hasHostname ? job.hostname.c_str() : nullptr;
   plan.hostnameLen = job.hostname.size();
   plan.setsid = job.doSetsid;
+  plan.cgroupProcs = job.cgroupProcs.data();
+  plan.ncgroupProcs = job.cgroupProcs.size();
   plan.cwd = job.hasCwd ? job.cwd.c_str() : nullptr;
   plan.fds = reinterpret_cast<const int(*)[2]>(job.fds.data());
   plan.nfds = job.fds.size();

@@ -26,6 +26,7 @@
 int sandbox_main(int argc, char **argv);
 int exec_main(int argc, char **argv);
 int shim_main(int argc, char **argv);
+int apply_layer_main(int argc, char **argv); // layer_apply.c
 
 // ---- errors -------------------------------------------------------------------------
 

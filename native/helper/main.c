@@ -1,11 +1,12 @@
-// podns-helper: sandbox | exec | shim. See docs/DESIGN.md for the command contracts.
+// podns-helper: sandbox | exec | shim | apply-layer. See docs/DESIGN.md for the command contracts.
 #include "common.h"
 
 static void usage(FILE *f) {
   fputs("usage: podns-helper sandbox [--] CMD ARGS...\n"
         "       podns-helper exec [--pidfd FD | --ns TYPE=PATH ...] [--tty] [--uid N] [--gid N] [--cwd DIR]\n"
         "                         [--clear-env] [--env K=V ...] [--errfd FD] -- CMD ARGS...\n"
-        "       podns-helper shim --dir CONTAINER_DIR --ready-fd FD ... -- CMD ARGS...\n",
+        "       podns-helper shim --dir CONTAINER_DIR --ready-fd FD ... -- CMD ARGS...\n"
+        "       podns-helper apply-layer [--max-bytes N] [--max-entries N] DIR < LAYER.tar\n",
         f);
 }
 
@@ -32,6 +33,10 @@ int main(int argc, char **argv) {
     helper_mode = "shim";
     return shim_main(argc - 1, argv + 1);
   }
-  fprintf(stderr, "podns-helper: unknown mode \"%s\" (use sandbox, exec or shim)\n", mode);
+  if (strcmp(mode, "apply-layer") == 0) {
+    helper_mode = "apply-layer";
+    return apply_layer_main(argc - 1, argv + 1);
+  }
+  fprintf(stderr, "podns-helper: unknown mode \"%s\" (use sandbox, exec, shim or apply-layer)\n", mode);
   return EXIT_SETUP;
 }

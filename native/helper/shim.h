@@ -21,6 +21,7 @@
 
 #define MAX_NS 8
 #define MAX_BINDS 32
+#define MAX_LOWERS 128 /* --lower: an image's layers below --rootfs (overlay takes up to 500) */
 #define MAX_MASKS 32 /* --mask and --readonly-path, each */
 #define MAX_CGROUP_DIRS 8 /* --cgroup-dir */
 #define LINE_MAX_BYTES 16384 /* kubelet's CRI line limit: a longer line is split with the P tag */
@@ -51,6 +52,8 @@ struct opts {
   int detached; /* --detached: the caller already detached us (see shim_main) */
   const char *rootfs;
   const char *overlay; /* with --rootfs: a dir for upper/ work/ merged/, so the image stays read-only */
+  const char *lowers[MAX_LOWERS]; /* --lower (repeatable, with --overlay): more layers below --rootfs, top first */
+  int n_lowers;
   struct bind_arg binds[MAX_BINDS];
   int n_binds;
   const char *hostname;

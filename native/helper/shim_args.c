@@ -86,6 +86,12 @@ int parse(int argc, char **argv, struct opts *o) {
     } else if (!strcmp(a, "--pid-ns")) o->pid_ns = v;
     else if (!strcmp(a, "--rootfs")) o->rootfs = v;
     else if (!strcmp(a, "--overlay")) o->overlay = v;
+    else if (!strcmp(a, "--lower")) {
+      /* ':' ',' and '\\' would need escaping in overlay's lowerdir string (the fallback for kernels without
+         lowerdir+): podns's layer paths never have them, so they are refused rather than escaped */
+      if (!safe_dst(v) || strpbrk(v, ":,\\") || o->n_lowers == MAX_LOWERS) { bad = a; snprintf(why, sizeof why, "bad --lower \"%s\": want an absolute path without .. : , or \\ (at most %d)", v, MAX_LOWERS); break; }
+      o->lowers[o->n_lowers++] = v;
+    }
     else if (!strcmp(a, "--bind")) {
       char *c = strchr(v, ':');
       if (!c || c == v || v[0] != '/' || !safe_dst(c + 1) || o->n_binds == MAX_BINDS) { bad = a; snprintf(why, sizeof why, "bad --bind \"%s\": want /SRC:/DST", v); break; }
@@ -147,6 +153,7 @@ int parse(int argc, char **argv, struct opts *o) {
     else if (i > argc || !o->argv[0]) { bad = "--"; snprintf(why, sizeof why, "no command: give it after --"); }
     else if (o->pid_ns && o->new_pid_ns) { bad = "--pid-ns"; snprintf(why, sizeof why, "--pid-ns and --new-pid-ns exclude each other"); }
     else if (o->rootfs && o->rootfs[0] != '/') { bad = "--rootfs"; snprintf(why, sizeof why, "--rootfs must be absolute"); }
+    else if (o->n_lowers > 0 && (!o->rootfs || !o->overlay)) { bad = "--lower"; snprintf(why, sizeof why, "--lower needs --rootfs and --overlay (the layers go below the rootfs, in an overlay)"); }
     else if (o->cwd && o->cwd[0] != '/') { bad = "--cwd"; snprintf(why, sizeof why, "--cwd must be absolute"); }
   }
   if (bad) {

@@ -1,10 +1,10 @@
-// podns-helper shim: the container's limit cgroups (--cgroup-dir DIR, repeatable).
+// podns-helper shim: the container's cgroups (--cgroup-dir DIR, repeatable: one per hierarchy).
 //
 // podns (src/container/limits.ts) records them in config.json, makes them and writes the limits before
 // it starts the shim; the watcher opens each cgroup.procs once, in the host's mount namespace, and the
 // workload writes "0" to each before execve, on every restart, while it still holds its privileges. On
-// cgroup v1 each joined hierarchy costs the joining process an RCU grace period, so podns passes only the
-// hierarchies the container's limits need, and a container without limits has none (no flag at all).
+// cgroup v1 the first of those writes waits for an RCU grace period (the kernel's cgroup_threadgroup_rwsem
+// taken for writing); the ones right after it ride on the same grace period, so they are done back to back.
 //
 // OOMKilled: the memory cgroup counts the OOM killer's kills (v1 memory.oom_control "oom_kill N", v2
 // memory.events "oom_kill N"); a count higher after the workload's exit than at its start means the

@@ -17,6 +17,7 @@
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -175,6 +176,55 @@ static void set_attrs(int m, uint64_t attrs, int recursive, const char *path) {
     child_fail(errno, "mount", "read-only %s: %s", path, strerror(errno));
 }
 
+/* The overlay with every layer given by fd, one "lowerdir+" each (Linux >= 6.8): no path strings, so no
+   limit from fsconfig's 256-byte strings or the mount data's page. -1 when the kernel does not know
+   lowerdir+ (EINVAL), or PODNS_OVERLAY_PATHS=1 (the tests' way to run the fallback on a new kernel). */
+static int overlay_by_fd(const struct opts *o, const int *lowers, int n, const int fds[3]) {
+  const char *force = getenv("PODNS_OVERLAY_PATHS");
+  if (force && !strcmp(force, "1")) return -1;
+  int fs = (int)syscall(SYS_fsopen, "overlay", P_FSOPEN_CLOEXEC);
+  if (fs < 0) child_fail(errno, "mount", "overlay: fsopen: %s", strerror(errno));
+  for (int i = 0; i < n; i++) {
+    if (syscall(SYS_fsconfig, fs, P_FSCONFIG_SET_FD, "lowerdir+", NULL, lowers[i]) < 0) {
+      if (errno == EINVAL && i == 0) { close(fs); return -1; }
+      child_fail(errno, "mount", "overlay on %s/merged: layer %d: %s", o->overlay, i + 1, strerror(errno));
+    }
+  }
+  if (syscall(SYS_fsconfig, fs, P_FSCONFIG_SET_FD, "upperdir", NULL, fds[0]) < 0 ||
+      syscall(SYS_fsconfig, fs, P_FSCONFIG_SET_FD, "workdir", NULL, fds[1]) < 0)
+    child_fail(errno, "mount", "overlay on %s/merged: upper/work: %s", o->overlay, strerror(errno));
+  if (syscall(SYS_fsconfig, fs, P_FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) child_fail(errno, "mount", "overlay on %s/merged: %s", o->overlay, strerror(errno));
+  int m = (int)syscall(SYS_fsmount, fs, P_FSMOUNT_CLOEXEC, 0);
+  if (m < 0) child_fail(errno, "mount", "overlay on %s/merged: fsmount: %s", o->overlay, strerror(errno));
+  close(fs);
+  return m;
+}
+
+/* Older kernels: the same dirs by their paths, in one "lowerdir=TOP:...:BOTTOM" (the paths are podns's
+   own, short: STORE/layers/ID/fs). fsconfig takes strings of up to 256 bytes; a longer list goes through
+   mount(2), whose data may fill a page, onto the merged dir (podns's, outside any container root). */
+static int overlay_by_path(const struct opts *o) {
+  char lowerdir[PATH_MAX * 4], upper[PATH_MAX], work[PATH_MAX], merged[PATH_MAX];
+  size_t len = (size_t)snprintf(lowerdir, sizeof lowerdir, "%s", o->rootfs);
+  for (int i = 0; i < o->n_lowers && len < sizeof lowerdir; i++) len += (size_t)snprintf(lowerdir + len, sizeof lowerdir - len, ":%s", o->lowers[i]);
+  if (len >= sizeof lowerdir) child_fail(E2BIG, "mount", "overlay on %s/merged: %d layers are too many for this kernel (Linux >= 6.8 takes them by fd)", o->overlay, 1 + o->n_lowers);
+  snprintf(upper, sizeof upper, "%s/upper", o->overlay);
+  snprintf(work, sizeof work, "%s/work", o->overlay);
+  snprintf(merged, sizeof merged, "%s/merged", o->overlay);
+  if (len < 256 && strlen(upper) < 256 && strlen(work) < 256) {
+    const struct fs_opt opts[] = {{"lowerdir", lowerdir}, {"upperdir", upper}, {"workdir", work}};
+    return fs_new("overlay", opts, 3, 0, o->overlay);
+  }
+  char data[4096];
+  if ((size_t)snprintf(data, sizeof data, "lowerdir=%s,upperdir=%s,workdir=%s", lowerdir, upper, work) >= sizeof data)
+    child_fail(E2BIG, "mount", "overlay on %s: %d layers do not fit in the mount options (a page); Linux >= 6.8 takes them by fd", merged, 1 + o->n_lowers);
+  if (mount("overlay", merged, "overlay", 0, data) < 0) child_fail(errno, "mount", "overlay on %s: %s", merged, strerror(errno));
+  /* a detached copy of it, so that the caller attaches it like the others (the original stays under it) */
+  int m = clone_tree(-1, merged, 0);
+  if (umount2(merged, MNT_DETACH) < 0) child_fail(errno, "umount", "%s: %s", merged, strerror(errno));
+  return m;
+}
+
 /* ---- the mount plan ---- */
 
 /* The root: the image under the container's own overlay, or --rootfs itself (bound onto itself:
@@ -204,29 +254,20 @@ static int mount_root(const struct opts *o) {
     fds[i] = openat2_(base, dirs[i].name, O_PATH | O_DIRECTORY | O_NOFOLLOW, JUST_MADE);
     if (fds[i] < 0) child_fail(errno, "rootfs", "%s/%s: %s", o->overlay, dirs[i].name, strerror(errno));
   }
-  int fs = (int)syscall(SYS_fsopen, "overlay", P_FSOPEN_CLOEXEC);
-  if (fs < 0) child_fail(errno, "mount", "overlay: fsopen: %s", strerror(errno));
-  /* Layers by fd (Linux >= 6.7 for lowerdir+). Older kernels: the same dirs by their paths. */
-  if (syscall(SYS_fsconfig, fs, P_FSCONFIG_SET_FD, "lowerdir+", NULL, lower) < 0 ||
-      syscall(SYS_fsconfig, fs, P_FSCONFIG_SET_FD, "upperdir", NULL, fds[0]) < 0 ||
-      syscall(SYS_fsconfig, fs, P_FSCONFIG_SET_FD, "workdir", NULL, fds[1]) < 0) {
-    close(fs);
-    char upper[PATH_MAX], work[PATH_MAX];
-    snprintf(upper, sizeof upper, "%s/upper", o->overlay);
-    snprintf(work, sizeof work, "%s/work", o->overlay);
-    const struct fs_opt opts[] = {{"lowerdir", o->rootfs}, {"upperdir", upper}, {"workdir", work}};
-    int m = fs_new("overlay", opts, 3, 0, o->overlay);
-    attach(m, fds[2], o->overlay);
-    return m;
+  /* The lower layers, top first: --rootfs, then each --lower. */
+  int lowers[1 + MAX_LOWERS];
+  lowers[0] = lower;
+  for (int i = 0; i < o->n_lowers; i++) {
+    lowers[1 + i] = open(o->lowers[i], O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (lowers[1 + i] < 0) child_fail(errno, "rootfs", "layer %s: %s", o->lowers[i], strerror(errno));
   }
-  if (syscall(SYS_fsconfig, fs, P_FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) child_fail(errno, "mount", "overlay on %s/merged: %s", o->overlay, strerror(errno));
-  int m = (int)syscall(SYS_fsmount, fs, P_FSMOUNT_CLOEXEC, 0);
-  if (m < 0) child_fail(errno, "mount", "overlay on %s/merged: fsmount: %s", o->overlay, strerror(errno));
+  int n = 1 + o->n_lowers;
+  int m = overlay_by_fd(o, lowers, n, fds);
+  if (m < 0) m = overlay_by_path(o);
   attach(m, fds[2], o->overlay);
-  close(fs);
   for (int i = 0; i < 3; i++) close(fds[i]);
+  for (int i = 0; i < n; i++) close(lowers[i]);
   close(base);
-  close(lower);
   return m;
 }
 

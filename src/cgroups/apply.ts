@@ -150,30 +150,35 @@ async function frozen(stateFile: string, freeze: string, thaw: string, isFrozen:
 const RMDIR_DELAYS_MS = [1, 2, 5, 10, 20, 50, 100, 200, 300, 500, 700, 1000];
 
 /**
- * Removes the cgroup `rel` and everything below it, deepest first, in every hierarchy. An rmdir can
- * fail with EBUSY for a moment after the last process died (it is still being torn down): retried with
- * a bounded back-off, then reported with the path, never left silently. ENOENT is "already gone".
- * True when something was removed.
+ * Removes the cgroup directory `top` (absolute) and every cgroup below it, deepest first. An rmdir can
+ * fail with EBUSY for a moment after the last process died (it is still being torn down): retried with a
+ * bounded back-off, then reported with the path, never left silently. ENOENT is "already gone". True when
+ * something was removed.
  */
-export async function removeCgroup(host: CgroupHost, rel: string, fs: CgroupFs = realCgroupFs): Promise<boolean> {
+export async function removeCgroupTree(top: string, fs: CgroupFs = realCgroupFs): Promise<boolean> {
   let removed = false;
-  for (const top of hierarchyDirs(host, rel)) {
-    for (const dir of subtree(top)) {
-      for (let i = 0; ; i++) {
-        try {
-          fs.rmdir(dir);
-          removed = true;
-          break;
-        } catch (err) {
-          if (isErrno(err, 'ENOENT')) break;
-          if (!isErrno(err, 'EBUSY') || i >= RMDIR_DELAYS_MS.length) {
-            throw new PodnsError(isErrno(err) ? err.code : 'EIO',
-              `cannot remove cgroup ${dir}: ${isErrno(err) ? err.code : String(err)}${isErrno(err, 'EBUSY') ? ' (processes are still inside: stop them, then run podns gc)' : ''}`, { cause: err });
-          }
-          await sleep(RMDIR_DELAYS_MS[i]!);
+  for (const dir of subtree(top)) {
+    for (let i = 0; ; i++) {
+      try {
+        fs.rmdir(dir);
+        removed = true;
+        break;
+      } catch (err) {
+        if (isErrno(err, 'ENOENT')) break;
+        if (!isErrno(err, 'EBUSY') || i >= RMDIR_DELAYS_MS.length) {
+          throw new PodnsError(isErrno(err) ? err.code : 'EIO',
+            `cannot remove cgroup ${dir}: ${isErrno(err) ? err.code : String(err)}${isErrno(err, 'EBUSY') ? ' (processes are still inside: stop them, then run podns gc)' : ''}`, { cause: err });
         }
+        await sleep(RMDIR_DELAYS_MS[i]!);
       }
     }
   }
+  return removed;
+}
+
+/** removeCgroupTree of the cgroup `rel` in every hierarchy. True when something was removed. */
+export async function removeCgroup(host: CgroupHost, rel: string, fs: CgroupFs = realCgroupFs): Promise<boolean> {
+  let removed = false;
+  for (const top of hierarchyDirs(host, rel)) removed = (await removeCgroupTree(top, fs)) || removed;
   return removed;
 }

@@ -25,6 +25,9 @@ export const MIN_CPU_QUOTA = 1000;
 export const MIN_CPU_SHARES = 2;
 export const MAX_CPU_SHARES = 262_144;
 
+/** A CPU list as cpuset.cpus takes it: 0-1,3 */
+export const CPU_LIST = /^\d{1,4}(-\d{1,4})?(,\d{1,4}(-\d{1,4})?)*$/;
+
 /** Limits in the terms of `docker run`: memorySwap is memory + swap (-1: unlimited swap), pids -1: unlimited. */
 export interface CgroupLimits {
   memory?: number;
@@ -61,6 +64,15 @@ export function hierarchyMounts(host: CgroupHost): string[] {
     if (m !== undefined) mounts.add(m);
   }
   return [...mounts];
+}
+
+/** The host narrowed to the hierarchies a record lists for `rel` (a record made when podns used fewer). */
+export function recordedHost(host: CgroupHost, rel: string, dirs: readonly string[]): CgroupHost {
+  if (host.driver !== 'v1') return host;
+  const set = new Set(dirs);
+  const mounts: Partial<Record<V1Controller, string>> = {};
+  for (const c of Object.keys(host.mounts) as V1Controller[]) if (set.has(join(host.mounts[c]!, rel))) mounts[c] = host.mounts[c]!;
+  return { ...host, mounts };
 }
 
 /** "a/b/c" → ["a", "a/b", "a/b/c"] */
@@ -110,17 +122,26 @@ function positiveInt(v: number, flag: string): number {
   return v;
 }
 
-/** The writes that set `limits` on the cgroup `rel` (made by planCreate). Checks every value and controller first. */
-export function planLimits(host: CgroupHost, rel: string, limits: CgroupLimits): CgroupOp[] {
-  const ops: CgroupOp[] = [];
-  const w = (base: string, file: string, value: string | number) => ops.push({ op: 'write', path: join(base, rel, file), value: String(value) });
+/** One limit file's value, in the hierarchy of `controller` (v2: the one hierarchy): not placed yet. */
+export interface LimitWrite {
+  controller: V1Controller;
+  file: string;
+  value: string;
+}
+
+/**
+ * The writes that set `limits`, in order, not yet placed in a cgroup: every value and every controller is
+ * checked here, once, before anything is made (runContainer and createPod plan them first, place them
+ * once the pod's uid names the cgroup: placeWrites).
+ */
+export function limitWrites(host: CgroupHost, limits: CgroupLimits): LimitWrite[] {
+  const ops: LimitWrite[] = [];
+  const w = (controller: V1Controller, file: string, value: string | number) => ops.push({ controller, file, value: String(value) });
   if (host.driver === 'none') {
     if (Object.values(limits).some((v) => v !== undefined)) throw new PodnsError('ENOCGROUP', `cannot set limits: ${host.reason}`);
     return ops;
   }
-  const v1 = host.driver === 'v1' ? host.mounts : undefined;
-  const v2 = host.driver === 'v2' ? host.mountPoint : undefined;
-  const mount = (c: V1Controller) => (v1 ? v1[c]! : v2!);
+  const v1 = host.driver === 'v1';
 
   if (limits.memorySwap !== undefined && limits.memory === undefined) {
     throw new PodnsError('EINVALIDLIMIT', '--memory-swap needs --memory (it is the memory plus swap total)');
@@ -130,14 +151,14 @@ export function planLimits(host: CgroupHost, rel: string, limits: CgroupLimits):
     positiveInt(limits.memory, '--memory');
     // v1: the memory limit first: a fresh cgroup's memsw limit is unlimited, and the kernel refuses a
     // memsw limit below the memory limit
-    w(mount('memory'), v1 ? 'memory.limit_in_bytes' : 'memory.max', limits.memory);
+    w('memory', v1 ? 'memory.limit_in_bytes' : 'memory.max', limits.memory);
     if (limits.memorySwap !== undefined) {
       if (limits.memorySwap !== -1 && (positiveInt(limits.memorySwap, '--memory-swap') < limits.memory)) {
         throw new PodnsError('EINVALIDLIMIT', `--memory-swap (${limits.memorySwap}) is the memory plus swap total: give at least --memory (${limits.memory}), or -1 for unlimited swap`);
       }
       // v1 memsw is memory + swap; v2 memory.swap.max is the swap alone
-      if (v1) w(mount('memory'), 'memory.memsw.limit_in_bytes', limits.memorySwap);
-      else w(mount('memory'), 'memory.swap.max', limits.memorySwap === -1 ? 'max' : limits.memorySwap - limits.memory);
+      if (v1) w('memory', 'memory.memsw.limit_in_bytes', limits.memorySwap);
+      else w('memory', 'memory.swap.max', limits.memorySwap === -1 ? 'max' : limits.memorySwap - limits.memory);
     }
   }
   if (limits.cpus !== undefined || limits.cpuPeriod !== undefined) {
@@ -154,10 +175,10 @@ export function planLimits(host: CgroupHost, rel: string, limits: CgroupLimits):
       const quota = Math.max(MIN_CPU_QUOTA, Number((nano * BigInt(period)) / 1_000_000_000n));
       // v1: the period first, so the quota is judged against the period it is meant for
       if (v1) {
-        w(mount('cpu'), 'cpu.cfs_period_us', period);
-        w(mount('cpu'), 'cpu.cfs_quota_us', quota);
+        w('cpu', 'cpu.cfs_period_us', period);
+        w('cpu', 'cpu.cfs_quota_us', quota);
       } else {
-        w(mount('cpu'), 'cpu.max', `${quota} ${period}`);
+        w('cpu', 'cpu.max', `${quota} ${period}`);
       }
     }
   }
@@ -166,20 +187,35 @@ export function planLimits(host: CgroupHost, rel: string, limits: CgroupLimits):
     if (!Number.isSafeInteger(limits.cpuShares) || limits.cpuShares < MIN_CPU_SHARES || limits.cpuShares > MAX_CPU_SHARES) {
       throw new PodnsError('EINVALIDLIMIT', `--cpu-shares must be ${MIN_CPU_SHARES}-${MAX_CPU_SHARES}, got ${limits.cpuShares}`);
     }
-    if (v1) w(mount('cpu'), 'cpu.shares', limits.cpuShares);
-    else w(mount('cpu'), 'cpu.weight', sharesToWeight(limits.cpuShares));
+    if (v1) w('cpu', 'cpu.shares', limits.cpuShares);
+    else w('cpu', 'cpu.weight', sharesToWeight(limits.cpuShares));
   }
   if (limits.pids !== undefined) {
     need(host, 'pids', '--pids-limit');
     if (limits.pids !== -1) positiveInt(limits.pids, '--pids-limit');
-    w(mount('pids'), 'pids.max', limits.pids === -1 ? 'max' : limits.pids);
+    w('pids', 'pids.max', limits.pids === -1 ? 'max' : limits.pids);
   }
   if (limits.cpusetCpus !== undefined) {
     need(host, 'cpuset', '--cpuset-cpus');
-    if (!/^\d{1,4}(-\d{1,4})?(,\d{1,4}(-\d{1,4})?)*$/.test(limits.cpusetCpus)) {
+    if (!CPU_LIST.test(limits.cpusetCpus)) {
       throw new PodnsError('EINVALIDLIMIT', `--cpuset-cpus "${limits.cpusetCpus.slice(0, 40)}" is not a CPU list such as 0-1,3`);
     }
-    w(mount('cpuset'), 'cpuset.cpus', limits.cpusetCpus);
+    w('cpuset', 'cpuset.cpus', limits.cpusetCpus);
   }
   return ops;
+}
+
+/** The writes placed in the cgroup `rel` (made by planCreate) of each controller's hierarchy. */
+export function placeWrites(host: CgroupHost, rel: string, writes: readonly LimitWrite[]): CgroupOp[] {
+  if (host.driver === 'none') return [];
+  return writes.map((x) => {
+    const mount = host.driver === 'v2' ? host.mountPoint : host.mounts[x.controller];
+    if (mount === undefined) throw new PodnsError('ENOCONTROLLER', `no ${x.controller} hierarchy for ${x.file}`);
+    return { op: 'write', path: join(mount, rel, x.file), value: x.value };
+  });
+}
+
+/** The writes that set `limits` on the cgroup `rel` (made by planCreate). Checks every value and controller first. */
+export function planLimits(host: CgroupHost, rel: string, limits: CgroupLimits): CgroupOp[] {
+  return placeWrites(host, rel, limitWrites(host, limits));
 }

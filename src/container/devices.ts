@@ -3,28 +3,27 @@
 // and the workload and every exec session join it; config.json records the path before it is made, so
 // that delete and gc find it even after kill -9, and the watcher removes it when the container ends.
 //
-// Layout: /sys/fs/cgroup/devices/podns/POD-UID8/CONTAINER (the pod's name and the first 8 characters of
-// its uid: a pod deleted and made again under the same name does not meet its predecessor's cgroups).
+// Layout: src/cgroups/layout.ts's PARENT/POD-UID8/CONTAINER in the devices hierarchy (the pod's name and
+// the first 8 characters of its uid: a pod made again under the same name does not meet its predecessor's).
 // Without a v1 devices controller (a pure cgroup v2 host) there is none: v2 device access is a BPF
 // program attached to the cgroup, which podns does not implement; inspect says so.
 import { existsSync, readFileSync, rmdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { defaultCgroupParent } from '../cgroups/layout.js';
-import { isErrno } from '../errors.js';
+import { cgroupPaths, defaultCgroupParent, hostCgroups, ourCgroup, removeCgroupTree } from '../cgroups/index.js';
 import type { ContainerConfig, PodRecord } from '../pod/types.js';
-import { validateName } from '../state/names.js';
 
-export const DEVICES_HIERARCHY = '/sys/fs/cgroup/devices';
-// The same parent as the other cgroups (src/cgroups/layout.ts): `podns`, or a test run's own.
-const BASE = join(DEVICES_HIERARCHY, defaultCgroupParent());
-// what devicesCgroupFor makes, and all that removeDevicesCgroup will remove
-const OURS = /^\/sys\/fs\/cgroup\/devices\/podns(-test-[0-9a-f]{1,32})?\/[a-z0-9][a-z0-9-]{0,62}-[0-9a-f]{8}\/[a-z0-9][a-z0-9-]{0,62}$/;
+/** The v1 devices hierarchy's mount (src/cgroups/detect.ts), undefined without one. */
+export function devicesHierarchy(): string | undefined {
+  const h = hostCgroups();
+  return h.driver === 'v1' ? h.mounts.devices : undefined;
+}
 
 let available: boolean | undefined;
 
-/** Does this host have a v1 devices controller mounted at /sys/fs/cgroup/devices? (once per process) */
+/** Does this host have a v1 devices controller? (once per process) */
 export function devicesControllerAvailable(): boolean {
-  available ??= existsSync(join(DEVICES_HIERARCHY, 'devices.allow'));
+  const m = devicesHierarchy();
+  available ??= m !== undefined && existsSync(join(m, 'devices.allow'));
   return available;
 }
 
@@ -41,12 +40,17 @@ const DEVICE_CAPABILITIES = ['MKNOD', 'SYS_ADMIN'];
  * kernel's cgroup_threadgroup_rwsem; measured 5-10 ms here), so the container pays it only where the
  * cgroup is the barrier. A record without capabilities (before podns set them) had every capability.
  */
-export function devicesCgroupFor(rec: Pick<PodRecord, 'name' | 'uid'>, container: string, config: Pick<ContainerConfig, 'privileged' | 'capabilities'>): string | undefined {
+export function devicesCgroupFor(rec: Pick<PodRecord, 'name' | 'uid' | 'cgroupParent'>, container: string, config: Pick<ContainerConfig, 'privileged' | 'capabilities'>): string | undefined {
   if (config.privileged === true || !devicesControllerAvailable()) return undefined;
   if (config.capabilities !== undefined && !config.capabilities.some((c) => DEVICE_CAPABILITIES.includes(c))) return undefined;
-  const uid8 = rec.uid.replace(/-/g, '').slice(0, 8).toLowerCase();
-  const p = join(BASE, `${validateName('pod', rec.name)}-${uid8}`, validateName('container', container));
-  return OURS.test(p) ? p : undefined;
+  return join(devicesHierarchy()!, cgroupPaths(rec, container, rec.cgroupParent ?? defaultCgroupParent()).container!);
+}
+
+/** The devices cgroup path relative to its hierarchy when it is one podns makes (ourCgroup), else undefined. */
+function ours(path: string | undefined): string | undefined {
+  const m = devicesHierarchy();
+  if (path === undefined || m === undefined || !path.startsWith(`${m}/`)) return undefined;
+  return ourCgroup(path.slice(m.length + 1), 'leaf');
 }
 
 /** What inspect says about a container's devices. */
@@ -64,19 +68,12 @@ export function devicesSummary(config: Pick<ContainerConfig, 'devicesCgroup' | '
  * are still inside; they are being killed, so it is retried for a moment before giving up.
  */
 export async function removeDevicesCgroup(path: string | undefined): Promise<boolean> {
-  if (path === undefined || !OURS.test(path)) return false;
-  for (let i = 0; ; i++) {
-    try {
-      rmdirSync(path);
-      break;
-    } catch (err) {
-      if (isErrno(err, 'ENOENT')) return false;
-      if (!isErrno(err, 'EBUSY') || i >= 50) throw err;
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  }
+  const rel = ours(path);
+  if (rel === undefined) return false;
+  const m = devicesHierarchy()!;
+  if (!(await removeCgroupTree(join(m, rel)))) return false;
   try {
-    rmdirSync(dirname(path));
+    rmdirSync(dirname(join(m, rel)));
   } catch {
     // other containers of the pod still have theirs (ENOTEMPTY/EBUSY), or it is gone
   }

@@ -1,52 +1,53 @@
-// A container's resource limits and the cgroups that enforce them: `run --memory/--cpus/--pids-limit`
-// and a manifest's resources (limits and requests, mapped as the kubelet does by cgroupValues), the
-// hierarchies those limits need, and the removal of those cgroups (watcher, delete, gc).
+// A container's resource limits and its cgroups: `run --memory/--memory-swap/--cpus/--cpu-shares/
+// --cpuset-cpus/--pids-limit` and a manifest's resources (limits and requests, mapped as the kubelet does by
+// cgroupValues), and the removal of those cgroups (watcher, delete, gc).
 //
-// Only a container with a limit gets cgroups, and only in the hierarchies its limits need (v1: memory,
-// cpu[,cpuacct], pids): each v1 hierarchy joined costs the joining process an RCU grace period (5-10 ms,
-// see src/container/devices.ts), and a container without limits pays nothing, not even a read of the
-// host's mounts. They are recorded in config.json (cgroupPath, cgroupDirs) before they are made; the
-// workload joins them before exec (podns-helper shim --cgroup-dir), exec sessions too (exec --cgroup).
+// Every container gets a cgroup, in every hierarchy podns uses (v1: cpu, cpuacct, cpuset, memory, freezer,
+// blkio, pids; v2: the one), with a pids limit of DEFAULT_PIDS_LIMIT unless --pids-limit says otherwise. Its
+// cost is the join: on v1 the first write to a cgroup.procs takes the kernel's cgroup_threadgroup_rwsem for
+// writing, which waits for an RCU grace period (5-16 ms measured here); the other hierarchies' writes right
+// after it ride on the same grace period (~0.02 ms each), so one hierarchy or seven cost the same. They are
+// recorded in config.json (limits, cgroupPath, cgroupDirs) before they are made; the workload joins them
+// before exec (podns-helper shim --cgroup-dir), exec sessions too (exec --cgroup). A host without cgroups
+// runs containers without (and refuses an explicit limit).
 import { readFileSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { applyPlan, cgroupPaths, hierarchyDirs, hostCgroups, killCgroup, planCreate, planLimits, removeCgroup,
-  type CgroupHost, type CgroupLimits, type CgroupOp, type V1Controller } from '../cgroups/index.js';
+import { applyPlan, cgroupPaths, defaultCgroupParent, hierarchyDirs, hostCgroups, killCgroup, ourCgroup, placeWrites, planCreate, recordedHost, removeCgroup,
+  type CgroupHost, type CgroupLimits, type CgroupOp, type LimitWrite, type V1Controller } from '../cgroups/index.js';
 import { isErrno, PodnsError } from '../errors.js';
 import type { ContainerConfig, ContainerResources, PodRecord } from '../pod/types.js';
 import { cgroupValues } from './resources.js';
+import { parseMemorySize } from '../util/units.js';
+import { CPU_LIST, MAX_CPU_SHARES, MIN_CPU_SHARES } from '../cgroups/plan.js';
 
-const SIZE = /^([0-9]+(?:\.[0-9]+)?)([bkmg]?)$/i;
-const UNIT: Record<string, number> = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
-
-/** Docker's memory sizes: a number with an optional b, k, m or g (1024-based; "32m" = 33554432). */
-export function parseMemorySize(text: string, flag = '--memory'): number {
-  const m = SIZE.exec(String(text).trim());
-  const bytes = m === null ? NaN : Math.floor(Number(m[1]) * UNIT[m[2]!.toLowerCase()]!);
-  if (!Number.isSafeInteger(bytes) || bytes <= 0) {
-    throw new PodnsError('EINVALIDLIMIT', `invalid ${flag} "${String(text).slice(0, 40)}": give a size such as 512m or 1g (units b, k, m, g; 1024-based)`);
-  }
-  return bytes;
-}
+/** A container's pids limit when --pids-limit (or the API's pidsLimit) gives none: podman's default. */
+export const DEFAULT_PIDS_LIMIT = 2048;
 
 export interface LimitOptions {
   /** bytes (--memory) */
   memory?: number;
+  /** memory + swap in bytes, -1 unlimited swap (--memory-swap) */
+  memorySwap?: number;
   /** CPUs, decimal (--cpus 0.5) */
   cpus?: number;
-  /** --pids-limit (-1: unlimited) */
+  /** relative CPU weight, 2-262144 (--cpu-shares) */
+  cpuShares?: number;
+  /** CPU list such as 0-1,3 (--cpuset-cpus) */
+  cpusetCpus?: string;
+  /** --pids-limit (-1: unlimited; absent: DEFAULT_PIDS_LIMIT) */
   pidsLimit?: number;
   /** a manifest's resources (normalised) */
   resources?: ContainerResources;
 }
 
 /**
- * The limits in effect, or undefined when there is none (then no cgroup at all). Flags win over the
- * manifest's. From resources: limits.memory → memory, limits.cpu → quota (cpus), requests.cpu → shares
- * (cgroupValues, the kubelet's mapping). Shares are set only when the container names a cpu amount: the
- * kubelet's 2 shares for "no request" is relative to siblings that also have cgroups, while podns's
- * containers without limits stay in the root cgroup, which 2 shares would lose to by 512 to 1.
+ * The limits in effect, or undefined when the host has no cgroups and none is asked for (then no cgroup).
+ * Flags win over the manifest's. From resources: limits.memory → memory, limits.cpu → quota (cpus),
+ * requests.cpu → shares (cgroupValues, the kubelet's mapping). Shares are set only when the container names
+ * a cpu amount (the kubelet's 2 shares for "no request" would make a plain `podns run` lose to its siblings
+ * by 512 to 1). The pids limit defaults to DEFAULT_PIDS_LIMIT where the host has the pids controller.
  */
-export function resolveLimits(o: LimitOptions): CgroupLimits | undefined {
+export function resolveLimits(o: LimitOptions, host: CgroupHost = hostCgroups()): CgroupLimits | undefined {
   const out: CgroupLimits = {};
   const r = o.resources;
   if (r !== undefined) {
@@ -56,41 +57,18 @@ export function resolveLimits(o: LimitOptions): CgroupLimits | undefined {
     if (r.requests?.cpu !== undefined || r.limits?.cpu !== undefined) out.cpuShares = v.cpuShares;
   }
   if (o.memory !== undefined) out.memory = o.memory;
+  if (o.memorySwap !== undefined) out.memorySwap = o.memorySwap;
   if (o.cpus !== undefined) out.cpus = o.cpus;
-  if (o.pidsLimit !== undefined) out.pids = o.pidsLimit;
-  return Object.keys(out).length === 0 ? undefined : out;
+  if (o.cpuShares !== undefined) out.cpuShares = o.cpuShares;
+  if (o.cpusetCpus !== undefined) out.cpusetCpus = o.cpusetCpus;
+  const hasPids = (host.controllers as readonly string[]).includes('pids');
+  // unlimited needs no pids controller: nothing to write where there is none
+  if (o.pidsLimit !== undefined && (o.pidsLimit !== -1 || hasPids)) out.pids = o.pidsLimit;
+  else if (o.pidsLimit === undefined && hasPids) out.pids = DEFAULT_PIDS_LIMIT;
+  return Object.keys(out).length === 0 && host.driver === 'none' ? undefined : out;
 }
 
-/** The hierarchies (v1 controllers) a set of limits needs. */
-function controllersFor(l: CgroupLimits): V1Controller[] {
-  const c: V1Controller[] = [];
-  if (l.memory !== undefined || l.memorySwap !== undefined) c.push('memory');
-  if (l.cpus !== undefined || l.cpuPeriod !== undefined || l.cpuShares !== undefined) c.push('cpu', 'cpuacct');
-  if (l.pids !== undefined) c.push('pids');
-  if (l.cpusetCpus !== undefined) c.push('cpuset');
-  return c;
-}
-
-/**
- * The host as far as these limits go: on v1 only the hierarchies they need (cpuacct only where it is
- * co-mounted with cpu: no extra join); v2 is one hierarchy anyway.
- */
-function narrowHost(host: CgroupHost, controllers: readonly V1Controller[]): CgroupHost {
-  if (host.driver !== 'v1') return host;
-  const mounts: Partial<Record<V1Controller, string>> = {};
-  for (const c of controllers) {
-    const m = host.mounts[c];
-    if (m !== undefined && (c !== 'cpuacct' || m === host.mounts.cpu)) mounts[c] = m;
-  }
-  return { ...host, mounts };
-}
-
-/** Checks the values and that the host has each controller they need: the one error before anything is made. */
-export function checkLimits(l: CgroupLimits, host: CgroupHost = hostCgroups()): void {
-  planLimits(narrowHost(host, controllersFor(l)), 'podns/check', l);
-}
-
-export interface LimitCgroups {
+export interface ContainerCgroups {
   /** PARENT/POD-UID8/CONTAINER in each hierarchy */
   path: string;
   /** the absolute directories, one per hierarchy: what the workload and exec sessions join */
@@ -99,18 +77,22 @@ export interface LimitCgroups {
   ops: CgroupOp[];
 }
 
-/** Where a container's limit cgroups go and how they are made (nothing touched yet). */
-export function limitCgroupsFor(rec: Pick<PodRecord, 'name' | 'uid'>, container: string, l: CgroupLimits, host: CgroupHost = hostCgroups()): LimitCgroups {
-  const h = narrowHost(host, controllersFor(l));
-  const path = cgroupPaths(rec, container).container!;
-  return { path, dirs: hierarchyDirs(h, path), ops: [...planCreate(h, path), ...planLimits(h, path, l)] };
+/**
+ * Where a container's cgroups go and how they are made (nothing touched yet), from the limit writes
+ * limitWrites planned and checked before anything was made. Under the pod's cgroup parent.
+ */
+export function containerCgroupsFor(rec: Pick<PodRecord, 'name' | 'uid' | 'cgroupParent'>, container: string, writes: readonly LimitWrite[],
+  host: CgroupHost = hostCgroups()): ContainerCgroups {
+  const path = cgroupPaths(rec, container, rec.cgroupParent ?? defaultCgroupParent()).container!;
+  return { path, dirs: hierarchyDirs(host, path), ops: [...planCreate(host, path), ...placeWrites(host, path, writes)] };
 }
 
 /**
  * Makes them. A concurrent watcher of the same pod may rmdir the pod's (empty) level between our mkdirs
- * (its container ended): ENOENT then, and the plan is run once more.
+ * (its container ended, in a pod made before pods had cgroups of their own): ENOENT then, and the plan is
+ * run once more.
  */
-export function makeLimitCgroups(cg: LimitCgroups): void {
+export function makeContainerCgroups(cg: Pick<ContainerCgroups, 'ops'>): void {
   try {
     applyPlan(cg.ops);
   } catch (err) {
@@ -119,24 +101,16 @@ export function makeLimitCgroups(cg: LimitCgroups): void {
   }
 }
 
-// what limitCgroupsFor can have made, and all that removeLimitCgroups removes (a hand-edited config.json
-// naming another cgroup is left alone)
-const OURS = /^podns(-test-[0-9a-f]{1,32})?\/[a-z0-9][a-z0-9-]{0,62}-[0-9a-f]{8}\/[a-z0-9][a-z0-9-]{0,62}$/;
-
 /**
- * Kills what is still inside a container's limit cgroups (orphans of the workload, exec sessions), then
- * removes them and the pod's level once empty. True when something was removed. Safe to repeat (gc after
- * a delete killed part way); for a config without them, nothing (and no read of the host's mounts).
+ * Kills what is still inside a container's cgroups (orphans of the workload, exec sessions; through the
+ * freezer on v1, cgroup.kill on v2), then removes them (and the pod's level once empty, for pods made
+ * before pods had cgroups of their own). True when something was removed. Safe to repeat (gc after a
+ * delete killed part way); a path podns cannot have made (a hand-edited config.json) is left alone.
  */
-export async function removeLimitCgroups(config: Pick<ContainerConfig, 'cgroupPath' | 'cgroupDirs'> | undefined): Promise<boolean> {
-  const rel = config?.cgroupPath;
-  if (rel === undefined || !OURS.test(rel)) return false;
-  const host = hostCgroups();
-  const dirs = new Set(config?.cgroupDirs ?? []);
-  // the recorded hierarchies only (no freezer among them on v1: killCgroup then kills until empty; the
-  // pids limit, when set, bounds a fork loop)
-  const used = host.driver === 'v1' ? (Object.keys(host.mounts) as V1Controller[]).filter((c) => dirs.has(join(host.mounts[c]!, rel))) : [];
-  const h = narrowHost(host, used);
+export async function removeContainerCgroups(config: Pick<ContainerConfig, 'cgroupPath' | 'cgroupDirs'> | undefined): Promise<boolean> {
+  const rel = ourCgroup(config?.cgroupPath, 'leaf');
+  if (rel === undefined) return false;
+  const h = recordedHost(hostCgroups(), rel, config?.cgroupDirs ?? []);
   await killCgroup(h, rel);
   const removed = await removeCgroup(h, rel);
   const pod = rel.slice(0, rel.lastIndexOf('/'));
@@ -144,7 +118,7 @@ export async function removeLimitCgroups(config: Pick<ContainerConfig, 'cgroupPa
     try {
       rmdirSync(d);
     } catch {
-      // other containers of the pod still have theirs (EBUSY/ENOTEMPTY), or it is gone
+      // other containers of the pod, or the pod's own cgroup (its pause leaf), keep it (EBUSY), or it is gone
     }
   }
   return removed;
@@ -152,18 +126,21 @@ export async function removeLimitCgroups(config: Pick<ContainerConfig, 'cgroupPa
 
 /** What inspect says about a container's limits. */
 export function limitsSummary(config: Pick<ContainerConfig, 'limits' | 'cgroupDirs'>): string {
-  if (config.limits === undefined) return 'none: no cgroup (the container shares the host\'s memory, CPU and pids)';
+  if (config.limits === undefined) return 'none: no cgroup (made before every container had one, or this host has no cgroups)';
   const l = config.limits;
   const parts: string[] = [];
   if (l.memory !== undefined) parts.push(`memory ${l.memory} bytes`);
   if (l.cpus !== undefined) parts.push(`cpus ${l.cpus}`);
   if (l.cpuShares !== undefined) parts.push(`cpu shares ${l.cpuShares}`);
+  if (l.memorySwap !== undefined) parts.push(`memory+swap ${l.memorySwap === -1 ? 'unlimited' : `${l.memorySwap} bytes`}`);
+  if (l.cpusetCpus !== undefined) parts.push(`cpuset ${l.cpusetCpus}`);
   if (l.pids !== undefined) parts.push(`pids ${l.pids === -1 ? 'unlimited' : l.pids}`);
+  if (parts.length === 0) parts.push('no limit');
   return `${parts.join(', ')}; enforced in ${(config.cgroupDirs ?? []).join(', ')}`;
 }
 
-/** The limit cgroups a container's config.json records (undefined when none, or the file is unreadable). */
-export function recordedLimitCgroups(configPath: string): Pick<ContainerConfig, 'cgroupPath' | 'cgroupDirs'> | undefined {
+/** The cgroups a container's config.json records (undefined when none, or the file is unreadable). */
+export function recordedContainerCgroups(configPath: string): Pick<ContainerConfig, 'cgroupPath' | 'cgroupDirs'> | undefined {
   try {
     const c = JSON.parse(readFileSync(configPath, 'utf8')) as Partial<ContainerConfig>;
     if (typeof c.cgroupPath !== 'string' || !Array.isArray(c.cgroupDirs)) return undefined;
@@ -180,10 +157,61 @@ export function parseCpus(text: string): number {
   return n;
 }
 
-/** `--pids-limit N`: a positive whole number, or -1 for unlimited. */
+/** `--pids-limit N`: a positive whole number; -1 or 0 is unlimited (as podman), returned as -1. */
 export function parsePidsLimit(text: string): number {
   const t = String(text).trim();
-  const n = /^(-1|[1-9][0-9]{0,9})$/.test(t) ? Number(t) : NaN;
-  if (!Number.isSafeInteger(n)) throw new PodnsError('EINVALIDLIMIT', `invalid --pids-limit "${t.slice(0, 40)}": give a positive whole number, or -1 for unlimited`);
+  const n = /^(-1|0|[1-9][0-9]{0,9})$/.test(t) ? Number(t) : NaN;
+  if (!Number.isSafeInteger(n)) throw new PodnsError('EINVALIDLIMIT', `invalid --pids-limit "${t.slice(0, 40)}": give a positive whole number, or -1 (or 0) for unlimited (default ${DEFAULT_PIDS_LIMIT})`);
+  return n === 0 ? -1 : n;
+}
+
+/** `--cpu-shares N`: a relative weight, 2-262144 (1024 is one CPU's worth; v2: mapped to cpu.weight). */
+export function parseCpuShares(text: string): number {
+  const t = String(text).trim();
+  const n = /^[0-9]{1,7}$/.test(t) ? Number(t) : NaN;
+  if (!(n >= MIN_CPU_SHARES && n <= MAX_CPU_SHARES)) {
+    throw new PodnsError('EINVALIDLIMIT', `invalid --cpu-shares "${t.slice(0, 40)}": give a whole number ${MIN_CPU_SHARES}-${MAX_CPU_SHARES} (1024: one CPU's worth)`);
+  }
   return n;
 }
+
+/** `--memory-swap SIZE`: memory plus swap (docker's units); -1 unlimited swap, 0 as if not given. */
+export function parseMemorySwap(text: string): number | undefined {
+  const t = String(text).trim();
+  if (t === '-1') return -1;
+  if (t === '0') return undefined;
+  return parseMemorySize(t, '--memory-swap');
+}
+
+/** `--cpuset-cpus LIST`: CPUs such as 0-1,3 (checked against the kernel's syntax by limitWrites). */
+export function parseCpusetCpus(text: string): string {
+  const t = String(text).trim();
+  if (!CPU_LIST.test(t)) {
+    throw new PodnsError('EINVALIDLIMIT', `invalid --cpuset-cpus "${t.slice(0, 40)}": give a CPU list such as 0-1,3`);
+  }
+  return t;
+}
+
+/** The limit flags of `run` and `create` (--memory, --memory-swap, --cpus, --cpu-shares, --cpuset-cpus, --pids-limit), parsed. */
+export function parseLimitFlags(v: { memory?: string; 'memory-swap'?: string; cpus?: string; 'cpu-shares'?: string; 'cpuset-cpus'?: string; 'pids-limit'?: string }):
+  Pick<LimitOptions, 'memory' | 'memorySwap' | 'cpus' | 'cpuShares' | 'cpusetCpus' | 'pidsLimit'> {
+  const swap = v['memory-swap'] !== undefined ? parseMemorySwap(v['memory-swap']) : undefined;
+  return {
+    ...(v.memory !== undefined ? { memory: parseMemorySize(v.memory) } : {}),
+    ...(swap !== undefined ? { memorySwap: swap } : {}),
+    ...(v.cpus !== undefined ? { cpus: parseCpus(v.cpus) } : {}),
+    ...(v['cpu-shares'] !== undefined ? { cpuShares: parseCpuShares(v['cpu-shares']) } : {}),
+    ...(v['cpuset-cpus'] !== undefined ? { cpusetCpus: parseCpusetCpus(v['cpuset-cpus']) } : {}),
+    ...(v['pids-limit'] !== undefined ? { pidsLimit: parsePidsLimit(v['pids-limit']) } : {}),
+  };
+}
+
+/** The limit flags' option table for parseCommand (run and create share it). */
+export const LIMIT_FLAGS = {
+  memory: { type: 'string' },
+  'memory-swap': { type: 'string' },
+  cpus: { type: 'string' },
+  'cpu-shares': { type: 'string' },
+  'cpuset-cpus': { type: 'string' },
+  'pids-limit': { type: 'string' },
+} as const;

@@ -1,7 +1,8 @@
 // A container's log limits: the CRI log rotates at logMaxSize bytes and keeps logMaxFiles files (the
 // previous run's included), as kubelet's containerLogMaxSize / containerLogMaxFiles. The one copy of the
-// defaults, the bounds and the size parser; the shim (native/helper/crilog.c) gets plain numbers.
+// defaults and the bounds (the size parser: src/util/units.ts); the shim (native/helper/crilog.c) gets plain numbers.
 import { PodnsError } from '../errors.js';
+import { parseSize } from '../util/units.js';
 
 /** kubelet's containerLogMaxSize default, 10Mi */
 export const DEFAULT_LOG_MAX_SIZE = 10 * 1024 * 1024;
@@ -19,22 +20,6 @@ export const MAX_LOG_MAX_FILES = 100;
 export interface LogLimits {
   logMaxSize: number;
   logMaxFiles: number;
-}
-
-const UNITS: Record<string, number> = {
-  '': 1, k: 1e3, K: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40,
-};
-
-/**
- * A size in bytes: a whole number with an optional unit as Kubernetes quantities write them (k/K, M, G, T
- * decimal; Ki, Mi, Gi, Ti binary) and an optional B: "10Mi", "10MiB", "512Ki", "1M" (10^6), "65536".
- * undefined when malformed.
- */
-export function parseSize(text: string): number | undefined {
-  const m = /^(\d+)(k|K|M|G|T|Ki|Mi|Gi|Ti)?B?$/.exec(text);
-  if (!m) return undefined;
-  const n = Number(m[1]) * UNITS[m[2] ?? '']!;
-  return Number.isSafeInteger(n) ? n : undefined;
 }
 
 const sizeHint = 'give bytes or a size such as 10Mi, 512Ki or 1M (Mi = 1048576, M = 1000000)';

@@ -11,7 +11,7 @@ import { updatePod } from '../pod/store.js';
 import { validateName } from '../state/names.js';
 import { paths, resolveRoot, type RootOption } from '../state/paths.js';
 import { recordedDevicesCgroup, removeDevicesCgroup } from './devices.js';
-import { recordedLimitCgroups, removeLimitCgroups } from './limits.js';
+import { recordedContainerCgroups, removeContainerCgroups } from './limits.js';
 import { isWatcherOf, readStatusFile } from './status.js';
 import { stopContainers } from './stop.js';
 
@@ -22,7 +22,7 @@ export async function removeContainer(o: RootOption & { pod: string; name: strin
   await stopContainers({ root, pod, names: [name], grace: 0 });
   const cfg = paths.containerConfig(root, pod, name);
   await removeDevicesCgroup(recordedDevicesCgroup(cfg));
-  await removeLimitCgroups(recordedLimitCgroups(cfg));
+  await removeContainerCgroups(recordedContainerCgroups(cfg));
   rmSync(paths.container(root, pod, name), { recursive: true, force: true });
   try {
     await updatePod({ root, name: pod, update: (r) => { r.containers = r.containers.filter((c) => c !== name); } });

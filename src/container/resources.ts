@@ -3,16 +3,11 @@
 // Pure functions, no I/O: the manifest parser validates with them, `get -o wide` and `inspect` show the
 // QoS class, and the cgroup drivers (issue 12) take their numbers from here.
 //
-// Quantities follow k8s.io/apimachinery's resource.Quantity: <sign><digits>[.<digits>]<suffix>, where the
-// suffix is a binary one (Ki Mi Gi Ti Pi Ei), a decimal one (n u m "" k M G T P E) or an exponent (e3, E-2).
-// The value is exact (BigInt, never a float): Kubernetes keeps it as a fixed-point decimal, rounds anything
-// finer than a nano-unit away from zero, and its int64 accessors round up (MilliValue for cpu, Value for
-// memory), so "0.0001" cpu is 1m and "100m" memory is 1 byte.
-import {
-  DEFAULT_CPU_PERIOD as CFS_PERIOD_US, MIN_CPU_QUOTA as MIN_CFS_QUOTA_US, MIN_CPU_SHARES as MIN_SHARES,
-  MAX_CPU_SHARES as MAX_SHARES, sharesToWeight,
-} from '../cgroups/plan.js';
+// Quantities (src/util/units.ts) follow k8s.io/apimachinery's resource.Quantity; its int64 accessors round
+// up (MilliValue for cpu, Value for memory), so "0.0001" cpu is 1m and "100m" memory is 1 byte.
+import { DEFAULT_CPU_PERIOD, MAX_CPU_SHARES, MIN_CPU_QUOTA, MIN_CPU_SHARES, sharesToWeight } from '../cgroups/plan.js';
 import { PodnsError } from '../errors.js';
+import { isWhole, milliValue, parseQuantity, QuantityError, value } from '../util/units.js';
 import type { ContainerResources, ResourceList } from '../pod/types.js';
 
 export type QosClass = 'Guaranteed' | 'Burstable' | 'BestEffort';
@@ -22,99 +17,14 @@ export const COMPUTE_RESOURCES = ['cpu', 'memory'] as const;
 export type ComputeResource = typeof COMPUTE_RESOURCES[number];
 
 // kubelet's constants (CFS period 100 ms, a quota never below 1 ms, shares 2..262144) and the shares →
-// weight map live with the cgroup drivers that write them (src/cgroups/plan.ts).
-export { CFS_PERIOD_US, MIN_CFS_QUOTA_US, MIN_SHARES, MAX_SHARES, sharesToWeight };
+// weight map live with the cgroup drivers that write them (src/cgroups/plan.ts); the quantity grammar
+// with the other units (src/util/units.ts).
 const SHARES_PER_CPU = 1024;
 
 // What podns accepts: beyond these a value is a typo, not a machine. 10^6 cores keeps quota (milli x 100)
 // and shares exact; 2^53 - 1 bytes (8 PiB) keeps memory an exact JS number.
 export const MAX_MILLICPU = 1_000_000_000;
 export const MAX_MEMORY_BYTES = Number.MAX_SAFE_INTEGER;
-
-const DECIMAL_SUFFIX: Record<string, number> = { n: -9, u: -6, m: -3, '': 0, k: 3, M: 6, G: 9, T: 12, P: 15, E: 18 };
-const BINARY_SUFFIX: Record<string, number> = { Ki: 10, Mi: 20, Gi: 30, Ti: 40, Pi: 50, Ei: 60 };
-
-/** An exact non-negative rational: num / 10^scale10. */
-export interface Quantity {
-  /** the value times 10^scale */
-  num: bigint;
-  scale: number;
-  /** which suffix family it was written in (the canonical form keeps it, as Kubernetes does) */
-  binary: boolean;
-}
-
-export class QuantityError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'QuantityError';
-  }
-}
-
-const NUMBER_RE = /^([+-]?)(\d*)(?:\.(\d*))?(.*)$/;
-
-/**
- * Parses a quantity as Kubernetes does. Throws QuantityError with the reason (the caller names the field).
- * Negative values are refused here: no cpu or memory amount can be below zero.
- */
-export function parseQuantity(text: string): Quantity {
-  const m = NUMBER_RE.exec(text);
-  const fix = 'write a number with an optional suffix, like 500m, 0.5 or 2 (cpu), 128Mi or 1G (memory)';
-  if (text.length > 64) throw new QuantityError(`"${text.slice(0, 20)}..." is too long for a quantity; ${fix}`);
-  if (text === '' || m === null) throw new QuantityError(`"${text}" is not a quantity; ${fix}`);
-  const [, sign, int = '', frac = '', suffix = ''] = m;
-  if (int === '' && frac === '') throw new QuantityError(`"${text}" is not a quantity; ${fix}`);
-  let exp10 = 0;
-  let exp2 = 0;
-  let binary = false;
-  if (suffix in DECIMAL_SUFFIX) {
-    exp10 = DECIMAL_SUFFIX[suffix]!;
-  } else if (suffix in BINARY_SUFFIX) {
-    exp2 = BINARY_SUFFIX[suffix]!;
-    binary = true;
-  } else if (/^[eE][+-]?\d+$/.test(suffix)) {
-    const e = Number(suffix.slice(1));
-    if (Math.abs(e) > 30) throw new QuantityError(`"${text}": the exponent ${suffix} is out of range`);
-    exp10 = e;
-  } else {
-    const hint = suffix === 'K' ? ' (kilo is a lowercase k: 1k = 1000; or Ki = 1024)'
-      : /^[KMGTPE]i?B$|^[kmgtpe]b$|^[KMGTPE]$/i.test(suffix) ? ' (Kubernetes writes Ki Mi Gi Ti Pi Ei or k M G T P E, no B)' : '';
-    throw new QuantityError(`"${text}" has an unknown suffix "${suffix}"${hint}; ${fix}`);
-  }
-  let num = BigInt((int + frac).replace(/^0+(?=\d)/, '') || '0');
-  let scale = frac.length - exp10;
-  if (exp2 > 0) num <<= BigInt(exp2);
-  if (scale < 0) {
-    num *= 10n ** BigInt(-scale);
-    scale = 0;
-  }
-  // Finer than a nano-unit rounds away from zero (apimachinery: "if you want some, you get some").
-  if (scale > 9) {
-    const d = 10n ** BigInt(scale - 9);
-    num = (num + d - 1n) / d;
-    scale = 9;
-  }
-  if (sign === '-' && num !== 0n) throw new QuantityError(`"${text}" is negative; a cpu or memory amount is 0 or more`);
-  return { num, scale, binary };
-}
-
-function ceilDiv(a: bigint, b: bigint): bigint {
-  return (a + b - 1n) / b;
-}
-
-/** resource.Quantity.MilliValue(): thousandths, rounded up. */
-export function milliValue(q: Quantity): bigint {
-  return q.scale <= 3 ? q.num * 10n ** BigInt(3 - q.scale) : ceilDiv(q.num, 10n ** BigInt(q.scale - 3));
-}
-
-/** resource.Quantity.Value(): whole units, rounded up. */
-export function value(q: Quantity): bigint {
-  return ceilDiv(q.num, 10n ** BigInt(q.scale));
-}
-
-/** Is the value a whole number of units? (Kubernetes warns about fractional bytes.) */
-export function isWhole(q: Quantity): boolean {
-  return q.num % 10n ** BigInt(q.scale) === 0n;
-}
 
 /** cpu as Kubernetes writes it canonically after MilliValue: "2", "500m", "1500m". */
 export function formatMilliCpu(milli: number): string {
@@ -160,18 +70,18 @@ export function normalizeQuantity(resource: ComputeResource, text: string): stri
 
 // ---- kubelet's mapping to cgroup values (pkg/kubelet/cm helpers, kuberuntime) ----
 
-/** cpu limit → CFS quota per CFS_PERIOD_US; undefined (no quota: "max" / -1) for no limit or 0. */
-export function milliCpuToQuota(milliCpu: number, period = CFS_PERIOD_US): number | undefined {
+/** cpu limit → CFS quota per DEFAULT_CPU_PERIOD; undefined (no quota: "max" / -1) for no limit or 0. */
+export function milliCpuToQuota(milliCpu: number, period = DEFAULT_CPU_PERIOD): number | undefined {
   if (milliCpu <= 0) return undefined;
   // Below 1 ms per period the kernel refuses the value (and it would starve the task anyway).
-  return Math.max(Math.floor((milliCpu * period) / 1000), MIN_CFS_QUOTA_US);
+  return Math.max(Math.floor((milliCpu * period) / 1000), MIN_CPU_QUOTA);
 }
 
 /** cpu request → v1 cpu.shares: 1024 per core, 2 (the kernel's minimum) for none, capped at 262144. */
 export function milliCpuToShares(milliCpu: number): number {
-  if (milliCpu <= 0) return MIN_SHARES;
+  if (milliCpu <= 0) return MIN_CPU_SHARES;
   const shares = Math.floor((milliCpu * SHARES_PER_CPU) / 1000);
-  return Math.min(Math.max(shares, MIN_SHARES), MAX_SHARES);
+  return Math.min(Math.max(shares, MIN_CPU_SHARES), MAX_CPU_SHARES);
 }
 
 
@@ -197,7 +107,7 @@ export function cgroupValues(r: ContainerResources | undefined): CgroupCpuMemory
   const quota = milliCpuToQuota(cpuLimit);
   return {
     ...(quota !== undefined ? { cpuQuota: quota } : {}),
-    cpuPeriod: CFS_PERIOD_US,
+    cpuPeriod: DEFAULT_CPU_PERIOD,
     cpuShares: shares,
     cpuWeight: sharesToWeight(shares),
     ...(memory > 0 ? { memoryLimit: memory } : {}),

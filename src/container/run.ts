@@ -24,10 +24,13 @@ import { validateName } from '../state/names.js';
 import { paths, resolveRoot } from '../state/paths.js';
 import { resolveStore } from '../state/store-root.js';
 import { registerRoot } from '../image/records.js';
+import { flattenLayers, overlayAvailable } from '../image/flatten.js';
+import { imageLayerDirs } from '../image/layer-dirs.js';
 import { validateLogLimits } from './log-limits.js';
 import { validateEnv, validateIds, validateRestartPolicy, validateWorkdir, workloadEnv, type RestartPolicy } from './config.js';
 import { devicesCgroupFor, removeDevicesCgroup } from './devices.js';
-import { checkLimits, limitCgroupsFor, makeLimitCgroups, removeLimitCgroups, resolveLimits } from './limits.js';
+import { containerCgroupsFor, makeContainerCgroups, removeContainerCgroups, resolveLimits } from './limits.js';
+import { hostCgroups, limitWrites } from '../cgroups/index.js';
 import { protectedPaths } from './masks.js';
 import { validateResources } from './resources.js';
 import { privilegeOptions, resolvePrivileges, type SeccompMode } from './privileges.js';
@@ -82,7 +85,13 @@ export interface RunOptions {
   memory?: number;
   /** CPU limit as a number of CPUs (`--cpus 0.5`: quota 50000 per 100000 µs) */
   cpus?: number;
-  /** most processes and threads at once (`--pids-limit N`; -1 unlimited) */
+  /** memory plus swap in bytes (`--memory-swap`; -1: unlimited swap); needs memory */
+  memorySwap?: number;
+  /** relative CPU weight 2-262144 (`--cpu-shares`; v2: cpu.weight by the kubelet's map) */
+  cpuShares?: number;
+  /** the CPUs it may run on, such as "0-1,3" (`--cpuset-cpus`) */
+  cpusetCpus?: string;
+  /** most processes and threads at once (`--pids-limit N`; -1 unlimited; default DEFAULT_PIDS_LIMIT) */
   pidsLimit?: number;
 }
 
@@ -136,8 +145,10 @@ export function shimOptions(root: string, rec: PodRecord, config: ContainerConfi
     detached: true,
     ...containerNamespaces(rec),
     ...(config.rootfs !== undefined ? { rootfs: config.rootfs } : {}),
-    // an image's rootfs is shared: the container writes to an overlay upper dir of its own
-    ...(config.rootfs !== undefined && config.image !== undefined ? { overlay: join(dir, 'rootfs') } : {}),
+    // an image's rootfs is shared: the container writes to an overlay upper dir of its own (unless it has a
+    // copy of its own: no overlay on this machine)
+    ...(config.rootfs !== undefined && config.image !== undefined && config.rootfsCopy !== true ? { overlay: join(dir, 'rootfs') } : {}),
+    ...(config.lowerDirs !== undefined && config.lowerDirs.length > 0 ? { lowers: config.lowerDirs } : {}),
     binds: etcBinds(root, rec.name),
     ...(config.uid !== undefined ? { uid: config.uid } : {}),
     ...(config.gid !== undefined ? { gid: config.gid } : {}),
@@ -285,10 +296,10 @@ export async function runContainer(o: RunOptions): Promise<{ config: ContainerCo
   validateWorkdir(o.workingDir);
   const logLimits = validateLogLimits(o);
   const resources = validateResources(o.resources);
-  // limits: values and controllers checked before anything is made; none (the common case): no cgroup,
-  // and not even a look at the host's cgroup mounts
-  const limits = resolveLimits({ ...o, ...(resources !== undefined ? { resources } : {}) });
-  if (limits !== undefined) checkLimits(limits);
+  // limits (the default pids limit at least): values and controllers checked, once, before anything is made
+  const host = hostCgroups();
+  const limits = resolveLimits({ ...o, ...(resources !== undefined ? { resources } : {}) }, host);
+  const writes = limits !== undefined ? limitWrites(host, limits) : undefined;
   if (o.backoffMs !== undefined && (!Number.isInteger(o.backoffMs) || o.backoffMs < 1 || o.backoffMs > 300000)) {
     throw new PodnsError('EUSAGE', `invalid restart backoff ${o.backoffMs} ms: use 1 to 300000`);
   }
@@ -296,12 +307,13 @@ export async function runContainer(o: RunOptions): Promise<{ config: ContainerCo
     throw new PodnsError('EUSAGE', 'give either --image or --rootfs, not both');
   }
   let rootfs: string | undefined;
-  let image: { ref: string; id: string; config: ImageConfig } | undefined;
+  let image: { ref: string; id: string; config: ImageConfig; lowers: string[]; chainIds?: string[] } | undefined;
   const store = resolveStore(o.store);
   if (o.image !== undefined) {
     const img = resolveImage({ store, name: o.image });
-    rootfs = img.rootfs;
-    image = { ref: img.ref, id: img.id, config: img.config };
+    const layers = imageLayerDirs(store, img);
+    rootfs = layers.dirs[0];
+    image = { ref: img.ref, id: img.id, config: img.config, lowers: layers.dirs.slice(1), ...(layers.chainIds !== undefined ? { chainIds: layers.chainIds } : {}) };
   } else if (o.rootfs !== undefined) {
     rootfs = absRootfs(o.rootfs);
   }
@@ -317,7 +329,14 @@ export async function runContainer(o: RunOptions): Promise<{ config: ContainerCo
     name: o.name,
     pod: o.pod,
     ...(image !== undefined ? { image: image.ref, imageId: image.id } : {}),
-    ...(rootfs !== undefined ? { rootfs } : {}),
+    ...(image?.chainIds !== undefined ? { imageLayers: image.chainIds } : {}),
+    // no overlay on this machine: the container gets a copy of the layers of its own (src/image/flatten.ts)
+    ...(rootfs !== undefined && image !== undefined && !overlayAvailable()
+      ? { rootfs: join(paths.container(root, o.pod, o.name), 'rootfs', 'copy'), rootfsCopy: true }
+      : {
+        ...(rootfs !== undefined ? { rootfs } : {}),
+        ...(image !== undefined && image.lowers.length > 0 ? { lowerDirs: image.lowers } : {}),
+      }),
     argv,
     env: { ...(image?.config.env ?? {}), ...env },
     ...(workingDir !== undefined ? { workingDir } : {}),
@@ -332,8 +351,8 @@ export async function runContainer(o: RunOptions): Promise<{ config: ContainerCo
   };
   const devicesCgroup = devicesCgroupFor(rec, o.name, config);
   if (devicesCgroup !== undefined) config.devicesCgroup = devicesCgroup;
-  const limitCgroups = limits !== undefined ? limitCgroupsFor(rec, o.name, limits) : undefined;
-  if (limitCgroups !== undefined) Object.assign(config, { limits, cgroupPath: limitCgroups.path, cgroupDirs: limitCgroups.dirs });
+  const cgroups = writes !== undefined ? containerCgroupsFor(rec, o.name, writes, host) : undefined;
+  if (cgroups !== undefined) Object.assign(config, { limits, cgroupPath: cgroups.path, cgroupDirs: cgroups.dirs });
 
   // Recorded before it is made (DESIGN: a crash leaves a record that says what may exist).
   rec = await updatePod({ root, name: o.pod, update: (r) => {
@@ -355,9 +374,13 @@ export async function runContainer(o: RunOptions): Promise<{ config: ContainerCo
     mkdirSync(dir, { mode: 0o700 });
     writeJsonAtomic(paths.containerConfig(root, o.pod, o.name), config);
     writeEnvFile(root, rec, config);
+    if (config.rootfsCopy === true) {
+      mkdirSync(join(dir, 'rootfs'), { mode: 0o700 });
+      await flattenLayers([rootfs!, ...image!.lowers], config.rootfs!);
+    }
     faultPoint('container-after-config');
-    if (limitCgroups !== undefined) {
-      makeLimitCgroups(limitCgroups);
+    if (cgroups !== undefined) {
+      makeContainerCgroups(cgroups);
       faultPoint('container-after-cgroups');
     }
     const status = await startShim(root, rec, config, o.backoffMs);
@@ -372,7 +395,7 @@ export async function runContainer(o: RunOptions): Promise<{ config: ContainerCo
     } else {
       // the watcher removes its cgroup when it fails to start; this is for one that died part way
       await removeDevicesCgroup(config.devicesCgroup).catch(() => undefined);
-      await removeLimitCgroups(config).catch(() => undefined);
+      await removeContainerCgroups(config).catch(() => undefined);
       rmSync(dir, { recursive: true, force: true });
       try {
         await updatePod({ root, name: o.pod, update: (r) => { r.containers = r.containers.filter((c) => c !== o.name); } });

@@ -1,5 +1,6 @@
 // Stopping containers: SIGTERM to each watcher (it forwards SIGTERM to the workload, stops restarting and
-// records the exit), then after the grace period SIGKILL to what is left, workload first, then watcher.
+// records the exit), then after the grace period SIGKILL to what is left, workload first, then watcher;
+// then whatever is still in the container's cgroup is killed (frozen first) and the cgroup removed.
 // Every process is opened as a pidfd and recognised (status.ts) before it is signalled, so a recycled pid
 // is never hit, and "already gone" is success: stop is safe to repeat, also after a crash.
 import { closeSync } from 'node:fs';
@@ -12,6 +13,7 @@ import { listDir } from '../state/files.js';
 import { validateName } from '../state/names.js';
 import { paths, resolveRoot, type RootOption } from '../state/paths.js';
 import { isWatcherOf, isWorkloadOf, readStatusFile } from './status.js';
+import { recordedContainerCgroups, removeContainerCgroups } from './limits.js';
 
 const { SIGTERM, SIGKILL } = constants.signals;
 
@@ -66,7 +68,18 @@ async function waitGone(targets: Array<Target | undefined>, ms: number): Promise
   return (await Promise.all(waits)).every((gone) => gone);
 }
 
+/**
+ * Stops the container, then kills whatever is still in its cgroup and removes it: an exec session's
+ * background process in a pod that shares one pid namespace (the pause, not the watcher, is its init, so
+ * the watcher's end does not take it), an orphan the watcher left. The watcher removes an empty cgroup
+ * itself when it ends; what it could not remove (EBUSY) is done here.
+ */
 async function stopOne(root: string, pod: string, name: string, graceSec: number): Promise<void> {
+  await stopProcesses(root, pod, name, graceSec);
+  await removeContainerCgroups(recordedContainerCgroups(paths.containerConfig(root, pod, name)));
+}
+
+async function stopProcesses(root: string, pod: string, name: string, graceSec: number): Promise<void> {
   const st = readStatusFile(root, pod, name);
   if (st === undefined) return;
   const dir = paths.container(root, pod, name);

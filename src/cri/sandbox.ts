@@ -74,6 +74,8 @@ export async function runPodSandbox(ctx: CriContext, req: Msg): Promise<Msg> {
     labels,
     annotations: { [SANDBOX_ANNOTATION]: JSON.stringify(cri) },
     restartPolicy: 'Never',
+    // kubelet's cgroupfs parent ("/kubepods/burstable/podUID"): the pod's cgroups go under it
+    ...(cri.cgroupParent.replace(/^\/+|\/+$/g, '') !== '' ? { cgroupParent: cri.cgroupParent.replace(/^\/+|\/+$/g, '') } : {}),
   });
   return { pod_sandbox_id: id };
 }

@@ -1,5 +1,7 @@
 // The image store: pulled, loaded and imported images (see docs/DESIGN.md "The image store").
-export { parseReference, type ImageRef } from './reference.js';
+export { parseReference, parseImageReference, type ImageRef, type ImageReference } from './reference.js';
+export { ContentStore } from './content/store.js';
+export { pullToContent, type PullOptions, type PullResult, type PullEvent } from './registry/index.js';
 export { validateImageConfig, type ImageConfig, type StoredImage, type StoredLayer } from './records.js';
 export { importImage, type ImportOptions } from './import.js';
 export {
@@ -7,3 +9,5 @@ export {
   type ImageSummary, type ResolvedImage, type RemoveResult,
 } from './store.js';
 export { resolveArgv } from './argv.js';
+export { applyLayer, detectCompression, type ApplyLayerOptions, type AppliedLayer, type LayerCompression } from './layers/apply.js';
+export { LayerStore, type EnsureLayerOptions, type EnsuredLayer, type LayerRecord, type UnpackedLayer } from './layers/store.js';

@@ -1,18 +1,40 @@
 // Image references as Docker writes them (github.com/distribution/reference):
-//   [host[:port]/]path[:tag]     nginx, nginx:1.25, hwchiu/netutils, localhost:5000/team/app:v2
+//   [host[:port]/]path[:tag][@digest]   nginx, nginx:1.25, hwchiu/netutils, localhost:5000/team/app:v2, nginx@sha256:…
 // The name is checked against Docker's grammar before any part of it reaches a path in the image store.
-// Unlike Docker, a name is not expanded to docker.io/library/...: the store is local, and what the user
-// typed is what `podns image ls` shows.
+// Normalisation is Docker's: a name without a registry host is on docker.io, and a one-component path there is
+// under library/ ("nginx" is docker.io/library/nginx:latest). `repository` is the familiar (short) form of that
+// full name, the one `docker images` shows, so "nginx", "library/nginx" and "docker.io/library/nginx" are one image.
+import { parseDigest } from './digest.js';
 import { PodnsError } from '../errors.js';
 
-export interface ImageRef {
-  /** "hwchiu/netutils", "localhost:5000/app" */
+/** A reference as parsed: the tag is absent when only a digest was given. */
+export interface ImageReference {
+  /** registry host[:port], "docker.io" for Docker Hub */
+  domain: string;
+  /** repository path on that registry: "library/nginx", "team/app" */
+  path: string;
+  /** full name: "docker.io/library/nginx", "localhost:5000/team/app" */
+  name: string;
+  /** familiar name: "nginx", "hwchiu/netutils", "localhost:5000/team/app" */
   repository: string;
-  /** "latest" when none was given */
-  tag: string;
-  /** "repository:tag" */
+  /** "latest" when neither a tag nor a digest was given */
+  tag?: string;
+  /** "sha256:…" when given with @ */
+  digest?: string;
+  /** familiar form of the whole reference: "nginx:latest", "nginx@sha256:…", "nginx:1.25@sha256:…" */
   ref: string;
 }
+
+/** A reference with a tag and no digest: the key of the local image store (parseReference). */
+export interface ImageRef extends ImageReference {
+  tag: string;
+  digest?: undefined;
+}
+
+/** Docker Hub's canonical domain, the one a name without a host belongs to. */
+export const DEFAULT_DOMAIN = 'docker.io';
+const LEGACY_DEFAULT_DOMAIN = 'index.docker.io';
+const OFFICIAL_REPO_PREFIX = 'library/';
 
 const alnum = '[a-z0-9]+';
 const separator = '(?:[._]|__|[-]+)';
@@ -33,16 +55,24 @@ function bad(name: string, why: string): PodnsError {
   return new PodnsError('EINVALIDREF', `invalid image reference "${shown}": ${why}`);
 }
 
-/** Parses and validates a reference; "nginx" is nginx:latest. Digests are refused. */
-export function parseReference(name: string): ImageRef {
+/** Parses, validates and normalises any reference, with or without a tag and a digest. */
+export function parseImageReference(name: string): ImageReference {
   if (typeof name !== 'string' || name.length === 0) {
     throw new PodnsError('EINVALIDREF', 'image name is empty; give one such as "nginx" or "hwchiu/netutils:latest"');
   }
-  if (name.includes('@')) {
-    throw bad(name, 'references by digest are not supported by the local store; use a tag, e.g. "nginx:1.25"');
-  }
   let rest = name;
-  let tag = 'latest';
+  let digest: string | undefined;
+  const at = rest.indexOf('@');
+  if (at >= 0) {
+    const d = rest.slice(at + 1);
+    rest = rest.slice(0, at);
+    try {
+      digest = parseDigest(d).value;
+    } catch {
+      throw bad(name, `"${d.length > 80 ? d.slice(0, 80) + '…' : d}" after '@' is not a digest (sha256:<64 lowercase hex digits>)`);
+    }
+  }
+  let tag: string | undefined;
   // The tag is after the last ':' that follows the last '/' (a ':' before it belongs to host:port).
   const lastColon = rest.lastIndexOf(':');
   if (lastColon > rest.lastIndexOf('/')) {
@@ -71,7 +101,32 @@ export function parseReference(name: string): ImageRef {
     }
   }
   if (rest.length > NAME_TOTAL_MAX) throw bad(name, `repository name is longer than ${NAME_TOTAL_MAX} characters`);
-  return { repository: rest, tag, ref: `${rest}:${tag}` };
+  let dom = hasDomain ? first : DEFAULT_DOMAIN;
+  if (dom === LEGACY_DEFAULT_DOMAIN) dom = DEFAULT_DOMAIN;
+  let path = pathParts.join('/');
+  if (dom === DEFAULT_DOMAIN && pathParts.length === 1) path = OFFICIAL_REPO_PREFIX + path;
+  const full = `${dom}/${path}`;
+  const repository = familiarName(dom, path);
+  if (tag === undefined && digest === undefined) tag = 'latest';
+  const ref = `${repository}${tag !== undefined ? `:${tag}` : ''}${digest !== undefined ? `@${digest}` : ''}`;
+  return { domain: dom, path, name: full, repository, ...(tag !== undefined ? { tag } : {}), ...(digest !== undefined ? { digest } : {}), ref };
+}
+
+/** The short name Docker shows: docker.io and its library/ prefix dropped. */
+function familiarName(dom: string, path: string): string {
+  if (dom !== DEFAULT_DOMAIN) return `${dom}/${path}`;
+  if (path.startsWith(OFFICIAL_REPO_PREFIX) && !path.slice(OFFICIAL_REPO_PREFIX.length).includes('/')) {
+    return path.slice(OFFICIAL_REPO_PREFIX.length);
+  }
+  return path;
+}
+
+/** A reference for the local store (tag required): "nginx" is nginx:latest; digests are refused. */
+export function parseReference(name: string): ImageRef {
+  if (typeof name === 'string' && name.includes('@')) {
+    throw bad(name, 'references by digest are not supported by the local store; use a tag, e.g. "nginx:1.25"');
+  }
+  return parseImageReference(name) as ImageRef;
 }
 
 /** The repository as one directory name in the store. '+' is outside the grammar, so the mapping is reversible,

@@ -31,6 +31,8 @@ export interface ShimArgvOptions {
   rootfs?: string;
   /** upper/work directory of an overlay on a shared (image) rootfs */
   overlay?: string;
+  /** more overlay lower dirs below rootfs, top first (an image's other layers); needs rootfs and overlay */
+  lowers?: readonly string[];
   binds?: Array<{ src: string; dst: string }>;
   hostname?: string;
   uid?: number;
@@ -124,6 +126,7 @@ export function shimArgv(o: ShimArgvOptions): string[] {
   else opt(out, '--pid-ns', o.pidNs);
   opt(out, '--rootfs', o.rootfs);
   opt(out, '--overlay', o.overlay);
+  many(out, '--lower', o.lowers);
   for (const b of o.binds ?? []) out.push('--bind', `${b.src}:${b.dst}`);
   opt(out, '--hostname', o.hostname);
   opt(out, '--uid', o.uid);
@@ -212,4 +215,39 @@ export function shimDirOf(cmdline: readonly string[]): string | undefined {
 /** Is this cmdline a shim's (any, with or without --dir)? */
 export function isShimCmdline(cmdline: readonly string[]): boolean {
   return cmdline[1] === 'shim';
+}
+
+export interface ApplyLayerArgvOptions {
+  /** an empty directory: the layer's root */
+  dir: string;
+  /** lower the helper's byte limit (native/helper/layer.h LAYER_MAX_BYTES); it cannot be raised */
+  maxBytes?: number;
+  /** lower the helper's entry limit (LAYER_MAX_ENTRIES) */
+  maxEntries?: number;
+}
+
+/** `podns-helper apply-layer ... DIR` (without argv[0]); the uncompressed tar goes to its stdin. */
+export function applyLayerArgv(o: ApplyLayerArgvOptions): string[] {
+  const out = ['apply-layer'];
+  opt(out, '--max-bytes', o.maxBytes);
+  opt(out, '--max-entries', o.maxEntries);
+  out.push('--', o.dir);
+  return out;
+}
+
+export interface ApplyLayerResult {
+  /** archive entries written (extension headers not counted) */
+  entries: number;
+  /** bytes of the stream the helper read, end marker and trailing padding included */
+  bytes: number;
+  /** the layer has ".wh..wh..opq" at its root: overlayfs ignores opaque on a layer's root, so the layers
+   *  below this one must be left out of the stack */
+  opaqueRoot: boolean;
+}
+
+/** apply-layer's result line "ok ENTRIES BYTES[ opaque-root]"; undefined for any other line (an error line: parseHelperError). */
+export function parseApplyLayerResult(line: string): ApplyLayerResult | undefined {
+  const m = /^ok (\d+) (\d+)( opaque-root)?\n?$/.exec(line);
+  if (m === null) return undefined;
+  return { entries: Number(m[1]), bytes: Number(m[2]), opaqueRoot: m[3] !== undefined };
 }

@@ -4,14 +4,15 @@
 // order and the error is rethrown: nothing half-made remains.
 //
 // Fault points, in order, each where the state differs from the one before (docs/DESIGN.md lists them):
-// pause-spawning, after-ip, after-record, after-pin, after-veth, after-etc, after-pause, after-ports (only
-// with --publish), after-ready.
+// after-cgroup, pause-spawning, after-ip, after-record, after-pin, after-veth, after-etc, after-pause,
+// after-ports (only with --publish), after-ready.
 //
 // Two records (and two short lock sections) per pod, each covering every step up to the next:
 //   1. phase creating, the pod's name, uid and ports, its namespaces (type, identity, pin path) and its
-//      netns-dir pin, and the network it is about to get (IP allocated under the same lock, veth name
-//      derived from name+uid); the claim (with the netns identity) is written in the same section, before
-//      anything host-wide exists. All before the pause exists: gc kills a pause of ours that no record
+//      netns-dir pin, its cgroup, and the network it is about to get (IP allocated under the same lock, veth
+//      name derived from name+uid); the claim (with the netns identity and the cgroup) is written first in
+//      the same section, before anything host-wide exists. The pod's cgroup is made right after the claim,
+//      and the pause is spawned into its leaf (src/pod/cgroup.ts). All before the pause exists: gc kills a pause of ours that no record
 //      names, unless a live create owns the record of its pod.
 //   2. the pause (and eth0's MAC), and phase ready, once everything is made.
 // Until record 2 the pause is named by no record: gc knows it by the uid in its environment and leaves it
@@ -50,6 +51,8 @@ import { startPauseAsync } from './pause.js';
 import { me, podExists, removeClaim, tryReadPod, updatePod, writeClaim, writePod } from './store.js';
 import type { PinnedNamespace, PodNetwork, PodRecord } from './types.js';
 import { checkPortConflicts, planCreate, type CreatePodOptions } from './validate.js';
+import { hostCgroups } from '../cgroups/index.js';
+import { makePodCgroup, podCgroupFor, removePodCgroup } from './cgroup.js';
 
 export type { CreatePodOptions } from './validate.js';
 
@@ -88,6 +91,12 @@ export async function createPod(o: CreatePodOptions): Promise<PodRecord> {
     let network: PodNetwork | undefined;
     let ip: string | undefined = plan.join?.ip;
 
+    // the pod's cgroup (none on a host without cgroups): PARENT/POD-UID8, the pause in its leaf
+    const host = hostCgroups();
+    const cgroup = podCgroupFor(host, { name, uid }, plan.cgroupParent, plan.limitWrites);
+    let cgroupMade = false;
+    let cgroupFds: number[] = [];
+
     // --- record 1 (see the top of the file)
     let pausing: Promise<ProcRef> | undefined;
     try {
@@ -97,23 +106,37 @@ export async function createPod(o: CreatePodOptions): Promise<PodRecord> {
           throw new PodnsError('EEXIST', `pod "${name}" already exists; delete it first (podns delete ${name}) or choose another name`);
         }
         checkPortConflicts(root, name, plan.publish);
-        // The pause starts now, on a pool thread (it joins the namespaces: setns), while this record is
-        // written: it may exist a moment before the record does, but only while we hold the lock, under
-        // which gc judges strays, so gc never sees it unrecorded while we live (and if we die, it finds
-        // it by the uid in its environment, like any pause no record names).
-        pausing = startPauseAsync({
-          root, pod: name, uid, sharePid: plan.sharePid, cloneFlags: 0,
-          setns: types.map((type) => ({ fd: fds[type]!, nstype: nsTypeFlag(type) })),
-        });
-        // a pause that starts while a later step fails must still be found and stopped (catch below)
-        pausing.then((p) => { unrecordedPause = p; }, () => undefined);
-        // the pause is being spawned (on a pool thread: it may or may not exist yet), nothing is recorded
-        faultPoint('pause-spawning');
         mkdirSync(paths.pod(root, name), { mode: DIR_MODE });
         try {
           // made with the pod directory (it is new: plain mkdir), so the pins need no mkdir -p later
           mkdirSync(paths.podNsDir(root, name), { mode: DIR_MODE });
-          writeClaim(root, { name, uid, ...(netId !== undefined ? { netns: { dev: netId.dev, ino: netId.ino } } : {}) });
+          // the claim records the pod's cgroup before it is made (gc finds it even without pod.json)
+          writeClaim(root, {
+            name, uid, ...(netId !== undefined ? { netns: { dev: netId.dev, ino: netId.ino } } : {}),
+            ...(cgroup !== undefined ? { cgroup: { path: cgroup.path, dirs: cgroup.dirs } } : {}),
+          });
+          if (cgroup !== undefined) {
+            cgroupMade = true;
+            cgroupFds = makePodCgroup(cgroup);
+            faultPoint('after-cgroup'); // the claim and the pod's cgroup, nothing else
+          }
+          // The pause starts now, on a pool thread (it joins the namespaces, setns, and its cgroup leaf),
+          // while this record is written: it may exist a moment before the record does, but only while we
+          // hold the lock, under which gc judges strays, so gc never sees it unrecorded while we live (and
+          // if we die, it finds it by the uid in its environment, like any pause no record names).
+          const fdsToClose = cgroupFds;
+          pausing = startPauseAsync({
+            root, pod: name, uid, sharePid: plan.sharePid, cloneFlags: 0,
+            setns: types.map((type) => ({ fd: fds[type]!, nstype: nsTypeFlag(type) })),
+            ...(fdsToClose.length > 0 ? { cgroupProcs: fdsToClose } : {}),
+          });
+          // the cgroup.procs fds stay open until the spawn has settled
+          pausing.finally(() => { for (const fd of fdsToClose) closeSync(fd); }).catch(() => undefined);
+          cgroupFds = [];
+          // a pause that starts while a later step fails must still be found and stopped (catch below)
+          pausing.then((p) => { unrecordedPause = p; }, () => undefined);
+          // the pause is being spawned (on a pool thread: it may or may not exist yet), nothing is recorded
+          faultPoint('pause-spawning');
           if (net !== undefined) {
             // under the lock: gc (which judges allocations under it) never sees a half-written IP file of ours
             ip = allocateIp(root, net, name, plan.ip);
@@ -144,10 +167,15 @@ export async function createPod(o: CreatePodOptions): Promise<PodRecord> {
             ports: plan.publish,
             containers: [],
             ...(plan.restartPolicy !== undefined ? { restartPolicy: plan.restartPolicy } : {}),
+            cgroupParent: plan.cgroupParent,
+            ...(cgroup !== undefined ? { cgroupPath: cgroup.path, cgroupDirs: cgroup.dirs } : {}),
+            ...(plan.limits !== undefined ? { limits: plan.limits } : {}),
           };
           writePod(root, initial);
         } catch (err) {
-          // nothing half-made: no pod directory without a record, no claim or IP without a pod
+          // nothing half-made: no pod directory without a record, no claim or IP without a pod (the
+          // cgroup goes once the pause that may be starting in it is gone: below)
+          for (const fd of cgroupFds) closeSync(fd);
           if (net !== undefined) releaseIps(root, net.name, name);
           removeClaim(root, name, uid);
           rmSync(paths.pod(root, name), { recursive: true, force: true });
@@ -155,9 +183,10 @@ export async function createPod(o: CreatePodOptions): Promise<PodRecord> {
         }
       });
     } catch (err) {
-      // record 1 failed (nothing of it is left): the pause that was starting goes too
+      // record 1 failed (nothing of it is left): the pause that was starting goes too, then the cgroup
       const p = await pausing?.catch(() => undefined);
       if (p !== undefined) await terminate(p, 0).catch(() => undefined);
+      if (cgroupMade) await removePodCgroup(host, cgroup).catch(() => undefined);
       throw err;
     }
     faultPoint('after-record');

@@ -6,7 +6,7 @@
 import { existsSync, lstatSync, realpathSync, rmSync } from 'node:fs';
 import { isErrno, NotFoundError } from '../errors.js';
 import { recordedDevicesCgroup, removeDevicesCgroup } from '../container/devices.js';
-import { recordedLimitCgroups, removeLimitCgroups } from '../container/limits.js';
+import { recordedContainerCgroups, removeContainerCgroups } from '../container/limits.js';
 import { stopContainers } from '../container/stop.js';
 import { hostVethName, releaseIps, removePortMappings, teardownPodNetwork } from '../network/index.js';
 import { native } from '../native/index.js';
@@ -14,6 +14,8 @@ import { listDir } from '../state/files.js';
 import { paths } from '../state/paths.js';
 import { mountAt } from '../state/root.js';
 import { terminate, type ProcRef } from './proc.js';
+import { hostCgroups } from '../cgroups/index.js';
+import { removePodCgroup } from './cgroup.js';
 import { readClaim, removeClaim, removePodDir, tryReadPod } from './store.js';
 import type { PodRecord } from './types.js';
 
@@ -99,10 +101,18 @@ export async function destroyPod(root: string, rec: PodRecord, o: DestroyOptions
     });
     // and the limit cgroups: what is still inside is killed first (an exec session, an orphan)
     await step(async () => {
-      const lc = recordedLimitCgroups(paths.containerConfig(root, name, c));
-      if (await removeLimitCgroups(lc)) done.push(`cgroup ${lc!.cgroupPath}`);
+      const lc = recordedContainerCgroups(paths.containerConfig(root, name, c));
+      if (await removeContainerCgroups(lc)) done.push(`cgroup ${lc!.cgroupPath}`);
     });
   }
+
+  // 2c. the pod's own cgroup: whatever is still inside it or below (a process that left its container's
+  // pid namespace through exec, an orphan the watcher did not see) is killed, frozen first so that
+  // nothing forks away; then it is removed. The record names it; the claim too, from before pod.json.
+  await step(async () => {
+    const cg = rec.cgroupPath !== undefined ? { path: rec.cgroupPath, dirs: rec.cgroupDirs } : readClaim(root, name, rec.uid)?.cgroup;
+    if (await removePodCgroup(hostCgroups(), cg)) done.push(`cgroup ${String(cg!.path)}`);
+  });
 
   // 3-5. network: port mappings, the veth (explicitly: once the netns goes, the kernel would remove it
   // only later, asynchronously), the IP.

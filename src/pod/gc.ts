@@ -23,8 +23,10 @@ import { withLock } from '../state/lock.js';
 import { paths } from '../state/paths.js';
 import { destroyPod, unpin, unpinNetns } from './destroy.js';
 import { recordedDevicesCgroup, removeDevicesCgroup } from '../container/devices.js';
-import { recordedLimitCgroups, removeLimitCgroups } from '../container/limits.js';
+import { recordedContainerCgroups, removeContainerCgroups } from '../container/limits.js';
 import { killStrayWatchers } from '../container/watchers.js';
+import { hostCgroups } from '../cgroups/index.js';
+import { removePodCgroup } from './cgroup.js';
 import { killNow, processAlive, scanPauses } from './proc.js';
 import { pauseAlive, pinsHold } from './state.js';
 import { listClaims, listPodNames, me, ownerAlive, readClaim, removeClaim, tryReadPod, writePod } from './store.js';
@@ -32,6 +34,7 @@ import type { PodRecord } from './types.js';
 import { readNetworkConfig } from './validate.js';
 import { resolveRoot, type RootOption } from '../state/paths.js';
 import { cleanStoreTemp, resolveStore, type StoreOption } from '../state/store-root.js';
+import { LayerStore } from '../image/layers/store.js';
 
 const GC_GRACE_SECONDS = 2;
 
@@ -47,7 +50,7 @@ function why(rec: PodRecord): string | undefined {
 /** Removes what crashed or interrupted podns processes left under this root; one line per thing removed. */
 export async function gc(o: RootOption & StoreOption = {}): Promise<string[]> {
   const abs = resolveRoot(o.root);
-  if (!existsSync(abs)) return cleanStoreTemp(resolveStore(o.store)).map((l) => `${l} (its process is gone)`);
+  if (!existsSync(abs)) return [...cleanStoreTemp(resolveStore(o.store)).map((l) => `${l} (its process is gone)`), ...new LayerStore(resolveStore(o.store)).clean()];
   const lines: string[] = [];
   const ourPauses = () => scanPauses().filter((p) => p.root === abs);
 
@@ -119,8 +122,8 @@ export async function gc(o: RootOption & StoreOption = {}): Promise<string[]> {
       for (const c of listDir(join(dir, 'containers'))) {
         const cg = recordedDevicesCgroup(join(dir, 'containers', c, 'config.json'));
         if (await removeDevicesCgroup(cg).catch(() => false)) lines.push(`removed devices cgroup ${cg} (no pod record)`);
-        const lc = recordedLimitCgroups(join(dir, 'containers', c, 'config.json'));
-        if (await removeLimitCgroups(lc).catch(() => false)) lines.push(`removed cgroup ${lc!.cgroupPath} (no pod record)`);
+        const lc = recordedContainerCgroups(join(dir, 'containers', c, 'config.json'));
+        if (await removeContainerCgroups(lc).catch(() => false)) lines.push(`removed cgroup ${lc!.cgroupPath} (no pod record)`);
       }
       rmSync(dir, { recursive: true, force: true });
       lines.push(trash ? `removed ${dir} (left by an interrupted delete)` : `removed ${dir} (a pod directory without a record)`);
@@ -151,6 +154,9 @@ export async function gc(o: RootOption & StoreOption = {}): Promise<string[]> {
           nftListed = true;
         }
         if (nftOwners.has(name) && await removePortMappings(name)) lines.push(`removed port mappings of pod ${name} (no pod record)`);
+      }
+      if (await removePodCgroup(hostCgroups(), claim?.cgroup).catch(() => false)) {
+        lines.push(`removed cgroup ${claim!.cgroup!.path} (pod ${name}: no pod record)`);
       }
       const veth = hostVethName(name, uid);
       if (teardownPodNetwork(veth)) lines.push(`removed veth ${veth} (pod ${name}: no pod record)`);
@@ -187,8 +193,10 @@ export async function gc(o: RootOption & StoreOption = {}): Promise<string[]> {
       }
     }
   });
-  // the image store's work directories of dead processes (interrupted imports, pulls, loads)
+  // the image store's work directories of dead processes (interrupted imports, pulls, loads, unpacks), and
+  // what a killed unpack or layer removal left under layers/
   for (const l of cleanStoreTemp(resolveStore(o.store))) lines.push(`${l} (its process is gone)`);
+  lines.push(...new LayerStore(resolveStore(o.store)).clean());
   return lines;
 }
 

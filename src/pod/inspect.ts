@@ -1,5 +1,6 @@
 // inspectPod: the record joined with the kernel's view — what `podns inspect` prints.
 import { hostCgroups } from '../cgroups/detect.js';
+import type { CgroupLimits } from '../cgroups/plan.js';
 import { devicesSummary } from '../container/devices.js';
 import { protectedPaths } from '../container/masks.js';
 import { privilegeSummary } from '../container/privileges.js';
@@ -98,7 +99,7 @@ export interface PodInspect {
   namespaces: NamespaceView[];
   /** the cgroup driver that applies on this host (src/cgroups/detect.ts) and the controllers it offers;
       `reason` when there is none */
-  cgroups: { driver: 'v1' | 'v2' | 'none'; controllers: string[]; reason?: string };
+  cgroups: { driver: 'v1' | 'v2' | 'none'; controllers: string[]; reason?: string; parent?: string; path?: string; dirs?: string[]; limits?: CgroupLimits };
   network: {
     ifname: 'eth0'; ip: string; prefixLength: number; cidr: string; mac: string | null; gateway: string;
     hostVeth: string; bridge: string; network: string; mtu: number;
@@ -165,7 +166,12 @@ export function inspectPod(o: RootOption & { name: string }): PodInspect {
     sharePid: rec.sharePid,
     networkMode: rec.networkMode.kind === 'pod' ? `pod:${rec.networkMode.pod}` : rec.networkMode.kind,
     namespaces,
-    cgroups: cgroupsView(),
+    cgroups: {
+      ...cgroupsView(),
+      ...(rec.cgroupParent !== undefined ? { parent: rec.cgroupParent } : {}),
+      ...(rec.cgroupPath !== undefined ? { path: rec.cgroupPath, dirs: rec.cgroupDirs ?? [] } : {}),
+      ...(rec.limits !== undefined ? { limits: rec.limits } : {}),
+    },
     network,
     ports: rec.ports,
     labels: rec.labels,

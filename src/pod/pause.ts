@@ -29,6 +29,8 @@ export interface StartPauseOptions {
   /** namespaces to join instead (pod:OTHER's net, or all three for repair) */
   setns?: Array<{ fd: number; nstype: number }>;
   hostname?: string;
+  /** cgroup.procs fds of the pod's pause leaf: joined before exec */
+  cgroupProcs?: number[];
 }
 
 export function pauseEnv(root: string, pod: string, uid: string): string[] {
@@ -44,6 +46,7 @@ function spawnOptions(o: StartPauseOptions): SpawnOptions {
     cloneFlags: o.cloneFlags | (o.sharePid ? native.CLONE_NEWPID : 0),
     setns: o.setns ?? [],
     ...(o.hostname !== undefined ? { hostname: o.hostname } : {}),
+    ...(o.cgroupProcs !== undefined ? { cgroupProcs: o.cgroupProcs } : {}),
     cwd: '/',
     setsid: true,
     detach: true,

@@ -1,5 +1,6 @@
 // A pod's QoS class, computed on read from its containers' recorded resources (one fact: the configs).
-import { podQosClass, QuantityError, type QosClass } from '../container/resources.js';
+import { podQosClass, type QosClass } from '../container/resources.js';
+import { QuantityError } from '../util/units.js';
 import { readContainerConfig } from '../container/status.js';
 import type { PodRecord } from './types.js';
 

@@ -15,6 +15,8 @@ import { withLock } from '../state/lock.js';
 import { validateName } from '../state/names.js';
 import { pinAlive } from '../state/root.js';
 import { startPause } from './pause.js';
+import { hostCgroups } from '../cgroups/index.js';
+import { reopenPodCgroup } from './cgroup.js';
 import { processAlive, terminate, type ProcRef } from './proc.js';
 import { pauseAlive } from './state.js';
 import { me, ownerAlive, readPod, tryReadPod, updatePod, writePod } from './store.js';
@@ -54,7 +56,11 @@ export async function repairPod(o: RootOption & { name: string }): Promise<PodRe
         fds.push(fd);
         return { fd, nstype: nsTypeFlag(ns.type) };
       });
-      spawned = startPause({ root: abs, pod: name, uid: rec.uid, sharePid: rec.sharePid, cloneFlags: 0, setns });
+      // into the pod's cgroup leaf, as at create
+      const cgroupProcs = reopenPodCgroup(hostCgroups(), rec);
+      fds.push(...cgroupProcs);
+      spawned = startPause({ root: abs, pod: name, uid: rec.uid, sharePid: rec.sharePid, cloneFlags: 0, setns,
+        ...(cgroupProcs.length > 0 ? { cgroupProcs } : {}) });
     } finally {
       for (const fd of fds) closeSync(fd);
     }

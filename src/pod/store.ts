@@ -102,7 +102,13 @@ export function ownerAlive(rec: PodRecord): boolean {
 // are shared with other state roots and with iproute2 users, so gc may only remove those it can prove
 // are its own: a claim proves it even when the pod directory itself was lost. One file per pod uid, so a
 // new pod with an old name never overwrites what a lost one left to clean.
-export interface Claim { name: string; uid: string; netns?: { dev: number; ino: number } }
+export interface Claim {
+  name: string;
+  uid: string;
+  netns?: { dev: number; ino: number };
+  /** the pod's cgroup (PARENT/POD-UID8 and its directories), recorded before it is made */
+  cgroup?: { path: string; dirs: string[] };
+}
 
 function claimsDir(root: string): string {
   return join(resolve(root), 'claims');

@@ -66,6 +66,14 @@ export interface PodRecord {
   /** container names in spec order (configs live in containers/NAME/config.json) */
   containers: string[];
   restartPolicy?: 'Never' | 'OnFailure' | 'Always';
+  /** the cgroup parent its cgroups live under (`create --cgroup-parent`; absent in records before it: the default) */
+  cgroupParent?: string;
+  /** PARENT/POD-UID8: the pod's own cgroup in each hierarchy, recorded before it is made (absent: none) */
+  cgroupPath?: string;
+  /** the pod's cgroup directories, one per hierarchy (the pause's leaf, _pause, is under each) */
+  cgroupDirs?: string[];
+  /** the pod's own totals (`create --memory/--cpus/...`) */
+  limits?: CgroupLimits;
 }
 
 /** Kubernetes compute resources, normalised (src/container/resources.ts): cpu "500m" / "2", memory "128Mi" / "1G". */
@@ -127,11 +135,11 @@ export interface ContainerConfig {
   supplementalGroups?: number[];
   /** recorded and shown (QoS class); its cpu and memory are enforced through `limits` */
   resources?: ContainerResources;
-  /** the limits in effect (flags and resources; src/container/limits.ts); absent: no cgroup at all */
+  /** the limits in effect (flags and resources, the default pids limit; src/container/limits.ts); absent: no cgroup (older record, or a host without cgroups) */
   limits?: CgroupLimits;
-  /** PARENT/POD-UID8/CONTAINER: the limit cgroups' path in each hierarchy; recorded before they are made */
+  /** PARENT/POD-UID8/CONTAINER: the container's cgroup path in each hierarchy; recorded before they are made */
   cgroupPath?: string;
-  /** the absolute limit cgroups (one per hierarchy the limits need) the workload and exec sessions join */
+  /** the container's cgroups (one per hierarchy) the workload and exec sessions join */
   cgroupDirs?: string[];
 }
 

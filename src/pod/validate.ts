@@ -5,6 +5,8 @@ import { isIP } from 'node:net';
 import { hostname as osHostname } from 'node:os';
 import { NotFoundError, PodnsError } from '../errors.js';
 import { DEFAULT_NETWORK, type NetworkConfig } from '../network/index.js';
+import { cgroupParentFor, hostCgroups, type CgroupLimits, type LimitWrite } from '../cgroups/index.js';
+import { podLimitWrites } from './cgroup.js';
 import { listDir, readJsonIfExists } from '../state/files.js';
 import { validateAnnotations, validateHostname, validateIfname, validateLabels, validateName } from '../state/names.js';
 import { paths, resolveRoot, type RootOption } from '../state/paths.js';
@@ -31,6 +33,10 @@ export interface CreatePodOptions {
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
   restartPolicy?: 'Never' | 'OnFailure' | 'Always';
+  /** the cgroup parent (kubelet's cgroup_parent), e.g. "kubepods/burstable"; default "podns" */
+  cgroupParent?: string;
+  /** the pod's own totals (`create --memory/--cpus/...`, docker's terms) */
+  limits?: CgroupLimits;
   /** the pod's resolv.conf from these (Kubernetes' dnsConfig, the CRI's dns_config) instead of the host's */
   dns?: DnsConfig;
 }
@@ -58,6 +64,11 @@ export interface CreatePlan {
   publish: PortMapping[];
   /** pod:OTHER */
   join?: { pod: string; netPin: string; ip?: string };
+  /** the cgroup parent in effect (cgroupParentFor) */
+  cgroupParent: string;
+  /** the pod's totals, checked, and their writes (placed once the uid names the cgroup) */
+  limits?: CgroupLimits;
+  limitWrites: LimitWrite[];
 }
 
 function usage(code: string, msg: string): PodnsError {
@@ -206,7 +217,15 @@ export function planCreate(o: CreatePodOptions): CreatePlan {
     throw usage('EEXIST', `${paths.netnsPin(name)} already exists (a network namespace named "${name}" that podns did not make); remove it (ip netns delete ${name}) or choose another pod name`);
   }
 
-  const plan: CreatePlan = { root, name, uid: randomUUID(), hostname, sharePid: o.sharePid === true, labels, annotations, mode, publish };
+  // the cgroup parent and the pod's totals: checked (values, controllers) before anything is made
+  const cgroupParent = cgroupParentFor(o.cgroupParent);
+  const limits = o.limits !== undefined && Object.values(o.limits).some((v) => v !== undefined) ? { ...o.limits } : undefined;
+  const writes = podLimitWrites(hostCgroups(), limits);
+
+  const plan: CreatePlan = {
+    root, name, uid: randomUUID(), hostname, sharePid: o.sharePid === true, labels, annotations, mode, publish, cgroupParent,
+    ...(limits !== undefined ? { limits } : {}), limitWrites: writes,
+  };
   if (o.restartPolicy !== undefined) plan.restartPolicy = o.restartPolicy;
   if (o.dns !== undefined) plan.dns = validateDns(o.dns);
 

@@ -13,7 +13,8 @@ import { NetlinkHandle } from '../network/netlink/handle.js';
 import type { Addr, Link } from '../network/netlink/decode.js';
 import type { PodRecord } from '../pod/types.js';
 import { processAlive } from '../pod/proc.js';
-import { isWorkloadOf, readContainerStatus } from '../container/status.js';
+import { isWorkloadOf, readContainerConfig, readContainerStatus } from '../container/status.js';
+import { hostCgroups } from '../cgroups/index.js';
 import { validateName } from '../state/names.js';
 import { nsfsDev, nsOf, nsOfPath, sameNs, type NsIdent } from './proc.js';
 
@@ -69,6 +70,8 @@ export interface NetView {
   hostNetwork: boolean;
   interfaces: NetInterface[];
   hostPeers: HostPeer[];
+  /** the cgroup of the pod (or with -c, of the container) as recorded, and the driver; null: none */
+  cgroup: { driver: string; path: string } | null;
 }
 
 function stateName(link: Link): string {
@@ -192,5 +195,11 @@ export function netView(root: string, rec: PodRecord, container?: string): NetVi
     hostNetwork,
     interfaces,
     hostPeers: hostNetwork ? [] : findHostPeers(interfaces, recorded),
+    cgroup: cgroupOf(root, rec, container),
   };
+}
+
+function cgroupOf(root: string, rec: PodRecord, container: string | undefined): NetView['cgroup'] {
+  const path = container !== undefined ? readContainerConfig({ root, pod: rec.name, name: container })?.cgroupPath : rec.cgroupPath;
+  return path !== undefined ? { driver: hostCgroups().driver, path } : null;
 }

@@ -12,6 +12,8 @@
 // host's), so the session shown is the command it forked. Orphans of the workload are re-parented to the
 // container's watcher (the init of its pid namespace): they are the workload's, not sessions.
 import type { NsType } from '../../native/podns-native.js';
+import { readFileSync } from 'node:fs';
+import { hostCgroups, parseProcCgroup } from '../cgroups/index.js';
 import type { PodRecord } from '../pod/types.js';
 import { readContainerStatus } from '../container/status.js';
 import { containerNames } from '../container/stop.js';
@@ -40,6 +42,8 @@ export interface NsRow {
   /** the container's state when it has no process */
   state?: string;
   ns: Partial<Record<NsType, NsCell>>;
+  /** the process's cgroup as the kernel says (/proc/PID/cgroup: v1 the pids hierarchy's, else the first; v2 the one) */
+  cgroup?: string | null;
 }
 
 export interface NsPodSummary {
@@ -48,6 +52,18 @@ export interface NsPodSummary {
   pausePid: number | null;
   /** the namespaces the pod pins (net, ipc, uts, and pid when shared), by inode; null when the pin is gone */
   pinned: Partial<Record<NsType, number | null>>;
+  /** the pod's cgroup (PARENT/POD-UID8, in each hierarchy of the driver) as recorded; null: none */
+  cgroup: { driver: string; path: string } | null;
+}
+
+/** A process's cgroup path from /proc/PID/cgroup: the pids hierarchy's (v1), else v2's; null when unreadable. */
+export function processCgroup(pid: number): string | null {
+  try {
+    const m = parseProcCgroup(readFileSync(`/proc/${pid}/cgroup`, 'utf8'));
+    return m.get('pids') ?? m.get('memory') ?? m.get('') ?? null;
+  } catch {
+    return null;
+  }
 }
 
 export interface NsView { pods: NsPodSummary[]; rows: NsRow[] }
@@ -126,10 +142,11 @@ export function nsView(root: string, pods: PodRecord[]): NsView {
       pauseAlive: pausePid !== null,
       pausePid,
       pinned: Object.fromEntries(rec.namespaces.map((n) => [n.type, pinned[n.type]?.ino ?? null])),
+      cgroup: rec.cgroupPath !== undefined ? { driver: hostCgroups().driver, path: rec.cgroupPath } : null,
     });
 
     view.rows.push(pausePid !== null
-      ? { pod: rec.name, container: null, role: 'pause', pid: pausePid, command: commandOf(pausePid), ns: cells(pauseNs, ref, host) }
+      ? { pod: rec.name, container: null, role: 'pause', pid: pausePid, command: commandOf(pausePid), ns: cells(pauseNs, ref, host), cgroup: processCgroup(pausePid) }
       : { pod: rec.name, container: null, role: 'pause', pid: null, command: 'pause', state: 'dead', ns: {} });
 
     for (const name of containerNames(root, rec.name)) {
@@ -143,11 +160,11 @@ export function nsView(root: string, pods: PodRecord[]): NsView {
         continue;
       }
       view.rows.push({ pod: rec.name, container: name, role: 'main', pid: main.pid, command: commandOf(main.pid),
-        ns: cells(nsSetOf(main.pid), ref, host) });
+        ns: cells(nsSetOf(main.pid), ref, host), cgroup: processCgroup(main.pid) });
       for (const s of execSessions(procs, main, st!.watcherPid)) {
         const set = nsSetOf(s.pid);
         if (set.mnt === undefined) continue; // ended meanwhile
-        view.rows.push({ pod: rec.name, container: name, role: 'exec', pid: s.pid, command: commandOf(s.pid), ns: cells(set, ref, host) });
+        view.rows.push({ pod: rec.name, container: name, role: 'exec', pid: s.pid, command: commandOf(s.pid), ns: cells(set, ref, host), cgroup: processCgroup(s.pid) });
       }
     }
   }

@@ -35,6 +35,9 @@ export function renderNs(view: NsView, out: Writer = process.stdout): string {
   let text = table(headers, rows);
   const notes: string[] = [];
   for (const p of view.pods) {
+    if (p.cgroup !== null) notes.push(`pod ${p.pod}: cgroup ${p.cgroup.path} (cgroup ${p.cgroup.driver}; the pause in ${p.cgroup.path}/_pause, each container in ${p.cgroup.path}/NAME)`);
+    const outside = view.rows.filter((r) => r.pod === p.pod && r.pid !== null && p.cgroup !== null && r.cgroup != null && !r.cgroup.startsWith(`/${p.cgroup.path}/`));
+    for (const r of outside) notes.push(`pod ${p.pod}: ${rowLabel(r)} (pid ${r.pid}) is outside the pod's cgroup: ${r.cgroup}`);
     if (!p.pauseAlive) notes.push(`pod ${p.pod}: the pause is not running; its namespaces are held by their pins (podns repair ${p.pod} starts a new pause in them)`);
   }
   if (anyOwn) notes.push(`${OWN_MARK} the container's own namespace; unmarked: the pause's, shared by the pod`);
@@ -54,7 +57,8 @@ export function renderNet(view: NetView, out: Writer = process.stdout): string {
   const whose = view.hostNetwork ? "the host's (network: host)"
     : view.sharedWithPause ? (view.joinedFrom ? `${holder}, joined from pod ${view.joinedFrom}` : holder)
       : view.podNetns === null ? 'the pod has no namespace left' : "NOT the pod's";
-  const head = `${paint(who, 'bold', out)}: network namespace net:[${view.netns.ino}] (${whose})\n`;
+  const head = `${paint(who, 'bold', out)}: network namespace net:[${view.netns.ino}] (${whose})\n` +
+    (view.cgroup !== null ? `cgroup ${view.cgroup.path} (cgroup ${view.cgroup.driver})\n` : '');
   const rows = view.interfaces.map((i) => [
     String(i.index), i.name, colourState(i.state, out), i.mac ?? '-', i.addresses.join(',') || '-', i.mtu === null ? '-' : String(i.mtu),
     n(i.stats?.rxPackets), n(i.stats?.rxBytes), n(i.stats?.txPackets), n(i.stats?.txBytes),

@@ -21,7 +21,7 @@
 // container of a pod shares it: each row shows the pod's numbers; the pod total counts them once).
 import { closeSync, existsSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cgroupPaths, hostCgroups, validateCgroupParent, type CgroupHost } from '../cgroups/index.js';
+import { cgroupPaths, defaultCgroupParent, hostCgroups, validateCgroupParent, type CgroupHost } from '../cgroups/index.js';
 import { isErrno } from '../errors.js';
 import { readContainerStatus, isWorkloadOf } from '../container/status.js';
 import { containerNames } from '../container/stop.js';
@@ -271,7 +271,7 @@ function cgroupRel(root: string, rec: PodRecord, name: string): string {
       // a hand-edited record: fall back to the layout
     }
   }
-  return cgroupPaths(rec, name).container!;
+  return cgroupPaths(rec, name, rec.cgroupParent ?? defaultCgroupParent()).container!;
 }
 
 /** One reading of these pods' containers. */

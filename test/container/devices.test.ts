@@ -7,7 +7,9 @@ import { tmpdir } from 'node:os';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { execInContainer, readContainerConfig, readContainerStatus, runContainer } from '../../src/container/index.js';
-import { devicesControllerAvailable, DEVICES_HIERARCHY } from '../../src/container/devices.js';
+import { devicesControllerAvailable, devicesHierarchy } from '../../src/container/devices.js';
+
+const DEVICES_HIERARCHY = devicesHierarchy() ?? '/sys/fs/cgroup/devices';
 import { deletePod } from '../../src/pod/delete.js';
 import { inspectPod } from '../../src/pod/inspect.js';
 import { paths } from '../../src/state/paths.js';

@@ -7,9 +7,10 @@ import { join } from 'node:path';
 import { LineAssembler, parseLog, type LogLine } from '../../src/container/logs.js';
 import { closeFiles, lastEntryEnd, logFileName, openRun, readForward, tailStarts, type LogPos } from '../../src/container/log-files.js';
 import {
-  DEFAULT_LOG_MAX_FILES, DEFAULT_LOG_MAX_SIZE, parseLogMaxFiles, parseLogMaxSize, parseSize, validateLogLimits,
+  DEFAULT_LOG_MAX_FILES, DEFAULT_LOG_MAX_SIZE, parseLogMaxFiles, parseLogMaxSize, validateLogLimits,
 } from '../../src/container/log-limits.js';
 import { PodnsError } from '../../src/errors.js';
+import { parseSize } from '../../src/util/units.js';
 
 // a small deterministic generator (xorshift), so that a failure can be replayed
 function rng(seed: number): () => number {

@@ -1,9 +1,11 @@
 // Kubernetes quantities, the kubelet's cgroup numbers and the pod QoS class: pure functions, no kernel.
 import test from 'ava';
 import {
-  cgroupValues, MAX_SHARES, milliCpuToQuota, milliCpuToShares, normalizeQuantity, parseMemoryBytes, parseMilliCpu,
-  podQosClass, QuantityError, sharesToWeight, validateResources,
+  cgroupValues, milliCpuToQuota, milliCpuToShares, normalizeQuantity, parseMemoryBytes, parseMilliCpu,
+  podQosClass, validateResources,
 } from '../../src/container/resources.js';
+import { MAX_CPU_SHARES as MAX_SHARES, sharesToWeight } from '../../src/cgroups/plan.js';
+import { QuantityError } from '../../src/util/units.js';
 import { PodnsError } from '../../src/errors.js';
 import type { ContainerResources } from '../../src/pod/types.js';
 

@@ -20,20 +20,26 @@ export interface TarEntry {
   pax?: Record<string, string>;
   /** a header size that differs from the data's length */
   size?: number;
+  uid?: number;
+  gid?: number;
+  /** seconds since the epoch (default 1700000000) */
+  mtime?: number;
+  /** extended attributes, as SCHILY.xattr.NAME pax records (any format: a pax header is added for them) */
+  xattrs?: Record<string, string | Buffer>;
 }
 
 function octal(n: number, len: number): string {
   return n.toString(8).padStart(len - 1, '0') + '\0';
 }
 
-function header(o: { name: string; type: string; size: number; link?: string; mode?: number; dev?: [number, number]; magic: 'ustar' | 'gnu'; prefix?: string }): Buffer {
+function header(o: { name: string; type: string; size: number; link?: string; mode?: number; dev?: [number, number]; magic: 'ustar' | 'gnu'; prefix?: string; uid?: number; gid?: number; mtime?: number }): Buffer {
   const h = Buffer.alloc(512);
   h.write(o.name.slice(0, 100), 0, 'latin1');
   h.write(octal(o.mode ?? (o.type === '5' ? 0o755 : 0o644), 8), 100, 'latin1');
-  h.write(octal(0, 8), 108, 'latin1');
-  h.write(octal(0, 8), 116, 'latin1');
+  h.write(octal(o.uid ?? 0, 8), 108, 'latin1');
+  h.write(octal(o.gid ?? 0, 8), 116, 'latin1');
   h.write(octal(o.size, 12), 124, 'latin1');
-  h.write(octal(1_700_000_000, 12), 136, 'latin1');
+  h.write(octal(o.mtime ?? 1_700_000_000, 12), 136, 'latin1');
   h.write(o.type, 156, 'latin1');
   h.write((o.link ?? '').slice(0, 100), 157, 'latin1');
   if (o.magic === 'ustar') h.write('ustar\x0000', 257, 'latin1');
@@ -52,16 +58,17 @@ function padded(data: Buffer): Buffer {
   return Buffer.concat([data, Buffer.alloc((512 - (data.length % 512)) % 512)]);
 }
 
-function paxRecords(kv: Record<string, string>): Buffer {
-  let out = '';
+/** pax records "LEN KEY=VALUE\n"; values may be binary (xattrs). */
+export function paxRecords(kv: Record<string, string | Buffer>): Buffer {
+  const out: Buffer[] = [];
   for (const [k, v] of Object.entries(kv)) {
-    const body = ` ${k}=${v}\n`;
-    const n = Buffer.byteLength(body, 'latin1');
+    const body = Buffer.concat([Buffer.from(` ${k}=`, 'latin1'), Buffer.isBuffer(v) ? v : Buffer.from(v, 'latin1'), Buffer.from('\n')]);
+    const n = body.length;
     let len = n + 1;
     while (len !== n + String(len).length) len = n + String(len).length;
-    out += `${len}${body}`;
+    out.push(Buffer.from(String(len), 'latin1'), body);
   }
-  return Buffer.from(out, 'latin1');
+  return Buffer.concat(out);
 }
 
 /** The bytes of an archive with these entries and the end marker. */
@@ -85,16 +92,18 @@ export function tarBuffer(entries: TarEntry[], o: { globalPax?: Record<string, s
         if (t === 'L') name = v.slice(0, 100);
         else link = v.slice(0, 100);
       }
-    } else if (format === 'pax') {
-      const kv: Record<string, string> = { ...(e.pax ?? {}) };
-      if (e.name.length > 100) kv.path = e.name;
-      if ((e.link ?? '').length > 100) kv.linkpath = e.link!;
+    }
+    if (format === 'pax' || e.xattrs !== undefined) {
+      const kv: Record<string, string | Buffer> = { ...(e.pax ?? {}) };
+      if (format === 'pax' && e.name.length > 100) kv.path = e.name;
+      if (format === 'pax' && (e.link ?? '').length > 100) kv.linkpath = e.link!;
+      for (const [k, v] of Object.entries(e.xattrs ?? {})) kv[`SCHILY.xattr.${k}`] = v;
       if (Object.keys(kv).length > 0) {
         const d = paxRecords(kv);
         parts.push(header({ name: 'PaxHeader', type: 'x', size: d.length, magic: 'ustar' }), padded(d));
       }
     }
-    parts.push(header({ name, type, size: e.size ?? data.length, link, mode: e.mode, dev: e.dev, magic: format === 'gnu' ? 'gnu' : 'ustar', prefix: e.prefix }));
+    parts.push(header({ name, type, size: e.size ?? data.length, link, mode: e.mode, dev: e.dev, magic: format === 'gnu' ? 'gnu' : 'ustar', prefix: e.prefix, uid: e.uid, gid: e.gid, mtime: e.mtime }));
     if (data.length > 0) parts.push(padded(data));
   }
   parts.push(Buffer.alloc(1024));

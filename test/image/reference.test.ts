@@ -1,17 +1,46 @@
 import test from 'ava';
 import { PodnsError } from '../../src/errors.js';
 import { parseReference, resolveArgv } from '../../src/image/index.js';
-import { repositoryDir, repositoryFromDir } from '../../src/image/reference.js';
+import { parseImageReference, repositoryDir, repositoryFromDir } from '../../src/image/reference.js';
+
+const D = 'sha256:' + 'ab'.repeat(32);
 
 test('references as Docker writes them', (t) => {
-  t.deepEqual(parseReference('nginx'), { repository: 'nginx', tag: 'latest', ref: 'nginx:latest' });
-  t.deepEqual(parseReference('nginx:1.25'), { repository: 'nginx', tag: '1.25', ref: 'nginx:1.25' });
-  t.deepEqual(parseReference('hwchiu/netutils'), { repository: 'hwchiu/netutils', tag: 'latest', ref: 'hwchiu/netutils:latest' });
-  t.deepEqual(parseReference('localhost:5000/team/app:v2'), { repository: 'localhost:5000/team/app', tag: 'v2', ref: 'localhost:5000/team/app:v2' });
+  t.deepEqual(parseReference('nginx'), { domain: 'docker.io', path: 'library/nginx', name: 'docker.io/library/nginx', repository: 'nginx', tag: 'latest', ref: 'nginx:latest' });
+  t.deepEqual(parseReference('nginx:1.25'), { domain: 'docker.io', path: 'library/nginx', name: 'docker.io/library/nginx', repository: 'nginx', tag: '1.25', ref: 'nginx:1.25' });
+  t.deepEqual(parseReference('hwchiu/netutils'), { domain: 'docker.io', path: 'hwchiu/netutils', name: 'docker.io/hwchiu/netutils', repository: 'hwchiu/netutils', tag: 'latest', ref: 'hwchiu/netutils:latest' });
+  t.deepEqual(parseReference('localhost:5000/team/app:v2'), { domain: 'localhost:5000', path: 'team/app', name: 'localhost:5000/team/app', repository: 'localhost:5000/team/app', tag: 'v2', ref: 'localhost:5000/team/app:v2' });
   t.is(parseReference('registry.example.com/a.b/c_d__e-f---g').ref, 'registry.example.com/a.b/c_d__e-f---g:latest');
   t.is(parseReference('Registry.Example.com:443/x:TAG_1.2-rc').ref, 'Registry.Example.com:443/x:TAG_1.2-rc');
   t.is(parseReference('[::1]:5000/app').ref, '[::1]:5000/app:latest');
   t.is(parseReference('a:' + 'x'.repeat(128)).tag.length, 128);
+});
+
+test('Docker normalisation: docker.io, library/, the familiar name is one key', (t) => {
+  for (const n of ['nginx', 'library/nginx', 'docker.io/nginx', 'docker.io/library/nginx', 'index.docker.io/library/nginx']) {
+    const r = parseImageReference(n);
+    t.is(r.name, 'docker.io/library/nginx', n);
+    t.is(r.repository, 'nginx', n);
+    t.is(r.ref, 'nginx:latest', n);
+  }
+  t.is(parseImageReference('docker.io/hwchiu/netutils').repository, 'hwchiu/netutils');
+  t.is(parseImageReference('docker.io/library/a/b').repository, 'library/a/b', 'library/ is dropped only for one component');
+  t.is(parseImageReference('localhost/app').domain, 'localhost');
+  t.is(parseImageReference('localhost/app').path, 'app', 'no library/ outside docker.io');
+  t.is(parseImageReference('quay.io/a/b:1').name, 'quay.io/a/b');
+});
+
+test('digests: name@digest and name:tag@digest; no default tag with a digest', (t) => {
+  const a = parseImageReference(`nginx@${D}`);
+  t.is(a.digest, D);
+  t.is(a.tag, undefined);
+  t.is(a.ref, `nginx@${D}`);
+  const b = parseImageReference(`127.0.0.1:5000/x/y:v1@${D}`);
+  t.deepEqual(b, { domain: '127.0.0.1:5000', path: 'x/y', name: '127.0.0.1:5000/x/y', repository: '127.0.0.1:5000/x/y', tag: 'v1', digest: D, ref: `127.0.0.1:5000/x/y:v1@${D}` });
+  for (const bad of ['nginx@sha256:abc', 'nginx@md5:' + 'a'.repeat(32), 'nginx@sha256:' + 'A'.repeat(64), 'nginx@', `nginx@${D}@${D}`, 'nginx@sha256:../../etc']) {
+    const err = t.throws(() => parseImageReference(bad), { instanceOf: PodnsError }, bad);
+    t.is(err!.code, 'EINVALIDREF');
+  }
 });
 
 const bad: Array<[string, RegExp]> = [

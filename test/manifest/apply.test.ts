@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSyn
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { importImage } from '../../src/image/index.js';
-import { readContainerConfig, readContainerStatus } from '../../src/container/index.js';
+import { DEFAULT_PIDS_LIMIT, readContainerConfig, readContainerStatus } from '../../src/container/index.js';
 import { readPod } from '../../src/pod/index.js';
 import { LAST_APPLIED } from '../../src/manifest/index.js';
 import { busyboxAvailable, makeBusyboxRootfs } from '../helpers/busybox.js';
@@ -267,8 +267,9 @@ spec:
   t.is(cg('qos-g', 'cpu.cfs_period_us'), '100000');
   t.is(cg('qos-g', 'cpu.shares'), '512');
   t.is(cg('qos-b', 'cpu.shares'), '102');
-  t.deepEqual(readContainerConfig({ root, pod: 'qos-b', name: 'c' })?.limits, { cpuShares: 102 });
-  t.is(readContainerConfig({ root, pod: 'qos-be', name: 'c' })?.cgroupDirs, undefined, 'BestEffort without resources: no cgroup');
+  t.deepEqual(readContainerConfig({ root, pod: 'qos-b', name: 'c' })?.limits, { cpuShares: 102, pids: DEFAULT_PIDS_LIMIT });
+  t.deepEqual(readContainerConfig({ root, pod: 'qos-be', name: 'c' })?.limits, { pids: DEFAULT_PIDS_LIMIT }, 'BestEffort without resources: the default pids limit only');
+  t.is(cg('qos-be', 'cpu.shares'), '1024', 'and no shares of its own (the default)');
 
   const wide = await podns(['get', '-o', 'wide', 'qos-g', 'qos-b', 'qos-be']);
   t.is(wide.exitCode, 0, wide.stderr);

@@ -5,6 +5,7 @@ import { execa } from 'execa';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { privilegedSerial, skipReason } from '../helpers/root.js';
+import { detectCgroups, hierarchyMounts } from '../../src/cgroups/index.js';
 import { bridgePorts, ipFiles, linkExists, makeEnv, mountsUnder, nftRules, pausesOf, processGone, waitFor, type TestEnv } from './env.js';
 
 let e: TestEnv;
@@ -19,7 +20,9 @@ test.after.always(async () => {
 // so what gc must say it removed. pause: the pause is certain to run (others: it may, still starting).
 interface Step { step: string; record: boolean; pins: boolean; veth: boolean; ports: boolean; pause: boolean }
 const STEPS: Step[] = [
-  // record-1 lock held, the pause being spawned: nothing on disk (a pause, if it came to be, is a stray)
+  // record-1 lock held: the pod directory, the claim (naming the cgroup) and the pod's cgroup, no pause yet
+  { step: 'after-cgroup', record: false, pins: false, veth: false, ports: false, pause: false },
+  // the pause being spawned (into its cgroup leaf): a pause, if it came to be, is a stray
   { step: 'pause-spawning', record: false, pins: false, veth: false, ports: false, pause: false },
   // the pod directory, claim and IP file, no pod.json (a directory without a record)
   { step: 'after-ip', record: false, pins: false, veth: false, ports: false, pause: false },
@@ -63,6 +66,16 @@ async function assertNothingLeft(t: import('ava').ExecutionContext, name: string
   t.false((await nftRules(e.nftTable)).includes(`pod-${name}`), `${name}: nft rules`);
   t.deepEqual(pausesOf(e.root), [], `${name}: pause processes`);
   t.deepEqual(readdirSync(join(e.root, 'claims')), [], `${name}: claims`);
+  t.deepEqual(podCgroups(name), [], `${name}: cgroups`);
+}
+
+/** The pod's cgroups (PARENT/NAME-UID8) in every hierarchy podns uses. */
+function podCgroups(name: string): string[] {
+  const parent = process.env.PODNS_CGROUP_PARENT ?? 'podns';
+  return hierarchyMounts(detectCgroups()).flatMap((m) => {
+    const dir = join(m, parent);
+    return existsSync(dir) ? readdirSync(dir).filter((d) => d.startsWith(`${name}-`)).map((d) => join(dir, d)) : [];
+  });
 }
 
 privilegedSerial('the network exists (as on any machine that ran podns before)', async (t) => {
@@ -85,6 +98,8 @@ STEPS.forEach((s, i) => {
     t.is(gc.exitCode, 0, gc.stderr);
     const said = (re: RegExp, want: boolean, what: string) => (want ? t.regex : t.notRegex)(gc.stdout, re, `${s.step}: ${what}`);
     if (s.record) t.regex(gc.stdout, new RegExp(`state of pod ${name}`), `${s.step}: gc says what it removed`);
+    if (s.record) said(/removed cgroup /, true, 'the cgroup');
+    else t.regex(gc.stdout, /removed cgroup .* no pod record/, `${s.step}: the cgroup, found by the claim`);
     if (s.step === 'after-ip') {
       t.regex(gc.stdout, /a pod directory without a record/);
       t.regex(gc.stdout, /released IP /);

@@ -81,6 +81,24 @@ function rss(pids: number[]): number {
   return total;
 }
 
+/** The container's memory cgroup directory, from its config.json. */
+function memoryDir(pod: string, name: string): string {
+  const cfg = JSON.parse(readFileSync(join(e.root, 'pods', pod, 'containers', name, 'config.json'), 'utf8')) as { cgroupDirs?: string[] };
+  const d = (cfg.cgroupDirs ?? []).find((x) => existsSync(join(x, 'memory.limit_in_bytes')) || existsSync(join(x, 'memory.max')));
+  if (d === undefined) throw new Error(`no memory cgroup recorded for ${pod}/${name}: ${JSON.stringify(cfg.cgroupDirs)}`);
+  return d;
+}
+
+/** A memory cgroup's usage as stats counts it: usage minus inactive file pages (docker's). */
+function kernelUsage(dir: string): number {
+  if (existsSync(join(dir, 'memory.limit_in_bytes'))) {
+    const inactive = Number(/^total_inactive_file ([0-9]+)$/m.exec(readFileSync(join(dir, 'memory.stat'), 'utf8'))![1]);
+    return Number(readFileSync(join(dir, 'memory.usage_in_bytes'), 'utf8')) - inactive;
+  }
+  const inactive = Number(/^inactive_file ([0-9]+)$/m.exec(readFileSync(join(dir, 'memory.stat'), 'utf8'))![1]);
+  return Number(readFileSync(join(dir, 'memory.current'), 'utf8')) - inactive;
+}
+
 async function eth0(pin: string): Promise<{ rx: number; tx: number }> {
   const r = await execa('nsenter', [`--net=${pin}`, 'ip', '-s', '-j', 'link', 'show', 'dev', 'eth0']);
   const s = (JSON.parse(r.stdout) as Array<{ stats64: { rx: { bytes: number }; tx: { bytes: number } } }>)[0]!.stats64;
@@ -112,9 +130,10 @@ privilegedSerial('stats: CPU, memory, pids and network are what the kernel count
   const cpu0 = cpuTicks(spinPid);
   const sys0 = systemTicks();
   const net0 = await eth0(pin);
-  const memBefore = rss(nsMembers('st', 'mem'));
+  const memDir = memoryDir('st', 'mem');
+  const memBefore = kernelUsage(memDir);
   const v = await statsJson(['st']);
-  const memAfter = rss(nsMembers('st', 'mem'));
+  const memAfter = kernelUsage(memDir);
   const net1 = await eth0(pin);
   const cpu1 = cpuTicks(spinPid);
   const sys1 = systemTicks();
@@ -122,11 +141,12 @@ privilegedSerial('stats: CPU, memory, pids and network are what the kernel count
   t.deepEqual(v.containers.map((c) => c.container).sort(), ['mem', 'spin']);
   const spin = v.containers.find((c) => c.container === 'spin')!;
   const mem = v.containers.find((c) => c.container === 'mem')!;
-  // no limits: podns made no cgroup for them, so the numbers are /proc's, and no limit is invented
+  // no limit flags: each still has its cgroup (every container does), so the numbers are the cgroup's,
+  // and no memory limit is invented (the cgroup's is the unlimited default)
   for (const c of [spin, mem]) {
     t.is(c.state, 'running');
-    t.is(c.source, 'proc');
-    t.is(c.cgroup, null);
+    t.is(c.source, 'cgroup');
+    t.is(c.cgroup, memoryDir('st', c.container));
     t.is(c.memoryLimit, null);
   }
 
@@ -135,14 +155,16 @@ privilegedSerial('stats: CPU, memory, pids and network are what the kernel count
   const bracketPct = ((cpu1 - cpu0) / ((sys1 - sys0) / cpus)) * 100;
   t.true(spin.cpuDeltaNs! <= (cpu1 - cpu0 + 2) * TICK_NS, `the interval's CPU time ${spin.cpuDeltaNs} is within the bracket's ${(cpu1 - cpu0) * TICK_NS}`);
   t.true(spin.cpuPercent! > bracketPct / 2, `spinner: stats ${spin.cpuPercent}% vs ${bracketPct.toFixed(1)}% over the bracket`);
-  t.true(spin.cpuPercent! > 50, `a spinner uses more than half a CPU: ${spin.cpuPercent}% (bracket ${bracketPct.toFixed(1)}%)`);
+  // (not an absolute share: all containers sit in the run's cgroup parent, one weight among the machine's
+  // other processes, so on a loaded machine a spinner may get less than half a CPU; the bracket says what it got)
+  t.true(spin.cpuPercent! > 10, `a spinner is busy: ${spin.cpuPercent}% (bracket ${bracketPct.toFixed(1)}%)`);
   t.true(spin.cpuPercent! <= cpus * 100 + 1);
   t.true(mem.cpuPercent !== null && mem.cpuPercent < 10, `the sleeping container: ${mem.cpuPercent}%`);
 
-  // memory: the sum of VmRSS of the container's processes, within a few %
+  // memory: the cgroup's usage minus inactive file pages, bracketed within a few %
   t.true(mem.memoryUsage! > 20_000_000, `mem holds 20 MB: ${mem.memoryUsage}`);
-  t.true(Math.abs(mem.memoryUsage! - memAfter) <= memAfter * 0.03 || Math.abs(mem.memoryUsage! - memBefore) <= memBefore * 0.03,
-    `memory ${mem.memoryUsage} vs VmRSS ${memBefore}..${memAfter}`);
+  t.true(mem.memoryUsage! >= Math.min(memBefore, memAfter) * 0.97 && mem.memoryUsage! <= Math.max(memBefore, memAfter) * 1.03,
+    `memory ${mem.memoryUsage} vs the cgroup's ${memBefore}..${memAfter}`);
   t.true(Math.abs(mem.memoryPercent! - (mem.memoryUsage! / v.hostMemory) * 100) < 1e-9, 'without a limit, % of the host memory');
 
   // pids: the processes of each pid namespace
@@ -167,7 +189,7 @@ privilegedSerial('stats: CPU, memory, pids and network are what the kernel count
   const lines = table.stdout.trimEnd().split('\n');
   t.regex(lines[0]!, /^POD\s+CONTAINER\s+CPU %\s+MEM USAGE \/ LIMIT\s+MEM %\s+NET I\/O\s+BLOCK I\/O\s+PIDS\s+SOURCE$/);
   t.is(lines.length, 4);
-  t.regex(lines.find((l) => /\bmem\b/.test(l))!, /MiB \/ no limit .* proc$/);
+  t.regex(lines.find((l) => /\bmem\b/.test(l))!, /MiB \/ unlimited .* cgroup$/);
   t.regex(lines[3]!, /^st\s+\(pod\)/);
 });
 
@@ -237,17 +259,9 @@ privilegedSerial('stats: a container run with --memory shows that limit and its 
   const memDir = (cfg.cgroupDirs ?? []).find((d) => existsSync(join(d, 'memory.limit_in_bytes')) || existsSync(join(d, 'memory.max')));
   t.truthy(memDir, `a memory cgroup is recorded: ${JSON.stringify(cfg.cgroupDirs)}`);
   const v1 = existsSync(join(memDir!, 'memory.limit_in_bytes'));
-  const kernelUsage = (): number => {
-    if (v1) {
-      const inactive = Number(/^total_inactive_file ([0-9]+)$/m.exec(readFileSync(join(memDir!, 'memory.stat'), 'utf8'))![1]);
-      return Number(readFileSync(join(memDir!, 'memory.usage_in_bytes'), 'utf8')) - inactive;
-    }
-    const inactive = Number(/^inactive_file ([0-9]+)$/m.exec(readFileSync(join(memDir!, 'memory.stat'), 'utf8'))![1]);
-    return Number(readFileSync(join(memDir!, 'memory.current'), 'utf8')) - inactive;
-  };
-  const before = kernelUsage();
+  const before = kernelUsage(memDir!);
   const v = await statsJson(['st4']);
-  const after = kernelUsage();
+  const after = kernelUsage(memDir!);
   const c = v.containers[0]!;
   t.is(c.memoryLimit, 64 * 1024 * 1024);
   t.is(c.memoryLimit, Number(readFileSync(join(memDir!, v1 ? 'memory.limit_in_bytes' : 'memory.max'), 'utf8')));

@@ -1,7 +1,7 @@
 // podns run | exec | logs | stop | ps — containers in pods (src/container).
 import { PodnsError } from '../../errors.js';
 import {
-  chooseContainer, commandText, containerLogs, defaultedMessage, execInContainer, parseCpus, parseMemorySize, parsePidsLimit,
+  chooseContainer, commandText, containerLogs, DEFAULT_PIDS_LIMIT, defaultedMessage, execInContainer, LIMIT_FLAGS, parseLimitFlags,
   parseSecurityOpts, parseUser, psRows, runContainer, stopContainers,
 } from '../../container/index.js';
 import { RESTART_POLICIES, validateRestartPolicy } from '../../container/config.js';
@@ -60,15 +60,20 @@ Options:
                              the log never takes more than SIZE x N
   --memory SIZE              memory limit (b, k, m, g: 1024-based; e.g. 256m); over it, the OOM killer
                              ends the container: ps shows OOMKilled
+  --memory-swap SIZE         memory plus swap (needs --memory; -1: unlimited swap; 0 or unset: swap
+                             not limited by podns)
   --cpus N                   CPU limit in CPUs (e.g. 0.5: 50 ms per 100 ms period)
-  --pids-limit N             most processes and threads at once (-1: unlimited)
+  --cpu-shares N             relative CPU weight against its siblings, 2-262144 (1024: one CPU's worth;
+                             cgroup v2: cpu.weight by the kubelet's map)
+  --cpuset-cpus LIST         the CPUs it may run on (e.g. 0-1,3)
+  --pids-limit N             most processes and threads at once (default ${DEFAULT_PIDS_LIMIT}; -1 or 0: unlimited)
   -o json|name               print the container's config and status, or container/NAME
 Root in a container keeps podman's default capabilities (CHOWN, DAC_OVERRIDE, FOWNER, FSETID, KILL,
 NET_BIND_SERVICE, SETFCAP, SETGID, SETPCAP, SETUID, SYS_CHROOT) and runs under Docker's default seccomp
 filter: no mount, no module loading, no new user namespace, no raw sockets (ping works without them).
 A non-root --user gets only the capabilities given with --cap-add.
-A container with a limit gets cgroups (only the controllers its limits need), which exec sessions join too;
-a container without one gets none.
+Every container gets a cgroup (PARENT/POD/NAME under the pod's: see podns create --cgroup-parent), which
+exec sessions join too; a limit this host's cgroups cannot enforce (a missing controller) is an error.
 With an image, CMD [ARG...] replace the image's default arguments (CMD), as 'kubectl run -- ARGS' does;
 the image's entrypoint stays.
 
@@ -81,7 +86,7 @@ Example:
       'read-only'?: boolean;
       'cap-add'?: string[]; 'cap-drop'?: string[]; privileged?: boolean; 'security-opt'?: string[];
       'log-max-size'?: string; 'log-max-files'?: string;
-      memory?: string; cpus?: string; 'pids-limit'?: string;
+      memory?: string; 'memory-swap'?: string; cpus?: string; 'cpu-shares'?: string; 'cpuset-cpus'?: string; 'pids-limit'?: string;
     }>('run', argv, {
       name: { type: 'string' },
       image: { type: 'string' },
@@ -97,9 +102,7 @@ Example:
       'security-opt': { type: 'string', multiple: true },
       'log-max-size': { type: 'string' },
       'log-max-files': { type: 'string' },
-      memory: { type: 'string' },
-      cpus: { type: 'string' },
-      'pids-limit': { type: 'string' },
+      ...LIMIT_FLAGS,
     }, { stopAtFirstPositional: 1 });
     const pod = onePod('run', p.positionals);
     const v = p.values;
@@ -119,9 +122,7 @@ Example:
     const capDrop = capList(v['cap-drop']);
     const logMaxSize = v['log-max-size'] !== undefined ? parseLogMaxSize(v['log-max-size']) : undefined;
     const logMaxFiles = v['log-max-files'] !== undefined ? parseLogMaxFiles(v['log-max-files']) : undefined;
-    const memory = v.memory !== undefined ? parseMemorySize(v.memory) : undefined;
-    const cpus = v.cpus !== undefined ? parseCpus(v.cpus) : undefined;
-    const pidsLimit = v['pids-limit'] !== undefined ? parsePidsLimit(v['pids-limit']) : undefined;
+    const limits = parseLimitFlags(v);
     const res = await runContainer({
       root: p.globals.root,
       store: p.globals.store,
@@ -141,9 +142,7 @@ Example:
       ...security,
       ...(logMaxSize !== undefined ? { logMaxSize } : {}),
       ...(logMaxFiles !== undefined ? { logMaxFiles } : {}),
-      ...(memory !== undefined ? { memory } : {}),
-      ...(cpus !== undefined ? { cpus } : {}),
-      ...(pidsLimit !== undefined ? { pidsLimit } : {}),
+      ...limits,
     });
     if (p.globals.output === 'json') out(json(res));
     else if (p.globals.output === 'name') out(`container/${res.config.name}\n`);

@@ -5,12 +5,15 @@ import { importImage, inspectImage, listImages, removeImage, type ImageConfig } 
 import { parseCommand, parseKeyValues } from '../args.js';
 import type { Command } from '../command.js';
 import { json, table, stdout, stderr } from '../output.js';
+import { pruneImages, storeUsage } from '../../image/usage.js';
 
 const usage = `Usage:
   podns image import NAME FILE.tar|DIR [--cmd JSON] [--entrypoint JSON] [--env K=V]... [--workdir DIR]
   podns image ls [-o json|name|wide]
   podns image rm NAME... [--force]
   podns image inspect NAME
+  podns image du [-o json]
+  podns image prune [--all]
 
 Images live in the image store (--store DIR, PODNS_STORE, default /var/lib/podns).
 import takes a tarball of a root filesystem, such as 'docker export' writes (plain, .gz, .xz, .bz2, .zst),
@@ -22,7 +25,9 @@ or a directory, and records default settings the way 'docker import --change' do
 NAME is a reference as Docker writes it: nginx (= nginx:latest), nginx:1.25, hwchiu/netutils,
 localhost:5000/team/app:v2. Importing onto an existing name moves the name to the new image.
 rm refuses to remove an image a container uses; --force removes the name and keeps the image until
-no container uses it.
+no container uses it. du shows the store's disk usage per part (each file once); prune removes the
+images no name points at and no container uses (--all: every image no container uses) and the work
+directories of dead processes.
 
 Example:
   docker export $(docker create nginx) > nginx.tar
@@ -154,8 +159,35 @@ async function inspectCmd(argv: string[]): Promise<number> {
   return 0;
 }
 
+async function duCmd(argv: string[]): Promise<number> {
+  const p = parseCommand('image du', argv, {});
+  if (p.positionals.length > 0) throw new PodnsError('EUSAGE', `podns image du: unexpected argument "${p.positionals[0]}"`);
+  const u = storeUsage({ store: p.globals.store });
+  if (p.globals.output === 'json') {
+    stdout.write(json(u));
+    return 0;
+  }
+  const rows = u.parts.map((x) => [x.part, humanSize(x.bytes), String(x.entries)]);
+  rows.push(['total', humanSize(u.total), `${u.images} images`]);
+  stdout.write(table(['PART', 'SIZE', 'ENTRIES'], rows));
+  return 0;
+}
+
+async function pruneCmd(argv: string[]): Promise<number> {
+  const p = parseCommand<{ all?: boolean }>('image prune', argv, { all: { type: 'boolean', short: 'a' } });
+  if (p.positionals.length > 0) throw new PodnsError('EUSAGE', `podns image prune: unexpected argument "${p.positionals[0]}"`);
+  const r = pruneImages({ root: p.globals.root, store: p.globals.store, all: p.values.all === true });
+  if (p.globals.output === 'json') {
+    stdout.write(json(r));
+    return 0;
+  }
+  for (const id of r.images) stdout.write(`Deleted: ${id}\n`);
+  for (const l of r.temp) stdout.write(`${l}\n`);
+  return 0;
+}
+
 const subcommands: Record<string, (argv: string[]) => Promise<number>> = {
-  import: importCmd, ls: lsCmd, list: lsCmd, rm: rmCmd, remove: rmCmd, inspect: inspectCmd,
+  import: importCmd, ls: lsCmd, list: lsCmd, rm: rmCmd, remove: rmCmd, inspect: inspectCmd, du: duCmd, prune: pruneCmd,
 };
 
 export const commands: Command[] = [
@@ -169,7 +201,7 @@ export const commands: Command[] = [
       // `podns images` is `podns image ls`, as with docker.
       if (sub === undefined || sub.startsWith('-')) return lsCmd(argv);
       const fn = subcommands[sub];
-      if (!fn) throw new PodnsError('EUSAGE', `podns image: unknown subcommand "${sub}"; use import, ls, rm or inspect`);
+      if (!fn) throw new PodnsError('EUSAGE', `podns image: unknown subcommand "${sub}"; use import, ls, rm, inspect, du or prune`);
       if (rest[0] === '--help' || rest[0] === '-h') {
         stdout.write(usage);
         return 0;

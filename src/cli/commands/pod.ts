@@ -1,6 +1,7 @@
 // podns create | get (ls) | inspect | delete (rm) | gc | repair
 import { NotFoundError, oneLine, PodnsError } from '../../errors.js';
 import { parsePublish } from '../../network/index.js';
+import { LIMIT_FLAGS, parseLimitFlags } from '../../container/limits.js';
 import { createPod, deletePod, gc, inspectPod, listPods, podIp, podQos, podState, readPod, repairPod, type PodRecord } from '../../pod/index.js';
 import { DEFAULT_GRACE_SECONDS } from '../../pod/delete.js';
 import { DEFAULT_ROOT } from '../../state/paths.js';
@@ -35,13 +36,19 @@ Options:
   --share-pid            one pid namespace for the whole pod, with the pause as its init
   --label KEY=VALUE      (repeatable)
   --annotation KEY=VALUE (repeatable)
+  --cgroup-parent PATH   the cgroup the pod's goes under (default podns; e.g. kubepods/burstable, as the
+                         kubelet's cgroup_parent): PATH/POD-UID8 holds the pause's and each container's
+  --memory SIZE, --memory-swap SIZE, --cpus N, --cpu-shares N, --cpuset-cpus LIST, --pids-limit N
+                         the pod's own totals, over all its containers (units as for podns run; no
+                         default pids limit for the pod: each container has its own)
   --root DIR             state directory (or PODNS_ROOT; default ${DEFAULT_ROOT})
   -o json|name           print the pod record, or pod/NAME
 `,
   async run(argv) {
     const p = parseCommand<{
       network?: string; subnet?: string; bridge?: string; gateway?: string; ip?: string; hostname?: string;
-      publish?: string[]; 'share-pid'?: boolean; label?: string[]; annotation?: string[];
+      publish?: string[]; 'share-pid'?: boolean; label?: string[]; annotation?: string[]; 'cgroup-parent'?: string;
+      memory?: string; 'memory-swap'?: string; cpus?: string; 'cpu-shares'?: string; 'cpuset-cpus'?: string; 'pids-limit'?: string;
     }>('create', argv, {
       network: { type: 'string' },
       subnet: { type: 'string' },
@@ -53,9 +60,17 @@ Options:
       'share-pid': { type: 'boolean' },
       label: { type: 'string', short: 'l', multiple: true },
       annotation: { type: 'string', multiple: true },
+      'cgroup-parent': { type: 'string' },
+      ...LIMIT_FLAGS,
     });
     const name = onePod('create', p.positionals);
     const v = p.values;
+    const l = parseLimitFlags(v);
+    const limits = {
+      ...(l.memory !== undefined ? { memory: l.memory } : {}), ...(l.memorySwap !== undefined ? { memorySwap: l.memorySwap } : {}),
+      ...(l.cpus !== undefined ? { cpus: l.cpus } : {}), ...(l.cpuShares !== undefined ? { cpuShares: l.cpuShares } : {}),
+      ...(l.cpusetCpus !== undefined ? { cpusetCpus: l.cpusetCpus } : {}), ...(l.pidsLimit !== undefined ? { pids: l.pidsLimit } : {}),
+    };
     const rec = await createPod({
       root: p.globals.root,
       name,
@@ -69,6 +84,8 @@ Options:
       sharePid: v['share-pid'] === true,
       labels: parseKeyValues(v.label, 'label', 'create'),
       annotations: parseKeyValues(v.annotation, 'annotation', 'create'),
+      ...(v['cgroup-parent'] !== undefined ? { cgroupParent: v['cgroup-parent'] } : {}),
+      ...(Object.keys(limits).length > 0 ? { limits } : {}),
     });
     if (p.globals.output === 'json') out(json(rec));
     else if (p.globals.output === 'name') out(`pod/${rec.name}\n`);
