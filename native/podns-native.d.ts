@@ -118,6 +118,14 @@ export function pidfdOpen(pid: number): number;
 export function pidfdSendSignal(pidfd: number, signal: number): void;
 /** flock(2). op 'sh' | 'ex' | 'un'. nonblock → EWOULDBLOCK as code 'EAGAIN' when held. */
 export function flock(fd: number, op: 'sh' | 'ex' | 'un', nonblock?: boolean): void;
+/** flock(fd, LOCK_SH|LOCK_EX) on a libuv pool thread: settles once the lock is taken (or with its errno). */
+export function flockAsync(fd: number, op: 'sh' | 'ex'): Promise<void>;
+/**
+ * Resolves true once the process of pidfd has exited (zombie or reaped), false after timeoutMs (-1: never).
+ * Watched by the event loop (uv_poll on a dup of the pidfd): no thread, no /proc polling; the caller may
+ * close pidfd meanwhile.
+ */
+export function pidfdWait(pidfd: number, timeoutMs: number): Promise<boolean>;
 /** pipe2(O_CLOEXEC) → [readFd, writeFd] */
 export function pipe(): [number, number];
 /**
@@ -159,5 +167,8 @@ export function nlOpen(protocol: number, netnsFd?: number): number;
  */
 export function nsCreate(flags: number, hostname?: string | null, netlinkProtocol?: number | null, netSysctls?: Record<string, string>): { net?: number; ipc?: number; uts?: number; nl?: number };
 export function nlSend(fd: number, msg: Buffer): void;
-/** One datagram into buf; returns its length. Blocks. A datagram larger than buf: EMSGSIZE (and it is dropped). */
-export function nlRecv(fd: number, buf: Buffer): number;
+/**
+ * One datagram from the kernel into buf; returns its length. Waits at most timeoutMs (then ETIMEDOUT).
+ * Datagrams from any other sender (nl_pid != 0) are dropped unread. A datagram larger than buf: EMSGSIZE.
+ */
+export function nlRecv(fd: number, buf: Buffer, timeoutMs: number): number;

@@ -424,6 +424,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   fn("isatty", Isatty);
   InitSpawn(env, exports);
   InitNetlink(env, exports);
+  InitWait(env, exports);
   return exports;
 }
 

@@ -38,5 +38,6 @@ bool Bool(Napi::Env env, const Napi::Value& v, const char* what);               
 // Parts of the module, each adds its functions to `exports`.
 void InitSpawn(Napi::Env env, Napi::Object exports);
 void InitNetlink(Napi::Env env, Napi::Object exports);
+void InitWait(Napi::Env env, Napi::Object exports);
 
 }  // namespace podns

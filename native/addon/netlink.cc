@@ -11,9 +11,12 @@
 #include <linux/netlink.h>
 #include <sched.h>
 #include <sys/socket.h>
+#include <poll.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <string>
 
 #ifndef NETLINK_EXT_ACK
@@ -109,19 +112,39 @@ Napi::Value NlSend(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// One datagram FROM THE KERNEL into buf, waiting at most timeoutMs for it (ETIMEDOUT after that: a
+// long-running process must not hang on a socket that never answers). Any process may send to our port id
+// (unicast needs no privilege), so a datagram whose sender is not the kernel (nl_pid != 0) is dropped and
+// the wait goes on: a forged ACK or error can never stand in for the kernel's answer.
 Napi::Value NlRecv(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = Fd(env, info[0], "nlRecv: fd");
   if (!info[1].IsBuffer()) ThrowType(env, "nlRecv: buf must be a Buffer");
   Napi::Buffer<uint8_t> buf = info[1].As<Napi::Buffer<uint8_t>>();
-  ssize_t n;
-  // MSG_TRUNC: return the datagram's real length, so a too-small buffer is an error, not a silent cut.
-  do n = recv(fd, buf.Data(), buf.Length(), MSG_TRUNC);
-  while (n < 0 && errno == EINTR);
-  // ENOBUFS: the kernel dropped messages (receive buffer overrun); the caller must resync.
-  if (n < 0) ThrowErrno(env, errno, "recv");
-  if (static_cast<size_t>(n) > buf.Length()) ThrowErrno(env, EMSGSIZE, "recv");
-  return Napi::Number::New(env, static_cast<double>(n));
+  int timeoutMs = Int(env, info[2], "nlRecv: timeoutMs", 0, INT_MAX);
+  struct timespec start;
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  for (;;) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long elapsed = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+    long left = timeoutMs - elapsed;
+    struct pollfd p = {fd, POLLIN, 0};
+    int rc = poll(&p, 1, left > 0 ? static_cast<int>(left) : 0);
+    if (rc < 0 && errno == EINTR) continue;
+    if (rc < 0) ThrowErrno(env, errno, "poll");
+    if (rc == 0) ThrowErrno(env, ETIMEDOUT, "recv");
+    struct sockaddr_nl from = {};
+    socklen_t fromLen = sizeof from;
+    // MSG_TRUNC: return the datagram's real length, so a too-small buffer is an error, not a silent cut.
+    ssize_t n = recvfrom(fd, buf.Data(), buf.Length(), MSG_TRUNC | MSG_DONTWAIT, reinterpret_cast<struct sockaddr*>(&from), &fromLen);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    // ENOBUFS: the kernel dropped messages (receive buffer overrun); the caller must resync.
+    if (n < 0) ThrowErrno(env, errno, "recv");
+    if (fromLen < sizeof from || from.nl_family != AF_NETLINK || from.nl_pid != 0) continue;  // not the kernel
+    if (static_cast<size_t>(n) > buf.Length()) ThrowErrno(env, EMSGSIZE, "recv");
+    return Napi::Number::New(env, static_cast<double>(n));
+  }
 }
 
 // New, empty namespaces (net, ipc, uts; any of them) as fds (O_CLOEXEC), with no process in them:

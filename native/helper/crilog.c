@@ -35,7 +35,8 @@ static void move(struct crilog *l, const char *from, int kf, const char *to, int
 /* O_APPEND: each writev lands whole at the end. The size comes from fstat once per open, so that a file
    left by an earlier watcher (or a rename that failed) still counts. */
 static int reopen(struct crilog *l) {
-  l->fd = openat(l->dirfd, "current.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  l->fd = l->path ? open(l->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640)
+                  : openat(l->dirfd, "current.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   l->bytes = 0;
   if (l->fd < 0) return -1;
   struct stat st;
@@ -45,6 +46,8 @@ static int reopen(struct crilog *l) {
 
 int crilog_open(struct crilog *l, int dirfd, uint64_t max_size, int max_files) {
   l->dirfd = dirfd;
+  /* one file, rotated by its reader (kubelet): no size cap here */
+  if (l->path) max_size = UINT64_MAX;
   l->max_size = max_size ? max_size : 1;
   l->max_files = max_files < 2 ? 2 : max_files;
   l->rotated = 0;
@@ -85,7 +88,15 @@ void crilog_write(struct crilog *l, const char *head, size_t head_len, const cha
   if (w > 0) l->bytes += (uint64_t)w;
 }
 
+int crilog_reopen(struct crilog *l) {
+  if (!l->path) return l->fd;
+  if (l->fd >= 0) close(l->fd);
+  return reopen(l);
+}
+
 void crilog_new_run(struct crilog *l) {
+  /* --log-file: a restart (never asked for by the CRI) goes on in the same file */
+  if (l->path) return;
   if (l->fd >= 0) close(l->fd);
   l->fd = -1;
   /* the new run starts with one file; the current run, about to become the previous, keeps the rest */

@@ -21,6 +21,8 @@
 
 struct crilog {
   int dirfd;          // the container directory (not owned)
+  const char *path;   // --log-file: one file at this absolute path, never rotated here (kubelet rotates it and
+                      // asks for a new one: crilog_reopen); NULL: current.log in dirfd, rotated as above
   int fd;             // current.log, O_APPEND; -1 when it could not be opened
   uint64_t bytes;     // current.log's size: counted here, never stat'ed per line
   uint64_t max_size;  // >= 1
@@ -31,6 +33,9 @@ struct crilog {
 
 // Opens (creates) current.log in dirfd. Returns the fd, or -1 with errno.
 int crilog_open(struct crilog *l, int dirfd, uint64_t max_size, int max_files);
+// --log-file mode: the file was renamed away (kubelet's rotation): close it and open (create) a new one at
+// the same path; in the rotating mode, nothing. Returns the fd, or -1 with errno.
+int crilog_reopen(struct crilog *l);
 // Appends one line: head (time, stream, tag and the spaces), text, "\n", in one writev, rotating first
 // when the line would pass max_size (and the file is not empty).
 void crilog_write(struct crilog *l, const char *head, size_t head_len, const char *text, size_t len);

@@ -71,6 +71,7 @@ static __attribute__((noreturn)) void watcher(struct opts *o) {
   sigaction(SIGTERM, &sa, NULL);
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGCHLD, &sa, NULL);
+  sigaction(SIGUSR1, &sa, NULL);
   signal(SIGPIPE, SIG_IGN);
   signal(SIGHUP, SIG_IGN);
   sigset_t set;
@@ -78,11 +79,12 @@ static __attribute__((noreturn)) void watcher(struct opts *o) {
   sigaddset(&set, SIGCHLD);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGUSR1); /* ReopenContainerLog: a new --log-file */
   sigprocmask(SIG_BLOCK, &set, NULL);
   W.sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
   W.timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
   if (W.sigfd < 0 || W.timerfd < 0) { report(ready, errno, "signalfd", "%s", strerror(errno)); _exit(1); }
-  if (open_log() < 0) { report(ready, errno, "open", "%s/current.log: %s", o->dir, strerror(errno)); _exit(1); }
+  if (open_log() < 0) { report(ready, errno, "open", "%s: %s", o->log_file ? o->log_file : "current.log", strerror(errno)); _exit(1); }
 
   if (o->devices_cgroup && (W.devices_fd = devices_cgroup_open(o->devices_cgroup)) < 0) {
     int e = errno;
@@ -132,6 +134,7 @@ static __attribute__((noreturn)) void watcher(struct opts *o) {
       struct signalfd_siginfo si;
       while (read(W.sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
         if (si.ssi_signo == SIGCHLD) reap();
+        else if (si.ssi_signo == SIGUSR1) crilog_reopen(&W.log);
         else terminate();
       }
     }

@@ -78,6 +78,7 @@ struct opts {
   int n_cgroup_dirs;
   uint64_t log_max_size; /* --log-max-size BYTES */
   int log_max_files;     /* --log-max-files N (>= 2) */
+  const char *log_file;  /* --log-file PATH: the CRI's log_directory/log_path; SIGUSR1 reopens it */
   char **argv;
 };
 

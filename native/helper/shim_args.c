@@ -132,6 +132,9 @@ int parse(int argc, char **argv, struct opts *o) {
       long n;
       if (parse_num(v, 1, LONG_MAX, &n)) { bad = a; snprintf(why, sizeof why, "bad --log-max-size \"%s\": want bytes, 1 or more", v); break; }
       o->log_max_size = (uint64_t)n;
+    } else if (!strcmp(a, "--log-file")) {
+      if (!safe_dst(v)) { bad = a; snprintf(why, sizeof why, "bad --log-file \"%s\": want an absolute path without ..", v); break; }
+      o->log_file = v;
     } else if (!strcmp(a, "--log-max-files")) {
       long n;
       /* 2 at least: the previous run keeps its newest file and the current run needs one (crilog.h) */

@@ -42,7 +42,10 @@ int fmt_time(char *out, size_t n, const struct timespec *ts, int digits) {
                   f[0], f[1], f[2], f[3], f[4], f[5], frac);
 }
 
-int open_log(void) { return crilog_open(&W.log, W.dirfd, W.o->log_max_size, W.o->log_max_files); }
+int open_log(void) {
+  W.log.path = W.o->log_file;
+  return crilog_open(&W.log, W.dirfd, W.o->log_max_size, W.o->log_max_files);
+}
 
 /* One CRI log line: "<RFC3339Nano> stdout|stderr F|P text\n" in one write (O_APPEND keeps it whole),
    in current.log, rotated at the size cap (crilog.c). */

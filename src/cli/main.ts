@@ -18,6 +18,7 @@ const groups = {
   manifest: () => import('./commands/manifest.js'),
   views: () => import('./commands/views.js'),
   tour: () => import('./commands/tour.js'),
+  cri: () => import('./commands/cri.js'),
 };
 type Group = keyof typeof groups;
 
@@ -29,6 +30,7 @@ export const commandIndex: Record<string, Group> = {
   apply: 'manifest',
   ns: 'views', net: 'views', stats: 'views',
   tour: 'tour',
+  cri: 'cri',
 };
 
 export async function loadAllCommands(): Promise<Command[]> {

@@ -4,7 +4,7 @@
 // pid, mnt, cgroup): the command sees exactly what the workload sees, root filesystem included. Node
 // could not do that itself (a multithreaded process cannot join a mount namespace). The pidfd is opened
 // before the workload is checked to be the container's (status.ts), so a recycled pid is never entered.
-import { closeSync } from 'node:fs';
+import { closeSync, readFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import { isErrno, PodnsError } from '../errors.js';
@@ -50,8 +50,8 @@ export function execOptions(config: Pick<ContainerConfig, 'workingDir' | 'uid' |
   };
 }
 
-/** Runs argv in the container with our stdio; resolves to its exit status (128+N when killed by signal N). */
-export async function execInContainer(o: ExecOptions): Promise<number> {
+/** The container's running workload as a pidfd (checked to be it), its config and the helper's argv and env. */
+function prepareExec(o: ExecOptions): { pidfd: number; args: string[]; env: Record<string, string>; name: string } {
   const root = resolveRoot(o.root);
   if (o.argv.length === 0 || o.argv[0] === '') {
     throw new PodnsError('EUSAGE', 'no command to run: give one after --, e.g. podns exec POD -- sh');
@@ -77,9 +77,24 @@ export async function execInContainer(o: ExecOptions): Promise<number> {
     const env = workloadEnv(config, rec);
     if (o.tty && process.env.TERM !== undefined && !env.some((e) => e.startsWith('TERM='))) env.push(`TERM=${process.env.TERM}`);
     const args = execArgv(execOptions(config, o.argv, o.tty === true));
+    return { pidfd, args, env: Object.fromEntries(env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)])), name };
+  } catch (err) {
+    closeSync(pidfd);
+    throw err;
+  }
+}
+
+function exitStatus(code: number | null, signal: NodeJS.Signals | null): number {
+  return code ?? 128 + (signal ? constants.signals[signal] : 0);
+}
+
+/** Runs argv in the container with our stdio; resolves to its exit status (128+N when killed by signal N). */
+export async function execInContainer(o: ExecOptions): Promise<number> {
+  const { pidfd, args, env } = prepareExec(o);
+  try {
     const child = spawn(executable(helperPath), args, {
       argv0: HELPER_ARGV0,
-      env: Object.fromEntries(env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)])),
+      env,
       stdio: [o.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit', pidfd],
     });
     // The helper relays signals to the command. SIGINT/SIGQUIT from the terminal reach the helper
@@ -93,14 +108,95 @@ export async function execInContainer(o: ExecOptions): Promise<number> {
     try {
       return await new Promise<number>((resolveExit, reject) => {
         child.once('error', reject);
-        child.once('exit', (code, signal) => {
-          resolveExit(code ?? 128 + (signal ? constants.signals[signal] : 0));
-        });
+        child.once('exit', (code, signal) => resolveExit(exitStatus(code, signal)));
       });
     } finally {
       for (const [s, h] of handlers) process.off(s, h);
     }
   } finally {
     closeSync(pidfd);
+  }
+}
+
+export interface CapturedExec {
+  exitCode: number;
+  stdout: Buffer;
+  stderr: Buffer;
+  /** the time ran out: the command was killed (exitCode 137) */
+  timedOut: boolean;
+}
+
+/** Output kept per stream at most (the CRI's ExecSync answers in one message): the rest is dropped. */
+export const CAPTURE_MAX_BYTES = 16 << 20;
+
+/**
+ * Runs argv in the container with stdin /dev/null and its output captured (the CRI's ExecSync). After
+ * timeoutMs (0: none) the command itself is SIGKILLed (the helper's child, found by the helper's pid),
+ * then the helper. Touches no process-wide signal handler (a server runs many at once).
+ */
+export async function execCapture(o: Omit<ExecOptions, 'tty' | 'interactive'> & { timeoutMs?: number }): Promise<CapturedExec> {
+  const { pidfd, args, env } = prepareExec(o);
+  try {
+    const child = spawn(executable(helperPath), args, { argv0: HELPER_ARGV0, env, stdio: ['ignore', 'pipe', 'pipe', pidfd] });
+    const take = (stream: NodeJS.ReadableStream | null): Promise<Buffer> => new Promise((res) => {
+      const parts: Buffer[] = [];
+      let size = 0;
+      if (stream === null) return res(Buffer.alloc(0));
+      stream.on('data', (b: Buffer) => {
+        if (size >= CAPTURE_MAX_BYTES) return;
+        parts.push(b.subarray(0, CAPTURE_MAX_BYTES - size));
+        size += b.length;
+      });
+      stream.on('end', () => res(Buffer.concat(parts)));
+      stream.on('error', () => res(Buffer.concat(parts)));
+      stream.on('close', () => res(Buffer.concat(parts)));
+    });
+    const out = take(child.stdout);
+    const err = take(child.stderr);
+    let timedOut = false;
+    const timer = o.timeoutMs !== undefined && o.timeoutMs > 0 ? setTimeout(() => {
+      timedOut = true;
+      if (child.pid !== undefined) killChildren(child.pid);
+      child.kill('SIGKILL');
+    }, o.timeoutMs) : undefined;
+    try {
+      const code = await new Promise<number>((resolveExit, reject) => {
+        child.once('error', reject);
+        child.once('exit', (c, signal) => resolveExit(exitStatus(c, signal)));
+      });
+      // a process the command left behind may hold the pipes open: take what came within a moment
+      const drained = setTimeout(() => { child.stdout?.destroy(); child.stderr?.destroy(); }, 1000);
+      try {
+        return { exitCode: code, stdout: await out, stderr: await err, timedOut };
+      } finally {
+        clearTimeout(drained);
+      }
+    } finally {
+      if (timer !== undefined) clearTimeout(timer);
+    }
+  } finally {
+    closeSync(pidfd);
+  }
+}
+
+/** SIGKILL to the children of pid (the helper's: the command it runs in the container), through pidfds. */
+function killChildren(pid: number): void {
+  let kids: number[];
+  try {
+    kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
+  } catch {
+    return;
+  }
+  for (const k of kids) {
+    try {
+      const fd = native.pidfdOpen(k);
+      try {
+        native.pidfdSendSignal(fd, constants.signals.SIGKILL);
+      } finally {
+        closeSync(fd);
+      }
+    } catch {
+      // gone already
+    }
   }
 }

@@ -1,6 +1,7 @@
 // Containers: processes in a pod's namespaces, each watched by a podns-helper shim. See docs/DESIGN.md.
 export { runContainer, type RunOptions } from './run.js';
-export { execInContainer, type ExecOptions } from './exec.js';
+export { execInContainer, execCapture, type ExecOptions, type CapturedExec } from './exec.js';
+export { removeContainer, reopenContainerLog } from './remove.js';
 export { containerLogs, parseLog, LineAssembler, type LogLine, type LogsOptions } from './logs.js';
 export { stopContainers, containerNames, DEFAULT_GRACE_SECONDS, type StopOptions } from './stop.js';
 export { readContainerStatus, readContainerConfig, statusText } from './status.js';

@@ -7,7 +7,7 @@
 // is the watcher itself then: it does not fork again. The watcher reports on the ready pipe once the
 // workload has exec'd.
 import { closeSync, existsSync, mkdirSync, read as fsRead, readSync, realpathSync, rmSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, normalize, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { isErrno, PodnsError, errnoError } from '../errors.js';
 import { faultPoint } from '../fault.js';
@@ -42,6 +42,12 @@ export interface RunOptions {
   root?: string;
   /** the image store (absent: PODNS_STORE, else /var/lib/podns) */
   store?: string;
+  /**
+   * The container's log as one file at this absolute path, rotated by its reader (the CRI's
+   * log_directory/log_path: kubelet rotates it and asks for a new one, reopenContainerLog); absent:
+   * current.log in the container's directory, rotated by the watcher.
+   */
+  logFile?: string;
   pod: string;
   name: string;
   image?: string;
@@ -156,6 +162,7 @@ export function shimOptions(root: string, rec: PodRecord, config: ContainerConfi
     ...(config.readOnlyRootFilesystem === true ? { readonlyRootfs: true } : {}),
     // a record from before the limits existed gets the defaults
     ...validateLogLimits(config),
+    ...(config.logFile !== undefined ? { logFile: config.logFile } : {}),
     ...(config.devicesCgroup !== undefined ? { devicesCgroup: config.devicesCgroup } : {}),
     ...(config.cgroupDirs !== undefined ? { cgroupDirs: config.cgroupDirs } : {}),
     argv: config.argv,
@@ -250,6 +257,15 @@ async function startShim(root: string, rec: PodRecord, config: ContainerConfig, 
   };
 }
 
+/** An absolute, normalised path whose directory exists (the file itself is made by the watcher). */
+function validateLogFile(file: string): string {
+  if (typeof file !== 'string' || !isAbsolute(file) || normalize(file) !== file || file.includes('\0') || file.endsWith('/')) {
+    throw new PodnsError('EINVAL', `invalid log file "${String(file).slice(0, 120)}": give an absolute, normalised file path`);
+  }
+  if (!existsSync(dirname(file))) throw new PodnsError('ENOENT', `log file ${file}: its directory does not exist; make it first`);
+  return file;
+}
+
 function absRootfs(dir: string): string {
   let real: string;
   try {
@@ -327,6 +343,7 @@ export async function runContainer(o: RunOptions): Promise<{ config: ContainerCo
     ...ids,
     restartPolicy: restartPolicy ?? rec.restartPolicy ?? 'Never',
     ...logLimits,
+    ...(o.logFile !== undefined ? { logFile: validateLogFile(o.logFile) } : {}),
     createdAt: new Date().toISOString(),
     ...(o.readOnlyRootFilesystem === true ? { readOnlyRootFilesystem: true } : {}),
     ...privileges,
@@ -338,7 +355,7 @@ export async function runContainer(o: RunOptions): Promise<{ config: ContainerCo
   if (cgroups !== undefined) Object.assign(config, { limits, cgroupPath: cgroups.path, cgroupDirs: cgroups.dirs });
 
   // Recorded before it is made (DESIGN: a crash leaves a record that says what may exist).
-  rec = updatePod({ root, name: o.pod, update: (r) => {
+  rec = await updatePod({ root, name: o.pod, update: (r) => {
     if (r.phase !== 'ready') throw new PodnsError('EPODNOTREADY', `pod "${o.pod}" is being deleted`);
     if (r.containers.includes(o.name)) {
       throw new PodnsError('EEXIST', `container "${o.name}" already exists in pod "${o.pod}"; choose another --name (containers of a pod are fixed: delete the pod to replace it)`);
@@ -381,7 +398,7 @@ export async function runContainer(o: RunOptions): Promise<{ config: ContainerCo
       await removeContainerCgroups(config).catch(() => undefined);
       rmSync(dir, { recursive: true, force: true });
       try {
-        updatePod({ root, name: o.pod, update: (r) => { r.containers = r.containers.filter((c) => c !== o.name); } });
+        await updatePod({ root, name: o.pod, update: (r) => { r.containers = r.containers.filter((c) => c !== o.name); } });
       } catch {
         // pod deleted meanwhile: nothing to undo
       }

@@ -5,10 +5,9 @@
 // is never hit, and "already gone" is success: stop is safe to repeat, also after a crash.
 import { closeSync } from 'node:fs';
 import { constants } from 'node:os';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { isErrno } from '../errors.js';
 import { native } from '../native/index.js';
-import { procStat, processAlive } from '../pod/proc.js';
+import { KILL_WAIT_MS, procStat, waitExit } from '../pod/proc.js';
 import { tryReadPod } from '../pod/store.js';
 import { listDir } from '../state/files.js';
 import { validateName } from '../state/names.js';
@@ -54,10 +53,6 @@ function openChecked(pid: number, check: () => boolean): Target | undefined {
   return { pid, startTime, fd };
 }
 
-function alive(t: Target | undefined): boolean {
-  return t !== undefined && processAlive(t.pid, t.startTime);
-}
-
 function send(t: Target | undefined, sig: number): void {
   if (t === undefined) return;
   try {
@@ -67,13 +62,10 @@ function send(t: Target | undefined, sig: number): void {
   }
 }
 
+/** Every target gone (waited on its pidfd) within ms? */
 async function waitGone(targets: Array<Target | undefined>, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    if (!targets.some(alive)) return true;
-    if (Date.now() >= deadline) return false;
-    await sleep(10);
-  }
+  const waits = targets.filter((t): t is Target => t !== undefined).map((t) => waitExit(t.fd, ms));
+  return (await Promise.all(waits)).every((gone) => gone);
 }
 
 /**
@@ -107,7 +99,7 @@ async function stopProcesses(root: string, pod: string, name: string, graceSec: 
     send(watcher, SIGKILL);
     // SIGKILL cannot be caught: both are gone within moments (the watcher, as a pid namespace's
     // init, only once the kernel has killed and reaped everything in that namespace).
-    await waitGone([watcher, workload], 5000);
+    await waitGone([watcher, workload], KILL_WAIT_MS);
   } finally {
     if (watcher !== undefined) closeSync(watcher.fd);
     if (workload !== undefined) closeSync(workload.fd);

@@ -15,7 +15,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { isErrno, PodnsError } from '../errors.js';
 import { ensureDir, listDir, readJsonIfExists, writeFileAtomic, writeJsonAtomic } from '../state/files.js';
-import { withLock } from '../state/lock.js';
+import { withLockSync } from '../state/lock.js';
 import { paths } from '../state/paths.js';
 import { storePaths } from '../state/store-root.js';
 import { isDigest, parseDigest } from './digest.js';
@@ -123,7 +123,7 @@ export function readNames(store: string): Record<string, string> {
 export function updateNames<T>(store: string, fn: (names: Record<string, string>) => T): T {
   const dir = imagesDir(store);
   ensureDir(dir);
-  return withLock(dir, () => {
+  return withLockSync(dir, () => {
     const names = readNames(store);
     const out = fn(names);
     const sorted = Object.fromEntries(Object.entries(names).sort(([a], [b]) => a.localeCompare(b)));

@@ -61,6 +61,8 @@ export interface ShimArgvOptions {
   // logs (issue 10 point 7)
   logMaxSize?: number;
   logMaxFiles?: number;
+  /** one log file at this absolute path, never rotated by the watcher; SIGUSR1 opens a new one (the CRI) */
+  logFile?: string;
 
   /** the workload's argv (after --) */
   argv: string[];
@@ -141,6 +143,7 @@ export function shimArgv(o: ShimArgvOptions): string[] {
   privilegeArgs(out, o);
   opt(out, '--log-max-size', o.logMaxSize);
   opt(out, '--log-max-files', o.logMaxFiles);
+  opt(out, '--log-file', o.logFile);
   out.push('--', ...o.argv);
   return out;
 }

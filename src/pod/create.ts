@@ -59,13 +59,13 @@ export type { CreatePodOptions } from './validate.js';
 export async function createPod(o: CreatePodOptions): Promise<PodRecord> {
   const plan = planCreate(o);
   executable(pausePath);
-  const root = ensureRoot(plan.root);
+  const root = await ensureRoot(plan.root);
   const { name, uid, mode } = plan;
 
   // the network the pod joins (made if needed; a fast check when it exists)
   const net: NetworkConfig | undefined = mode.kind === 'bridge' && plan.net !== undefined ? await ensureNetwork({ root, ...plan.net }) : undefined;
   const netnsPath = mode.kind !== 'host' ? paths.netnsPin(name) : undefined;
-  if (netnsPath !== undefined) ensureNetnsDir(root);
+  if (netnsPath !== undefined) await ensureNetnsDir(root);
 
   // The pod's namespaces, as fds the pause will join: new ipc (and uts, with the pod's hostname, and net
   // for bridge and none); pod:OTHER joins that pod's net; host keeps ours for net and uts.
@@ -99,7 +99,7 @@ export async function createPod(o: CreatePodOptions): Promise<PodRecord> {
     // --- record 1 (see the top of the file)
     let pausing: Promise<ProcRef> | undefined;
     try {
-      withLock(root, () => {
+      await withLock(root, () => {
         // checked again under the lock: another create may have taken the name or port since planCreate
         if (podExists(root, name)) {
           throw new PodnsError('EEXIST', `pod "${name}" already exists; delete it first (podns delete ${name}) or choose another name`);
@@ -196,7 +196,7 @@ export async function createPod(o: CreatePodOptions): Promise<PodRecord> {
           network = { ...network, ...setupPodNetwork({ net, netnsFd: fds.net!, hostVeth, ip: network.ip, ...(podNl !== undefined ? { podHandle: podNl } : {}) }) };
           faultPoint('after-veth'); // veth and eth0, no etc files yet
         }
-        writeEtcFiles(root, name, { hostname: plan.hostname, ...(ip !== undefined ? { ip } : {}), mode: mode.kind === 'host' ? 'host' : 'own' });
+        writeEtcFiles(root, name, { hostname: plan.hostname, ...(ip !== undefined ? { ip } : {}), mode: mode.kind === 'host' ? 'host' : 'own', ...(plan.dns !== undefined ? { dns: plan.dns } : {}) });
         // all but the pause, which may still be starting (not awaited yet)
         faultPoint('after-etc');
       } catch (err) {
@@ -215,7 +215,7 @@ export async function createPod(o: CreatePodOptions): Promise<PodRecord> {
         throw new PodnsError('EPAUSE', `the pause process of pod "${name}" (pid ${pause.pid}) exited while the pod was being created`);
       }
       // --- record 2: the pause (and eth0's MAC), and ready
-      const rec = updatePod({ root, name, update: (r) => {
+      const rec = await updatePod({ root, name, update: (r) => {
         r.pause = pause;
         if (network !== undefined) r.network = network;
         r.phase = 'ready';

@@ -35,7 +35,7 @@ export async function deletePod(o: DeleteOptions): Promise<string[]> {
   const abs = resolveRoot(o.root);
   const name = validateName('pod', o.name);
   const grace = checkGrace(o.grace);
-  const rec = withLock(abs, () => {
+  const rec = await withLock(abs, () => {
     const r = readPod({ root: abs, name });
     if (ownerAlive(r) && r.ownerPid !== process.pid && o.force !== true) {
       const what = r.phase === 'creating' ? 'created' : r.phase === 'deleting' ? 'deleted' : 'repaired';

@@ -16,7 +16,7 @@ import { mountAt } from '../state/root.js';
 import { terminate, type ProcRef } from './proc.js';
 import { hostCgroups } from '../cgroups/index.js';
 import { removePodCgroup } from './cgroup.js';
-import { readClaim, removeClaim, removePodDir } from './store.js';
+import { readClaim, removeClaim, removePodDir, tryReadPod } from './store.js';
 import type { PodRecord } from './types.js';
 
 export function isGone(err: unknown): boolean {
@@ -149,8 +149,10 @@ export async function destroyPod(root: string, rec: PodRecord, o: DestroyOptions
 
   if (errors.length > 0) throw errors[0];
 
-  // 7. the state itself, last: until here the record says what is left
-  if (existsSync(paths.pod(root, name))) {
+  // 7. the state itself, last: until here the record says what is left. Read again after the awaits
+  // above: a pod made anew under this name meanwhile (after a forced delete took this one) is not ours.
+  const now = tryReadPod(root, name);
+  if (existsSync(paths.pod(root, name)) && (now === undefined || now.uid === rec.uid)) {
     removePodDir(root, name);
     done.push(`state of pod ${name}`);
   }

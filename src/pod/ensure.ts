@@ -59,7 +59,7 @@ export async function ensurePod(root: string, name: string): Promise<{ rec: PodR
       }
       // lost the race: judged under the lock, where a directory without a record is never a create in
       // progress (see the top of the file)
-      rec = withLock(root, () => {
+      rec = await withLock(root, () => {
         const r = tryReadPod(root, name);
         if (r === undefined && existsSync(paths.pod(root, name))) {
           throw new PodnsError('EPODNOTREADY', `pod "${name}" has a directory but no record (a podns process died while creating it); run 'podns gc'`);

@@ -48,12 +48,20 @@ export function resolvConf(ownNetns: boolean): string {
  * reader) uses them before the record says the pod is complete, and a create killed part way is removed
  * whole by gc. So plain O_EXCL writes, no temporary file and rename each.
  */
-export function writeEtcFiles(root: string, pod: string, o: { hostname: string; ip?: string; mode: 'own' | 'host' }): string {
+/** resolv.conf from a pod's own DNS settings (validated: src/pod/validate.ts validateDns). */
+export function resolvConfFrom(dns: { servers: string[]; searches: string[]; options: string[] }): string {
+  const lines = dns.servers.map((s) => `nameserver ${s}`);
+  if (dns.searches.length > 0) lines.push(`search ${dns.searches.join(' ')}`);
+  if (dns.options.length > 0) lines.push(`options ${dns.options.join(' ')}`);
+  return lines.join('\n') + '\n';
+}
+
+export function writeEtcFiles(root: string, pod: string, o: { hostname: string; ip?: string; mode: 'own' | 'host'; dns?: { servers: string[]; searches: string[]; options: string[] } }): string {
   const dir = paths.podEtc(root, pod);
   mkdirSync(dir, { mode: DIR_MODE });
   const hosts = o.mode === 'host' && existsSync('/etc/hosts') ? readFileSync('/etc/hosts', 'utf8') : hostsFile(o.hostname, o.ip);
   writeFileNew(join(dir, 'hosts'), hosts, 0o644);
   writeFileNew(join(dir, 'hostname'), `${o.hostname}\n`, 0o644);
-  writeFileNew(join(dir, 'resolv.conf'), resolvConf(o.mode === 'own'), 0o644);
+  writeFileNew(join(dir, 'resolv.conf'), o.dns !== undefined ? resolvConfFrom(o.dns) : resolvConf(o.mode === 'own'), 0o644);
   return dir;
 }

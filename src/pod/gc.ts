@@ -11,11 +11,15 @@
 //     nft port mappings. Those host-wide places are shared with other state roots and with iproute2 users,
 //     so gc removes only what a claim proves is ours.
 // Running it twice in a row removes nothing the second time.
+//
+// gc may run inside a long-lived process (the CRI server) beside other work on the same root, so nothing
+// it read before an await is trusted after it: records are read again after every await, and a pod is
+// taken apart only while its record is still the one gc marked (same uid, phase deleting, owned by us).
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { hostVethName, listAllocations, listHostVeths, listPortMappingOwners, releaseIps, removePortMappings, teardownPodNetwork } from '../network/index.js';
 import { isTmpName, listDir } from '../state/files.js';
-import { withLock, withLockAsync } from '../state/lock.js';
+import { withLock } from '../state/lock.js';
 import { paths } from '../state/paths.js';
 import { destroyPod, unpin, unpinNetns } from './destroy.js';
 import { recordedDevicesCgroup, removeDevicesCgroup } from '../container/devices.js';
@@ -51,7 +55,7 @@ export async function gc(o: RootOption & StoreOption = {}): Promise<string[]> {
   const ourPauses = () => scanPauses().filter((p) => p.root === abs);
 
   // 1. whole pods
-  const victims = withLock(abs, () => {
+  const victims = await withLock(abs, () => {
     const out: Array<{ rec: PodRecord; reason: string }> = [];
     for (const n of listPodNames(abs)) {
       const rec = tryReadPod(abs, n);
@@ -73,7 +77,11 @@ export async function gc(o: RootOption & StoreOption = {}): Promise<string[]> {
   });
   if (victims.length > 0) {
     const pauses = ourPauses();
-    for (const { rec, reason } of victims) {
+    for (const { rec: marked, reason } of victims) {
+      // read again: an earlier victim's teardown awaited, and meanwhile this pod may have been removed
+      // (delete --force) or made anew under the same name
+      const rec = tryReadPod(abs, marked.name);
+      if (rec === undefined || rec.uid !== marked.uid || rec.phase !== 'deleting' || rec.ownerPid !== process.pid) continue;
       const extraPauses = pauses.filter((p) => p.pod === rec.name && p.uid === rec.uid && p.pid !== rec.pause?.pid);
       const done = await destroyPod(abs, rec, { grace: GC_GRACE_SECONDS, extraPauses });
       for (const d of done) lines.push(`removed ${d} (pod ${rec.name}: ${reason})`);
@@ -81,12 +89,17 @@ export async function gc(o: RootOption & StoreOption = {}): Promise<string[]> {
   }
 
   // 2. strays
-  await withLockAsync(abs, async () => {
-    const records = new Map<string, PodRecord>();
-    for (const n of listPodNames(abs)) {
-      const rec = tryReadPod(abs, n);
-      if (rec !== undefined) records.set(n, rec);
-    }
+  await withLock(abs, async () => {
+    // the records as they are now; called again after every await below
+    const readRecords = (): Map<string, PodRecord> => {
+      const out = new Map<string, PodRecord>();
+      for (const n of listPodNames(abs)) {
+        const rec = tryReadPod(abs, n);
+        if (rec !== undefined) out.set(n, rec);
+      }
+      return out;
+    };
+    let records = readRecords();
 
     // container watchers (and so their workloads) that no record knows: a crash between starting a
     // shim and recording it, or a pod directory removed by hand;
@@ -96,6 +109,7 @@ export async function gc(o: RootOption & StoreOption = {}): Promise<string[]> {
 
     // pod directories without a record (a crash inside removal), and trash
     for (const entry of listDir(paths.pods(abs))) {
+      records = readRecords();
       const dir = join(paths.pods(abs), entry);
       const trash = entry.startsWith('.trash-');
       if (!trash && (entry.startsWith('.') || records.has(entry))) {
@@ -116,6 +130,7 @@ export async function gc(o: RootOption & StoreOption = {}): Promise<string[]> {
     }
 
     // pause processes without state
+    records = readRecords();
     for (const p of ourPauses()) {
       const rec = p.pod !== undefined ? records.get(p.pod) : undefined;
       const recorded = rec !== undefined && rec.uid === p.uid && rec.pause?.pid === p.pid;
@@ -128,6 +143,7 @@ export async function gc(o: RootOption & StoreOption = {}): Promise<string[]> {
     const nftOwners = new Set<string>();
     let nftListed = false;
     for (const { name, uid } of listClaims(abs)) {
+      records = readRecords();
       const rec = records.get(name);
       if (rec !== undefined && rec.uid === uid) continue;
       const claim = readClaim(abs, name, uid);
@@ -151,6 +167,7 @@ export async function gc(o: RootOption & StoreOption = {}): Promise<string[]> {
     }
 
     // per network of this root: veths on its bridge that no pod owns, IPs whose owner does not exist
+    records = readRecords();
     const owned = new Set<string>();
     for (const rec of records.values()) {
       if (rec.networkMode.kind === 'bridge') owned.add(rec.network?.hostVeth ?? hostVethName(rec.name, rec.uid));

@@ -2,7 +2,6 @@
 // scan that finds pause processes gc must judge.
 import { closeSync, readdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import { constants } from 'node:os';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { isErrno } from '../errors.js';
 import { native, pausePath } from '../native/index.js';
 
@@ -58,9 +57,21 @@ export function openVerifiedPidfd(p: ProcRef): number | undefined {
 }
 
 /**
+ * Resolves true once the process of pidfd has exited, false after ms. The event loop watches the pidfd
+ * (it polls readable once the process is gone, also one that is not our child): no /proc polling, and
+ * the wake-up comes the moment it exits.
+ */
+export function waitExit(pidfd: number, ms: number): Promise<boolean> {
+  return native.pidfdWait(pidfd, Math.max(0, Math.min(Math.ceil(ms), 0x7fffffff)));
+}
+
+/** How long a SIGKILLed process may take to be gone (a pid namespace's init waits for all inside). */
+export const KILL_WAIT_MS = 5000;
+
+/**
  * SIGTERM, then SIGKILL after graceSec, then wait until it is gone. Signals go through a pidfd opened
- * after the start-time check and checked again, so a recycled pid is never signalled.
- * Returns false when the process was already gone.
+ * after the start-time check and checked again, so a recycled pid is never signalled; the waits are on
+ * the same pidfd (waitExit). Returns false when the process was already gone.
  */
 export async function terminate(p: ProcRef, graceSec: number): Promise<boolean> {
   const fd = openVerifiedPidfd(p);
@@ -77,17 +88,11 @@ export async function terminate(p: ProcRef, graceSec: number): Promise<boolean> 
     };
     if (graceSec > 0) {
       if (!send(constants.signals.SIGTERM)) return true;
-      const deadline = Date.now() + graceSec * 1000;
-      // A pause ends within a millisecond of SIGTERM: look again soon, then less and less often (up to
-      // every 10 ms), rather than sleeping 10 ms first in every delete.
-      for (let wait = 1; Date.now() < deadline; wait = Math.min(wait * 2, 10)) {
-        if (!processAlive(p.pid, p.startTime)) return true;
-        await sleep(wait);
-      }
+      if (await waitExit(fd, graceSec * 1000)) return true;
     }
     if (!send(constants.signals.SIGKILL)) return true;
     // SIGKILL cannot be caught; the process is gone (a zombie at most) within moments.
-    for (let i = 0, wait = 1; i < 1000 && processAlive(p.pid, p.startTime); i++, wait = Math.min(wait * 2, 5)) await sleep(wait);
+    await waitExit(fd, KILL_WAIT_MS);
     return true;
   } finally {
     closeSync(fd);

@@ -28,7 +28,7 @@ export async function repairPod(o: RootOption & { name: string }): Promise<PodRe
   const abs = resolveRoot(o.root);
   const name = validateName('pod', o.name);
   executable(pausePath);
-  const rec = withLock(abs, () => {
+  const rec = await withLock(abs, () => {
     const r = readPod({ root: abs, name });
     if (r.phase !== 'ready') {
       throw new PodnsError('EBUSY', `pod "${name}" is ${r.phase === 'creating' ? 'being created' : 'being deleted'}; only a created pod can be repaired`);
@@ -73,7 +73,7 @@ export async function repairPod(o: RootOption & { name: string }): Promise<PodRe
     }
     if (!processAlive(pause.pid, pause.startTime)) throw new PodnsError('EPAUSE', `the new pause of pod "${name}" exited right away`);
     faultPoint('repair-after-pause');
-    const out = updatePod({ root: abs, name, update: (r) => {
+    const out = await updatePod({ root: abs, name, update: (r) => {
       r.pause = pause;
       delete r.ownerPid;
       delete r.ownerStartTime;
@@ -84,7 +84,7 @@ export async function repairPod(o: RootOption & { name: string }): Promise<PodRe
     if (spawned !== undefined) await terminate(spawned, 0).catch(() => undefined);
     const now = tryReadPod(abs, name);
     if (now !== undefined && now.uid === rec.uid && now.ownerPid === process.pid) {
-      updatePod({ root: abs, name, update: (r) => {
+      await updatePod({ root: abs, name, update: (r) => {
         delete r.ownerPid;
         delete r.ownerStartTime;
       } });

@@ -72,9 +72,9 @@ export function writePod(root: string, rec: PodRecord): void {
 }
 
 /** Read, change (update), write — under the lock. NotFoundError when the pod is gone. */
-export function updatePod(o: RootOption & { name: string; update: (r: PodRecord) => void }): PodRecord {
+export async function updatePod(o: RootOption & { name: string; update: (r: PodRecord) => void }): Promise<PodRecord> {
   const root = resolveRoot(o.root);
-  return withLock(root, () => {
+  return await withLock(root, () => {
     const rec = readPod({ root, name: o.name });
     o.update(rec);
     writePod(root, rec);

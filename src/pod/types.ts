@@ -114,6 +114,8 @@ export interface ContainerConfig {
   logMaxSize?: number;
   /** files of the CRI log kept, the previous run's included */
   logMaxFiles?: number;
+  /** the log is this one file (shim --log-file; the CRI's log path), rotated by its reader, not current.log */
+  logFile?: string;
   createdAt: string;
   /** the root filesystem is mounted read-only (/dev, /dev/shm, /proc and the pod's /etc files are not) */
   readOnlyRootFilesystem?: boolean;

@@ -1,6 +1,7 @@
 // Everything createPod is asked is checked here, before anything is made: a bad name, network, subnet,
 // address, port, label or hostname is one clear line and the system stays as it was.
 import { existsSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { hostname as osHostname } from 'node:os';
 import { NotFoundError, PodnsError } from '../errors.js';
 import { DEFAULT_NETWORK, type NetworkConfig } from '../network/index.js';
@@ -36,6 +37,14 @@ export interface CreatePodOptions {
   cgroupParent?: string;
   /** the pod's own totals (`create --memory/--cpus/...`, docker's terms) */
   limits?: CgroupLimits;
+  /** the pod's resolv.conf from these (Kubernetes' dnsConfig, the CRI's dns_config) instead of the host's */
+  dns?: DnsConfig;
+}
+
+export interface DnsConfig {
+  servers: string[];
+  searches: string[];
+  options: string[];
 }
 
 export interface CreatePlan {
@@ -47,6 +56,7 @@ export interface CreatePlan {
   labels: Record<string, string>;
   annotations: Record<string, string>;
   restartPolicy?: 'Never' | 'OnFailure' | 'Always';
+  dns?: DnsConfig;
   mode: NetworkMode;
   /** bridge mode: the network as ensureNetwork should make or find it */
   net?: Pick<NetworkConfig, 'name' | 'bridge' | 'subnet'> & { gateway?: string };
@@ -148,6 +158,26 @@ function ipOf(root: string, rec: PodRecord, depth: number): string | undefined {
   return undefined;
 }
 
+/**
+ * resolv.conf entries: each one word of printable characters (no whitespace: a newline would add lines of
+ * its own to the file), servers IP addresses; at most 3 servers and 32 searches (kubelet's limits).
+ */
+export function validateDns(d: DnsConfig): DnsConfig {
+  const word = /^[\x21-\x7e]{1,253}$/;
+  const list = (what: string, v: unknown, max: number, check: (s: string) => boolean): string[] => {
+    if (v === undefined) return [];
+    if (!Array.isArray(v) || v.length > max || v.some((s) => typeof s !== 'string' || !word.test(s) || !check(s))) {
+      throw usage('EINVALIDDNS', `invalid DNS ${what} ${JSON.stringify(v).slice(0, 120)}: give at most ${max}, each one word without spaces${what === 'servers' ? ' (an IPv4 or IPv6 address)' : ''}`);
+    }
+    return [...v] as string[];
+  };
+  return {
+    servers: list('servers', d.servers, 3, (s) => isIP(s) !== 0),
+    searches: list('searches', d.searches, 32, () => true),
+    options: list('options', d.options, 32, () => true),
+  };
+}
+
 export function planCreate(o: CreatePodOptions): CreatePlan {
   if (typeof o !== 'object' || o === null) throw usage('EUSAGE', 'createPod: options object required');
   const root = resolveRoot(o.root);
@@ -197,6 +227,7 @@ export function planCreate(o: CreatePodOptions): CreatePlan {
     ...(limits !== undefined ? { limits } : {}), limitWrites: writes,
   };
   if (o.restartPolicy !== undefined) plan.restartPolicy = o.restartPolicy;
+  if (o.dns !== undefined) plan.dns = validateDns(o.dns);
 
   if (mode.kind === 'bridge') {
     const bridge = validateIfname('bridge', o.bridge ?? DEFAULT_NETWORK.bridge);

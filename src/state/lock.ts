@@ -4,8 +4,14 @@
 // period or the network: everything slow happens outside, and the record written under the lock says
 // what is in flight (phase, ownerPid).
 //
-// flock belongs to the open file description, so a second open of ROOT/lock in the same process would
-// deadlock against the first. The lock is therefore counted per process: nested withLock calls share it.
+// One process may do many things at once (the CRI server serves requests concurrently), so the lock is
+// taken in two steps: first an in-process mutex per root (a promise queue: tasks of this process take
+// turns, also across the awaits of an async section), then the flock, which excludes other processes.
+// Neither blocks the event loop: the flock is tried with LOCK_NB first (the usual case, and the CLI's:
+// no thread hop), and only when another process holds it does a libuv pool thread wait in flock(2)
+// (native.flockAsync). flock belongs to the open file description and the mutex already serializes this
+// process, so one fd per root serves every section. Not re-entrant: a section must not take the lock
+// again (a sync section that tries is an error at once; an async one would wait for itself).
 //
 // The lock file stays open between critical sections (a pod create takes the lock several times): each
 // acquisition is flock + one stat instead of mkdir + open + flock + close. The stat makes sure the file
@@ -16,6 +22,7 @@
 // state root (a root on its own mount can be unmounted).
 import { closeSync, fstatSync, openSync, statSync, constants } from 'node:fs';
 import { resolve } from 'node:path';
+import { isErrno } from '../errors.js';
 import { native } from '../native/index.js';
 import { ensureDir, FILE_MODE } from './files.js';
 import { paths } from './paths.js';
@@ -23,8 +30,12 @@ import { paths } from './paths.js';
 interface LockFile { fd: number; dev: number; ino: number; idle?: NodeJS.Timeout }
 const lockFiles = new Map<string, LockFile>();
 
-interface Held { fd: number; depth: number }
-const held = new Map<string, Held>();
+/** roots whose lock this process holds or is taking (the mutex is theirs): their lock file stays open */
+const busy = new Set<string>();
+/** the in-process mutex: per root, the promise the next section waits for */
+const tails = new Map<string, Promise<void>>();
+/** a synchronous section running now (a nested withLock from it could never get the lock) */
+let inSyncSection: string | undefined;
 
 function openLockFile(key: string): LockFile {
   ensureDir(key);
@@ -50,81 +61,118 @@ function closeWhenIdle(key: string, f: LockFile): void {
     return;
   }
   f.idle = setTimeout(() => {
-    if (!held.has(key) && lockFiles.get(key) === f) dropLockFile(key, f);
+    if (!busy.has(key) && lockFiles.get(key) === f) dropLockFile(key, f);
   }, IDLE_CLOSE_MS);
   f.idle.unref();
 }
 
-function acquire(root: string): string {
-  const key = resolve(root);
-  const h = held.get(key);
-  if (h !== undefined) {
-    h.depth++;
-    return key;
-  }
+/** The open lock file that is ROOT/lock now, locked with `take` (which may wait). */
+function lockedFile(key: string, take: (fd: number) => void): number {
   for (;;) {
     const f = lockFiles.get(key) ?? openLockFile(key);
     try {
-      native.flock(f.fd, 'ex');
+      take(f.fd);
     } catch (err) {
       dropLockFile(key, f);
       throw err;
     }
     const now = statSync(paths.lock(key), { throwIfNoEntry: false });
-    if (now !== undefined && now.ino === f.ino && now.dev === f.dev) {
-      held.set(key, { fd: f.fd, depth: 1 });
-      return key;
-    }
-    // locked a file that is no longer ROOT/lock: start over with the one that is
+    if (now !== undefined && now.ino === f.ino && now.dev === f.dev) return f.fd;
+    native.flock(f.fd, 'un');
     dropLockFile(key, f);
   }
 }
 
-function release(key: string): void {
-  const h = held.get(key)!;
-  if (--h.depth > 0) return;
-  held.delete(key);
-  native.flock(h.fd, 'un');
-  const f = lockFiles.get(key);
-  if (f !== undefined) closeWhenIdle(key, f);
-}
-
-/** Run fn holding the root's lock. fn must be synchronous and short. */
-export function withLock<T>(root: string, fn: () => T): T {
-  const key = acquire(root);
+/**
+ * The synchronous variant, for a lock only synchronous sections take (the image store's name index): JS
+ * runs one of them at a time, so within the process they exclude each other by construction; against
+ * other processes flock waits on this thread, which blocks the event loop only while another process
+ * holds the lock (a short section). Refused while an async section of this process holds or awaits the
+ * same lock: it could neither wait for it nor share it.
+ */
+export function withLockSync<T>(root: string, fn: () => T): T {
+  const key = resolve(root);
+  if (busy.has(key) || tails.has(key) || inSyncSection === key) {
+    throw new Error(`withLockSync(${key}): this process holds or awaits that lock already (use withLock)`);
+  }
+  busy.add(key);
   try {
-    return fn();
+    const fd = lockedFile(key, (lfd) => native.flock(lfd, 'ex'));
+    try {
+      inSyncSection = key;
+      return fn();
+    } finally {
+      inSyncSection = undefined;
+      native.flock(fd, 'un');
+    }
   } finally {
-    release(key);
+    busy.delete(key);
+    const f = lockFiles.get(key);
+    if (f !== undefined) closeWhenIdle(key, f);
   }
 }
 
-// In-process queue for the async variant: JS tasks of one process share the flock (it is per process),
-// so they are serialized here first.
-const queues = new Map<string, Promise<unknown>>();
+/** flock ROOT/lock; the caller holds the in-process mutex (so no other task of ours is in here). */
+async function flockRoot(key: string): Promise<number> {
+  for (;;) {
+    const f = lockFiles.get(key) ?? openLockFile(key);
+    try {
+      try {
+        native.flock(f.fd, 'ex', true);
+      } catch (err) {
+        if (!isErrno(err, 'EAGAIN')) throw err;
+        // another process holds it: wait on a pool thread, not on the event loop
+        await native.flockAsync(f.fd, 'ex');
+      }
+    } catch (err) {
+      dropLockFile(key, f);
+      throw err;
+    }
+    const now = statSync(paths.lock(key), { throwIfNoEntry: false });
+    if (now !== undefined && now.ino === f.ino && now.dev === f.dev) return f.fd;
+    // locked a file that is no longer ROOT/lock: start over with the one that is
+    native.flock(f.fd, 'un');
+    dropLockFile(key, f);
+  }
+}
 
 /**
- * Run an async fn holding the lock across its awaits. Within one process this excludes other
- * withLockAsync callers only: a synchronous withLock that runs meanwhile in the same process shares the
- * flock (it cannot wait: JS has one thread). The CLI does one operation per process, so between podns
- * processes the exclusion is complete; library users who run gc concurrently with creates in one
- * process get the in-process ordering of the event loop. Only for short steps that must not interleave
- * with another podns process (e.g. making a bridge that two creates would otherwise both try to make).
+ * Run fn holding the root's lock: no other task of this process and no other podns process holds it
+ * meanwhile, also across fn's awaits. Keep fn short (no grace periods, no waiting on processes).
  */
-export async function withLockAsync<T>(root: string, fn: () => Promise<T>): Promise<T> {
+export function withLock<T>(root: string, fn: () => T | Promise<T>): Promise<T> {
   const key = resolve(root);
-  const prev = queues.get(key) ?? Promise.resolve();
+  // thrown, not a rejection: the caller is a synchronous section, which cannot await anyway
+  if (inSyncSection === key) throw new Error(`withLock(${key}) called inside a section that holds it (not re-entrant)`);
+  return locked(key, fn);
+}
+
+async function locked<T>(key: string, fn: () => T | Promise<T>): Promise<T> {
+  const prev = tails.get(key);
   let done!: () => void;
   const mine = new Promise<void>((r) => { done = r; });
-  const tail = prev.then(() => mine);
-  queues.set(key, tail);
-  await prev;
-  const k = acquire(key);
+  tails.set(key, mine);
   try {
-    return await fn();
+    if (prev !== undefined) await prev;
+    busy.add(key);
+    const fd = await flockRoot(key);
+    try {
+      inSyncSection = key;
+      let out: T | Promise<T>;
+      try {
+        out = fn();
+      } finally {
+        inSyncSection = undefined;
+      }
+      return await out;
+    } finally {
+      native.flock(fd, 'un');
+    }
   } finally {
-    release(k);
+    busy.delete(key);
+    const f = lockFiles.get(key);
+    if (f !== undefined) closeWhenIdle(key, f);
+    if (tails.get(key) === mine) tails.delete(key);
     done();
-    if (queues.get(key) === tail) queues.delete(key);
   }
 }

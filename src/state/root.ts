@@ -24,14 +24,27 @@ function unescapeMountinfo(s: string): string {
   return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
 }
 
-/** The topmost mount at exactly this path, from /proc/self/mountinfo. */
+/**
+ * The mount at exactly this path (the path is its mount point), from /proc/self/mountinfo. The mount the
+ * path is on now is told by its id (statx STATX_MNT_ID): mountinfo also lists mounts that a later mount on a
+ * parent directory hides (a tmpfs on /run over an older /run/netns), which are not at the path any more.
+ * Without the id (Linux < 5.8): the last line for the path.
+ */
 export function mountAt(path: string): MountEntry | undefined {
+  let id: number | undefined;
+  try {
+    id = native.mountId(path);
+  } catch (err) {
+    if (!isErrno(err, 'ENOENT', 'ENOTDIR')) throw err;
+    return undefined;
+  }
   let found: MountEntry | undefined;
   for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
     const f = line.split(' ');
     if (f.length < 7) continue;
     const mp = unescapeMountinfo(f[4]!);
     if (mp !== path) continue;
+    if (id !== undefined && Number(f[0]) !== id) continue;
     const dash = f.indexOf('-', 6);
     const optional = f.slice(6, dash < 0 ? undefined : dash);
     // later lines are mounted on top of earlier ones
@@ -86,12 +99,12 @@ function checkedShared(dir: string): void {
 }
 
 /** Create ROOT (0700) and ROOT/pods as a shared mount. Called by every command that writes. */
-export function ensureRoot(root: string): string {
+export async function ensureRoot(root: string): Promise<string> {
   const abs = resolve(root);
   const pods = paths.pods(abs);
   if (stillShared(pods)) return abs;
   ensureDir(abs, DIR_MODE);
-  withLock(abs, () => {
+  await withLock(abs, () => {
     ensureDir(pods, DIR_MODE);
     ensureSharedMount(pods);
   });
@@ -100,12 +113,12 @@ export function ensureRoot(root: string): string {
 }
 
 /** The netns dir (/run/netns or PODNS_NETNS_DIR), made as iproute2 makes it: 0755, shared. */
-export function ensureNetnsDir(root: string): string {
+export async function ensureNetnsDir(root: string): Promise<string> {
   const dir = netnsDir();
   if (stillShared(dir)) return dir;
   // 0755 like iproute2: `ip netns list` works for everyone; the pins themselves are 0600.
   ensureDir(dir, 0o755);
-  withLock(root, () => ensureSharedMount(dir));
+  await withLock(root, () => ensureSharedMount(dir));
   checkedShared(dir);
   return dir;
 }

@@ -509,7 +509,7 @@ function linkNames(sock: number): string[] {
   const names: string[] = [];
   const buf = Buffer.alloc(1 << 16);
   for (;;) {
-    const n = native.nlRecv(sock, buf);
+    const n = native.nlRecv(sock, buf, 5000);
     for (let off = 0; off + 16 <= n; ) {
       const len = buf.readUInt32LE(off);
       const type = buf.readUInt16LE(off + 4);
@@ -565,6 +565,6 @@ privileged('nlOpen with a netns fd talks to that netns; the calling thread stays
   req.writeUInt16LE(RTM_GETLINK, 4);
   req.writeUInt16LE(NLM_F_REQUEST | NLM_F_DUMP, 6);
   native.nlSend(away, req);
-  expectErrno(t, () => native.nlRecv(away, Buffer.alloc(16)), { code: 'EMSGSIZE', syscall: 'recv' });
+  expectErrno(t, () => native.nlRecv(away, Buffer.alloc(16), 5000), { code: 'EMSGSIZE', syscall: 'recv' });
   t.deepEqual(held.release(), { exited: true, code: 0, signal: null });
 });

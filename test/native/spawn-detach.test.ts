@@ -150,7 +150,7 @@ privileged('nsCreate: new net/ipc/uts namespaces as fds, the uts one named, a ne
   const names: string[] = [];
   const buf = Buffer.alloc(65536);
   for (let done = false; !done;) {
-    const n = native.nlRecv(made.nl!, buf);
+    const n = native.nlRecv(made.nl!, buf, 5000);
     for (let off = 0; off + 16 <= n;) {
       const len = buf.readUInt32LE(off);
       const type = buf.readUInt16LE(off + 4);

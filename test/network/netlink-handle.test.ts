@@ -1,5 +1,7 @@
 // NetlinkHandle's verbs against the kernel, in throwaway network namespaces (nothing in the sandbox netns).
 import test from 'ava';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import type { ErrnoError } from '../../src/errors.js';
 import * as enc from '../../src/network/netlink/encode.js';
 import { NetlinkHandle } from '../../src/network/netlink/handle.js';
@@ -126,4 +128,32 @@ privileged('a batch: requests run in order in one datagram; the first failure is
     { msg: enc.linkAddBridge({ name: 'tb5' }), what: 'tb5' },
   ]), [[], []]);
   t.deepEqual(['tb3', 'tb4', 'tb5'].map((n) => h.linkGet(n)?.kind), ['bridge', 'bridge', 'bridge']);
+});
+
+// A forged answer: another process sends an ACK for the request the handle is about to make to the
+// handle's port id (unicast needs no privilege). The handle must take the kernel's answer (ENODEV: no
+// such link), not the forgery (which would make linkDel report a deletion that never happened).
+privileged('a datagram from a process other than the kernel is never taken for the answer', (t) => {
+  const h = NetlinkHandle.open();
+  t.teardown(() => h.close());
+  const ino = fs.fstatSync(h.fd).ino;
+  // /proc/net/netlink: sk Eth Pid(port id) Groups Rmem Wmem Dump Locks Drops Inode
+  const row = fs.readFileSync('/proc/net/netlink', 'utf8').split('\n').map((l) => l.trim().split(/\s+/))
+    .find((f) => f[9] === String(ino));
+  t.truthy(row, 'the handle socket is listed');
+  const port = Number(row![2]);
+  const nextSeq = ((h as unknown as { seq: number }).seq + 1) >>> 0;
+  const forge = [
+    'import socket, struct, sys',
+    's = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)',
+    's.bind((0, 0))',
+    'port, seq = int(sys.argv[1]), int(sys.argv[2])',
+    // NLMSG_ERROR (2) with error 0 (an ACK) echoing an RTM_DELLINK (17) header with this seq
+    "msg = struct.pack('=IHHII', 36, 2, 0, seq, 0) + struct.pack('=i', 0) + struct.pack('=IHHII', 32, 17, 5, seq, 0)",
+    's.sendto(msg, (port, 0))',
+  ].join('\n');
+  const r = spawnSync('/usr/bin/python3', ['-c', forge, String(port), String(nextSeq)], { encoding: 'utf8' });
+  t.is(r.status, 0, r.stderr);
+  t.false(h.linkDel('podnsnosuch0'), 'the kernel said ENODEV; the forged ACK was dropped');
+  t.true(h.linkList().some((l) => l.name === 'lo'), 'the handle still works');
 });

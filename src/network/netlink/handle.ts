@@ -6,7 +6,9 @@
 //
 // Requests are synchronous: send, then read until every request in the batch is answered. The kernel
 // answers at once (no waiting on the network), and sync calls keep the pod-create hot path free of
-// event-loop hops. Several requests can share one datagram (`exchange`): the kernel processes them in
+// event-loop hops. Every receive waits at most `timeoutMs` (ETIMEDOUT then: a long-running process must
+// not hang on a socket that never answers) and takes datagrams from the kernel only (nl_pid 0: any process
+// may unicast to our port id; native.nlRecv drops what another sender forged). Several requests can share one datagram (`exchange`): the kernel processes them in
 // order and answers each, which makes pod set-up one send per namespace.
 import { closeSync } from 'node:fs';
 import { native } from '../../native/index.js';
@@ -31,6 +33,9 @@ export interface Request<T = unknown> {
   /** named in the error when this request fails (e.g. the interface name) */
   what?: string;
 }
+
+/** How long one receive waits for the kernel's answer; the kernel answers at once, so this is only a bound. */
+export const NETLINK_TIMEOUT_MS = 10_000;
 
 const RECV_SIZE = 64 * 1024; // the kernel caps one dump datagram at 32 KiB
 
@@ -60,6 +65,8 @@ export class NetlinkHandle {
   private closed = false;
   /** datagrams sent, for the benchmark's round-trip count */
   sends = 0;
+  /** the longest wait for one datagram of an answer (ETIMEDOUT after it) */
+  timeoutMs = NETLINK_TIMEOUT_MS;
 
   private constructor(fd: number) {
     this.fd = fd;
@@ -136,7 +143,7 @@ export class NetlinkHandle {
     const errors: Array<ErrnoError | undefined> = reqs.map(() => undefined);
     let pending = ends.filter((e) => e !== 'none').length;
     while (pending > 0) {
-      const n = native.nlRecv(this.fd, buf);
+      const n = native.nlRecv(this.fd, buf, this.timeoutMs);
       for (const m of splitMessages(buf, n)) {
         const i = (m.seq - first) >>> 0;
         if (i >= reqs.length || seqs[i] !== m.seq) continue; // a late answer to an abandoned request
