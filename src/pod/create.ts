@@ -114,11 +114,10 @@ export async function createPod(o: CreatePodOptions): Promise<PodRecord> {
             name, uid, ...(netId !== undefined ? { netns: { dev: netId.dev, ino: netId.ino } } : {}),
             ...(cgroup !== undefined ? { cgroup: { path: cgroup.path, dirs: cgroup.dirs } } : {}),
           });
+          // (marked first: a plan that fails part way leaves directories the undo below must remove)
+          cgroupMade = cgroup !== undefined;
           const cgroupProcs = cgroup !== undefined ? makePodCgroup(cgroup) : [];
-          if (cgroup !== undefined) {
-            cgroupMade = true;
-            faultPoint('after-cgroup'); // the claim and the pod's cgroup, nothing else
-          }
+          if (cgroup !== undefined) faultPoint('after-cgroup'); // the claim and the pod's cgroup, nothing else
           // The pause starts now, on a pool thread (it joins the namespaces, setns; once running, its cgroup
           // leaf), while this record is written: it may exist a moment before the record does, but only
           // while we hold the lock, under which gc judges strays, so gc never sees it unrecorded while we
