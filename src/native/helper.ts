@@ -48,7 +48,7 @@ export interface ShimArgvOptions {
   readonlyPaths?: readonly string[];
   readonlyRootfs?: boolean;
   devicesCgroup?: string;
-  /** the limit cgroups the workload joins (src/container/limits.ts; made before the shim starts) */
+  /** the container's cgroups the workload joins (src/container/limits.ts; made before the shim starts) */
   cgroupDirs?: readonly string[];
   // priv (issue 10 points 2, 4; native/helper/privileges.h): the capability set (bounding; effective and
   // permitted for uid 0), a non-root uid's set, no_new_privs, the seccomp filter, supplementary groups.
@@ -89,7 +89,7 @@ export interface ExecArgvOptions {
   noNewPrivs?: boolean;
   seccomp?: 'default' | 'unconfined';
   groups?: number[];
-  // join these cgroups before exec: the devices cgroup (rootfs), the limit cgroups
+  // join these cgroups before exec: the devices cgroup (rootfs), the container's cgroups
   cgroups?: readonly string[];
 
   argv: string[];

@@ -99,7 +99,7 @@ export async function destroyPod(root: string, rec: PodRecord, o: DestroyOptions
       const cg = recordedDevicesCgroup(paths.containerConfig(root, name, c));
       if (await removeDevicesCgroup(cg)) done.push(`devices cgroup ${cg}`);
     });
-    // and the limit cgroups: what is still inside is killed first (an exec session, an orphan)
+    // and the container's cgroups: what is still inside is killed first (an exec session, an orphan)
     await step(async () => {
       const lc = recordedContainerCgroups(paths.containerConfig(root, name, c));
       if (await removeContainerCgroups(lc)) done.push(`cgroup ${lc!.cgroupPath}`);

@@ -79,7 +79,8 @@ Without POD: every pod. A pod of several containers gets a "(pod)" total row.
 
 SOURCE says where a row's numbers come from: "cgroup" (the container's cgroup: v1 cpuacct, memory,
 pids, blkio; v2 cpu.stat, memory.current, pids.current, io.stat) or "proc" (a container without a
-cgroup: the processes in its pid and mount namespace, from /proc; no limit applies then). Memory usage
+cgroup, on a host without cgroups or from before every container had one: the processes in its pid and
+mount namespace, from /proc; no limit applies then). Memory usage
 leaves out inactive file cache, as docker does; without a limit, MEM % is of the host's memory.
 
 On a terminal the table is redrawn every second until Ctrl-C; with --no-stream, on a pipe, or with
