@@ -36,9 +36,9 @@ const DEVICE_CAPABILITIES = ['MKNOD', 'SYS_ADMIN'];
 
 /**
  * The devices cgroup for a new container, or undefined: privileged, no controller on this host, or no
- * capability that needs one. Joining a cgroup v1 costs the joining process an RCU grace period (the
- * kernel's cgroup_threadgroup_rwsem; measured 5-10 ms here), so the container pays it only where the
- * cgroup is the barrier. A record without capabilities (before podns set them) had every capability.
+ * capability that needs one (without MKNOD and SYS_ADMIN the nodev mounts are the barrier). Its join rides
+ * on the RCU grace period the container's other cgroups' joins wait for anyway (written back to back).
+ * A record without capabilities (before podns set them) had every capability.
  */
 export function devicesCgroupFor(rec: Pick<PodRecord, 'name' | 'uid' | 'cgroupParent'>, container: string, config: Pick<ContainerConfig, 'privileged' | 'capabilities'>): string | undefined {
   if (config.privileged === true || !devicesControllerAvailable()) return undefined;
