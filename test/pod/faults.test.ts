@@ -115,6 +115,22 @@ STEPS.forEach((s, i) => {
   });
 });
 
+for (const step of ['container-after-record', 'container-after-config', 'container-after-cgroups', 'container-after-start']) {
+  privilegedSerial(`kill -9 of run at ${step}, then of delete: gc leaves no cgroup`, async (t) => {
+    const name = `fault-run-${step.replace('container-after-', '')}`;
+    t.is((await e.cli(['create', name, '--network', 'none'])).exitCode, 0);
+    const r = await e.cli(['run', name, '--name', 'c', '--memory', '32m', '--', 'sleep', '1000'], { PODNS_FAULT: step });
+    t.is(r.signal, 'SIGKILL', `${step}: the run was killed (${r.stderr})`);
+    t.true(podCgroups(name).length > 0, 'the pod\'s cgroup is there');
+    const del = await e.cli(['delete', name, '--force', '--grace', '0'], { PODNS_FAULT: 'delete-after-mark' });
+    t.is(del.signal, 'SIGKILL');
+    const gc = await e.cli(['gc']);
+    t.is(gc.exitCode, 0, gc.stderr);
+    t.regex(gc.stdout, /removed cgroup /, `${step}: gc says it removed the cgroup`);
+    await assertNothingLeft(t, name);
+  });
+}
+
 privilegedSerial('kill -9 of create at after-ready: the pod is complete, gc keeps it, delete removes it', async (t) => {
   const name = 'fault-after-ready';
   const r = await e.cli(['create', name, '--bridge', e.bridge, '--publish', '19050:80'], { PODNS_FAULT: 'after-ready' });
