@@ -46,6 +46,7 @@ struct bind_arg {
 enum volume_propagation { VOLUME_PRIVATE, VOLUME_RSLAVE, VOLUME_RSHARED };
 struct volume_arg {
   const char *src;
+  const char *sub; /* --volume-sub: a path below SRC (a subPath), resolved with SRC as its root, made where missing */
   const char *dst;
   int readonly;
   enum volume_propagation propagation;

@@ -104,6 +104,13 @@ int parse(int argc, char **argv, struct opts *o) {
         bad = a; snprintf(why, sizeof why, "bad --volume \"%s\": want an absolute host path, each followed by --volume-dst (at most %d)", v, MAX_VOLUMES); break;
       }
       o->volumes[o->n_volumes++].src = v;
+    } else if (!strcmp(a, "--volume-sub")) {
+      struct volume_arg *vol = o->n_volumes > 0 ? &o->volumes[o->n_volumes - 1] : NULL;
+      char abs[PATH_MAX];
+      if (!vol || !vol->dst || vol->sub || snprintf(abs, sizeof abs, "/%s", v) >= (int)sizeof abs || v[0] == '/' || !safe_dst(abs)) {
+        bad = a; snprintf(why, sizeof why, "bad --volume-sub \"%s\": want a relative path without .., after --volume-dst", v); break;
+      }
+      vol->sub = v;
     } else if (!strcmp(a, "--volume-dst") || !strcmp(a, "--volume-opts")) {
       struct volume_arg *vol = o->n_volumes > 0 ? &o->volumes[o->n_volumes - 1] : NULL;
       if (!vol || (a[9] == 'd' ? vol->dst != NULL : vol->dst == NULL)) { bad = a; snprintf(why, sizeof why, "%s must follow --volume SRC (then --volume-dst, then --volume-opts)", a); break; }

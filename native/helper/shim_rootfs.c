@@ -369,8 +369,24 @@ static int volume_fds[MAX_VOLUMES];
    it until its propagation is set below. Nothing is attached yet: no path in any root is looked at here. */
 void open_volumes(const struct opts *o) {
   for (int i = 0; i < o->n_volumes; i++) {
-    volume_fds[i] = (int)syscall(SYS_open_tree, AT_FDCWD, o->volumes[i].src, P_OPEN_TREE_CLONE | O_CLOEXEC | AT_RECURSIVE);
-    if (volume_fds[i] < 0) child_fail(errno, "volume", "source %s on the host: %s", o->volumes[i].src, strerror(errno));
+    const struct volume_arg *v = &o->volumes[i];
+    if (!v->sub) {
+      volume_fds[i] = (int)syscall(SYS_open_tree, AT_FDCWD, v->src, P_OPEN_TREE_CLONE | O_CLOEXEC | AT_RECURSIVE);
+      if (volume_fds[i] < 0) child_fail(errno, "volume", "source %s on the host: %s", v->src, strerror(errno));
+      continue;
+    }
+    /* A subPath: what lies in the volume is the workload's to write (an emptyDir), so its symlinks are
+       resolved with the volume's directory as "/" (a link to /etc is the volume's etc), and a missing
+       directory is made by fd, never through a path on the host. */
+    int base = open(v->src, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (base < 0) child_fail(errno, "volume", "source %s on the host: %s", v->src, strerror(errno));
+    int fd = openat2_(base, v->sub, O_PATH, IN_ROOT);
+    if (fd < 0 && errno == ENOENT) fd = dir_in_root(base, v->sub, 0755, 0);
+    if (fd < 0) child_fail(errno, "volume", "subPath %s of %s: %s", v->sub, v->src, strerror(errno));
+    volume_fds[i] = (int)syscall(SYS_open_tree, fd, "", P_OPEN_TREE_CLONE | O_CLOEXEC | AT_RECURSIVE | AT_EMPTY_PATH);
+    if (volume_fds[i] < 0) child_fail(errno, "volume", "subPath %s of %s: %s", v->sub, v->src, strerror(errno));
+    close(fd);
+    close(base);
   }
 }
 

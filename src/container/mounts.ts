@@ -6,6 +6,7 @@ import { statSync } from 'node:fs';
 import { isAbsolute, normalize, resolve } from 'node:path';
 import { isErrno, PodnsError } from '../errors.js';
 import type { MountPropagation, VolumeMount } from '../pod/types.js';
+import { MAX_PROTECTED_PATHS } from './masks.js';
 
 export const MOUNT_PROPAGATIONS: readonly MountPropagation[] = ['private', 'rslave', 'rshared'];
 
@@ -40,6 +41,15 @@ function validateSource(source: unknown, target: string): string {
   return normalize(source);
 }
 
+/** A subPath: relative, without "..", normalised; '' means the volume itself. */
+export function validateSubPath(sub: unknown, target: string): string | undefined {
+  if (typeof sub !== 'string' || sub.includes('\0') || sub.startsWith('/') || sub.split('/').includes('..')) {
+    throw new PodnsError('EINVAL', `invalid subPath "${String(sub).slice(0, 200)}" for ${target}: give a relative path inside the volume, without ".."`);
+  }
+  const norm = normalize(sub).replace(/\/+$/, '');
+  return norm === '' || norm === '.' ? undefined : norm;
+}
+
 /**
  * Checked and normalised mounts in the order they are mounted: parents before what lies below them
  * (as containerd sorts them), so /data/logs lands in the /data volume and is not hidden by it.
@@ -58,7 +68,8 @@ export function validateMounts(mounts: readonly VolumeMount[] | undefined): Volu
     if (!MOUNT_PROPAGATIONS.includes(propagation)) {
       throw new PodnsError('EINVAL', `invalid propagation "${String(propagation)}" for ${target}: use ${MOUNT_PROPAGATIONS.join(', ')}`);
     }
-    out.push({ source, target, ...(m.readOnly === true ? { readOnly: true } : {}), ...(propagation !== 'private' ? { propagation } : {}) });
+    const subPath = m.subPath !== undefined ? validateSubPath(m.subPath, target) : undefined;
+    out.push({ source, ...(subPath !== undefined ? { subPath } : {}), target, ...(m.readOnly === true ? { readOnly: true } : {}), ...(propagation !== 'private' ? { propagation } : {}) });
   }
   const depth = (p: string): number => p.split('/').length;
   return out.map((m, i) => ({ m, i })).sort((a, b) => depth(a.m.target) - depth(b.m.target) || a.i - b.i).map((x) => x.m);
@@ -85,4 +96,10 @@ export function parseVolumeFlag(spec: string): VolumeMount {
     else throw new PodnsError('EUSAGE', `invalid -v option "${o}" in "${spec}": use ro, rw, private, rslave or rshared`);
   }
   return m;
+}
+
+/** Masked or read-only paths (the CRI's lists): absolute container paths without "..", at most the shim's limit. */
+export function validateProtectedPaths(list: readonly string[], what: string): string[] {
+  if (list.length > MAX_PROTECTED_PATHS) throw new PodnsError('EINVAL', `${list.length} ${what}s: a container takes at most ${MAX_PROTECTED_PATHS}`);
+  return [...new Set(list.map((p) => validateMountTarget(p, what)))];
 }

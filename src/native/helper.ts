@@ -35,7 +35,7 @@ export interface ShimArgvOptions {
   lowers?: readonly string[];
   binds?: Array<{ src: string; dst: string }>;
   /** host paths (recursive) on paths resolved in the root, after the binds; opened before the mount ns is made */
-  volumes?: Array<{ src: string; dst: string; readonly?: boolean; propagation?: 'private' | 'rslave' | 'rshared' }>;
+  volumes?: Array<{ src: string; sub?: string; dst: string; readonly?: boolean; propagation?: 'private' | 'rslave' | 'rshared' }>;
   hostname?: string;
   uid?: number;
   gid?: number;
@@ -133,6 +133,7 @@ export function shimArgv(o: ShimArgvOptions): string[] {
   for (const v of o.volumes ?? []) {
     out.push('--volume', v.src, '--volume-dst', v.dst);
     if (v.readonly === true || (v.propagation ?? 'private') !== 'private') out.push('--volume-opts', `${v.readonly === true ? 'ro' : 'rw'},${v.propagation ?? 'private'}`);
+    opt(out, '--volume-sub', v.sub);
   }
   opt(out, '--hostname', o.hostname);
   opt(out, '--uid', o.uid);

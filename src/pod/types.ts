@@ -95,6 +95,8 @@ export type MountPropagation = 'private' | 'rslave' | 'rshared';
 export interface VolumeMount {
   /** the host's absolute path (recursive bind) */
   source: string;
+  /** a relative path below source (a manifest's subPath): resolved with source as its root, made where missing */
+  subPath?: string;
   /** the absolute path in the container, resolved inside its root */
   target: string;
   readOnly?: boolean;
@@ -131,6 +133,9 @@ export interface ContainerConfig {
   /** the log is this one file (shim --log-file; the CRI's log path), rotated by its reader, not current.log */
   logFile?: string;
   createdAt: string;
+  /** paths masked / bound read-only instead of runc's defaults (src/container/masks.ts; the CRI's lists) */
+  maskedPaths?: string[];
+  readonlyPaths?: string[];
   /** host paths mounted into the container, in mount order (parents first) */
   mounts?: VolumeMount[];
   /** the root filesystem is mounted read-only (/dev, /dev/shm, /proc and the pod's /etc files are not) */
