@@ -26,6 +26,8 @@ import { resolveStore } from '../state/store-root.js';
 import { registerRoot } from '../image/records.js';
 import { flattenLayers, overlayAvailable } from '../image/flatten.js';
 import { imageLayerDirs } from '../image/layer-dirs.js';
+import { ensureImage, type EnsureImageOptions } from '../image/pull.js';
+import type { PullPolicy } from '../image/pull-policy.js';
 import { validateLogLimits } from './log-limits.js';
 import { validateEnv, validateIds, validateRestartPolicy, validateWorkdir, workloadEnv, type RestartPolicy } from './config.js';
 import { devicesCgroupFor, removeDevicesCgroup } from './devices.js';
@@ -51,6 +53,10 @@ export interface RunOptions {
   pod: string;
   name: string;
   image?: string;
+  /** pull the image first as this policy says (image/pull-policy.ts); absent: never (the store's image as it is) */
+  pull?: PullPolicy;
+  /** progress, warnings, insecure registries, platform of that pull */
+  pullOptions?: Omit<EnsureImageOptions, 'name' | 'policy' | 'store'>;
   rootfs?: string;
   command?: string[];
   args?: string[];
@@ -310,6 +316,8 @@ export async function runContainer(o: RunOptions): Promise<{ config: ContainerCo
   let image: { ref: string; id: string; config: ImageConfig; lowers: string[]; chainIds?: string[] } | undefined;
   const store = resolveStore(o.store);
   if (o.image !== undefined) {
+    // before anything is made: a failed pull leaves no pod and no container
+    if (o.pull !== undefined) await ensureImage({ ...o.pullOptions, store, name: o.image, policy: o.pull });
     const img = resolveImage({ store, name: o.image });
     const layers = imageLayerDirs(store, img);
     rootfs = layers.dirs[0];
