@@ -157,16 +157,20 @@ export class PullProgress {
     }
   }
 
-  /** Moves the cursor up over the lines drawn last time, clearing them. */
-  private clear(): void {
-    if (this.drawn > 0) this.out.write(`\u001b[${this.drawn}A\r\u001b[J`);
+  /** Moves the cursor up over the lines drawn last time and clears from there down. */
+  private up(): string {
+    return this.drawn > 0 ? `\u001b[${this.drawn}A\r\u001b[J` : '';
   }
 
+  private clear(): void {
+    if (this.drawn > 0) this.out.write(this.up());
+  }
+
+  /** One write per frame: the cursor goes up over the last frame, then the rows. */
   private draw(): void {
     const t = this.now();
     this.lastDraw = t;
-    this.clear();
-    this.out.write(this.rows.map((r) => `${this.tty(r, t)}\u001b[K\n`).join(''));
+    this.out.write(this.up() + this.rows.map((r) => `${this.tty(r, t)}\u001b[K\n`).join(''));
     this.drawn = this.rows.length;
   }
 }
