@@ -39,10 +39,12 @@ export class PullProgress {
   private drawn = 0;
   private lastDraw = 0;
   private timer: NodeJS.Timeout | undefined;
+  private finished = false;
 
   constructor(private readonly out: Writer, private readonly mode: 'tty' | 'plain', private readonly now: () => number = Date.now) {}
 
   event(e: ImagePullEvent): void {
+    if (this.finished) return;
     const t = this.now();
     if (e.type === 'resolved') {
       this.line(`${e.ref}: ${e.manifestDigest} (${e.layers} layer${e.layers === 1 ? '' : 's'}, ${humanSize(e.bytes)})`);
@@ -75,8 +77,10 @@ export class PullProgress {
     this.schedule(r.state !== before && r.state !== 'downloading');
   }
 
-  /** The final state drawn (TTY); nothing more is redrawn after it. */
+  /** The final state drawn (TTY); nothing more is drawn after it (a second call does nothing). */
   finish(): void {
+    if (this.finished) return;
+    this.finished = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
     if (this.mode === 'tty' && this.rows.length > 0) this.draw();
@@ -151,7 +155,7 @@ export class PullProgress {
     if (this.timer === undefined) {
       this.timer = setTimeout(() => {
         this.timer = undefined;
-        this.draw();
+        if (!this.finished) this.draw();
       }, REDRAW_MS - (t - this.lastDraw));
       this.timer.unref();
     }

@@ -41,6 +41,11 @@ test('TTY: per-layer bars with bytes, rate and ETA, redrawn in place; final stat
   p.event({ type: 'unpack', index: 1, digest: D2, state: 'cached' });
   p.finish();
   t.regex(out.at(-1)!, /layer 1 111111111111  pull complete\u001b\[K\nlayer 2 222222222222  already unpacked\u001b\[K\n$/);
+  // the caller prints its last lines: a second finish (its finally) draws nothing over them
+  const n = out.length;
+  p.finish();
+  p.event({ type: 'unpack', index: 1, digest: D2, state: 'done' });
+  t.is(out.length, n);
 });
 
 test('pipe: one plain line per step, no escape sequences, nothing redrawn', (t) => {
