@@ -177,7 +177,7 @@ export async function getJson(host: string, path: string, accept: string): Promi
 
 /** An OCI layout DIR/oci with image TAG holding the directory ROOTFS as one layer (umoci unpack, copy, repack),
  * with CMD as its config's Cmd. For images such as the lesson's, made from makeBusyboxRootfs. */
-export async function makeRootfsImage(dir: string, rootfs: string, o: { tag?: string; cmd?: string[] } = {}): Promise<{ layout: string; tag: string }> {
+export async function makeRootfsImage(dir: string, rootfs: string, o: { tag?: string; cmd?: string[]; user?: string } = {}): Promise<{ layout: string; tag: string }> {
   const layout = join(dir, 'oci');
   const tag = o.tag ?? 'latest';
   if (!existsSync(join(layout, 'oci-layout'))) await execa('umoci', ['init', '--layout', layout]);
@@ -189,6 +189,7 @@ export async function makeRootfsImage(dir: string, rootfs: string, o: { tag?: st
   await execa('rm', ['-rf', bundle]);
   const cfg = ['config', '--image', `${layout}:${tag}`];
   for (const c of o.cmd ?? []) cfg.push('--config.cmd', c);
+  if (o.user !== undefined) cfg.push('--config.user', o.user);
   await execa('umoci', cfg);
   return { layout, tag };
 }

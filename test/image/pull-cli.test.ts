@@ -12,7 +12,8 @@ import { readNames } from '../../src/image/records.js';
 import { createTestPod, useContainerEnv } from '../container/env.js';
 import type { TestEnv } from '../pod/env.js';
 import { skipReason } from '../helpers/root.js';
-import { getJson, makeOciImage, registryToolsMissing, skopeoCopy, startRegistry, type RunningRegistry } from '../helpers/registry.js';
+import { makeBusyboxRootfs } from '../helpers/busybox.js';
+import { getJson, makeOciImage, makeRootfsImage, registryToolsMissing, skopeoCopy, startRegistry, type RunningRegistry } from '../helpers/registry.js';
 
 const missing = registryToolsMissing() ?? skipReason();
 let E: TestEnv | undefined;
@@ -34,6 +35,12 @@ useContainerEnv('pullcli', 152, async (env, work) => {
   await skopeoCopy(`oci:${layout}:latest`, `docker://${reg.host}/t/busybox:latest`, plain);
   await skopeoCopy(`oci:${layout}:second`, `docker://${reg.host}/t/second:v1`, plain);
   await skopeoCopy(`oci:${layout}:latest`, `docker://${reg.host}/t/moving:latest`, plain);
+  // images with a USER: by name (from the image's /etc/passwd), numeric, and one the image does not know
+  const rootfs = makeBusyboxRootfs(join(work, 'user-rootfs'), { files: { 'etc/group': 'root:x:0:\nnogroup:x:65534:\nstaff:x:50:\n' } });
+  for (const [tag, user] of [['named', 'nobody'], ['withgroup', 'nobody:staff'], ['numeric', '1234:5678'], ['ghost', 'ghost']] as const) {
+    const img = await makeRootfsImage(join(work, `user-${tag}`), rootfs, { cmd: ['id'], user });
+    await skopeoCopy(`oci:${img.layout}:latest`, `docker://${reg.host}/t/user:${tag}`, plain);
+  }
 });
 
 test.after.always(async () => {
@@ -100,7 +107,7 @@ serial('image pull --quiet prints only the digest; -o json the result; ls shows 
   const [head, ...rows] = ls.stdout.trimEnd().split('\n');
   t.regex(head!, /^REPOSITORY\s+TAG\s+DIGEST\s+SIZE\s+CREATED$/);
   const row = rows.find((l) => l.startsWith(`${r.host}/t/busybox `))!;
-  t.regex(row, new RegExp(`^${r.host}/t/busybox\\s+v1\\s+sha256:${res.id.slice(7, 19)}\\s+[\\d.]+[kM]?B\\s+(Less than a second|\\d+ (seconds|minutes)|About a minute) ago$`));
+  t.regex(row, new RegExp(`^${r.host}/t/busybox\\s+v1\\s+sha256:${res.id.slice(7, 19)}\\s+[\\d.]+[kM]?B\\s+(Less than a second|\\d+ (seconds?|minutes)|About a minute) ago$`));
   const insp = await e.cli(['image', 'inspect', `${r.host}/t/busybox:v1`]);
   t.is(insp.exitCode, 0, insp.stderr);
   const rec = (JSON.parse(insp.stdout) as Array<{ id: string; kind: string; names: string[]; layers: Array<{ chainId: string }> }>)[0]!;
@@ -252,6 +259,23 @@ serial('two images sharing a base: rm of one keeps the base; rm refuses while a 
   // rm of a second name keeps the image; rm of the last removes what only it used
   const rm = await e.cli(['image', 'rm', `${r.host}/t/busybox:v1`]);
   t.is(rm.exitCode, 0, rm.stderr);
+});
+
+serial('the image\'s USER: a name from its /etc/passwd (and /etc/group), numeric ids; --user wins; an unknown name is one line', async (t, e, r) => {
+  await createTestPod(e, 'users');
+  for (const [tag, want] of [['named', 'uid=65534(nobody) gid=65534(nogroup)'], ['withgroup', 'uid=65534(nobody) gid=50(staff)'], ['numeric', 'uid=1234 gid=5678']] as const) {
+    const run = await e.cli(['run', 'users', '--name', tag, '--image', `${r.host}/t/user:${tag}`]);
+    t.is(run.exitCode, 0, run.stderr);
+    t.regex(await logsOf(e, 'users', tag, /uid=/), new RegExp(`^${want.replace(/[()]/g, '\\$&')}`), tag);
+  }
+  const root = await e.cli(['run', 'users', '--name', 'asroot', '--image', `${r.host}/t/user:named`, '--user', '0']);
+  t.is(root.exitCode, 0, root.stderr);
+  t.regex(await logsOf(e, 'users', 'asroot', /uid=/), /^uid=0\(root\)/);
+  const ghost = await e.cli(['run', 'users', '--name', 'ghost', '--image', `${r.host}/t/user:ghost`]);
+  t.is(ghost.exitCode, 1);
+  t.regex(ghost.stderr.trimEnd().split('\n').at(-1)!, /^podns run: image "127\.0\.0\.1:\d+\/t\/user:ghost": the image's user "ghost" is not in its \/etc\/passwd; give a numeric user \(--user UID\[:GID\] \/ runAsUser\)$/);
+  t.false(existsSync(join(e.root, 'pods', 'users', 'containers', 'ghost')), 'nothing made');
+  t.is((await e.cli(['delete', '--grace', '0', 'users'])).exitCode, 0);
 });
 
 serial('gc removes a dead pull\'s partial download', async (t, e) => {
