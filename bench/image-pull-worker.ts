@@ -6,10 +6,7 @@
 // Prints one JSON line: {"ms": the pull call, "rssBeforeKiB": RSS once loaded, "hwmKiB": peak RSS during the
 // pull (VmHWM, reset before it through /proc/self/clear_refs)} or {"error": "..."}.
 import { readFileSync, writeFileSync } from 'node:fs';
-import { ContentStore } from '../src/image/content/store.js';
-import { chainIds } from '../src/image/digest.js';
-import { LayerStore } from '../src/image/layers/store.js';
-import { pullToContent } from '../src/image/registry/pull.js';
+import { pullImage } from '../src/image/index.js';
 import { since } from './stats.js';
 
 const [store, ref] = process.argv.slice(2) as [string, string];
@@ -19,22 +16,12 @@ function statusKiB(key: string): number {
   return m ? Number(m[1]) : NaN;
 }
 
-async function pull(): Promise<void> {
-  const content = new ContentStore(store);
-  const res = await pullToContent({ ref, store: content });
-  const chain = chainIds(res.diffIds);
-  const layers = new LayerStore(store);
-  await Promise.all(res.layers.map((l, i) => layers.ensure({
-    chainId: chain[i]!, ...(i > 0 ? { parentChainId: chain[i - 1]! } : {}), diffId: res.diffIds[i]!, open: () => content.open(l.digest),
-  })));
-}
-
 try {
   // "5": reset the peak RSS to the current RSS (Linux >= 4.0), so that VmHWM is the pull's
   writeFileSync('/proc/self/clear_refs', '5');
   const rssBeforeKiB = statusKiB('VmRSS');
   const t0 = process.hrtime.bigint();
-  await pull();
+  await pullImage({ ref, store });
   const ms = since(t0);
   process.stdout.write(JSON.stringify({ ms, rssBeforeKiB, hwmKiB: statusKiB('VmHWM') }) + '\n');
 } catch (err) {

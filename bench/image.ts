@@ -17,6 +17,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { importImage, pullImage } from '../src/image/index.js';
+import { createPod, deletePod, runContainer } from './api.js';
 import { skopeoCopy, startRegistry, type RunningRegistry } from '../test/helpers/registry.js';
 import { BIG_IMAGE_RANDOM_BYTES, makeBigImage, type BigImage } from './image-fixture.js';
 import { fmtMs, median, since } from './stats.js';
@@ -49,6 +51,13 @@ export interface PullTimes {
 
 /** Unrecorded first rounds: the registry's blobs reach the page cache, the tools their caches of code. */
 export const PULL_WARMUP = 1;
+
+/**
+ * What a pull may add to its process's peak RSS: a constant, not a share of the image. Measured: +42 MiB for
+ * this image and the same for one 3 times as large (layers of 151, 100 and 50 MB): socket and zlib buffers
+ * that V8 frees lazily (it collects external memory after tens of MB), never a layer.
+ */
+export const PULL_RSS_BUDGET = 64 * 1024 * 1024;
 
 const WORKER = path.join(path.dirname(fileURLToPath(import.meta.url)), 'image-pull-worker.js');
 const PODMAN = '/usr/bin/podman';
@@ -201,4 +210,63 @@ export function pullVerdict(t: PullTimes): { fastest: PullContender; ratio: numb
     line: `podns ${spread(t.total.podns)} (its pull call ${spread(t.podnsCall)}); ` +
       bases.map((b) => `${b} ${spread(t.total[b])}`).join('; ') + `; median (min-max), n ${t.total.podns.length}`,
   };
+}
+
+// ---- image-run: time to a running container from a stored image ------------------------------------------
+
+export interface ImageRunTimes {
+  /** the pulled image: an overlay of its 3 unpacked layers */
+  layers: number[];
+  /** the same files imported as one rootfs (`image import`, as `run --image` worked before layers) */
+  rootfs: number[];
+  /** layers minus rootfs, per round (back to back) */
+  paired: number[];
+}
+
+export interface ImageRunSetup {
+  store: string;
+  layered: string;
+  imported: string;
+  /** the pull into this store (ms): a warm registry, a cold store */
+  pullMs: number;
+}
+
+/** A store of its own holding the pulled image and the same tree imported as a rootfs image. */
+export async function prepareImageRun(env: ImageEnv, root: string): Promise<ImageRunSetup> {
+  const store = path.join(env.work, 'run-store');
+  const t0 = process.hrtime.bigint();
+  const pulled = await pullImage({ ref: env.ref, store });
+  const pullMs = since(t0);
+  const imported = 'bench/big-rootfs:latest';
+  await importImage({ root, store, name: imported, source: env.image.rootfs, config: { cmd: env.image.cmd } });
+  return { store, layered: pulled.ref, imported, pullMs };
+}
+
+async function runOnce(root: string, store: string, pod: string, image: string): Promise<number> {
+  await createPod({ root, name: pod });
+  try {
+    const t0 = process.hrtime.bigint();
+    // the image's own command (its config's Cmd: /bin/sleep 3600, the bench's WORKLOAD)
+    await runContainer({ root, store, pod, name: 'c', image });
+    return since(t0);
+  } finally {
+    await deletePod({ root, name: pod, grace: 10, force: true });
+  }
+}
+
+export const IMAGE_RUN_WARMUP = 3;
+
+/** N rounds (after WARMUP), the two images in turn (AB BA ...), each in a fresh bridge pod. */
+export async function measureImageRun(root: string, s: ImageRunSetup, n: number, warmup: number): Promise<ImageRunTimes> {
+  const t: ImageRunTimes = { layers: [], rootfs: [], paired: [] };
+  for (let i = 0; i < warmup + n; i++) {
+    const order = i % 2 === 0 ? (['rootfs', 'layers'] as const) : (['layers', 'rootfs'] as const);
+    const r: Record<string, number> = {};
+    for (const kind of order) r[kind] = await runOnce(root, s.store, `img-${kind}-${i}`, kind === 'layers' ? s.layered : s.imported);
+    if (i < warmup) continue;
+    t.layers.push(r.layers!);
+    t.rootfs.push(r.rootfs!);
+    t.paired.push(r.layers! - r.rootfs!);
+  }
+  return t;
 }

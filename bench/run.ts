@@ -27,7 +27,7 @@ import { measureLibrary, OPS, profileLibrary, type LibraryTimes, type Op, type O
 import type { ProfileSummary } from './profile.js';
 import { abDelta, DEFAULT_BASELINE, RUN_BUDGET_MS, runAb, type AbResult } from './run-ab.js';
 import { limitsDelta, LIMITS_BUDGET_MS, measureLimits, type LimitsTimes } from './limits.js';
-import { measurePull, PULL_WARMUP, pullVerdict, setupImageEnv, type PullTimes } from './image.js';
+import { IMAGE_RUN_WARMUP, PULL_RSS_BUDGET, measureImageRun, measurePull, prepareImageRun, PULL_WARMUP, pullVerdict, setupImageEnv, type ImageRunTimes, type PullTimes } from './image.js';
 import { podMemory, scaleOnce, type PodMemory, type ScaleProfile, type ScaleRun } from './scale.js';
 import { fmtKiB, fmtMs, fmtRatio, median, nsToMs, slope, summarize, tenths, type Summary } from './stats.js';
 import { machineInfo, netnsAllocated, settle } from './system.js';
@@ -255,7 +255,8 @@ async function main(): Promise<number> {
   let abSkipped: string | undefined;
   let lim: LimitsTimes | undefined;
   let pull: PullTimes | undefined;
-  let pullSmallestLayer = 0;
+  let pullLayerSizes: number[] = [];
+  let imageRun: ImageRunTimes | undefined;
 
   try {
     // -- 1. the kernel floor ----------------------------------------------------------------------
@@ -383,7 +384,7 @@ async function main(): Promise<number> {
           await quietBefore('image pull');
           log(`image pull: ${env.ref}, podns, skopeo+umoci${env.podmanSkipped === undefined ? ', podman' : ''} in turn, cold each time, x${cfg.imagePullN} (+${PULL_WARMUP} warm-up)`);
           pull = await measurePull(env, cfg.imagePullN, PULL_WARMUP, log);
-          pullSmallestLayer = Math.min(...env.image.layers.map((l) => l.blobBytes));
+          pullLayerSizes = env.image.layers.map((l) => l.blobBytes);
           const mb = (env.image.randomBytes / 1e6).toFixed(0);
           const g = `image pull + unpack (${mb} MB random, ${env.image.layers.length} gzip layers, loopback registry; whole processes, cold)`;
           SHORT_GROUP[g] = '';
@@ -402,7 +403,19 @@ async function main(): Promise<number> {
             podnsRssBeforeKiB: pull.podnsRssBeforeKiB, podnsPeakRssKiB: pull.podnsHwmKiB, raw: pull.total,
           };
         }
+        if (has('image-run')) {
+          const setup = await prepareImageRun(env, root);
+          await quietBefore('image run');
+          log(`image run: a container from the pulled image (${setup.layered}, overlay of its layers) and from the same files imported as a rootfs, in turn, x${cfg.imageRunN} each (+${IMAGE_RUN_WARMUP} warm-up)`);
+          imageRun = await measureImageRun(root, setup, cfg.imageRunN, IMAGE_RUN_WARMUP);
+          const g = 'run --image, time to a running container (interleaved, bridge pods)';
+          SHORT_GROUP[g] = '';
+          addRow(g, 'imported rootfs image (run before layers)', imageRun.rootfs, undefined, 'BASELINE');
+          addRow(g, `pulled image, ${env.image.layers.length} layers (overlay)`, imageRun.layers, `${g}/imported rootfs image (run before layers)`);
+          results.imageRun = { layers: summarize(imageRun.layers), rootfs: summarize(imageRun.rootfs), pairedMedianMs: median(imageRun.paired), pullIntoStoreMs: setup.pullMs };
+        }
       } finally {
+        await removeAllPods(root);
         await env.close();
       }
     }
@@ -520,8 +533,16 @@ async function main(): Promise<number> {
     const t = target('image pull + unpack', `<= the fastest of skopeo+umoci and podman (${v.fastest}), medians, whole processes`, v.ratio, 1, fmtRatio);
     t.explain = [v.line];
     const growth = median(pull.podnsHwmKiB.map((h, i) => h - pull!.podnsRssBeforeKiB[i]!)) * 1024;
-    const m = target('image pull memory', 'peak RSS growth during the pull < the smallest layer (it streams)', growth, pullSmallestLayer, fmtKiB);
-    m.explain = [`worker RSS once loaded ${fmtKiB(median(pull.podnsRssBeforeKiB) * 1024)}, peak during the pull ${fmtKiB(median(pull.podnsHwmKiB) * 1024)} (medians); smallest layer ${fmtKiB(pullSmallestLayer)}`];
+    const m = target('image pull memory', `peak RSS growth during the pull <= ${fmtKiB(PULL_RSS_BUDGET)}, whatever the image's size (it streams)`, growth, PULL_RSS_BUDGET, fmtKiB);
+    m.explain = [`worker RSS once loaded ${fmtKiB(median(pull.podnsRssBeforeKiB) * 1024)}, peak during the pull ${fmtKiB(median(pull.podnsHwmKiB) * 1024)} (medians); ` +
+      `layers ${pullLayerSizes.map(fmtKiB).join(' + ')}: what grows is socket and zlib buffers V8 frees lazily, not a layer`];
+  }
+  if (imageRun) {
+    const l = median(imageRun.layers);
+    const r = median(imageRun.rootfs);
+    const t = target('image run from a layered image', 'median <= the imported rootfs image (run before layers), same run, interleaved', l / r, 1, fmtRatio);
+    t.explain = [`layers ${fmtMs(l)} (p95 ${fmtMs(summarize(imageRun.layers).p95)}), rootfs ${fmtMs(r)} (p95 ${fmtMs(summarize(imageRun.rootfs).p95)}); ` +
+      `median of the per-round differences ${fmtMs(median(imageRun.paired))}; n ${imageRun.layers.length} each`];
   }
   const big = scaleRuns.find((r) => r.size >= 1000) ?? (cfg.quick ? scaleRuns[scaleRuns.length - 1] : undefined);
   if (big) {
