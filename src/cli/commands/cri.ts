@@ -12,6 +12,9 @@ socket, in the foreground, for kubelet (--container-runtime-endpoint=unix:///run
 Pods and containers made through it are podns pods: they show in podns get, ps, ns and net. SIGTERM or
 SIGINT stops the server (the socket is removed); pods and containers keep running, and a server started
 again serves them from the state root. --log-level debug logs one line per RPC.
+--stream-address/--stream-port: where the streaming server (Exec, Attach, PortForward sessions over
+SPDY/3.1 or WebSocket) listens; default 127.0.0.1 and a free port. Its URLs carry single-use tokens
+that live one minute.
 --bridge/--subnet: the network sandboxes join (default podns0, 10.89.0.0/16).
 `;
 
@@ -33,6 +36,8 @@ export const commands: Command[] = [{
     const server = await serveCri({
       root: p.globals.root, listen: p.values.listen ?? DEFAULT_LISTEN, logLevel: level,
       store: p.globals.store,
+      ...(p.values['stream-address'] !== undefined ? { streamAddress: p.values['stream-address'] } : {}),
+      streamPort: Number(port),
       ...(p.values.bridge !== undefined ? { bridge: p.values.bridge } : {}),
       ...(p.values.subnet !== undefined ? { subnet: p.values.subnet } : {}),
     });
