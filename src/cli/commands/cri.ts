@@ -1,4 +1,5 @@
 // podns cri serve — the Kubernetes CRI over gRPC (src/cri), in the foreground.
+import { isIP } from 'node:net';
 import { PodnsError } from '../../errors.js';
 import { parseCommand } from '../args.js';
 import type { Command } from '../command.js';
@@ -32,11 +33,13 @@ export const commands: Command[] = [{
     if (level !== 'error' && level !== 'info' && level !== 'debug') throw new PodnsError('EUSAGE', `--log-level ${level}: use error, info or debug`);
     const port = p.values['stream-port'] ?? '0';
     if (!/^\d+$/.test(port) || Number(port) > 65535) throw new PodnsError('EUSAGE', `--stream-port ${port}: give a port number (0: any)`);
+    const streamAddress = p.values['stream-address'];
+    if (streamAddress !== undefined && isIP(streamAddress) === 0) throw new PodnsError('EUSAGE', `--stream-address ${streamAddress}: give an IP address (e.g. 127.0.0.1, or the node's address for a kubelet on another host)`);
     const { serveCri, DEFAULT_LISTEN } = await import('../../cri/index.js');
     const server = await serveCri({
       root: p.globals.root, listen: p.values.listen ?? DEFAULT_LISTEN, logLevel: level,
       store: p.globals.store,
-      ...(p.values['stream-address'] !== undefined ? { streamAddress: p.values['stream-address'] } : {}),
+      ...(streamAddress !== undefined ? { streamAddress } : {}),
       streamPort: Number(port),
       ...(p.values.bridge !== undefined ? { bridge: p.values.bridge } : {}),
       ...(p.values.subnet !== undefined ? { subnet: p.values.subnet } : {}),

@@ -166,11 +166,16 @@ export class SpdyConnection extends EventEmitter<SpdyConnectionEvents> {
 
   /** The client's side: opens a stream and resolves once the server has replied. */
   openStream(headers: SpdyHeaders, fin = false): Promise<SpdyStream> {
+    return this.openStreamEncoded(headers, this.encoder.encode(headers), fin);
+  }
+
+  /** openStream with the header block compressed by the caller (its own zlib stream, in order). */
+  openStreamEncoded(headers: SpdyHeaders, block: Buffer, fin = false): Promise<SpdyStream> {
     const id = this.nextId;
     this.nextId += 2;
     const s = new SpdyStream(this, id, headers);
     this.streams.set(id, s);
-    const body = Buffer.concat([u32(id), u32(0), Buffer.from([0, 0]), this.encoder.encode(headers)]);
+    const body = Buffer.concat([u32(id), u32(0), Buffer.from([0, 0]), block]);
     this.sendControl(FRAME.SYN_STREAM, fin ? FLAG_FIN : 0, body);
     return new Promise((res, rej) => {
       s.once('reply', () => res(s));
