@@ -108,6 +108,9 @@ function specOf(config: Msg, image: string): ContainerSpec {
     const quota = Number(res.cpu_quota ?? 0);
     const period = Number(res.cpu_period ?? 0) || 100000;
     if (quota > 0) spec.cpus = quota / period;
+    const shares = Number(res.cpu_shares ?? 0);
+    if (shares > 0) spec.cpuShares = shares;
+    if (typeof res.cpuset_cpus === 'string' && res.cpuset_cpus !== '') spec.cpusetCpus = res.cpuset_cpus;
   }
   return spec;
 }
@@ -143,6 +146,7 @@ export function createContainer(ctx: CriContext, req: Msg): Msg {
     mounts: (config.mounts ?? []).map((m: Msg) => ({ container_path: m.container_path, host_path: m.host_path, readonly: m.readonly === true, propagation: m.propagation ?? 'PROPAGATION_PRIVATE' })),
     createdAt: nowNs(),
     spec: specOf(config, image.ref),
+    ...(config.linux?.resources ? { resources: { ...config.linux.resources } } : {}),
   };
   writeContainer(ctx.root, c);
   return { container_id: c.id };
@@ -176,6 +180,8 @@ export async function startContainer(ctx: CriContext, req: Msg): Promise<Msg> {
     ...(sp.readOnlyRootFilesystem ? { readOnlyRootFilesystem: true } : {}),
     ...(sp.memory !== undefined ? { memory: sp.memory } : {}),
     ...(sp.cpus !== undefined ? { cpus: sp.cpus } : {}),
+    ...(sp.cpuShares !== undefined ? { cpuShares: sp.cpuShares } : {}),
+    ...(sp.cpusetCpus !== undefined ? { cpusetCpus: sp.cpusetCpus } : {}),
     ...(c.logPath !== '' ? { logFile: c.logPath } : {}),
     ...(sp.mounts !== undefined ? { mounts: sp.mounts } : {}),
     ...(sp.maskedPaths !== undefined ? { maskedPaths: sp.maskedPaths } : {}),
@@ -256,6 +262,7 @@ export function containerStatusOf(ctx: CriContext, c: ContainerRecord): Msg {
     annotations: c.annotations,
     mounts: c.mounts.map((m) => ({ selinux_relabel: false, ...m, propagation: m.propagation ?? 'PROPAGATION_PRIVATE' })),
     log_path: c.logPath,
+    resources: c.resources !== undefined ? { linux: c.resources } : null,
   };
 }
 

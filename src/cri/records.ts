@@ -85,6 +85,8 @@ export interface ContainerSpec {
   readOnlyRootFilesystem?: boolean;
   memory?: number;
   cpus?: number;
+  cpuShares?: number;
+  cpusetCpus?: string;
   /** the CRI's mounts as podns volumes (src/container/mounts.ts) */
   mounts?: VolumeMount[];
   /** linux.security_context masked_paths / readonly_paths (absent: runc's defaults) */
@@ -111,6 +113,8 @@ export interface ContainerRecord {
   /** StartContainer ran (the podns container exists from then on) */
   started?: boolean;
   spec: ContainerSpec;
+  /** LinuxContainerResources as last given (CreateContainer, UpdateContainerResources): ContainerStatus echoes it */
+  resources?: Record<string, unknown>;
 }
 
 function criDir(root: string, pod: string): string {

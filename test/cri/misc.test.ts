@@ -5,6 +5,8 @@ import test from 'ava';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
+import { hostCgroups } from '../../src/cgroups/index.js';
+import { readContainerConfig } from '../../src/container/index.js';
 import { serveCri, type CriServer } from '../../src/cri/index.js';
 import { busyboxAvailable } from '../helpers/busybox.js';
 import { privilegedSerial, skipReason } from '../helpers/root.js';
@@ -132,4 +134,57 @@ privilegedSerial('cgroup_parent: the pod\'s and the containers\' cgroups sit und
       }
     }
   }
+});
+
+privilegedSerial('ContainerStats and ListContainerStats: CPU and memory from the cgroup, the writable layer, int64 timestamps as strings', async (t) => {
+  const sb = await sandbox('stats');
+  const id = await run(sb, containerConfig('s', ['sh', '-c', 'i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done; dd if=/dev/zero of=/big bs=1024 count=1024 2>/dev/null; touch /ready; sleep 1000'], { labels: { role: 'stats' } }));
+  for (let i = 0; i < 200 && (await sh(id, 'test -e /ready')).code !== 0; i++) await new Promise((r) => setTimeout(r, 50));
+  const a = (await c.rt('ContainerStats', { container_id: id })).stats;
+  t.is(a.attributes.id, id);
+  t.deepEqual(a.attributes.labels, { role: 'stats' });
+  t.regex(a.cpu.timestamp, /^\d{19}$/, 'nanoseconds, as a decimal string');
+  t.true(BigInt(a.cpu.usage_core_nano_seconds.value) > 10_000_000n, `the busy loop's CPU time: ${a.cpu.usage_core_nano_seconds.value}`);
+  t.true(BigInt(a.memory.working_set_bytes.value) > 0n);
+  t.true(BigInt(a.memory.usage_bytes.value) >= BigInt(a.memory.working_set_bytes.value));
+  t.true(BigInt(a.writable_layer.used_bytes.value) >= 1024n * 1024n, 'the 1 MiB written is in the writable layer');
+  t.true(BigInt(a.writable_layer.inodes_used.value) >= 2n);
+  await new Promise((r) => setTimeout(r, 100));
+  const b = (await c.rt('ContainerStats', { container_id: id })).stats;
+  t.true(BigInt(b.cpu.timestamp) > BigInt(a.cpu.timestamp));
+  t.not(b.cpu.usage_nano_cores, null, 'a rate from the second reading on');
+  const list = (await c.rt('ListContainerStats', { filter: { pod_sandbox_id: sb.id } })).stats;
+  t.deepEqual(list.map((s: Msg) => s.attributes.id), [id]);
+  t.deepEqual((await c.rt('ListContainerStats', { filter: { label_selector: { role: 'nope' } } })).stats, []);
+  const err = await t.throwsAsync(c.rt('ContainerStats', { container_id: 'f'.repeat(64) }));
+  t.is((err as Msg).code, status.NOT_FOUND);
+  await c.rt('RemovePodSandbox', { pod_sandbox_id: sb.id });
+});
+
+privilegedSerial('UpdateContainerResources writes the live cgroup (memory, CFS quota, shares, cpuset) and ContainerStatus echoes it', async (t) => {
+  const sb = await sandbox('update');
+  const id = await run(sb, containerConfig('u', ['sleep', '1000']));
+  const linux = { memory_limit_in_bytes: String(64 * 1024 * 1024), cpu_period: '100000', cpu_quota: '50000', cpu_shares: '512', cpuset_cpus: '0' };
+  await c.rt('UpdateContainerResources', { container_id: id, linux });
+  const info = JSON.parse((await c.rt('ContainerStatus', { container_id: id, verbose: true })).info.podns);
+  const rel = readContainerConfig({ root: e.root, pod: info.pod, name: info.container })!.cgroupPath!;
+  const host = hostCgroups();
+  const read = (ctrl: 'memory' | 'cpu' | 'cpuset', v1: string, v2: string): string =>
+    readFileSync(host.driver === 'v1' ? join(host.mounts[ctrl]!, rel, v1) : join(host.driver === 'v2' ? host.mountPoint : '/', rel, v2), 'utf8').trim();
+  if (host.driver === 'v1') {
+    t.is(read('memory', 'memory.limit_in_bytes', ''), String(64 * 1024 * 1024));
+    t.is(read('cpu', 'cpu.cfs_quota_us', ''), '50000');
+    t.is(read('cpu', 'cpu.shares', ''), '512');
+    t.is(read('cpuset', 'cpuset.cpus', ''), '0');
+  } else {
+    t.log(`cgroup ${host.driver}: the limit files are checked where the controllers are offered`);
+    if (host.driver === 'v2' && host.controllers.includes('memory')) t.is(read('memory', '', 'memory.max'), String(64 * 1024 * 1024));
+  }
+  const st = (await c.rt('ContainerStatus', { container_id: id })).status;
+  t.is(st.resources.linux.memory_limit_in_bytes, String(64 * 1024 * 1024));
+  t.is(st.resources.linux.cpu_quota, '50000');
+  const bad = await t.throwsAsync(c.rt('UpdateContainerResources', { container_id: id, linux: { cpu_shares: '1' } }));
+  t.is((bad as Msg).code, status.INVALID_ARGUMENT, bad?.message);
+  t.regex(bad?.message ?? '', /cpu-shares must be 2-262144/);
+  await c.rt('RemovePodSandbox', { pod_sandbox_id: sb.id });
 });
