@@ -5,7 +5,8 @@
 import { PodnsError } from '../errors.js';
 import { resolveStore, type StoreOption } from '../state/store-root.js';
 import { ContentStore } from './content/store.js';
-import { storeLayeredImage, type UnpackState } from './layered.js';
+import { EarlyUnpacker } from './early-unpack.js';
+import { storeLayeredImage, UNPACK_PARALLELISM, type UnpackState } from './layered.js';
 import { readImage, readNames, storeName, type StoredImage } from './records.js';
 import { parseImageReference } from './reference.js';
 import { explicitCredentials, type ExplicitCredentials } from './registry/credentials.js';
@@ -66,6 +67,11 @@ export async function pullImage(o: ImagePullOptions): Promise<ImagePullResult> {
   const knownId = readNames(store)[name];
   const known = knownId !== undefined ? readImage(store, knownId) : undefined;
   const cachedDigest = known?.kind === 'layers' ? known.indexDigest ?? known.id : undefined;
+  // layers unpack while they download; what that misses, storeLayeredImage unpacks (early-unpack.ts)
+  const early = new EarlyUnpacker({
+    store, content, parallelism: UNPACK_PARALLELISM, ...(o.signal !== undefined ? { signal: o.signal } : {}),
+    ...(o.onProgress !== undefined ? { onUnpack: (e) => o.onProgress!({ type: 'unpack', ...e }) } : {}),
+  });
   const res = await pullToContent({
     ref: parsed, store: content, insecure,
     ...(o.platform !== undefined ? { platform: o.platform } : {}),
@@ -77,7 +83,9 @@ export async function pullImage(o: ImagePullOptions): Promise<ImagePullResult> {
     ...(o.onProgress !== undefined ? { onProgress: o.onProgress } : {}),
     ...(o.onWarning !== undefined ? { onWarning: o.onWarning } : {}),
     ...(o.signal !== undefined ? { signal: o.signal } : {}),
-  });
+    onConfig: early.start,
+  }).catch(early.fail);
+  await early.settled();
   const { id, record } = await storeLayeredImage({
     store, content, name,
     manifestDigest: res.manifestDigest, manifest: res.manifest,
@@ -86,7 +94,7 @@ export async function pullImage(o: ImagePullOptions): Promise<ImagePullResult> {
     ...(res.indexDigest !== undefined ? { indexDigest: res.indexDigest } : {}),
     platform: res.platform,
     source: `${res.name}@${res.indexDigest ?? res.manifestDigest}`,
-    ...(o.onProgress !== undefined ? { onUnpack: (e) => o.onProgress!({ type: 'unpack', ...e }) } : {}),
+    ...(o.onProgress !== undefined ? { onUnpack: early.report } : {}),
     ...(o.signal !== undefined ? { signal: o.signal } : {}),
   });
   return { ref: name, id, digest: res.indexDigest ?? res.manifestDigest, record };
