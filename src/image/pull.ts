@@ -7,7 +7,8 @@ import { resolveStore, type StoreOption } from '../state/store-root.js';
 import { ContentStore } from './content/store.js';
 import { withStoreLock } from './gc.js';
 import { isDigest } from './digest.js';
-import { storeLayeredImage, type UnpackState } from './layered.js';
+import { EarlyUnpacker } from './early-unpack.js';
+import { storeLayeredImage, UNPACK_PARALLELISM, type UnpackState } from './layered.js';
 import { defaultPullPolicy, needsPull, type PullPolicy } from './pull-policy.js';
 import { findImage, ImageNotFoundError } from './store.js';
 import { readImage, readNames, storeName, type StoredImage } from './records.js';
@@ -86,6 +87,11 @@ function networkError(err: unknown, ref: string, domain: string): unknown {
 }
 
 async function pullLocked(o: ImagePullOptions, store: string, parsed: ImageReference, name: string, insecure: string[], content: ContentStore, cachedDigest: string | undefined): Promise<ImagePullResult> {
+  // layers unpack while they download; what that misses, storeLayeredImage unpacks (early-unpack.ts)
+  const early = new EarlyUnpacker({
+    store, content, parallelism: UNPACK_PARALLELISM, ...(o.signal !== undefined ? { signal: o.signal } : {}),
+    ...(o.onProgress !== undefined ? { onUnpack: (e) => o.onProgress!({ type: 'unpack', ...e }) } : {}),
+  });
   const res = await pullToContent({
     ref: parsed, store: content, insecure,
     ...(o.platform !== undefined ? { platform: o.platform } : {}),
@@ -97,7 +103,9 @@ async function pullLocked(o: ImagePullOptions, store: string, parsed: ImageRefer
     ...(o.onProgress !== undefined ? { onProgress: o.onProgress } : {}),
     ...(o.onWarning !== undefined ? { onWarning: o.onWarning } : {}),
     ...(o.signal !== undefined ? { signal: o.signal } : {}),
-  });
+    onConfig: early.start,
+  }).catch(early.fail);
+  await early.settled();
   const { id, record } = await storeLayeredImage({
     store, content, name,
     manifestDigest: res.manifestDigest, manifest: res.manifest,
@@ -106,7 +114,7 @@ async function pullLocked(o: ImagePullOptions, store: string, parsed: ImageRefer
     ...(res.indexDigest !== undefined ? { indexDigest: res.indexDigest } : {}),
     platform: res.platform,
     source: `${res.name}@${res.indexDigest ?? res.manifestDigest}`,
-    ...(o.onProgress !== undefined ? { onUnpack: (e) => o.onProgress!({ type: 'unpack', ...e }) } : {}),
+    ...(o.onProgress !== undefined ? { onUnpack: early.report } : {}),
     ...(o.signal !== undefined ? { signal: o.signal } : {}),
   });
   return { ref: name, id, digest: res.indexDigest ?? res.manifestDigest, record };
