@@ -9,13 +9,13 @@
 //        Every iteration starts each contender cold (a fresh store or directory), the contenders take turns in
 //        a rotating order, and before each one the bench's file system is synced, so no one pays for the
 //        writeback of another. Whole processes are timed (spawn to exit) for all; podns's own call is shown too.
-//        The podns worker also reports its peak RSS (VmHWM) during the pull: a pull streams, so it stays far
-//        below the size of a layer.
+//        The podns worker also reports its peak RSS (VmHWM) during the pull: a pull streams, so its growth is a
+//        constant (PULL_RSS_BUDGET), not a share of the image.
 // image-run: time to a running container for an image in the store: the pulled layered image (an overlay of
 //        its 3 layers) against the same files imported as a rootfs image (`run` as it was before layers),
 //        interleaved, each in a bridge pod made before and deleted after the timing.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { importImage, pullImage } from '../src/image/index.js';
@@ -69,9 +69,32 @@ function workBase(): string {
   return process.env.PODNS_BENCH_DIR || '/var/tmp';
 }
 
+const WORK_PREFIX = 'podns-bench-image-';
+
+/** What an interrupted run (^C, kill) left in the work base: directories named after a pid that is gone. */
+function removeDeadWorkDirs(log: (s: string) => void): void {
+  for (const e of readdirSync(workBase())) {
+    const m = new RegExp(`^${WORK_PREFIX}(\\d+)-`).exec(e);
+    if (m === null || alive(Number(m[1]))) continue;
+    const dir = path.join(workBase(), e);
+    removeTree(dir);
+    log(`image: removed ${dir}, left by an interrupted run`);
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /** Starts the registry, writes the image and pushes it. */
 export async function setupImageEnv(log: (s: string) => void, randomBytes = BIG_IMAGE_RANDOM_BYTES): Promise<ImageEnv> {
-  const work = mkdtempSync(path.join(workBase(), 'podns-bench-image-'));
+  removeDeadWorkDirs(log);
+  const work = mkdtempSync(path.join(workBase(), `${WORK_PREFIX}${process.pid}-`));
   let registry: RunningRegistry | undefined;
   try {
     const t0 = process.hrtime.bigint();
