@@ -382,9 +382,29 @@ static void clear_entry(struct tar_reader *r) {
   memset(e, 0, sizeof *e);
 }
 
+// Skips up to n bytes of padding; false when the stream ends first.
+static bool skip_pad(struct tar_reader *r, uint64_t n) {
+  while (n > 0) {
+    if (!fill(r)) return false;
+    size_t k = r->end - r->start;
+    if ((uint64_t)k > n) k = (size_t)n;
+    r->start += k;
+    r->consumed += k;
+    n -= k;
+  }
+  return true;
+}
+
 int tar_next(struct tar_reader *r, struct tar_entry *out) {
-  skip(r, r->data_left + r->pad_left);
+  skip(r, r->data_left);
+  // The last entry's data complete, then the end of the stream without its padding (umoci 0.4's `insert`
+  // writes such layers): the end, as Go's reader (containerd, docker, podman) sees it.
+  bool more = skip_pad(r, r->pad_left);
   r->data_left = r->pad_left = 0;
+  if (!more) {
+    clear_entry(r);
+    return 0;
+  }
   clear_entry(r);
   bool pending = false;
   for (;;) {

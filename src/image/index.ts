@@ -11,3 +11,5 @@ export {
 export { resolveArgv } from './argv.js';
 export { applyLayer, detectCompression, type ApplyLayerOptions, type AppliedLayer, type LayerCompression } from './layers/apply.js';
 export { LayerStore, type EnsureLayerOptions, type EnsuredLayer, type LayerRecord, type UnpackedLayer } from './layers/store.js';
+export { storeLayeredImage, runtimeConfig, UNPACK_PARALLELISM, type StoreLayeredOptions, type UnpackState } from './layered.js';
+export { pullImage, insecureRegistries, INSECURE_ENV, type ImagePullOptions, type ImagePullResult, type ImagePullEvent } from './pull.js';

@@ -19,6 +19,7 @@ import { withLockSync } from '../state/lock.js';
 import { paths } from '../state/paths.js';
 import { storePaths } from '../state/store-root.js';
 import { isDigest, parseDigest } from './digest.js';
+import { parseImageReference } from './reference.js';
 
 export interface ImageConfig {
   entrypoint?: string[];
@@ -87,12 +88,20 @@ export interface StoredImage {
   // kind 'layers'
   manifestMediaType?: string;
   configDigest?: string;
+  /** the index the reference named (a multi-platform image), when it named one */
+  indexDigest?: string;
   layers?: StoredLayer[];
   /** "linux/amd64", "linux/arm/v7" */
   platform?: string;
 }
 
 const NAMES = 'names.json';
+
+/** The key of a name in names.json: "nginx:latest", or "nginx@sha256:…" for a reference with a digest. */
+export function storeName(name: string): string {
+  const r = parseImageReference(name);
+  return r.digest !== undefined ? `${r.repository}@${r.digest}` : `${r.repository}:${r.tag ?? 'latest'}`;
+}
 
 export function imagesDir(store: string): string {
   return storePaths.images(store);

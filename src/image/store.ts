@@ -7,10 +7,10 @@ import { resolveRoot, type RootOption } from '../state/paths.js';
 import { resolveStore, type StoreOption } from '../state/store-root.js';
 import { isDigest } from './digest.js';
 import {
-  imageDir, imageUsers, listImageRecords, readImage, readNames, removeImageRecord, updateNames,
+  imageDir, imageUsers, listImageRecords, readImage, readNames, removeImageRecord, storeName, updateNames,
   type ImageConfig, type ImageUser, type StoredImage, type StoredLayer,
 } from './records.js';
-import { parseReference } from './reference.js';
+import { parseImageReference } from './reference.js';
 
 export type { ImageConfig } from './records.js';
 
@@ -60,7 +60,16 @@ export function findImage(store: string, name: string): { ref: string; id: strin
     if (hits.length === 1) return { ref: hits[0]!.id, id: hits[0]!.id };
     if (hits.length > 1) throw new PodnsError('EAMBIGUOUS', `"${name}" names ${hits.length} images; give more of the digest`);
   }
-  const ref = parseReference(name).ref;
+  const parsed = parseImageReference(name);
+  if (parsed.digest !== undefined) {
+    // "nginx@sha256:…": the name a pull by digest stored, else any image with that manifest or index digest
+    const ref = storeName(name);
+    const named = names[ref];
+    if (named !== undefined && readImage(store, named) !== undefined) return { ref, id: named };
+    const hit = readImage(store, parsed.digest) ?? listImageRecords(store).find((r) => r.indexDigest === parsed.digest);
+    return hit !== undefined ? { ref, id: hit.id } : undefined;
+  }
+  const ref = parsed.ref;
   const id = names[ref];
   if (id === undefined || readImage(store, id) === undefined) return undefined;
   return { ref, id };
@@ -68,7 +77,7 @@ export function findImage(store: string, name: string): { ref: string; id: strin
 
 function parseRefOrUndefined(name: string): string | undefined {
   try {
-    return parseReference(name).ref;
+    return storeName(name);
   } catch {
     return undefined;
   }
@@ -89,6 +98,7 @@ export function nameImage(store: string, ref: string, id: string): void {
 }
 
 function splitRef(ref: string): { repository: string; tag: string } {
+  if (ref.includes('@')) return { repository: ref.slice(0, ref.indexOf('@')), tag: '<none>' };
   const at = ref.lastIndexOf(':');
   return at > ref.lastIndexOf('/') ? { repository: ref.slice(0, at), tag: ref.slice(at + 1) } : { repository: ref, tag: '<none>' };
 }

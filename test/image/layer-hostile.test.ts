@@ -150,7 +150,15 @@ privileged('damaged archives are refused: checksum, truncation, malformed pax, r
   badSum[1536 + 10] ^= 1; // a byte of the third header (etc/, etc/hostname and its data come first)
   await refused(t, e, 'bad checksum', badSum, /bad checksum/);
   await refused(t, e, 'truncated in the data', good.subarray(0, 1024 + 512 + 1000), /ends in the middle of an entry/);
-  await refused(t, e, 'truncated in a header', good.subarray(0, 1024 + 100), /ends in the middle of an entry/);
+  await refused(t, e, 'truncated in a header', good.subarray(0, 1536 + 100), /ends in the middle of an entry/);
+  await refused(t, e, 'truncated one byte before the end of the data', good.subarray(0, 2048 + 2999), /ends in the middle of an entry/);
+  // the data complete, then the end without the padding or the end marker (umoci 0.4 `insert` writes these;
+  // Go's reader, so containerd, docker and podman, reads it as the end): accepted, the file whole
+  for (const cut of [2048 + 3000, 2048 + 3000 + 50]) {
+    const dir = e.fresh(`l-cut-${cut}`);
+    await apply(dir, good.subarray(0, cut));
+    t.is(readFileSync(join(dir, 'f'), 'utf8'), 'y'.repeat(3000), `cut at ${cut}`);
+  }
   const pax = layer({ name: 'f', format: 'pax', pax: { path: 'x' }, data: 'z' });
   const at = pax.indexOf('path=x');
   pax.write('8', at - 2, 'latin1'); // "9 path=x\n" → "8 ...": the record's length does not end at its newline

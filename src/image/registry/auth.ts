@@ -52,6 +52,11 @@ export class Authorizer {
   async header(domain: string, path: string, scope: string, signal?: AbortSignal): Promise<string | undefined> {
     const ch = this.challenges.get(domain);
     if (ch === undefined) return undefined;
+    // a registry token given by the caller (CRI's AuthConfig.registry_token) goes as it is, whatever was asked
+    if (this.o.credentials !== undefined && 'registryToken' in this.o.credentials) {
+      const c = await this.credentials(domain, path);
+      if (c?.registryToken !== undefined) return `Bearer ${c.registryToken}`;
+    }
     if (ch.scheme === 'basic') {
       const c = await this.credentials(domain, path);
       if (c === undefined || c.username === '') {

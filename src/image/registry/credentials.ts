@@ -17,11 +17,43 @@ export interface Credentials {
   password: string;
   /** an OAuth2 refresh token (docker's identitytoken): the token flow uses it instead of the password */
   identityToken?: string;
+  /** a bearer token to send as it is (explicit credentials only) */
+  registryToken?: string;
   /** where it came from, for error lines (a file, or docker-credential-NAME) */
   source: string;
 }
 
+const TOKEN_RE = /^[\x21-\x7e]{1,16384}$/;
+const EXPLICIT = 'the credentials given to the pull';
+
+/** Explicit credentials as the client uses them; a usage error for an empty or unusable one. */
+export function explicitCredentials(c: ExplicitCredentials): Credentials {
+  const bad = (why: string): PodnsError => new PodnsError('EUSAGE', `registry credentials: ${why}`);
+  if (typeof c !== 'object' || c === null) throw bad('expected username and password, an identity token or a registry token');
+  if ('registryToken' in c) {
+    if (typeof c.registryToken !== 'string' || !TOKEN_RE.test(c.registryToken)) throw bad('the registry token must be 1-16384 printable ASCII characters without spaces');
+    return { username: '', password: '', registryToken: c.registryToken, source: EXPLICIT };
+  }
+  if ('identityToken' in c) {
+    if (typeof c.identityToken !== 'string' || !TOKEN_RE.test(c.identityToken)) throw bad('the identity token must be 1-16384 printable ASCII characters without spaces');
+    return { username: '', password: '', identityToken: c.identityToken, source: EXPLICIT };
+  }
+  if (typeof c.username !== 'string' || typeof c.password !== 'string' || c.username === '') throw bad('a username (not empty) and a password are needed');
+  if (/[\0\r\n:]/.test(c.username) || /[\0\r\n]/.test(c.password)) throw bad('the username or password contains a control character or the username a ":"');
+  return { username: c.username, password: c.password, source: EXPLICIT };
+}
+
+/** Credentials given by the caller (CRI PullImage's AuthConfig, a library user): they replace the auth files. */
+export type ExplicitCredentials =
+  | { username: string; password: string }
+  /** an OAuth2 refresh token for the registry's token server (docker's identitytoken) */
+  | { identityToken: string }
+  /** a bearer token sent to the registry as it is */
+  | { registryToken: string };
+
 export interface CredentialOptions {
+  /** explicit credentials: used for every registry of the pull, no auth file is read */
+  credentials?: ExplicitCredentials;
   /** an auth file that replaces the default search (podman's --authfile) */
   authFile?: string;
   env?: NodeJS.ProcessEnv;
@@ -162,6 +194,7 @@ export function authFiles(o: CredentialOptions = {}): Array<{ file: string; requ
 
 /** Credentials for a repository (DOMAIN as in a reference: "docker.io", "localhost:5000"), or undefined. */
 export async function findCredentials(domain: string, path: string, o: CredentialOptions = {}): Promise<Credentials | undefined> {
+  if (o.credentials !== undefined) return explicitCredentials(o.credentials);
   for (const { file, required } of authFiles(o)) {
     const doc = readAuthFile(file, required);
     if (doc === undefined) continue;

@@ -3,6 +3,6 @@ export { pullToContent, LAYER_PARALLELISM, BLOB_ATTEMPTS, type PullOptions, type
 export { RegistryClient, type RegistryClientOptions, type Repo, type ManifestHead, type FetchedManifest } from './client.js';
 export { RegistryError } from './errors.js';
 export { Transport, CERT_DIRS, isLoopbackHost, registryHost, type TransportOptions } from './transport.js';
-export { findCredentials, authFiles, type Credentials, type CredentialOptions } from './credentials.js';
+export { findCredentials, authFiles, explicitCredentials, type Credentials, type CredentialOptions, type ExplicitCredentials } from './credentials.js';
 export { parseChallenges, type Challenge } from './challenge.js';
 export { hostPlatform, parsePlatform, formatPlatform, pickManifest } from './platform.js';
