@@ -6,6 +6,7 @@ import { parseCommand, parseKeyValues } from '../args.js';
 import type { Command } from '../command.js';
 import { json, table, stdout, stderr } from '../output.js';
 import { pruneImages, storeUsage } from '../../image/usage.js';
+import { loadCmd, loadHelp, loadUsage, saveCmd } from './image-archive.js';
 
 const usage = `Usage:
   podns image import NAME FILE.tar|DIR [--cmd JSON] [--entrypoint JSON] [--env K=V]... [--workdir DIR]
@@ -14,6 +15,7 @@ const usage = `Usage:
   podns image inspect NAME
   podns image du [-o json]
   podns image prune [--all]
+${loadUsage}
 
 Images live in the image store (--store DIR, PODNS_STORE, default /var/lib/podns).
 import takes a tarball of a root filesystem, such as 'docker export' writes (plain, .gz, .xz, .bz2, .zst),
@@ -28,6 +30,7 @@ rm refuses to remove an image a container uses; --force removes the name and kee
 no container uses it. du shows the store's disk usage per part (each file once); prune removes the
 images no name points at and no container uses (--all: every image no container uses) and the work
 directories of dead processes.
+${loadHelp}
 
 Example:
   docker export $(docker create nginx) > nginx.tar
@@ -188,6 +191,7 @@ async function pruneCmd(argv: string[]): Promise<number> {
 
 const subcommands: Record<string, (argv: string[]) => Promise<number>> = {
   import: importCmd, ls: lsCmd, list: lsCmd, rm: rmCmd, remove: rmCmd, inspect: inspectCmd, du: duCmd, prune: pruneCmd,
+  load: loadCmd, save: saveCmd,
 };
 
 export const commands: Command[] = [
@@ -201,7 +205,7 @@ export const commands: Command[] = [
       // `podns images` is `podns image ls`, as with docker.
       if (sub === undefined || sub.startsWith('-')) return lsCmd(argv);
       const fn = subcommands[sub];
-      if (!fn) throw new PodnsError('EUSAGE', `podns image: unknown subcommand "${sub}"; use import, ls, rm, inspect, du or prune`);
+      if (!fn) throw new PodnsError('EUSAGE', `podns image: unknown subcommand "${sub}"; use import, ls, rm, inspect, du, prune, load or save`);
       if (rest[0] === '--help' || rest[0] === '-h') {
         stdout.write(usage);
         return 0;

@@ -3,6 +3,7 @@
 // store as they go by (blobs/ALG/HEX verified against the digest their name says; a docker save layer.tar
 // hashed on the way in, its digest learnt at the end); links, resolved by name inside the archive.
 // Nothing here touches a path named by the archive: blobs reach the store by digest only.
+import { Readable } from 'node:stream';
 import type { ContentStore } from '../content/store.js';
 import { parseDigest } from '../digest.js';
 import { LIMITS } from '../oci.js';
@@ -115,7 +116,6 @@ export async function keepFile(c: ArchiveContents, content: ContentStore, name: 
   if (r.role === 'document') {
     c.add(name, { kind: 'document', data: await readDocument(open(0), size, name, c.source) });
   } else if (r.role === 'oci-blob') {
-    const { Readable } = await import('node:stream');
     await content.ingest(r.digest, size, async (offset) => Readable.from(open(offset), { objectMode: false }));
     c.add(name, { kind: 'blob', digest: r.digest, size });
   } else {

@@ -27,6 +27,11 @@ export interface DockerManifestEntry {
   layers: string[];
 }
 
+/** The blob digests an entry's Layers name (for Docker >= 25, where they are blobs of its OCI layout). */
+export function entryLayerDigests(c: ArchiveContents, e: DockerManifestEntry): string[] {
+  return e.layers.map((name, i) => c.blob(name, `${e.what}: layer ${i + 1}`).digest);
+}
+
 const LAYER_TYPE: Record<LayerCompression, string> = { none: MediaType.ociLayer, gzip: MediaType.ociLayerGzip, zstd: MediaType.ociLayerZstd };
 
 function isObj(v: unknown): v is Record<string, unknown> {

@@ -3,7 +3,7 @@
 import type { ContentStore } from '../content/store.js';
 import type { Platform } from '../oci.js';
 import type { ArchiveContents } from './contents.js';
-import { planDockerArchive, readDockerManifest } from './docker-archive.js';
+import { entryLayerDigests, planDockerArchive, readDockerManifest } from './docker-archive.js';
 import { hostile } from './names.js';
 import { planOciLayout } from './oci-layout.js';
 import { checkPlan, mergePlans, type ImagePlan } from './plan.js';
@@ -13,8 +13,12 @@ export function planArchive(c: ArchiveContents, content: ContentStore, o: { plat
   if (c.has('index.json')) {
     plans = planOciLayout(c, content, o);
     if (c.has('manifest.json')) {
+      // Docker >= 25: its RepoTags go to the image with that config and those layers
       for (const e of readDockerManifest(c, content)) {
-        for (const p of plans) if (p.configDigest === e.configDigest) p.names.push(...e.names);
+        const layers = entryLayerDigests(c, e).join(' ');
+        for (const p of plans) {
+          if (p.configDigest === e.configDigest && p.layers.map((l) => l.digest).join(' ') === layers) p.names.push(...e.names);
+        }
       }
     }
   } else if (c.has('manifest.json')) {

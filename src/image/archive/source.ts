@@ -1,7 +1,7 @@
 // Opens what `image load -i` names and collects its contents (contents.ts): standard input or a file holding a
 // tar (plain, gzip or zstd: told apart by its first bytes), read once as a stream; or a directory (an OCI image
 // layout), walked without following any symbolic link.
-import { closeSync, constants, createReadStream, fstatSync, lstatSync, openSync, readdirSync, type Stats } from 'node:fs';
+import { closeSync, constants, createReadStream, fstatSync, lstatSync, openSync, readdirSync, statSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { isErrno, oneLine, PodnsError } from '../../errors.js';
@@ -120,8 +120,7 @@ export async function collectArchive(input: string, content: ContentStore, stdin
   if (st.isDirectory()) return collectDir(input, content);
   if (st.isSymbolicLink()) {
     // the user's own path may be a link (an archive kept elsewhere): follow it, then it must be a file or dir
-    const real = await import('node:fs').then((fs) => fs.statSync(input));
-    if (real.isDirectory()) return collectDir(input, content);
+    if (statSync(input).isDirectory()) return collectDir(input, content);
   }
   return collectTar(createReadStream(input, { highWaterMark: 1 << 20 }), content, input);
 }

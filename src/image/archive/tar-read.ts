@@ -69,6 +69,23 @@ class ByteReader {
     }
   }
 
+  /** Skips up to N bytes: the padding after the last entry may be missing (Go's writers can stop there). */
+  async skipPadding(n: number): Promise<void> {
+    let left = n;
+    while (left > 0) {
+      const c = await this.chunk(left);
+      if (c.length === 0) return;
+      left -= c.length;
+    }
+  }
+
+  /** Reads the input to its end (what follows the end blocks: zeros, or whatever a writer left), so that the
+   * producer (a decompressor) finishes normally. */
+  async drain(): Promise<void> {
+    this.buf = Buffer.alloc(0);
+    while (await this.more()) this.buf = Buffer.alloc(0);
+  }
+
   async close(): Promise<void> {
     await this.it.return?.();
   }
@@ -145,7 +162,10 @@ export async function* readTar(input: AsyncIterable<Buffer | string>): AsyncGene
       const h = await r.read(BLOCK);
       if (h.length === 0) return; // no end blocks: tolerated (some writers stop at the last entry)
       if (h.length < BLOCK) throw damaged('it ends inside a header');
-      if (h.every((c) => c === 0)) return;
+      if (h.every((c) => c === 0)) {
+        await r.drain();
+        return;
+      }
       if (!checksumOk(h)) throw damaged('a header checksum does not match');
       const flag = String.fromCharCode(h[156]!).replace('\0', '0');
       let size = num(h, 124, 12, 'size');
@@ -153,7 +173,7 @@ export async function* readTar(input: AsyncIterable<Buffer | string>): AsyncGene
         if (size > MAX_META) throw damaged(`an extension header of ${size} bytes (more than ${MAX_META})`);
         const data = await r.read(size);
         if (data.length < size) throw damaged('it ends inside an extension header');
-        await r.skip(padding(size));
+        await r.skipPadding(padding(size));
         if (flag === 'L') longName = field(data, 0, data.length);
         else if (flag === 'K') longLink = field(data, 0, data.length);
         else if (flag === 'x') pax = parsePax(data);
@@ -181,7 +201,6 @@ export async function* readTar(input: AsyncIterable<Buffer | string>): AsyncGene
       const type = typeOf(flag);
       // links and directories carry no data (a size on them is skipped, as GNU tar does for links)
       let left = type === 'file' || type === 'other' ? size : 0;
-      const skipAfter = size + padding(size) - left;
       const data: AsyncIterable<Buffer> = {
         [Symbol.asyncIterator]: async function* () {
           while (left > 0) {
@@ -193,7 +212,13 @@ export async function* readTar(input: AsyncIterable<Buffer | string>): AsyncGene
         },
       };
       yield { entry: { name, type, flag, size: type === 'file' || type === 'other' ? size : 0, linkname }, data };
-      await r.skip(left + (type === 'file' || type === 'other' ? padding(size) : skipAfter));
+      if (type === 'file' || type === 'other') {
+        await r.skip(left);
+        await r.skipPadding(padding(size));
+      } else {
+        await r.skip(size);
+        await r.skipPadding(padding(size));
+      }
       left = 0;
     }
   } finally {
