@@ -84,11 +84,18 @@ export class ArchiveContents {
     return { digest: f.digest, size: f.size };
   }
 
-  /** True when the archive carried blob DIGEST (under blobs/ALG/HEX). */
-  hasBlob(digest: string): boolean {
+  /**
+   * Whether the archive carries blob DIGEST as blobs/ALG/HEX. An entry of that name that is not that blob (a
+   * symbolic link in a layout directory, a device, a link to another blob) refuses the archive.
+   */
+  hasBlob(digest: string, what = `blob ${digest}`): boolean {
     const d = parseDigest(digest);
-    const f = this.files.get(`blobs/${d.algorithm}/${d.hex}`);
-    return f !== undefined && f.kind === 'blob';
+    const name = `blobs/${d.algorithm}/${d.hex}`;
+    if (!this.files.has(name)) return false;
+    const f = this.resolve(name, what);
+    if (f.kind === 'other') throw hostile(`${what}: "${name}" is ${f.what}`);
+    if (f.kind !== 'blob' || f.digest !== d.value) throw hostile(`${what}: "${name}" is not the blob its name says`);
+    return true;
   }
 }
 

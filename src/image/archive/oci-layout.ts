@@ -26,7 +26,7 @@ export function annotatedName(d: Descriptor, what: string): string | undefined {
 }
 
 function readBlob(c: ArchiveContents, content: ContentStore, d: Descriptor, max: number, what: string): Buffer {
-  if (!c.hasBlob(d.digest) && !content.has(d.digest)) throw hostile(`${what}: blob ${d.digest} is not in the archive`);
+  if (!c.hasBlob(d.digest, what) && !content.has(d.digest)) throw hostile(`${what}: blob ${d.digest} is not in the archive`);
   if (d.size > max) throw hostile(`${what}: blob ${d.digest} is ${d.size} bytes, more than the ${max} allowed`);
   const buf = content.read(d.digest, max);
   if (buf.length !== d.size) throw hostile(`${what}: blob ${d.digest} is ${buf.length} bytes, but its descriptor says ${d.size}`);
@@ -61,6 +61,8 @@ export function planOciLayout(c: ArchiveContents, content: ContentStore, o: { pl
     const manifest = m.manifest;
     const cfgBuf = readBlob(c, content, manifest.config, LIMITS.configBytes, `${what} config`);
     const config = parseImageConfig(cfgBuf, `${what} config (${manifest.config.digest})`, manifest.layers.length);
+    // a layer absent from the archive may be in the store already (checkPlan); one present must be a blob
+    for (const [j, l] of manifest.layers.entries()) c.hasBlob(l.digest, `${what} layer ${j + 1}`);
     plans.push({
       what: name ?? `image ${i + 1} of ${c.source}`,
       names: name !== undefined ? [name] : [],
