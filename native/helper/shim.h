@@ -21,6 +21,7 @@
 
 #define MAX_NS 8
 #define MAX_BINDS 32
+#define MAX_VOLUMES 64 /* --volume: the container's mounts of host paths (CRI mounts, run -v, manifest volumes) */
 #define MAX_LOWERS 128 /* --lower: an image's layers below --rootfs (overlay takes up to 500) */
 #define MAX_MASKS 32 /* --mask and --readonly-path, each */
 #define MAX_CGROUP_DIRS 8 /* --cgroup-dir */
@@ -41,6 +42,16 @@ struct bind_arg {
   const char *dst;
 };
 
+/* --volume SRC --volume-dst DST [--volume-opts ro,rslave]: SRC (the host's, recursive) on DST (in the root) */
+enum volume_propagation { VOLUME_PRIVATE, VOLUME_RSLAVE, VOLUME_RSHARED };
+struct volume_arg {
+  const char *src;
+  const char *sub; /* --volume-sub: a path below SRC (a subPath), resolved with SRC as its root, made where missing */
+  const char *dst;
+  int readonly;
+  enum volume_propagation propagation;
+};
+
 struct opts {
   const char *dir;
   int ready_fd;
@@ -56,6 +67,8 @@ struct opts {
   int n_lowers;
   struct bind_arg binds[MAX_BINDS];
   int n_binds;
+  struct volume_arg volumes[MAX_VOLUMES];
+  int n_volumes;
   const char *hostname;
   long uid, gid;
   struct privs privs; /* --caps, --user-caps, --groups, --no-new-privs, --seccomp (privileges.h) */
@@ -150,6 +163,9 @@ int start_workload(char *errbuf, size_t errlen);
 __attribute__((noreturn, format(printf, 3, 4))) void child_fail(int err, const char *step, const char *fmt, ...);
 
 /* shim_rootfs.c (the workload child, before execve) */
+/* Clones of the --volume sources, taken in the host's mount namespace (before the child's own): a shared
+   host mount stays in its peer group, so rslave and rshared propagation mean what they say. */
+void open_volumes(const struct opts *o);
 void setup_rootfs(const struct opts *o);
 /* Without --rootfs: the host's tree, with a fresh /proc and /sys, the binds, masks, read-only paths. */
 void setup_host_tree(const struct opts *o);

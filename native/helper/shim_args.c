@@ -99,6 +99,37 @@ int parse(int argc, char **argv, struct opts *o) {
       o->binds[o->n_binds].src = v;
       o->binds[o->n_binds].dst = c + 1;
       o->n_binds++;
+    } else if (!strcmp(a, "--volume")) {
+      if (v[0] != '/' || o->n_volumes == MAX_VOLUMES || (o->n_volumes > 0 && !o->volumes[o->n_volumes - 1].dst)) {
+        bad = a; snprintf(why, sizeof why, "bad --volume \"%s\": want an absolute host path, each followed by --volume-dst (at most %d)", v, MAX_VOLUMES); break;
+      }
+      o->volumes[o->n_volumes++].src = v;
+    } else if (!strcmp(a, "--volume-sub")) {
+      struct volume_arg *vol = o->n_volumes > 0 ? &o->volumes[o->n_volumes - 1] : NULL;
+      char abs[PATH_MAX];
+      if (!vol || !vol->dst || vol->sub || snprintf(abs, sizeof abs, "/%s", v) >= (int)sizeof abs || v[0] == '/' || !safe_dst(abs)) {
+        bad = a; snprintf(why, sizeof why, "bad --volume-sub \"%s\": want a relative path without .., after --volume-dst", v); break;
+      }
+      vol->sub = v;
+    } else if (!strcmp(a, "--volume-dst") || !strcmp(a, "--volume-opts")) {
+      struct volume_arg *vol = o->n_volumes > 0 ? &o->volumes[o->n_volumes - 1] : NULL;
+      if (!vol || (a[9] == 'd' ? vol->dst != NULL : vol->dst == NULL)) { bad = a; snprintf(why, sizeof why, "%s must follow --volume SRC (then --volume-dst, then --volume-opts)", a); break; }
+      if (a[9] == 'd') {
+        if (!safe_dst(v) || !strcmp(v, "/")) { bad = a; snprintf(why, sizeof why, "bad --volume-dst \"%s\": want an absolute path without .., not /", v); break; }
+        vol->dst = v;
+        continue;
+      }
+      char buf[64];
+      if (snprintf(buf, sizeof buf, "%s", v) >= (int)sizeof buf) { bad = a; snprintf(why, sizeof why, "bad --volume-opts \"%s\"", v); break; }
+      for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (!strcmp(t, "ro")) vol->readonly = 1;
+        else if (!strcmp(t, "rw")) vol->readonly = 0;
+        else if (!strcmp(t, "private")) vol->propagation = VOLUME_PRIVATE;
+        else if (!strcmp(t, "rslave")) vol->propagation = VOLUME_RSLAVE;
+        else if (!strcmp(t, "rshared")) vol->propagation = VOLUME_RSHARED;
+        else { bad = a; snprintf(why, sizeof why, "bad --volume-opts \"%s\": want ro|rw and private|rslave|rshared, comma-separated", v); break; }
+      }
+      if (bad) break;
     } else if (!strcmp(a, "--mask") || !strcmp(a, "--readonly-path")) {
       int ro = a[2] == 'r';
       int *n = ro ? &o->n_ro_paths : &o->n_masks;
@@ -154,6 +185,7 @@ int parse(int argc, char **argv, struct opts *o) {
     else if (o->pid_ns && o->new_pid_ns) { bad = "--pid-ns"; snprintf(why, sizeof why, "--pid-ns and --new-pid-ns exclude each other"); }
     else if (o->rootfs && o->rootfs[0] != '/') { bad = "--rootfs"; snprintf(why, sizeof why, "--rootfs must be absolute"); }
     else if (o->n_lowers > 0 && (!o->rootfs || !o->overlay)) { bad = "--lower"; snprintf(why, sizeof why, "--lower needs --rootfs and --overlay (the layers go below the rootfs, in an overlay)"); }
+    else if (o->n_volumes > 0 && !o->volumes[o->n_volumes - 1].dst) { bad = "--volume"; snprintf(why, sizeof why, "--volume %s has no --volume-dst", o->volumes[o->n_volumes - 1].src); }
     else if (o->cwd && o->cwd[0] != '/') { bad = "--cwd"; snprintf(why, sizeof why, "--cwd must be absolute"); }
   }
   if (bad) {

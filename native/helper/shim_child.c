@@ -91,6 +91,7 @@ static __attribute__((noreturn)) void run_child(const struct opts *o, int outw, 
   const char *which = NULL;
   if (limit_cgroups_join(&which) < 0) child_fail(errno, "cgroup", "%s/cgroup.procs: %s", which, strerror(errno));
 
+  open_volumes(o);
   if (unshare(CLONE_NEWNS) < 0) child_fail(errno, "unshare", "mount namespace: %s", strerror(errno));
   /* rslave, not rprivate: the copy of the host's mounts we start with includes the pins of every pod
      (ROOT/pods and /run/netns are shared mounts). As slaves, an unpin on the host (`podns rm`,

@@ -359,6 +359,78 @@ static void do_binds(const struct opts *o, int rootfd) {
   }
 }
 
+/* ---- volumes (--volume): host paths on paths of the container ---- */
+
+/* The detached clones of the sources, by index (the child's own; O_CLOEXEC: gone at execve). */
+static int volume_fds[MAX_VOLUMES];
+
+/* Each source recursively (rbind), opened on the host's side: this is the mount namespace podns runs in,
+   so SRC means what the caller meant (it was checked there), and the clone of a shared mount is a peer of
+   it until its propagation is set below. Nothing is attached yet: no path in any root is looked at here. */
+void open_volumes(const struct opts *o) {
+  for (int i = 0; i < o->n_volumes; i++) {
+    const struct volume_arg *v = &o->volumes[i];
+    if (!v->sub) {
+      volume_fds[i] = (int)syscall(SYS_open_tree, AT_FDCWD, v->src, P_OPEN_TREE_CLONE | O_CLOEXEC | AT_RECURSIVE);
+      if (volume_fds[i] < 0) child_fail(errno, "volume", "source %s on the host: %s", v->src, strerror(errno));
+      continue;
+    }
+    /* A subPath: what lies in the volume is the workload's to write (an emptyDir), so its symlinks are
+       resolved with the volume's directory as "/" (a link to /etc is the volume's etc), and a missing
+       directory is made by fd, never through a path on the host. */
+    int base = open(v->src, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (base < 0) child_fail(errno, "volume", "source %s on the host: %s", v->src, strerror(errno));
+    int fd = openat2_(base, v->sub, O_PATH, IN_ROOT);
+    if (fd < 0 && errno == ENOENT) fd = dir_in_root(base, v->sub, 0755, 0);
+    if (fd < 0) child_fail(errno, "volume", "subPath %s of %s: %s", v->sub, v->src, strerror(errno));
+    volume_fds[i] = (int)syscall(SYS_open_tree, fd, "", P_OPEN_TREE_CLONE | O_CLOEXEC | AT_RECURSIVE | AT_EMPTY_PATH);
+    if (volume_fds[i] < 0) child_fail(errno, "volume", "subPath %s of %s: %s", v->sub, v->src, strerror(errno));
+    close(fd);
+    close(base);
+  }
+}
+
+/* Each volume on its target, resolved in ROOTFD (RESOLVE_IN_ROOT: a symlink in the image, to / or to
+   /etc, stays inside the container's root; it can never send the mount onto the host's tree). CREATE:
+   a missing target (or its parents) is made by fd, a directory or a file as the source is; without (no
+   root filesystem: ROOTFD is the host's /) the target must exist. Every volume is nosuid and nodev (only
+   the container's own /dev has device nodes), read-only recursively when asked; its propagation is set
+   right after it is attached, before anything is mounted below it. */
+static void do_volumes(const struct opts *o, int rootfd, int create) {
+  struct stat rst;
+  if (fstat(rootfd, &rst) < 0) child_fail(errno, "volume", "root: %s", strerror(errno));
+  static const unsigned long props[] = {MS_PRIVATE, MS_SLAVE, MS_SHARED};
+  for (int i = 0; i < o->n_volumes; i++) {
+    const struct volume_arg *v = &o->volumes[i];
+    int m = volume_fds[i];
+    struct stat st, tst;
+    if (fstat(m, &st) < 0) child_fail(errno, "volume", "%s: %s", v->src, strerror(errno));
+    int t;
+    if (create) {
+      t = S_ISDIR(st.st_mode) ? dir_in_root(rootfd, v->dst, 0755, 0) : file_in_root(rootfd, v->dst);
+    } else {
+      t = openat2_(rootfd, rel(v->dst), O_PATH, IN_ROOT);
+      if (t < 0) child_fail(errno, "volume", "%s: %s (without a root filesystem the target must exist on the host)", v->dst, strerror(errno));
+    }
+    if (fstat(t, &tst) < 0) child_fail(errno, "volume", "%s: %s", v->dst, strerror(errno));
+    if (S_ISDIR(st.st_mode) != S_ISDIR(tst.st_mode))
+      child_fail(S_ISDIR(st.st_mode) ? ENOTDIR : EISDIR, "volume", "%s is a %s in the container but %s is a %s; mount a %s there", v->dst,
+                 S_ISDIR(tst.st_mode) ? "directory" : "file", v->src, S_ISDIR(st.st_mode) ? "directory" : "file",
+                 S_ISDIR(tst.st_mode) ? "directory" : "file");
+    if (tst.st_dev == rst.st_dev && tst.st_ino == rst.st_ino)
+      child_fail(EINVAL, "volume", "%s resolves to the container's root directory (a symbolic link to /?); mount the volume elsewhere", v->dst);
+    struct p_mount_attr a = {P_MOUNT_ATTR_NOSUID | P_MOUNT_ATTR_NODEV | (v->readonly ? P_MOUNT_ATTR_RDONLY : 0), 0, 0, 0};
+    if (syscall(SYS_mount_setattr, m, "", AT_EMPTY_PATH | AT_RECURSIVE, &a, sizeof a) < 0)
+      child_fail(errno, "volume", "%s%s on %s: %s", v->readonly ? "read-only " : "", v->src, v->dst, strerror(errno));
+    attach(m, t, v->dst);
+    struct p_mount_attr p = {0, 0, props[v->propagation], 0};
+    if (syscall(SYS_mount_setattr, m, "", AT_EMPTY_PATH | AT_RECURSIVE, &p, sizeof p) < 0)
+      child_fail(errno, "volume", "propagation of %s: %s", v->dst, strerror(errno));
+    close(m);
+    close(t);
+  }
+}
+
 /* --mask: what a container must not read of the kernel's (runc's list: /proc/kcore, /sys/firmware...).
    A file gets the host's /dev/null bound over it, a directory an empty read-only tmpfs (one superblock,
    cloned for each). --readonly-path: bound onto itself, then read-only, nosuid, nodev, noexec (/proc/sys:
@@ -421,6 +493,7 @@ void setup_host_tree(const struct opts *o) {
   no_devices(root, "/");
   mount_dev(root, nodes);
   do_binds(o, -1);
+  do_volumes(o, root, 0);
   protect_paths(o, root);
   /* Only the mount at / (this mount namespace's copy): the other mounts of the host's tree keep theirs. */
   if (o->readonly_rootfs) set_attrs(root, P_MOUNT_ATTR_RDONLY, 0, "/");
@@ -442,6 +515,7 @@ void setup_rootfs(const struct opts *o) {
   /* sysfs shows the network devices of the mounter's netns: mounted here it shows the pod's. */
   close(mount_fs(root, "/sys", 0555, "sysfs", NULL, 0, P_MOUNT_ATTR_RDONLY | P_MOUNT_ATTR_NOSUID | P_MOUNT_ATTR_NODEV | P_MOUNT_ATTR_NOEXEC));
   do_binds(o, root);
+  do_volumes(o, root, 1);
   protect_paths(o, root);
   /* --readonly-rootfs: the root mount only; /dev, /dev/shm, /proc, the binds are mounts of their own and
      keep their flags (as runc does it). */

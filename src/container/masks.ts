@@ -28,8 +28,11 @@ export const READONLY_PATHS: readonly string[] = Object.freeze([
   '/proc/sysrq-trigger',
 ]);
 
-/** The lists a container gets: none when privileged. */
-export function protectedPaths(config: Pick<ContainerConfig, 'privileged'>): { masks: readonly string[]; readonlyPaths: readonly string[] } {
+/** The shim's limit per list (native/helper/shim.h MAX_MASKS). */
+export const MAX_PROTECTED_PATHS = 32;
+
+/** The lists a container gets: none when privileged; its own lists (the CRI's) instead of the defaults. */
+export function protectedPaths(config: Pick<ContainerConfig, 'privileged' | 'maskedPaths' | 'readonlyPaths'>): { masks: readonly string[]; readonlyPaths: readonly string[] } {
   if (config.privileged === true) return { masks: [], readonlyPaths: [] };
-  return { masks: MASKED_PATHS, readonlyPaths: READONLY_PATHS };
+  return { masks: config.maskedPaths ?? MASKED_PATHS, readonlyPaths: config.readonlyPaths ?? READONLY_PATHS };
 }

@@ -18,7 +18,7 @@ import { ensurePod } from '../pod/ensure.js';
 import { deletePod } from '../pod/delete.js';
 import { processAlive } from '../pod/proc.js';
 import { updatePod } from '../pod/store.js';
-import type { ContainerConfig, ContainerResources, ContainerStatus, PodRecord } from '../pod/types.js';
+import type { ContainerConfig, ContainerResources, ContainerStatus, PodRecord, VolumeMount } from '../pod/types.js';
 import { writeFileNew, writeJsonAtomic } from '../state/files.js';
 import { validateName } from '../state/names.js';
 import { paths, resolveRoot } from '../state/paths.js';
@@ -32,6 +32,7 @@ import { devicesCgroupFor, removeDevicesCgroup } from './devices.js';
 import { containerCgroupsFor, makeContainerCgroups, removeContainerCgroups, resolveLimits } from './limits.js';
 import { hostCgroups, limitWrites } from '../cgroups/index.js';
 import { protectedPaths } from './masks.js';
+import { validateMounts, validateProtectedPaths } from './mounts.js';
 import { validateResources } from './resources.js';
 import { privilegeOptions, resolvePrivileges, type SeccompMode } from './privileges.js';
 import { stopContainers } from './stop.js';
@@ -63,6 +64,11 @@ export interface RunOptions {
   backoffMs?: number;
   /** the root filesystem read-only (manifest: securityContext.readOnlyRootFilesystem) */
   readOnlyRootFilesystem?: boolean;
+  /** host paths mounted into the container (src/container/mounts.ts); without a root filesystem the targets must exist */
+  mounts?: VolumeMount[];
+  /** masked and read-only paths instead of runc's defaults (src/container/masks.ts); ignored when privileged */
+  maskedPaths?: string[];
+  readonlyPaths?: string[];
   /** every capability and no seccomp filter (src/container/privileges.ts) */
   privileged?: boolean;
   /** capability names (with or without CAP_, any case) or ALL, added to / dropped from the default set */
@@ -150,6 +156,9 @@ export function shimOptions(root: string, rec: PodRecord, config: ContainerConfi
     ...(config.rootfs !== undefined && config.image !== undefined && config.rootfsCopy !== true ? { overlay: join(dir, 'rootfs') } : {}),
     ...(config.lowerDirs !== undefined && config.lowerDirs.length > 0 ? { lowers: config.lowerDirs } : {}),
     binds: etcBinds(root, rec.name),
+    ...(config.mounts !== undefined && config.mounts.length > 0
+      ? { volumes: config.mounts.map((m) => ({ src: m.source, ...(m.subPath !== undefined ? { sub: m.subPath } : {}), dst: m.target, ...(m.readOnly === true ? { readonly: true } : {}), ...(m.propagation !== undefined ? { propagation: m.propagation } : {}) })) }
+      : {}),
     ...(config.uid !== undefined ? { uid: config.uid } : {}),
     ...(config.gid !== undefined ? { gid: config.gid } : {}),
     ...(config.workingDir !== undefined ? { cwd: config.workingDir } : {}),
@@ -295,6 +304,9 @@ export async function runContainer(o: RunOptions): Promise<{ config: ContainerCo
   const restartPolicy = validateRestartPolicy(o.restartPolicy);
   validateWorkdir(o.workingDir);
   const logLimits = validateLogLimits(o);
+  const mounts = validateMounts(o.mounts);
+  const maskedPaths = o.maskedPaths !== undefined ? validateProtectedPaths(o.maskedPaths, 'masked path') : undefined;
+  const readonlyPaths = o.readonlyPaths !== undefined ? validateProtectedPaths(o.readonlyPaths, 'read-only path') : undefined;
   const resources = validateResources(o.resources);
   // limits (the default pids limit at least): values and controllers checked, once, before anything is made
   const host = hostCgroups();
@@ -345,6 +357,9 @@ export async function runContainer(o: RunOptions): Promise<{ config: ContainerCo
     ...logLimits,
     ...(o.logFile !== undefined ? { logFile: validateLogFile(o.logFile) } : {}),
     createdAt: new Date().toISOString(),
+    ...(mounts.length > 0 ? { mounts } : {}),
+    ...(maskedPaths !== undefined ? { maskedPaths } : {}),
+    ...(readonlyPaths !== undefined ? { readonlyPaths } : {}),
     ...(o.readOnlyRootFilesystem === true ? { readOnlyRootFilesystem: true } : {}),
     ...privileges,
     ...(resources !== undefined ? { resources } : {}),

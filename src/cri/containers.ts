@@ -3,9 +3,12 @@
 // restarts belong to the kubelet — and its log in the CRI's log path; its status comes from the watcher's
 // status.json: exit code, finished_at, reason Completed / Error / OOMKilled.
 import { status } from '@grpc/grpc-js';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, isAbsolute, join, normalize } from 'node:path';
 import { execCapture, readContainerStatus, removeContainer, reopenContainerLog, runContainer, stopContainers } from '../container/index.js';
+import { validateMounts, validateMountTarget, validateProtectedPaths } from '../container/mounts.js';
+import { oneLine } from '../errors.js';
+import type { MountPropagation, VolumeMount } from '../pod/types.js';
 import { validateName } from '../state/names.js';
 import type { CriContext } from './context.js';
 import { criError, isoToNs, matchId, matchLabels, newId, nowNs } from './convert.js';
@@ -30,6 +33,51 @@ function logPathOf(dir: string, rel: string): string {
   return full;
 }
 
+const PROPAGATION: Record<string, MountPropagation> = {
+  PROPAGATION_PRIVATE: 'private',
+  PROPAGATION_HOST_TO_CONTAINER: 'rslave',
+  PROPAGATION_BIDIRECTIONAL: 'rshared',
+};
+
+/**
+ * The CRI's mounts as podns volumes, checked (INVALID_ARGUMENT naming the mount). A missing host path is
+ * made as a directory, as containerd and dockershim do (kubelet's hostPath type "" relies on it).
+ * selinux_relabel is ignored (no SELinux here); image volumes and id-mapped mounts are refused.
+ */
+function criMounts(list: Msg[] | undefined): VolumeMount[] {
+  const out: VolumeMount[] = [];
+  for (const m of list ?? []) {
+    const where = `mount ${JSON.stringify(m.host_path ?? '')} → ${JSON.stringify(m.container_path ?? '')}`;
+    if (m.image?.image) throw criError(status.INVALID_ARGUMENT, `${where}: image volumes are not supported by podns`);
+    if ((m.uidMappings?.length ?? 0) > 0 || (m.gidMappings?.length ?? 0) > 0) throw criError(status.INVALID_ARGUMENT, `${where}: id-mapped mounts are not supported by podns`);
+    if (m.recursive_read_only === true && m.readonly !== true) throw criError(status.INVALID_ARGUMENT, `${where}: recursive_read_only needs readonly`);
+    const propagation = PROPAGATION[m.propagation ?? 'PROPAGATION_PRIVATE'];
+    if (propagation === undefined) throw criError(status.INVALID_ARGUMENT, `${where}: unknown propagation ${String(m.propagation)}`);
+    const source = String(m.host_path ?? '');
+    try {
+      validateMountTarget(m.container_path);
+    } catch (err) {
+      throw criError(status.INVALID_ARGUMENT, oneLine(err));
+    }
+    if (isAbsolute(source) && !source.includes('\0') && !existsSync(source)) mkdirSync(source, { recursive: true, mode: 0o755 });
+    out.push({ source, target: String(m.container_path ?? ''), ...(m.readonly === true ? { readOnly: true } : {}), ...(propagation !== 'private' ? { propagation } : {}) });
+  }
+  try {
+    return validateMounts(out);
+  } catch (err) {
+    throw criError(status.INVALID_ARGUMENT, oneLine(err));
+  }
+}
+
+function protectedList(list: Msg[] | undefined, what: string): string[] | undefined {
+  if (list === undefined || list === null || list.length === 0) return undefined; // runc's defaults
+  try {
+    return validateProtectedPaths(list.map(String), what);
+  } catch (err) {
+    throw criError(status.INVALID_ARGUMENT, oneLine(err));
+  }
+}
+
 function specOf(config: Msg, image: string): ContainerSpec {
   const sc = config.linux?.security_context ?? {};
   const env: Record<string, string> = {};
@@ -47,6 +95,12 @@ function specOf(config: Msg, image: string): ContainerSpec {
   const seccomp = sc.seccomp?.profile_type;
   if (seccomp === 'Localhost') throw criError(status.INVALID_ARGUMENT, 'seccomp profile Localhost: podns has RuntimeDefault and Unconfined only');
   if (seccomp === 'Unconfined') spec.seccomp = 'Unconfined';
+  const mounts = criMounts(config.mounts);
+  if (mounts.length > 0) spec.mounts = mounts;
+  const masked = protectedList(sc.masked_paths, 'masked path');
+  if (masked !== undefined) spec.maskedPaths = masked;
+  const ro = protectedList(sc.readonly_paths, 'read-only path');
+  if (ro !== undefined) spec.readonlyPaths = ro;
   const res = config.linux?.resources;
   if (res) {
     const mem = Number(res.memory_limit_in_bytes ?? 0);
@@ -54,6 +108,9 @@ function specOf(config: Msg, image: string): ContainerSpec {
     const quota = Number(res.cpu_quota ?? 0);
     const period = Number(res.cpu_period ?? 0) || 100000;
     if (quota > 0) spec.cpus = quota / period;
+    const shares = Number(res.cpu_shares ?? 0);
+    if (shares > 0) spec.cpuShares = shares;
+    if (typeof res.cpuset_cpus === 'string' && res.cpuset_cpus !== '') spec.cpusetCpus = res.cpuset_cpus;
   }
   return spec;
 }
@@ -86,9 +143,10 @@ export function createContainer(ctx: CriContext, req: Msg): Msg {
     labels: { ...(config.labels ?? {}) },
     annotations: { ...(config.annotations ?? {}) },
     logPath,
-    mounts: (config.mounts ?? []).map((m: Msg) => ({ container_path: m.container_path, host_path: m.host_path, readonly: m.readonly === true })),
+    mounts: (config.mounts ?? []).map((m: Msg) => ({ container_path: m.container_path, host_path: m.host_path, readonly: m.readonly === true, propagation: m.propagation ?? 'PROPAGATION_PRIVATE' })),
     createdAt: nowNs(),
     spec: specOf(config, image.ref),
+    ...(config.linux?.resources ? { resources: { ...config.linux.resources } } : {}),
   };
   writeContainer(ctx.root, c);
   return { container_id: c.id };
@@ -122,7 +180,12 @@ export async function startContainer(ctx: CriContext, req: Msg): Promise<Msg> {
     ...(sp.readOnlyRootFilesystem ? { readOnlyRootFilesystem: true } : {}),
     ...(sp.memory !== undefined ? { memory: sp.memory } : {}),
     ...(sp.cpus !== undefined ? { cpus: sp.cpus } : {}),
+    ...(sp.cpuShares !== undefined ? { cpuShares: sp.cpuShares } : {}),
+    ...(sp.cpusetCpus !== undefined ? { cpusetCpus: sp.cpusetCpus } : {}),
     ...(c.logPath !== '' ? { logFile: c.logPath } : {}),
+    ...(sp.mounts !== undefined ? { mounts: sp.mounts } : {}),
+    ...(sp.maskedPaths !== undefined ? { maskedPaths: sp.maskedPaths } : {}),
+    ...(sp.readonlyPaths !== undefined ? { readonlyPaths: sp.readonlyPaths } : {}),
   });
   writeContainer(ctx.root, { ...c, started: true });
   return {};
@@ -197,8 +260,9 @@ export function containerStatusOf(ctx: CriContext, c: ContainerRecord): Msg {
     message,
     labels: c.labels,
     annotations: c.annotations,
-    mounts: c.mounts.map((m) => ({ ...m, selinux_relabel: false, propagation: 'PROPAGATION_PRIVATE' })),
+    mounts: c.mounts.map((m) => ({ selinux_relabel: false, ...m, propagation: m.propagation ?? 'PROPAGATION_PRIVATE' })),
     log_path: c.logPath,
+    resources: c.resources !== undefined ? { linux: c.resources } : null,
   };
 }
 

@@ -1,11 +1,13 @@
-// Images for the CRI, from podns's image store (src/image). Today the store holds what `podns image
-// import` (and, as issue 11 lands, pull/load) put there; a CRI image name is looked up as given, then as
-// the short name Docker would show (docker.io/library/busybox:1 → busybox:1). PullImage answers
-// UNIMPLEMENTED until the store can pull: that handler plugs in here.
+// Images for the CRI, from podns's image store (src/image): what `podns image import/pull/load` and
+// PullImage (src/image/pull.ts, with the request's AuthConfig as explicit credentials) put there. A CRI
+// image name is looked up as given, then as the short name Docker would show (docker.io/library/busybox:1
+// → busybox:1); the image's id (its manifest digest) is its image_ref.
 import { status } from '@grpc/grpc-js';
 import { statSync } from 'node:fs';
 import { findImage, listImages, removeImage, type ImageSummary } from '../image/index.js';
-import { NotFoundError } from '../errors.js';
+import { pullImage } from '../image/pull.js';
+import type { ExplicitCredentials } from '../image/registry/credentials.js';
+import { NotFoundError, oneLine, PodnsError } from '../errors.js';
 import { resolveStore, storePaths } from '../state/store-root.js';
 import type { CriContext } from './context.js';
 import { criError, nowNs } from './convert.js';
@@ -41,7 +43,8 @@ function imageMsg(rows: ImageSummary[]): Msg {
   return {
     id: r.id,
     repo_tags: rows.map((x) => x.ref).filter((x) => !x.startsWith('<none>')),
-    repo_digests: [],
+    // a pulled image's source is "REPOSITORY@DIGEST" (the index digest of a multi-platform one)
+    repo_digests: [...new Set(rows.map((x) => x.source).filter((x): x is string => x !== undefined && x.includes('@sha256:')))],
     size: String(r.size),
     uid: null,
     username: '',
@@ -94,6 +97,31 @@ export function imageFsInfo(ctx: CriContext): Msg {
   return { image_filesystems: [usage], container_filesystems: [] };
 }
 
-export function pullImage(): never {
-  throw criError(status.UNIMPLEMENTED, 'PullImage: this podns cannot pull yet; import the image (podns image import NAME FILE) and use its name');
+/** AuthConfig → explicit credentials (a registry token, an identity token, username/password or the
+ * base64 "user:password" auth); undefined when it gives none. */
+export function credentialsOf(auth: Msg): ExplicitCredentials | undefined {
+  if (auth === null || auth === undefined) return undefined;
+  if (auth.registry_token) return { registryToken: String(auth.registry_token) };
+  if (auth.identity_token) return { identityToken: String(auth.identity_token) };
+  if (auth.username) return { username: String(auth.username), password: String(auth.password ?? '') };
+  if (auth.auth) {
+    const text = Buffer.from(String(auth.auth), 'base64').toString('utf8');
+    const colon = text.indexOf(':');
+    if (colon <= 0) throw criError(status.INVALID_ARGUMENT, 'PullImage: auth.auth must be base64 of "username:password"');
+    return { username: text.slice(0, colon), password: text.slice(colon + 1) };
+  }
+  return undefined;
+}
+
+export async function pullCriImage(ctx: CriContext, req: Msg): Promise<Msg> {
+  const ref = String(req.image?.image ?? '');
+  if (ref === '') throw criError(status.INVALID_ARGUMENT, 'PullImage: image.image is empty; give an image reference');
+  const credentials = credentialsOf(req.auth);
+  try {
+    const r = await pullImage({ ref, ...(ctx.store !== undefined ? { store: ctx.store } : {}), ...(credentials !== undefined ? { credentials } : {}) });
+    return { image_ref: r.id };
+  } catch (err) {
+    if (err instanceof PodnsError && err.code === 'EUSAGE') throw criError(status.INVALID_ARGUMENT, `PullImage ${ref}: ${oneLine(err)}`);
+    throw criError(err instanceof NotFoundError ? status.NOT_FOUND : status.UNKNOWN, `PullImage ${ref}: ${oneLine(err)}`);
+  }
 }

@@ -7,7 +7,7 @@
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { listPods, updatePod } from '../pod/store.js';
-import type { PodRecord } from '../pod/types.js';
+import type { PodRecord, VolumeMount } from '../pod/types.js';
 import { DIR_MODE, readJsonIfExists, writeJsonAtomic } from '../state/files.js';
 import { paths } from '../state/paths.js';
 
@@ -85,6 +85,13 @@ export interface ContainerSpec {
   readOnlyRootFilesystem?: boolean;
   memory?: number;
   cpus?: number;
+  cpuShares?: number;
+  cpusetCpus?: string;
+  /** the CRI's mounts as podns volumes (src/container/mounts.ts) */
+  mounts?: VolumeMount[];
+  /** linux.security_context masked_paths / readonly_paths (absent: runc's defaults) */
+  maskedPaths?: string[];
+  readonlyPaths?: string[];
 }
 
 export interface ContainerRecord {
@@ -100,11 +107,14 @@ export interface ContainerRecord {
   annotations: Record<string, string>;
   /** absolute, or '' (no log_directory/log_path given) */
   logPath: string;
-  mounts: Array<{ container_path: string; host_path: string; readonly: boolean }>;
+  /** as the CRI gave them (echoed in ContainerStatus) */
+  mounts: Array<{ container_path: string; host_path: string; readonly: boolean; propagation?: string }>;
   createdAt: string;
   /** StartContainer ran (the podns container exists from then on) */
   started?: boolean;
   spec: ContainerSpec;
+  /** LinuxContainerResources as last given (CreateContainer, UpdateContainerResources): ContainerStatus echoes it */
+  resources?: Record<string, unknown>;
 }
 
 function criDir(root: string, pod: string): string {

@@ -10,8 +10,9 @@ import { PodnsError } from '../errors.js';
 import type { CriContext } from './context.js';
 import { criError, grpcError } from './convert.js';
 import { containerStatus, createContainer, execSync, listCriContainers, removeCriContainer, reopenLog, startContainer, stopContainer } from './containers.js';
-import { imageFsInfo, imageStatus, listCriImages, pullImage, removeCriImage } from './images.js';
+import { imageFsInfo, imageStatus, listCriImages, pullCriImage, removeCriImage } from './images.js';
 import { criServices } from './proto.js';
+import { containerStats, listContainerStats, updateContainerResources } from './stats.js';
 import { runtimeConfig, runtimeStatus, version } from './runtime.js';
 import { listPodSandbox, podSandboxStatus, removePodSandbox, runPodSandbox, stopPodSandbox } from './sandbox.js';
 
@@ -59,16 +60,16 @@ const runtimeHandlers: Record<string, Handler> = {
   Exec: unimplemented('Exec (the streaming server)'),
   Attach: unimplemented('Attach (the streaming server)'),
   PortForward: unimplemented('PortForward (the streaming server)'),
-  ContainerStats: unimplemented('ContainerStats'),
-  ListContainerStats: unimplemented('ListContainerStats'),
-  UpdateContainerResources: unimplemented('UpdateContainerResources'),
+  ContainerStats: containerStats,
+  ListContainerStats: listContainerStats,
+  UpdateContainerResources: updateContainerResources,
   UpdateRuntimeConfig: () => ({}), // the pod CIDR is podns's own network's; nothing to take from kubelet
 };
 
 const imageHandlers: Record<string, Handler> = {
   ListImages: listCriImages,
   ImageStatus: imageStatus,
-  PullImage: () => pullImage(),
+  PullImage: pullCriImage,
   RemoveImage: removeCriImage,
   ImageFsInfo: (ctx) => imageFsInfo(ctx),
 };

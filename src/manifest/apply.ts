@@ -19,6 +19,7 @@ import { runContainer } from '../container/run.js';
 import type { PodRecord } from '../pod/types.js';
 import { resolveRoot, type RootOption } from '../state/paths.js';
 import { ManifestError, parseManifest, podNamesInManifest, type PodManifest } from './parse.js';
+import { containerMounts, hostPathProblems, makeVolumes } from './volumes.js';
 
 export const LAST_APPLIED = 'podns.io/last-applied-configuration';
 
@@ -122,6 +123,7 @@ export async function applyManifest(o: ApplyOptions): Promise<ApplyResult[]> {
       if (!(err instanceof NotFoundError)) throw err;
     }
     if (existing === undefined) {
+      for (const p of hostPathProblems(pod)) problems.push(`${src.file}:${src.line}: pod "${pod.name}": ${p}`);
       // createPod's own checks (network, subnet, ports against other pods), made now so they stop the whole file.
       try {
         planCreate(createOptions(root, pod, o));
@@ -190,6 +192,8 @@ async function createOne(root: string, pod: PodManifest, o: ApplyOptions): Promi
   }
   for (const c of pod.containers) {
     try {
+      if (c === pod.containers[0]) makeVolumes(root, pod);
+      const mounts = containerMounts(root, pod, c);
       await runContainer({
         root,
         ...(o.store !== undefined ? { store: o.store } : {}),
@@ -211,6 +215,7 @@ async function createOne(root: string, pod: PodManifest, o: ApplyOptions): Promi
         ...(c.seccomp !== undefined ? { seccomp: c.seccomp } : {}),
         ...(c.supplementalGroups !== undefined ? { supplementalGroups: c.supplementalGroups } : {}),
         ...(c.resources !== undefined ? { resources: c.resources } : {}),
+        ...(mounts.length > 0 ? { mounts } : {}),
         restartPolicy: pod.restartPolicy,
       });
     } catch (err) {

@@ -9,9 +9,31 @@ import { PodnsError } from '../errors.js';
 import { normalizeCapability, type SeccompMode } from '../container/privileges.js';
 import { COMPUTE_RESOURCES, defaultRequests, normalizeQuantity, parseMemoryBytes, requestsOverLimits, type ComputeResource } from '../container/resources.js';
 import { parseReference } from '../image/reference.js';
-import type { ContainerResources, PortMapping, ResourceList } from '../pod/types.js';
+import { validateMountTarget, validateSubPath } from '../container/mounts.js';
+import type { ContainerResources, MountPropagation, PortMapping, ResourceList } from '../pod/types.js';
 
 export type RestartPolicy = 'Always' | 'OnFailure' | 'Never';
+
+/** hostPath.type: what must be at the path when the pod is made (Kubernetes' HostPathType) */
+export type HostPathType = '' | 'DirectoryOrCreate' | 'Directory' | 'FileOrCreate' | 'File' | 'Socket' | 'CharDevice' | 'BlockDevice';
+export const HOST_PATH_TYPES: readonly HostPathType[] = ['', 'DirectoryOrCreate', 'Directory', 'FileOrCreate', 'File', 'Socket', 'CharDevice', 'BlockDevice'];
+
+/** spec.volumes[]: a host path, or an emptyDir (a directory of the pod's own, under its state, removed with it) */
+export interface VolumeManifest {
+  name: string;
+  hostPath?: { path: string; type: HostPathType };
+  emptyDir?: Record<string, never>;
+}
+
+/** containers[].volumeMounts[] */
+export interface VolumeMountManifest {
+  name: string;
+  mountPath: string;
+  readOnly?: boolean;
+  subPath?: string;
+  /** mountPropagation: None → absent, HostToContainer → rslave, Bidirectional → rshared */
+  propagation?: MountPropagation;
+}
 
 export interface ContainerManifest {
   name: string;
@@ -38,6 +60,8 @@ export interface ContainerManifest {
   supplementalGroups?: number[];
   /** resources.limits/requests for cpu and memory, normalised, requests defaulted from limits */
   resources?: ContainerResources;
+  /** in mount order as written (runContainer sorts parents first) */
+  volumeMounts?: VolumeMountManifest[];
 }
 
 export interface PodManifest {
@@ -51,6 +75,8 @@ export interface PodManifest {
   containers: ContainerManifest[];
   /** hostPort mappings for createPod({ publish }) */
   publish: PortMapping[];
+  /** spec.volumes (absent when there are none) */
+  volumes?: VolumeManifest[];
 }
 
 /** Where each part was written, for errors found after parsing (an image missing from the store). */
@@ -91,6 +117,9 @@ const K8S_CONTAINER = ['args', 'command', 'env', 'envFrom', 'image', 'imagePullP
   'terminationMessagePath', 'terminationMessagePolicy', 'tty', 'volumeDevices', 'volumeMounts', 'workingDir'];
 const K8S_PORT = ['containerPort', 'hostIP', 'hostPort', 'name', 'protocol'];
 const K8S_ENV = ['name', 'value', 'valueFrom'];
+const K8S_VOLUME_MOUNT = ['name', 'mountPath', 'readOnly', 'subPath', 'mountPropagation', 'subPathExpr', 'recursiveReadOnly'];
+const K8S_HOST_PATH = ['path', 'type'];
+const K8S_EMPTY_DIR = ['medium', 'sizeLimit'];
 const K8S_SECURITY_CONTEXT = ['allowPrivilegeEscalation', 'appArmorProfile', 'capabilities', 'privileged', 'procMount',
   'readOnlyRootFilesystem', 'runAsGroup', 'runAsNonRoot', 'runAsUser', 'seLinuxOptions', 'seccompProfile', 'windowsOptions',
   // pod-level only
@@ -499,8 +528,9 @@ function parsePod(ctx: Ctx, top: Fields, topNode: YAMLMap): ParsedPod | undefine
     if (!top.has('spec')) ctx.error(topNode, 'spec is missing; a Pod needs spec.containers');
     return undefined;
   }
-  const sf = fields(ctx, specNode, 'spec', ['containers', 'hostname', 'shareProcessNamespace', 'restartPolicy', 'hostNetwork', 'securityContext'],
-    K8S_POD_SPEC, { initContainers: 'init containers do not run', volumes: 'use an image that holds the files' });
+  const sf = fields(ctx, specNode, 'spec', ['containers', 'hostname', 'shareProcessNamespace', 'restartPolicy', 'hostNetwork', 'securityContext', 'volumes'],
+    K8S_POD_SPEC, { initContainers: 'init containers do not run' });
+  const volumes = parseVolumes(ctx, sf);
   const hostname = getString(ctx, sf, 'hostname', 'spec');
   if (hostname !== undefined && (hostname.length > 63 || !DNS1123_LABEL.test(hostname))) {
     ctx.error(sf.get('hostname')!.value, `spec.hostname: invalid hostname "${hostname}": use at most 63 lowercase letters, digits and '-'`);
@@ -562,8 +592,8 @@ function parsePod(ctx: Ctx, top: Fields, topNode: YAMLMap): ParsedPod | undefine
       ctx.error(n, `${p} must be a map (name, image, ...), not ${typeName(n)}`);
       return;
     }
-    const cf = fields(ctx, n, p, ['name', 'image', 'command', 'args', 'env', 'workingDir', 'ports', 'securityContext', 'imagePullPolicy', 'resources'],
-      K8S_CONTAINER, { volumeMounts: 'the pod has no volumes' });
+    const cf = fields(ctx, n, p, ['name', 'image', 'command', 'args', 'env', 'workingDir', 'ports', 'securityContext', 'imagePullPolicy', 'resources', 'volumeMounts'],
+      K8S_CONTAINER);
     const cNameNode = cf.get('name')?.value ?? n;
     const cname = checkName(ctx, cNameNode, `${p}.name`, getString(ctx, cf, 'name', p), 'container');
     if (cname !== undefined) {
@@ -664,6 +694,7 @@ function parsePod(ctx: Ctx, top: Fields, topNode: YAMLMap): ParsedPod | undefine
       }
       ports.push({ containerPort, protocol: proto, ...(hostPort !== undefined ? { hostPort } : {}), ...(portName !== undefined ? { name: portName } : {}) });
     });
+    const volumeMounts = parseVolumeMounts(ctx, cf, p, volumes, privileged === true);
     // kubelet expands $(VAR) in command and args from the container's own env.
     const expand = (list: string[] | undefined) => list?.map((s) => expandVars(s, (k) => env[k]));
     if (cname === undefined || image === undefined) return;
@@ -685,6 +716,7 @@ function parsePod(ctx: Ctx, top: Fields, topNode: YAMLMap): ParsedPod | undefine
       ...(seccomp !== undefined ? { seccomp } : {}),
       ...(supplementalGroups !== undefined && supplementalGroups.length > 0 ? { supplementalGroups } : {}),
       ...(resources !== undefined ? { resources } : {}),
+      ...(volumeMounts.length > 0 ? { volumeMounts } : {}),
     });
     csources.push({ line: ctx.line(n), imageLine: ctx.line(imageNode) });
   });
@@ -694,10 +726,132 @@ function parsePod(ctx: Ctx, top: Fields, topNode: YAMLMap): ParsedPod | undefine
       name, labels, annotations,
       ...(podHostname !== undefined ? { hostname: podHostname } : {}),
       shareProcessNamespace, restartPolicy, hostNetwork, containers, publish,
+      ...(volumes.size > 0 ? { volumes: [...volumes.values()] } : {}),
     },
     source: { file: ctx.file, line: ctx.line(topNode), containers: csources },
     nameNode,
   };
+}
+
+/** spec.volumes: hostPath and emptyDir, by name (DNS-1123 labels, unique). Other volume types are errors. */
+function parseVolumes(ctx: Ctx, sf: Fields): Map<string, VolumeManifest> {
+  const out = new Map<string, VolumeManifest>();
+  (getSeq(ctx, sf, 'volumes', 'spec') ?? []).forEach((n, i) => {
+    const p = `spec.volumes[${i}]`;
+    if (!isMap(n)) {
+      ctx.error(n, `${p} must be a map (name, hostPath or emptyDir), not ${typeName(n)}`);
+      return;
+    }
+    const types: string[] = [];
+    for (const pair of n.items) {
+      const k = ctx.resolve(pair.key);
+      const key = isScalar(k) ? String(k.value) : '';
+      if (key !== 'name') types.push(key);
+    }
+    const vf = fields(ctx, n, p, ['name', 'hostPath', 'emptyDir', ...types], []);
+    const nameNode = vf.get('name')?.value ?? n;
+    const name = getString(ctx, vf, 'name', p);
+    if (name === undefined || name.length > 63 || !DNS1123_LABEL.test(name)) {
+      ctx.error(nameNode, `${p}.name: ${name === undefined ? 'missing' : `"${name}" is not a DNS-1123 label`}; give the volume a name such as data`);
+      return;
+    }
+    if (out.has(name)) {
+      ctx.error(nameNode, `${p}.name: duplicate volume name "${name}"`);
+      return;
+    }
+    const other = types.filter((t) => t !== 'hostPath' && t !== 'emptyDir');
+    if (other.length > 0 || types.length !== 1) {
+      ctx.error(n, `${p} (${name}): ${other.length > 0 ? `volume type ${other.join(', ')} is not supported by podns` : types.length === 0 ? 'no volume type given' : 'give one volume type'}; use hostPath or emptyDir`);
+      return;
+    }
+    if (types[0] === 'hostPath') {
+      const hn = getMap(ctx, vf, 'hostPath', p);
+      if (!hn) return;
+      const hf = fields(ctx, hn, `${p}.hostPath`, K8S_HOST_PATH, K8S_HOST_PATH);
+      const path = getString(ctx, hf, 'path', `${p}.hostPath`);
+      const type = getString(ctx, hf, 'type', `${p}.hostPath`) ?? '';
+      if (path === undefined || !path.startsWith('/') || path.includes('\0')) {
+        ctx.error(hf.get('path')?.value ?? hn, `${p}.hostPath.path must be an absolute path on the host, such as /srv/data`);
+        return;
+      }
+      if (!(HOST_PATH_TYPES as readonly string[]).includes(type)) {
+        ctx.error(hf.get('type')!.value, `${p}.hostPath.type: "${type}" is not one of ${HOST_PATH_TYPES.filter((x) => x !== '').join(', ')} (or empty)`);
+        return;
+      }
+      out.set(name, { name, hostPath: { path, type: type as HostPathType } });
+      return;
+    }
+    const en = vf.get('emptyDir')?.value;
+    if (en !== null && en !== undefined && !isNullish(en)) {
+      if (!isMap(en)) {
+        ctx.error(en, `${p}.emptyDir must be a map ({} or medium/sizeLimit), not ${typeName(en)}`);
+        return;
+      }
+      const ef = fields(ctx, en, `${p}.emptyDir`, K8S_EMPTY_DIR, K8S_EMPTY_DIR);
+      const medium = getString(ctx, ef, 'medium', `${p}.emptyDir`);
+      if (medium !== undefined && medium !== '' && medium !== 'Memory') ctx.error(ef.get('medium')!.value, `${p}.emptyDir.medium: "${medium}" is not "" or Memory`);
+      if (medium === 'Memory') ctx.warn(ef.get('medium')!.value, `${p}.emptyDir.medium: Memory is not supported by podns; the directory is on disk, under the pod's state`);
+      if (ef.has('sizeLimit')) ctx.warn(ef.get('sizeLimit')!.pair.key as Node, `${p}.emptyDir.sizeLimit is not enforced by podns`);
+    }
+    out.set(name, { name, emptyDir: {} });
+  });
+  return out;
+}
+
+const PROPAGATION_MODES: Record<string, MountPropagation | undefined> = { None: undefined, HostToContainer: 'rslave', Bidirectional: 'rshared' };
+
+/** containers[].volumeMounts: each names a volume of the pod, at an absolute mountPath without "..", once. */
+function parseVolumeMounts(ctx: Ctx, cf: Fields, p: string, volumes: Map<string, VolumeManifest>, privileged: boolean): VolumeMountManifest[] {
+  const out: VolumeMountManifest[] = [];
+  const paths = new Set<string>();
+  (getSeq(ctx, cf, 'volumeMounts', p) ?? []).forEach((n, j) => {
+    const mp = `${p}.volumeMounts[${j}]`;
+    if (!isMap(n)) {
+      ctx.error(n, `${mp} must be a map (name, mountPath), not ${typeName(n)}`);
+      return;
+    }
+    const f = fields(ctx, n, mp, ['name', 'mountPath', 'readOnly', 'subPath', 'mountPropagation'], K8S_VOLUME_MOUNT);
+    const name = getString(ctx, f, 'name', mp);
+    const mountPath = getString(ctx, f, 'mountPath', mp);
+    const readOnly = getBool(ctx, f, 'readOnly', mp);
+    const subPath = getString(ctx, f, 'subPath', mp);
+    const prop = getString(ctx, f, 'mountPropagation', mp);
+    if (name === undefined || !volumes.has(name)) {
+      ctx.error(f.get('name')?.value ?? n, `${mp}.name: ${name === undefined ? 'missing' : `no volume "${name}" in spec.volumes`}; name one of: ${[...volumes.keys()].join(', ') || '(none: add spec.volumes)'}`);
+      return;
+    }
+    let target: string;
+    try {
+      target = validateMountTarget(mountPath, `${mp}.mountPath`);
+    } catch (err) {
+      ctx.error(f.get('mountPath')?.value ?? n, (err as Error).message);
+      return;
+    }
+    if (paths.has(target)) {
+      ctx.error(f.get('mountPath')!.value, `${mp}.mountPath ${target} is mounted twice in this container`);
+      return;
+    }
+    paths.add(target);
+    let sub: string | undefined;
+    try {
+      sub = subPath !== undefined ? validateSubPath(subPath, target) : undefined;
+    } catch (err) {
+      ctx.error(f.get('subPath')!.value, `${mp}.subPath: ${(err as Error).message}`);
+      return;
+    }
+    if (prop !== undefined && !(prop in PROPAGATION_MODES)) {
+      ctx.error(f.get('mountPropagation')!.value, `${mp}.mountPropagation: "${prop}" is not one of None, HostToContainer, Bidirectional`);
+      return;
+    }
+    const propagation = prop !== undefined ? PROPAGATION_MODES[prop] : undefined;
+    if (propagation === 'rshared' && !privileged) {
+      // the API server's own rule: mounts made in the container reach the host
+      ctx.error(f.get('mountPropagation')!.value, `${mp}.mountPropagation: Bidirectional needs securityContext.privileged: true`);
+      return;
+    }
+    out.push({ name, mountPath: target, ...(readOnly === true ? { readOnly: true } : {}), ...(sub !== undefined ? { subPath: sub } : {}), ...(propagation !== undefined ? { propagation } : {}) });
+  });
+  return out;
 }
 
 function parseObject(ctx: Ctx, node: Node | null, out: ParsedPod[], inList: string): void {

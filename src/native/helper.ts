@@ -34,6 +34,8 @@ export interface ShimArgvOptions {
   /** more overlay lower dirs below rootfs, top first (an image's other layers); needs rootfs and overlay */
   lowers?: readonly string[];
   binds?: Array<{ src: string; dst: string }>;
+  /** host paths (recursive) on paths resolved in the root, after the binds; opened before the mount ns is made */
+  volumes?: Array<{ src: string; sub?: string; dst: string; readonly?: boolean; propagation?: 'private' | 'rslave' | 'rshared' }>;
   hostname?: string;
   uid?: number;
   gid?: number;
@@ -128,6 +130,11 @@ export function shimArgv(o: ShimArgvOptions): string[] {
   opt(out, '--overlay', o.overlay);
   many(out, '--lower', o.lowers);
   for (const b of o.binds ?? []) out.push('--bind', `${b.src}:${b.dst}`);
+  for (const v of o.volumes ?? []) {
+    out.push('--volume', v.src, '--volume-dst', v.dst);
+    if (v.readonly === true || (v.propagation ?? 'private') !== 'private') out.push('--volume-opts', `${v.readonly === true ? 'ro' : 'rw'},${v.propagation ?? 'private'}`);
+    opt(out, '--volume-sub', v.sub);
+  }
   opt(out, '--hostname', o.hostname);
   opt(out, '--uid', o.uid);
   opt(out, '--gid', o.gid);

@@ -88,6 +88,22 @@ export interface ContainerResources {
   requests?: ResourceList;
 }
 
+/** How mounts below a volume travel between the host and the container (the CRI's MountPropagation). */
+export type MountPropagation = 'private' | 'rslave' | 'rshared';
+
+/** A host path mounted into a container (run -v, manifest hostPath/emptyDir, CRI mounts; src/container/mounts.ts). */
+export interface VolumeMount {
+  /** the host's absolute path (recursive bind) */
+  source: string;
+  /** a relative path below source (a manifest's subPath): resolved with source as its root, made where missing */
+  subPath?: string;
+  /** the absolute path in the container, resolved inside its root */
+  target: string;
+  readOnly?: boolean;
+  /** default private */
+  propagation?: MountPropagation;
+}
+
 export interface ContainerConfig {
   name: string;
   pod: string;
@@ -117,6 +133,11 @@ export interface ContainerConfig {
   /** the log is this one file (shim --log-file; the CRI's log path), rotated by its reader, not current.log */
   logFile?: string;
   createdAt: string;
+  /** paths masked / bound read-only instead of runc's defaults (src/container/masks.ts; the CRI's lists) */
+  maskedPaths?: string[];
+  readonlyPaths?: string[];
+  /** host paths mounted into the container, in mount order (parents first) */
+  mounts?: VolumeMount[];
   /** the root filesystem is mounted read-only (/dev, /dev/shm, /proc and the pod's /etc files are not) */
   readOnlyRootFilesystem?: boolean;
   /** the v1 devices cgroup the workload and exec sessions join (src/container/devices.ts); recorded before it is made */

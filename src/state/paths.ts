@@ -35,6 +35,8 @@ export const paths = {
   podNsDir: (root: string, pod: string) => join(root, 'pods', pod, 'ns'),
   podNs: (root: string, pod: string, type: string) => join(root, 'pods', pod, 'ns', type),
   podEtc: (root: string, pod: string) => join(root, 'pods', pod, 'etc'),
+  /** a manifest's emptyDir volume: a directory of the pod's state, removed with it */
+  podVolume: (root: string, pod: string, volume: string) => join(root, 'pods', pod, 'volumes', volume),
   containers: (root: string, pod: string) => join(root, 'pods', pod, 'containers'),
   container: (root: string, pod: string, c: string) => join(root, 'pods', pod, 'containers', c),
   containerConfig: (root: string, pod: string, c: string) => join(root, 'pods', pod, 'containers', c, 'config.json'),

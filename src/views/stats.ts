@@ -132,8 +132,9 @@ export function parseIoStatV2(text: string | undefined): { read: number; write: 
 
 type Numbers = Pick<ContainerSample, 'cpuNs' | 'memoryUsage' | 'memoryLimit' | 'pids' | 'blockRead' | 'blockWrite'>;
 
-/** A container's cgroup numbers, or undefined when it has no cgroup to read. */
-export function fromCgroup(host: CgroupHost, rel: string): (Numbers & { dir: string }) | undefined {
+/** A container's cgroup numbers, or undefined when it has no cgroup to read. memoryRaw: the usage with the
+ * page cache counted (v1 memory.usage_in_bytes, v2 memory.current), as the CRI's usage_bytes is. */
+export function fromCgroup(host: CgroupHost, rel: string): (Numbers & { dir: string; memoryRaw: number | null }) | undefined {
   if (host.driver === 'v2') {
     const dir = join(host.mountPoint, rel);
     if (!existsSync(dir)) return undefined;
@@ -144,7 +145,7 @@ export function fromCgroup(host: CgroupHost, rel: string): (Numbers & { dir: str
     const io = parseIoStatV2(readOpt(join(dir, 'io.stat')));
     return {
       dir, cpuNs: cpu === undefined ? null : cpu * 1000,
-      memoryUsage: current === null ? null : Math.max(current - inactive, 0),
+      memoryUsage: current === null ? null : Math.max(current - inactive, 0), memoryRaw: current,
       memoryLimit: max === undefined || max === 'max' ? null : Number(max),
       pids: num(readOpt(join(dir, 'pids.current'))), blockRead: io?.read ?? null, blockWrite: io?.write ?? null,
     };
@@ -162,8 +163,10 @@ export function fromCgroup(host: CgroupHost, rel: string): (Numbers & { dir: str
   if (!memExists && !cpuExists && !pidsExists && !blkioExists) return undefined;
   let memoryUsage: number | null = null;
   let memoryLimit: number | null = null;
+  let memoryRaw: number | null = null;
   if (memExists) {
     const usage = num(readOpt(join(mem, 'memory.usage_in_bytes')));
+    memoryRaw = usage;
     // docker's v1 rule: total_inactive_file (this cgroup and below) is cache, not use
     const inactive = keyed(readOpt(join(mem, 'memory.stat'))).get('total_inactive_file') ?? 0;
     memoryUsage = usage === null ? null : Math.max(usage - inactive, 0);
@@ -176,7 +179,7 @@ export function fromCgroup(host: CgroupHost, rel: string): (Numbers & { dir: str
   return {
     dir: memExists ? mem : cpuExists ? cpu : pidsExists ? pidsDir : blkioDir!,
     cpuNs: cpuExists ? num(readOpt(join(cpu, 'cpuacct.usage'))) : null,
-    memoryUsage, memoryLimit, pids, blockRead: io?.read ?? null, blockWrite: io?.write ?? null,
+    memoryUsage, memoryLimit, memoryRaw, pids, blockRead: io?.read ?? null, blockWrite: io?.write ?? null,
   };
 }
 
@@ -294,7 +297,7 @@ export function takeSample(root: string, pods: PodRecord[], host: CgroupHost = h
         continue;
       }
       // what the cgroup lacks (a controller podns made no cgroup in) comes from /proc, and says so
-      const { dir, ...n } = cg;
+      const { dir, memoryRaw: _raw, ...n } = cg;
       const sources: StatsSources = {
         cpu: n.cpuNs !== null ? 'cgroup' : 'proc', memory: n.memoryUsage !== null ? 'cgroup' : 'proc',
         pids: n.pids !== null ? 'cgroup' : 'proc', blockIO: n.blockRead !== null ? 'cgroup' : 'proc',

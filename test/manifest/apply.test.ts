@@ -2,7 +2,7 @@
 // Privileged: runs inside the test sandbox, with its own state root, netns dir, bridge and subnet.
 import test from 'ava';
 import { execa } from 'execa';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { importImage } from '../../src/image/index.js';
@@ -312,6 +312,73 @@ spec:
   t.deepEqual(podDirs(), []);
   t.deepEqual(netnsPins(), []);
   t.deepEqual(await links(), before, 'no veth');
+});
+
+privilegedSerial('volumes: hostPath (DirectoryOrCreate, read-only), a shared emptyDir, a subPath that stays in its volume', async (t) => {
+  const host = join(work, 'vol-host');
+  const made = join(work, 'vol-made');
+  // a link planted in the host dir: the subPath through it resolves inside the volume, never to the host's /etc
+  const planted = join(work, 'vol-planted');
+  const marker = `podns-subpath-${process.pid}`;
+  mkdirSync(join(planted, 'etc'), { recursive: true });
+  symlinkSync('/etc', join(planted, 'link'));
+  mkdirSync(host);
+  writeFileSync(join(host, 'keep'), 'host\n');
+  const file = writeManifest('volumes.yaml', `apiVersion: v1
+kind: Pod
+metadata: {name: vols}
+spec:
+  volumes:
+  - {name: data, hostPath: {path: ${host}, type: Directory}}
+  - {name: made, hostPath: {path: ${made}, type: DirectoryOrCreate}}
+  - {name: planted, hostPath: {path: ${planted}}}
+  - {name: shared, emptyDir: {}}
+  containers:
+  - name: writer
+    image: bare
+    command: ["sh", "-c", "echo from-writer > /shared/msg; echo x > /made/x; sleep 1000"]
+    volumeMounts:
+    - {name: shared, mountPath: /shared}
+    - {name: made, mountPath: /made}
+    - {name: planted, mountPath: /sub, subPath: link/${marker}}
+  - name: reader
+    image: bare
+    command: ["sleep", "1000"]
+    volumeMounts:
+    - {name: shared, mountPath: /in, readOnly: true}
+    - {name: data, mountPath: /data, readOnly: true}
+`);
+  const r = await podns(applyArgs(file));
+  t.is(r.exitCode, 0, r.stderr);
+  const msg = await eventually(async () => {
+    const x = await podns(['exec', 'vols', '-c', 'reader', '--', 'cat', '/in/msg', '/data/keep']);
+    return x.exitCode === 0 ? x.stdout : undefined;
+  });
+  t.is(msg, 'from-writer\nhost', 'the emptyDir is shared by the pod\'s containers; the hostPath is seen');
+  const ro = await podns(['exec', 'vols', '-c', 'reader', '--', 'touch', '/in/y']);
+  t.regex(ro.stderr, /Read-only file system/);
+  t.is(readFileSync(join(made, 'x'), 'utf8'), 'x\n', 'DirectoryOrCreate made the host dir');
+  t.true(existsSync(join(planted, 'etc', marker)), 'the subPath was made inside the volume (its link resolved there)');
+  t.false(existsSync(join('/etc', marker)), 'nothing was made in the host\'s /etc');
+  const emptyDir = join(root, 'pods', 'vols', 'volumes', 'shared');
+  t.is(statSync(emptyDir).mode & 0o777, 0o777);
+  const del = await podns(['delete', '-f', file, '--grace', '0']);
+  t.is(del.exitCode, 0, del.stderr);
+  t.false(existsSync(emptyDir), 'the emptyDir goes with the pod');
+  t.true(existsSync(join(host, 'keep')), 'the hostPath stays');
+
+  // a hostPath that must exist and does not: one line, nothing made
+  const bad = writeManifest('volumes-bad.yaml', `apiVersion: v1
+kind: Pod
+metadata: {name: vols2}
+spec:
+  volumes: [{name: d, hostPath: {path: ${join(work, 'nope')}, type: Directory}}]
+  containers: [{name: c, image: bare, command: [sleep, "1"], volumeMounts: [{name: d, mountPath: /d}]}]
+`);
+  const b = await podns(applyArgs(bad));
+  t.is(b.exitCode, 1);
+  t.is(b.stderr, `podns apply: ${bad}:1: pod "vols2": volume "d": hostPath ${join(work, 'nope')} does not exist (type Directory); create it first or use DirectoryOrCreate`);
+  t.deepEqual(podDirs(), []);
 });
 
 privilegedSerial('a container that cannot start takes its pod with it', async (t) => {

@@ -148,7 +148,6 @@ status: {phase: Running}
   t.deepEqual(r.warnings, [
     'w.yaml:5: warning: metadata.generateName is not supported by podns and is ignored (give metadata.name instead)',
     'w.yaml:7: warning: spec.nodeName is not supported by podns and is ignored',
-    'w.yaml:8: warning: spec.volumes is not supported by podns and is ignored (use an image that holds the files)',
     'w.yaml:12: warning: unknown field "spec.containers[0].imagee" (ignored)',
     'w.yaml:14: warning: spec.containers[0].imagePullPolicy: Always: podns never pulls; the local image is used',
     'w.yaml:17: warning: spec.containers[0].env[0].valueFrom is not supported by podns (no API server to read it from); IP is not set',
@@ -489,4 +488,85 @@ test('$(VAR) expansion as kubelet does it', (t) => {
   t.is(expandVars('$$(A) $$ $x $', look), '$(A) $ $x $');
   t.is(expandVars('$(A', look), '$(A');
   t.is(expandVars('$()', look), '$()');
+});
+
+test('volumes: hostPath and emptyDir, volumeMounts with readOnly, subPath and propagation', (t) => {
+  const r = parseManifest(`apiVersion: v1
+kind: Pod
+metadata: {name: v}
+spec:
+  volumes:
+  - name: data
+    hostPath: {path: /srv/data, type: DirectoryOrCreate}
+  - name: scratch
+    emptyDir: {medium: Memory, sizeLimit: 1Gi}
+  - name: cache
+    emptyDir: {}
+  containers:
+  - name: c
+    image: busybox
+    securityContext: {privileged: true}
+    volumeMounts:
+    - {name: data, mountPath: /data/, readOnly: true}
+    - {name: scratch, mountPath: /scratch, subPath: a/b/, mountPropagation: Bidirectional}
+    - {name: cache, mountPath: /cache, mountPropagation: HostToContainer}
+`, 'v.yaml');
+  t.deepEqual(r.pods[0]!.volumes, [
+    { name: 'data', hostPath: { path: '/srv/data', type: 'DirectoryOrCreate' } }, { name: 'scratch', emptyDir: {} }, { name: 'cache', emptyDir: {} },
+  ]);
+  t.deepEqual(r.pods[0]!.containers[0]!.volumeMounts, [
+    { name: 'data', mountPath: '/data', readOnly: true },
+    { name: 'scratch', mountPath: '/scratch', subPath: 'a/b', propagation: 'rshared' },
+    { name: 'cache', mountPath: '/cache', propagation: 'rslave' },
+  ]);
+  t.deepEqual(r.warnings, [
+    "v.yaml:9: warning: spec.volumes[1].emptyDir.medium: Memory is not supported by podns; the directory is on disk, under the pod's state",
+    'v.yaml:9: warning: spec.volumes[1].emptyDir.sizeLimit is not enforced by podns',
+  ]);
+});
+
+test('error: bad volumes and volumeMounts, one line each', (t) => {
+  t.deepEqual(problems(`apiVersion: v1
+kind: Pod
+metadata: {name: v}
+spec:
+  volumes:
+  - name: cm
+    configMap: {name: x}
+  - name: rel
+    hostPath: {path: srv}
+  - name: typo
+    hostPath: {path: /srv, type: Dir}
+  - name: ok
+    emptyDir: {}
+  - name: ok
+    emptyDir: {}
+  - name: Bad_Name
+    emptyDir: {}
+  containers:
+  - name: c
+    image: busybox
+    volumeMounts:
+    - {name: missing, mountPath: /m}
+    - {name: ok, mountPath: data}
+    - {name: ok, mountPath: /a/../etc}
+    - {name: ok, mountPath: /x}
+    - {name: ok, mountPath: /x/}
+    - {name: ok, mountPath: /y, subPath: ../../etc}
+    - {name: ok, mountPath: /z, mountPropagation: Bidirectional}
+    - {name: ok, mountPath: /w, mountPropagation: Sideways}
+`), [
+    'pod.yaml:6: spec.volumes[0] (cm): volume type configMap is not supported by podns; use hostPath or emptyDir',
+    'pod.yaml:9: spec.volumes[1].hostPath.path must be an absolute path on the host, such as /srv/data',
+    'pod.yaml:11: spec.volumes[2].hostPath.type: "Dir" is not one of DirectoryOrCreate, Directory, FileOrCreate, File, Socket, CharDevice, BlockDevice (or empty)',
+    'pod.yaml:14: spec.volumes[4].name: duplicate volume name "ok"',
+    'pod.yaml:16: spec.volumes[5].name: "Bad_Name" is not a DNS-1123 label; give the volume a name such as data',
+    'pod.yaml:22: spec.containers[0].volumeMounts[0].name: no volume "missing" in spec.volumes; name one of: ok',
+    'pod.yaml:23: invalid spec.containers[0].volumeMounts[1].mountPath "data": it is relative; give an absolute path in the container, such as /data',
+    'pod.yaml:24: invalid spec.containers[0].volumeMounts[2].mountPath "/a/../etc": it holds ".."; give the path without it',
+    'pod.yaml:26: spec.containers[0].volumeMounts[4].mountPath /x is mounted twice in this container',
+    'pod.yaml:27: spec.containers[0].volumeMounts[5].subPath: invalid subPath "../../etc" for /y: give a relative path inside the volume, without ".."',
+    'pod.yaml:28: spec.containers[0].volumeMounts[6].mountPropagation: Bidirectional needs securityContext.privileged: true',
+    'pod.yaml:29: spec.containers[0].volumeMounts[7].mountPropagation: "Sideways" is not one of None, HostToContainer, Bidirectional',
+  ]);
 });

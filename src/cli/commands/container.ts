@@ -6,6 +6,7 @@ import {
 } from '../../container/index.js';
 import { RESTART_POLICIES, validateRestartPolicy } from '../../container/config.js';
 import { parseLogMaxFiles, parseLogMaxSize } from '../../container/log-limits.js';
+import { parseVolumeFlag } from '../../container/mounts.js';
 import { DEFAULT_GRACE_SECONDS } from '../../pod/delete.js';
 import { readPod } from '../../pod/store.js';
 import { validateName } from '../../state/names.js';
@@ -50,6 +51,8 @@ Options:
   -w, --workdir DIR          working directory (default: the image's, else /)
   -u, --user UID[:GID]       numeric user (and group) to run as
   --restart POLICY           Never (default), OnFailure or Always; restarts back off 1s, 2s, 4s... up to 5m
+  -v, --volume HOST:CTR[:OPTS] mount host path HOST (recursively) at CTR in the container (repeatable);
+                             OPTS: ro, and private (default), rslave or rshared propagation
   --read-only                the root filesystem is read-only (/dev, /dev/shm, /proc, the pod's /etc files stay)
   --cap-add CAP              add a capability (NET_ADMIN or CAP_NET_ADMIN, ALL; repeatable, or comma-separated)
   --cap-drop CAP             drop a capability from the default set (ALL: start from none)
@@ -83,7 +86,7 @@ Example:
   async run(argv) {
     const p = parseCommand<{
       name?: string; image?: string; rootfs?: string; env?: string[]; workdir?: string; user?: string; restart?: string;
-      'read-only'?: boolean;
+      'read-only'?: boolean; volume?: string[];
       'cap-add'?: string[]; 'cap-drop'?: string[]; privileged?: boolean; 'security-opt'?: string[];
       'log-max-size'?: string; 'log-max-files'?: string;
       memory?: string; 'memory-swap'?: string; cpus?: string; 'cpu-shares'?: string; 'cpuset-cpus'?: string; 'pids-limit'?: string;
@@ -96,6 +99,7 @@ Example:
       user: { type: 'string', short: 'u' },
       restart: { type: 'string' },
       'read-only': { type: 'boolean' },
+      volume: { type: 'string', short: 'v', multiple: true },
       'cap-add': { type: 'string', multiple: true },
       'cap-drop': { type: 'string', multiple: true },
       privileged: { type: 'boolean' },
@@ -136,6 +140,7 @@ Example:
       ...(user !== undefined ? { uid: user.uid, ...(user.gid !== undefined ? { gid: user.gid } : {}) } : {}),
       ...(restartPolicy !== undefined ? { restartPolicy } : {}),
       ...(v['read-only'] === true ? { readOnlyRootFilesystem: true } : {}),
+      ...(v.volume !== undefined ? { mounts: v.volume.map(parseVolumeFlag) } : {}),
       ...(capAdd !== undefined ? { capAdd } : {}),
       ...(capDrop !== undefined ? { capDrop } : {}),
       ...(v.privileged === true ? { privileged: true } : {}),
