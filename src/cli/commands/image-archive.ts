@@ -14,8 +14,8 @@ export const loadHelp = `load reads what docker save, podman save and skopeo wri
 layout, or Docker 25's), a docker-archive, an OCI image layout as a directory or as a tar (oci-archive); a tar
 may be gzip- or zstd-compressed; -i - reads standard input. Every image of the archive is loaded, under the
 names the archive gives it ("Loaded image: NAME"; an image it does not name prints "Loaded image ID: ID").
-save writes an OCI archive (oci-archive) of the images named, which skopeo, podman load and docker load
-read; an imported root filesystem is saved as a one-layer image.`;
+save writes an OCI archive (oci-archive) of the images named, which skopeo and podman load read (with
+docker save's manifest.json beside it); an imported root filesystem is saved as a one-layer image.`;
 
 export async function loadCmd(argv: string[]): Promise<number> {
   const p = parseCommand<{ input?: string; platform?: string; quiet?: boolean }>('image load', argv, {
