@@ -174,6 +174,7 @@ privileged('sizes: an oversized manifest.json and too many layers are refused be
 
 privileged('not an image archive, an old docker save, xz: one line naming the fix', async (t) => {
   const { store, dir } = setup(t);
+  await refused(t, store, write(dir, 'text', Buffer.from('root:x:0:0:root:/root:/bin/sh\n'.repeat(40))), /text is not a tar archive \(nor gzip or zstd of one\)/);
   await refused(t, store, write(dir, 'plain.tar', [{ name: 'etc/hello', data: 'x' }]), /neither index\.json \(an OCI layout\) nor manifest\.json/);
   await refused(t, store, write(dir, 'old.tar', [{ name: 'repositories', data: '{}' }]), /from before Docker 1\.10/);
   await refused(t, store, write(dir, 'xz.tar.xz', Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00, 1, 2, 3])), /compressed with xz.*xz -dc FILE \| podns image load -i -/);

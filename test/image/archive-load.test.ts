@@ -183,7 +183,7 @@ serial('save: an OCI archive skopeo reads (inspect, copy by ref.name) and podns 
 });
 
 const podman = existsSync('/usr/bin/podman') ? undefined : 'podman is not installed (apt-get install podman)';
-(podman === undefined && missing === undefined ? test.serial : test.skip)(`save: podman load reads one image and several${podman !== undefined ? ` [skipped: ${podman}]` : ''}`, async (t) => {
+(podman === undefined && missing === undefined ? test.serial : test.skip)(`save: podman load reads one image and several; podns loads what podman save writes${podman !== undefined ? ` [skipped: ${podman}]` : ''}`, async (t) => {
   const e = E!;
   const pm = (args: string[]) => execa('podman', ['--root', join(W, 'podman'), '--runroot', join(W, 'podman-run'), '--storage-driver', 'vfs', ...args], { env: { ...process.env, TMPDIR: W }, reject: false });
   const one = join(W, 'one.tar');
@@ -197,6 +197,15 @@ const podman = existsSync('/usr/bin/podman') ? undefined : 'podman is not instal
   t.is(b.exitCode, 0, String(b.stderr));
   t.regex(String(b.stdout), /docker\.io\/library\/busybox:lb/);
   t.regex(String(b.stdout), /docker\.io\/other\/name:v2/);
+  // and what podman writes, podns loads: a several-image docker-archive (podman save -m) and an oci-archive
+  const pmd = join(W, 'podman-m.tar');
+  t.is((await pm(['save', '-q', '-m', '-o', pmd, 'docker.io/library/busybox:lb', 'docker.io/other/name:v2'])).exitCode, 0);
+  const store3 = join(W, 'store3');
+  t.is(await load(e, ['-i', pmd], { PODNS_STORE: store3 }), 'Loaded image: busybox:lb\nLoaded image: other/name:v2');
+  const pmo = join(W, 'podman-o.tar');
+  t.is((await pm(['save', '-q', '--format', 'oci-archive', '-o', pmo, 'docker.io/library/busybox:la'])).exitCode, 0);
+  t.is(await load(e, ['-i', pmo], { PODNS_STORE: store3 }), 'Loaded image: busybox:la');
+  t.is(fileIn({ ...e, store: store3 }, 'busybox:lb', 'etc/second'), 'second image\n');
 });
 
 serial('save of an imported rootfs: a one-layer image that loads back and runs', async (t, e) => {

@@ -14,7 +14,7 @@ import { once } from 'node:events';
 import { open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
-import { PodnsError } from '../../errors.js';
+import { oneLine, PodnsError } from '../../errors.js';
 import { resolveStore, type StoreOption } from '../../state/store-root.js';
 import { ContentStore } from '../content/store.js';
 import { digester, parseDigest } from '../digest.js';
@@ -127,6 +127,11 @@ async function* checkedBlob(content: ContentStore, digest: string, size: number)
   }
 }
 
+function errnoCode(err: unknown): string {
+  const c = (err as { code?: unknown }).code;
+  return typeof c === 'string' ? c : 'EIO';
+}
+
 export async function saveImages(o: SaveOptions): Promise<SavedImage[]> {
   if (o.refs.length === 0) throw new PodnsError('EUSAGE', 'podns image save: name at least one image, e.g. podns image save busybox -o busybox.tar');
   const store = resolveStore(o.store);
@@ -162,7 +167,12 @@ export async function saveImages(o: SaveOptions): Promise<SavedImage[]> {
     }));
   } else {
     const tmp = join(dirname(o.output), `.${basename(o.output)}.podns-save-${process.pid}`);
-    const fh = await open(tmp, 'wx', 0o644);
+    let fh;
+    try {
+      fh = await open(tmp, 'wx', 0o644);
+    } catch (err) {
+      throw new PodnsError(errnoCode(err), `cannot write ${o.output}: ${errnoCode(err) === 'ENOENT' ? 'its directory does not exist' : oneLine(err)}`);
+    }
     try {
       await write(new TarWriter(async (b) => {
         let off = 0;

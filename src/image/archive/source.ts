@@ -9,7 +9,7 @@ import type { ContentStore } from '../content/store.js';
 import { decompressor, detectCompression, peek } from '../layers/apply.js';
 import { ArchiveContents, keepFile, keepLink, MAX_ENTRIES } from './contents.js';
 import { archiveName, hostile } from './names.js';
-import { readTar } from './tar-read.js';
+import { readTar, TarError } from './tar-read.js';
 
 /** Directory depth walked in a layout directory (an OCI layout is 3 deep). */
 const MAX_DEPTH = 16;
@@ -60,6 +60,7 @@ export async function collectTar(input: Readable, content: ContentStore, source:
     dec.kill();
     // a decompressor's failure says "layer"; here it is the archive
     if (err instanceof PodnsError && err.code === 'ELAYER') throw new PodnsError('EBADARCHIVE', `${source}: ${err.message.replace('the layer', 'the archive').replace('the blob is damaged', 'it is damaged')}`);
+    if (err instanceof TarError) throw new PodnsError('EBADARCHIVE', `${source} ${err.message}`);
     throw err;
   } finally {
     rest.destroy();

@@ -22,8 +22,16 @@ export interface TarEntry {
   linkname: string;
 }
 
-function damaged(why: string): PodnsError {
-  return new PodnsError('EBADARCHIVE', `the archive is damaged or not a tar: ${why}`);
+/** A tar reading error; the caller names the archive (TarError.message reads after it: "FILE is damaged…"). */
+export class TarError extends PodnsError {
+  constructor(why: string) {
+    super('EBADARCHIVE', why);
+    this.name = 'TarError';
+  }
+}
+
+function damaged(why: string): TarError {
+  return new TarError(`is damaged: ${why}`);
 }
 
 /** Exact-size reads over an async iterator of chunks. */
@@ -157,6 +165,7 @@ export async function* readTar(input: AsyncIterable<Buffer | string>): AsyncGene
   let longName: string | undefined;
   let longLink: string | undefined;
   let pax: Map<string, string> | undefined;
+  let first = true;
   try {
     for (;;) {
       const h = await r.read(BLOCK);
@@ -166,7 +175,17 @@ export async function* readTar(input: AsyncIterable<Buffer | string>): AsyncGene
         await r.drain();
         return;
       }
-      if (!checksumOk(h)) throw damaged('a header checksum does not match');
+      let sumOk: boolean;
+      try {
+        sumOk = checksumOk(h);
+      } catch {
+        sumOk = false;
+      }
+      if (first && !sumOk && !h.subarray(257, 262).equals(Buffer.from('ustar'))) {
+        throw new TarError('is not a tar archive (nor gzip or zstd of one); give an archive written by docker save, podman save, skopeo or podns image save');
+      }
+      first = false;
+      if (!sumOk) throw damaged('a header checksum does not match');
       const flag = String.fromCharCode(h[156]!).replace('\0', '0');
       let size = num(h, 124, 12, 'size');
       if (flag === 'L' || flag === 'K' || flag === 'x' || flag === 'g') {
