@@ -34,7 +34,7 @@
                    "native/helper/shim_cgroups.c",
                    "native/helper/privileges.c", "native/helper/seccomp.c", "native/helper/privileges.h", "native/helper/syscalls.h", "native/common/caps.h",
                    "native/helper/crilog.c", "native/helper/crilog.h",
-                   "native/helper/layer.c", "native/helper/layer_apply.c", "native/helper/layer.h",
+                   "native/helper/layer.c", "native/helper/layer_apply.c", "native/helper/layer.h", "native/helper/portforward.c",
                    "native/helper/shim.h", "native/helper/common.h", "native/helper/mountapi.h", "native/common/errname.h"],
         "outputs": ["<(PRODUCT_DIR)/podns-helper"],
         "action": ["<(static_cc)", "-std=gnu11", "-O2", "-Wall", "-Wextra", "-static", "-s", "-o", "<@(_outputs)",
@@ -44,7 +44,7 @@
                    "native/helper/shim_devices.c",
                    "native/helper/shim_cgroups.c",
                    "native/helper/privileges.c", "native/helper/seccomp.c",
-                   "native/helper/crilog.c", "native/helper/layer.c", "native/helper/layer_apply.c"]
+                   "native/helper/crilog.c", "native/helper/layer.c", "native/helper/layer_apply.c", "native/helper/portforward.c"]
       }]
     },
     {

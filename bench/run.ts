@@ -2,7 +2,10 @@
 //
 //   node dist/bench/run.js [--quick] [--only SECTION,...] [--out FILE] [--no-profile]
 //   (--quick: few iterations, scaling up to 100 pods, results to $TMPDIR/podns-bench-quick.json)
-//   sections: floor, shell, library, run-ab, limits, cli, memory, scale
+//   sections: floor, shell, library, run-ab, limits, cli, image-pull, image-run, memory, scale
+//   image-pull, image-run: pull + unpack of a 97 MB 3-layer image from a loopback registry against skopeo+umoci
+//   and podman; time to a running container from a stored layered image (bench/image.ts). Alone (--only
+//   image-…), their results go to $TMPDIR/podns-bench-image.json unless --out says otherwise.
 //   limits: create + run with a memory limit vs the same without, interleaved in this build (budget +0.3 ms)
 //   run-ab: container run of this build against a baseline build (PODNS_BENCH_BASELINE=REF, default
 //   c3e5507), interleaved in this run; `npm run bench -- --only run-ab` runs just that (its results go to
@@ -24,11 +27,12 @@ import { measureLibrary, OPS, profileLibrary, type LibraryTimes, type Op, type O
 import type { ProfileSummary } from './profile.js';
 import { abDelta, DEFAULT_BASELINE, RUN_BUDGET_MS, runAb, type AbResult } from './run-ab.js';
 import { limitsDelta, LIMITS_BUDGET_MS, measureLimits, type LimitsTimes } from './limits.js';
+import { IMAGE_RUN_WARMUP, PULL_RSS_BUDGET, measureImageRun, measurePull, prepareImageRun, PULL_WARMUP, pullVerdict, setupImageEnv, type ImageRunTimes, type PullTimes } from './image.js';
 import { podMemory, scaleOnce, type PodMemory, type ScaleProfile, type ScaleRun } from './scale.js';
 import { fmtKiB, fmtMs, fmtRatio, median, nsToMs, slope, summarize, tenths, type Summary } from './stats.js';
 import { machineInfo, netnsAllocated, settle } from './system.js';
 
-const SECTIONS = ['floor', 'shell', 'library', 'run-ab', 'limits', 'cli', 'memory', 'scale'] as const;
+const SECTIONS = ['floor', 'shell', 'library', 'run-ab', 'limits', 'cli', 'image-pull', 'image-run', 'memory', 'scale'] as const;
 type Section = (typeof SECTIONS)[number];
 
 interface Config {
@@ -47,6 +51,8 @@ interface Config {
   cliN: number;
   cliWarmup: number;
   cliProfileRuns: number;
+  imagePullN: number;
+  imageRunN: number;
   memoryPods: number;
   scaleSizes: number[];
 }
@@ -75,14 +81,15 @@ function parseArgs(argv: string[]): Config {
   // Only the A/B: its own default file, so that bench/results.json stays the latest full run.
   if (only.size === 1 && only.has('run-ab') && !argv.includes('--out')) out = path.join(tmpdir(), 'podns-bench-run-ab.json');
   if (only.size === 1 && only.has('limits') && !argv.includes('--out')) out = path.join(tmpdir(), 'podns-bench-limits.json');
+  if ([...only].every((s) => s.startsWith('image-')) && !argv.includes('--out')) out = path.join(tmpdir(), 'podns-bench-image.json');
   // Full run: about 5 minutes on 2 cores; most of it is the kernel deleting links (an RCU barrier each).
   return quick
     ? { quick, only, out: argv.includes('--out') ? out : path.join(tmpdir(), 'podns-bench-quick.json'), profile,
       floorPodN: 40, floorExecN: 200, shellN: 8, libN: 15, libWarmup: 3, libProfileRuns: 3, abN: 20, abWarmup: 3, cliN: 5, cliWarmup: 1,
-      cliProfileRuns: 1, memoryPods: 10, scaleSizes: [1, 10, 100] }
+      cliProfileRuns: 1, imagePullN: 3, imageRunN: 15, memoryPods: 10, scaleSizes: [1, 10, 100] }
     : { quick, only, out, profile,
       floorPodN: 200, floorExecN: 1000, shellN: 40, libN: 150, libWarmup: 10, libProfileRuns: 10, abN: 150, abWarmup: 10, cliN: 30, cliWarmup: 3,
-      cliProfileRuns: 3, memoryPods: 50, scaleSizes: [1, 100, 500, 1000] };
+      cliProfileRuns: 3, imagePullN: 9, imageRunN: 100, memoryPods: 50, scaleSizes: [1, 100, 500, 1000] };
 }
 
 const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
@@ -247,6 +254,9 @@ async function main(): Promise<number> {
   let ab: AbResult | undefined;
   let abSkipped: string | undefined;
   let lim: LimitsTimes | undefined;
+  let pull: PullTimes | undefined;
+  let pullLayerSizes: number[] = [];
+  let imageRun: ImageRunTimes | undefined;
 
   try {
     // -- 1. the kernel floor ----------------------------------------------------------------------
@@ -364,6 +374,52 @@ async function main(): Promise<number> {
       }
     }
 
+    // -- 4b. images: pull + unpack against skopeo+umoci and podman; a running container from a stored image
+    if (has('image-pull') || has('image-run')) {
+      await quietBefore('image setup');
+      const env = await setupImageEnv(log);
+      try {
+        if (has('image-pull')) {
+          if (env.podmanSkipped !== undefined) log(`image pull: podman not measured: ${env.podmanSkipped}`);
+          await quietBefore('image pull');
+          log(`image pull: ${env.ref}, podns, skopeo+umoci${env.podmanSkipped === undefined ? ', podman' : ''} in turn, cold each time, x${cfg.imagePullN} (+${PULL_WARMUP} warm-up)`);
+          pull = await measurePull(env, cfg.imagePullN, PULL_WARMUP, log);
+          pullLayerSizes = env.image.layers.map((l) => l.blobBytes);
+          const mb = (env.image.randomBytes / 1e6).toFixed(0);
+          const g = `image pull + unpack (${mb} MB random, ${env.image.layers.length} gzip layers, loopback registry; whole processes, cold)`;
+          SHORT_GROUP[g] = '';
+          addRow(g, 'skopeo copy + umoci unpack', pull.total['skopeo+umoci'], undefined, 'BASELINE');
+          addRow(g, '  skopeo copy (to an OCI dir)', pull.skopeoCopy, `${g}/skopeo copy + umoci unpack`);
+          addRow(g, '  umoci unpack', pull.umociUnpack, `${g}/skopeo copy + umoci unpack`);
+          if (pull.total.podman.length) addRow(g, 'podman pull', pull.total.podman, undefined, 'BASELINE');
+          const v = pullVerdict(pull);
+          addRow(g, 'podns pull (node process)', pull.total.podns, `${g}/${v.fastest === 'podman' ? 'podman pull' : 'skopeo copy + umoci unpack'}`);
+          addRow(g, '  the pull call in it', pull.podnsCall, `${g}/${v.fastest === 'podman' ? 'podman pull' : 'skopeo copy + umoci unpack'}`);
+          results.imagePull = {
+            ref: env.ref, randomBytes: env.image.randomBytes, layers: env.image.layers,
+            ...(env.podmanSkipped !== undefined ? { podmanSkipped: env.podmanSkipped } : {}),
+            total: Object.fromEntries(Object.entries(pull.total).filter(([, v]) => v.length).map(([k, v]) => [k, summarize(v)])),
+            podnsCall: summarize(pull.podnsCall), skopeoCopy: summarize(pull.skopeoCopy), umociUnpack: summarize(pull.umociUnpack),
+            podnsRssBeforeKiB: pull.podnsRssBeforeKiB, podnsPeakRssKiB: pull.podnsHwmKiB, raw: pull.total,
+          };
+        }
+        if (has('image-run')) {
+          const setup = await prepareImageRun(env, root);
+          await quietBefore('image run');
+          log(`image run: a container from the pulled image (${setup.layered}, overlay of its layers) and from the same files imported as a rootfs, in turn, x${cfg.imageRunN} each (+${IMAGE_RUN_WARMUP} warm-up)`);
+          imageRun = await measureImageRun(root, setup, cfg.imageRunN, IMAGE_RUN_WARMUP);
+          const g = 'run --image, time to a running container (interleaved, bridge pods)';
+          SHORT_GROUP[g] = '';
+          addRow(g, 'imported rootfs image (run before layers)', imageRun.rootfs, undefined, 'BASELINE');
+          addRow(g, `pulled image, ${env.image.layers.length} layers (overlay)`, imageRun.layers, `${g}/imported rootfs image (run before layers)`);
+          results.imageRun = { layers: summarize(imageRun.layers), rootfs: summarize(imageRun.rootfs), pairedMedianMs: median(imageRun.paired), pullIntoStoreMs: setup.pullMs };
+        }
+      } finally {
+        await removeAllPods(root);
+        await env.close();
+      }
+    }
+
     // -- 5a. memory and fds with one container per pod ---------------------------------------------
     if (has('memory')) {
       await quietBefore('memory');
@@ -472,6 +528,22 @@ async function main(): Promise<number> {
         'once running, after create has returned); the run A/B against a build from before issue 12 shows that cost'],
     });
   }
+  if (pull) {
+    const v = pullVerdict(pull);
+    const t = target('image pull + unpack', `<= the fastest of skopeo+umoci and podman (${v.fastest}), medians, whole processes`, v.ratio, 1, fmtRatio);
+    t.explain = [v.line];
+    const growth = median(pull.podnsHwmKiB.map((h, i) => h - pull!.podnsRssBeforeKiB[i]!)) * 1024;
+    const m = target('image pull memory', `peak RSS growth during the pull <= ${fmtKiB(PULL_RSS_BUDGET)}, whatever the image's size (it streams)`, growth, PULL_RSS_BUDGET, fmtKiB);
+    m.explain = [`worker RSS once loaded ${fmtKiB(median(pull.podnsRssBeforeKiB) * 1024)}, peak during the pull ${fmtKiB(median(pull.podnsHwmKiB) * 1024)} (medians); ` +
+      `layers ${pullLayerSizes.map(fmtKiB).join(' + ')}: what grows is socket and zlib buffers V8 frees lazily, not a layer`];
+  }
+  if (imageRun) {
+    const l = median(imageRun.layers);
+    const r = median(imageRun.rootfs);
+    const t = target('image run from a layered image', 'median <= the imported rootfs image (run before layers), same run, interleaved', l / r, 1, fmtRatio);
+    t.explain = [`layers ${fmtMs(l)} (p95 ${fmtMs(summarize(imageRun.layers).p95)}), rootfs ${fmtMs(r)} (p95 ${fmtMs(summarize(imageRun.rootfs).p95)}); ` +
+      `median of the per-round differences ${fmtMs(median(imageRun.paired))}; n ${imageRun.layers.length} each`];
+  }
   const big = scaleRuns.find((r) => r.size >= 1000) ?? (cfg.quick ? scaleRuns[scaleRuns.length - 1] : undefined);
   if (big) {
     const tt = tenths(big.create);
@@ -510,7 +582,7 @@ async function main(): Promise<number> {
     text += '\nTargets (medians, this run):\n';
     for (const t of targets) {
       text += `  ${t.pass ? 'PASS' : 'MISS'}  ${t.name}: ${t.value} (${t.rule}; ${t.margin})\n`;
-      if ((!t.pass || t.name.startsWith('container run vs')) && t.explain) {
+      if ((!t.pass || t.name.startsWith('container run vs') || t.name.startsWith('image ')) && t.explain) {
         for (const l of t.pass ? t.explain.slice(0, 1) : t.explain) text += `        ${l}\n`;
       }
     }

@@ -27,6 +27,7 @@ int sandbox_main(int argc, char **argv);
 int exec_main(int argc, char **argv);
 int shim_main(int argc, char **argv);
 int apply_layer_main(int argc, char **argv); // layer_apply.c
+int portforward_main(int argc, char **argv); // portforward.c
 
 // ---- errors -------------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 // podns-helper exec [--pidfd FD | --ns TYPE=PATH ...] [--tty] [--uid N] [--gid N] [--cwd DIR]
 //                   [--clear-env] [--env K=V ...] [--errfd FD]
 //                   [--caps HEX] [--user-caps HEX] [--groups G,...] [--no-new-privs] [--seccomp default|unconfined]
-//                   -- CMD ARGS...
+//                   [--resize-fd FD] -- CMD ARGS...
 //
 // Runs CMD inside the namespaces of another process (a pod's pause, a container).
 // Why a separate C program: Node is multithreaded, and the kernel refuses setns() into a
@@ -31,6 +31,9 @@
 // canonical-mode reader (a shell, cat) takes as end of input; a program that put the pty in
 // raw mode just reads the byte, as if the user had pressed ^D. Without --tty, CMD inherits
 // the helper's stdio directly and nothing is relayed.
+// --resize-fd FD (with --tty): the window size comes from lines "COLUMNS ROWS\n" read on FD (a
+// caller whose stdin is not a terminal: the CRI streaming server's resize stream); each one is
+// set on the pty (the kernel sends CMD's foreground group SIGWINCH). EOF on FD: sizes stop.
 #include "common.h"
 #include "privileges.h"
 
@@ -62,6 +65,7 @@ struct exec_opts {
   char **cmd;
   int cgroup_fds[8]; // --cgroup DIR (repeatable): DIR/cgroup.procs, opened before any namespace is joined
   int n_cgroups;
+  int resize_fd;     // --resize-fd FD: "COLUMNS ROWS\n" lines, -1 without
 };
 
 // ---- argument parsing ---------------------------------------------------------------
@@ -94,6 +98,7 @@ static void parse_args(int argc, char **argv, struct exec_opts *o) {
   o->nenv = 0;
   o->cmd = NULL;
   o->n_cgroups = 0;
+  o->resize_fd = -1;
   if (o->envs == NULL) die_errno("calloc");
 
   // --errfd first, so that every later complaint already goes where the caller listens.
@@ -146,6 +151,8 @@ static void parse_args(int argc, char **argv, struct exec_opts *o) {
         snprintf(step, sizeof step, "open %s", procs);
         die_errno(step);
       }
+    } else if (strcmp(a, "--resize-fd") == 0) {
+      o->resize_fd = parse_fd_arg(a, need_value(argc, argv, &i));
     } else if (strcmp(a, "--errfd") == 0) {
       (void)need_value(argc, argv, &i);  // handled above
     } else if (privs_flag_is_switch(a)) {
@@ -162,6 +169,7 @@ static void parse_args(int argc, char **argv, struct exec_opts *o) {
   if (i >= argc) die_usage("no command given (usage: podns-helper exec [OPTIONS] -- CMD ARGS...)");
   if (o->pidfd >= 0 && o->ns.n > 0) die_usage("use either --pidfd or --ns, not both");
   if (o->pidfd < 0 && o->ns.n == 0) die_usage("no target: give --pidfd FD or --ns TYPE=PATH");
+  if (o->resize_fd >= 0 && !o->tty) die_usage("--resize-fd needs --tty");
   o->cmd = argv + i;
 }
 
@@ -221,6 +229,36 @@ static void restore_tty(void) {
 static void copy_winsize(int master) {
   struct winsize ws;
   if (ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0) (void)ioctl(master, TIOCSWINSZ, &ws);
+}
+
+// Window sizes from --resize-fd: whole lines "COLUMNS ROWS"; a malformed line is skipped. Returns false
+// at EOF or error (stop polling the fd).
+struct resizer {
+  int fd;
+  char buf[128];
+  size_t len;
+};
+
+static bool read_resize(struct resizer *z, int master) {
+  ssize_t n = read(z->fd, z->buf + z->len, sizeof z->buf - z->len);
+  if (n < 0 && (errno == EINTR || errno == EAGAIN)) return true;
+  if (n <= 0) return false;
+  z->len += (size_t)n;
+  char *nl;
+  while ((nl = memchr(z->buf, '\n', z->len)) != NULL) {
+    *nl = 0;
+    unsigned cols, rows;
+    char extra;
+    if (sscanf(z->buf, "%u %u%c", &cols, &rows, &extra) == 2 && cols > 0 && rows > 0 && cols <= 0xffff && rows <= 0xffff && master >= 0) {
+      struct winsize ws = {.ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols};
+      (void)ioctl(master, TIOCSWINSZ, &ws);
+    }
+    size_t used = (size_t)(nl - z->buf) + 1;
+    memmove(z->buf, nl + 1, z->len - used);
+    z->len -= used;
+  }
+  if (z->len == sizeof z->buf) z->len = 0;  // a line longer than any size: dropped
+  return true;
 }
 
 static int exit_code_of(int status) {
@@ -420,13 +458,18 @@ int exec_main(int argc, char **argv) {
     if (fl >= 0) fcntl(master, F_SETFL, fl | O_NONBLOCK);
   }
 
+  struct resizer rz = {.fd = o.resize_fd, .len = 0};
   int status = 0;
   bool reaped = false;
   while (!reaped) {
-    struct pollfd p[3];
+    struct pollfd p[4];
     int np = 0;
     p[np++] = (struct pollfd){.fd = sfd, .events = POLLIN};
-    int mi = -1, ii = -1;
+    int mi = -1, ii = -1, zi = -1;
+    if (rz.fd >= 0) {
+      zi = np;
+      p[np++] = (struct pollfd){.fd = rz.fd, .events = POLLIN};
+    }
     if (r.master >= 0) {
       mi = np;
       short ev = POLLIN;
@@ -465,6 +508,10 @@ int exec_main(int argc, char **argv) {
     if (mi >= 0) {
       if (p[mi].revents & POLLOUT) flush_input(&r);
       if (p[mi].revents & (POLLIN | POLLHUP | POLLERR)) relay_output(&r, false);
+    }
+    if (zi >= 0 && (p[zi].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL)) && !read_resize(&rz, r.master)) {
+      close(rz.fd);
+      rz.fd = -1;
     }
     if (ii >= 0 && (p[ii].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL))) {
       if (p[ii].revents & POLLNVAL)

@@ -1,4 +1,4 @@
-// podns-helper: sandbox | exec | shim | apply-layer. See docs/DESIGN.md for the command contracts.
+// podns-helper: sandbox | exec | shim | apply-layer | portforward. See docs/DESIGN.md for the command contracts.
 #include "common.h"
 
 static void usage(FILE *f) {
@@ -6,7 +6,8 @@ static void usage(FILE *f) {
         "       podns-helper exec [--pidfd FD | --ns TYPE=PATH ...] [--tty] [--uid N] [--gid N] [--cwd DIR]\n"
         "                         [--clear-env] [--env K=V ...] [--errfd FD] -- CMD ARGS...\n"
         "       podns-helper shim --dir CONTAINER_DIR --ready-fd FD ... -- CMD ARGS...\n"
-        "       podns-helper apply-layer [--max-bytes N] [--max-entries N] DIR < LAYER.tar\n",
+        "       podns-helper apply-layer [--max-bytes N] [--max-entries N] DIR < LAYER.tar\n"
+        "       podns-helper portforward --netns PATH --port N\n",
         f);
 }
 
@@ -37,6 +38,10 @@ int main(int argc, char **argv) {
     helper_mode = "apply-layer";
     return apply_layer_main(argc - 1, argv + 1);
   }
-  fprintf(stderr, "podns-helper: unknown mode \"%s\" (use sandbox, exec, shim or apply-layer)\n", mode);
+  if (strcmp(mode, "portforward") == 0) {
+    helper_mode = "portforward";
+    return portforward_main(argc - 1, argv + 1);
+  }
+  fprintf(stderr, "podns-helper: unknown mode \"%s\" (use sandbox, exec, shim, apply-layer or portforward)\n", mode);
   return EXIT_SETUP;
 }

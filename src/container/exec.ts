@@ -6,6 +6,7 @@
 // before the workload is checked to be the container's (status.ts), so a recycled pid is never entered.
 import { closeSync, readFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
 import { constants } from 'node:os';
 import { isErrno, PodnsError } from '../errors.js';
 import { execArgv, HELPER_ARGV0, type ExecArgvOptions } from '../native/helper.js';
@@ -51,7 +52,7 @@ export function execOptions(config: Pick<ContainerConfig, 'workingDir' | 'uid' |
 }
 
 /** The container's running workload as a pidfd (checked to be it), its config and the helper's argv and env. */
-function prepareExec(o: ExecOptions): { pidfd: number; args: string[]; env: Record<string, string>; name: string } {
+function prepareExec(o: ExecOptions, extra: Partial<ExecArgvOptions> = {}): { pidfd: number; args: string[]; env: Record<string, string>; name: string } {
   const root = resolveRoot(o.root);
   if (o.argv.length === 0 || o.argv[0] === '') {
     throw new PodnsError('EUSAGE', 'no command to run: give one after --, e.g. podns exec POD -- sh');
@@ -76,7 +77,7 @@ function prepareExec(o: ExecOptions): { pidfd: number; args: string[]; env: Reco
     }
     const env = workloadEnv(config, rec);
     if (o.tty && process.env.TERM !== undefined && !env.some((e) => e.startsWith('TERM='))) env.push(`TERM=${process.env.TERM}`);
-    const args = execArgv(execOptions(config, o.argv, o.tty === true));
+    const args = execArgv({ ...execOptions(config, o.argv, o.tty === true), ...extra });
     return { pidfd, args, env: Object.fromEntries(env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)])), name };
   } catch (err) {
     closeSync(pidfd);
@@ -198,5 +199,71 @@ function killChildren(pid: number): void {
     } catch {
       // gone already
     }
+  }
+}
+
+export interface ExecStreamOptions extends Omit<ExecOptions, 'interactive'> {
+  /** the command reads a pipe (ExecSession.stdin); otherwise /dev/null */
+  stdin: boolean;
+}
+
+/** A command running in a container with its stdio as streams (the CRI's streaming Exec). */
+export interface ExecSession {
+  /** its stdin (null without stdin): end() is its EOF (with tty: ^D typed into the pty) */
+  stdin: Writable | null;
+  /** its stdout (with tty: the pty's output) */
+  stdout: Readable;
+  /** its stderr; with tty only the helper's own error line, if it fails before the command runs */
+  stderr: Readable;
+  /** with tty: the pty's window size (the command's foreground group gets SIGWINCH) */
+  resize(columns: number, rows: number): void;
+  /** its exit status (128+N when killed by signal N; 125-127: the helper could not start it) */
+  exited: Promise<number>;
+  /** SIGKILL to the command and the helper (the client went away) */
+  kill(): void;
+}
+
+/**
+ * Starts argv in the container (the same namespaces, user, capabilities, seccomp and cgroups as the
+ * workload: execOptions) with piped stdio, and with tty a pty whose size follows resize(). Touches no
+ * process-wide signal handler. The pidfd is closed once the helper has it.
+ */
+export function execStream(o: ExecStreamOptions): ExecSession {
+  const tty = o.tty === true;
+  const { pidfd, args, env } = prepareExec(o, tty ? { resizeFd: 4 } : {});
+  try {
+    const child = spawn(executable(helperPath), args, {
+      argv0: HELPER_ARGV0,
+      env,
+      stdio: [o.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe', pidfd, ...(tty ? ['pipe' as const] : [])],
+    });
+    const resizeStream = tty ? child.stdio[4] as Writable | null : null;
+    resizeStream?.on('error', () => undefined);
+    child.stdin?.on('error', () => undefined); // EPIPE once the command is gone: its exit tells
+    const exited = new Promise<number>((res) => {
+      child.once('error', () => res(125));
+      child.once('exit', (c, signal) => {
+        resizeStream?.destroy();
+        res(exitStatus(c, signal));
+      });
+    });
+    return {
+      stdin: child.stdin,
+      stdout: child.stdout!,
+      stderr: child.stderr!,
+      resize: (columns, rows) => {
+        if (resizeStream === null || resizeStream.destroyed) return;
+        if (!Number.isInteger(columns) || !Number.isInteger(rows) || columns <= 0 || rows <= 0 || columns > 0xffff || rows > 0xffff) return;
+        resizeStream.write(`${columns} ${rows}\n`);
+      },
+      exited,
+      kill: () => {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        if (child.pid !== undefined) killChildren(child.pid);
+        child.kill('SIGKILL');
+      },
+    };
+  } finally {
+    closeSync(pidfd);
   }
 }

@@ -1,6 +1,6 @@
 // Containers: processes in a pod's namespaces, each watched by a podns-helper shim. See docs/DESIGN.md.
 export { runContainer, type RunOptions } from './run.js';
-export { execInContainer, execCapture, type ExecOptions, type CapturedExec } from './exec.js';
+export { execInContainer, execCapture, execStream, type ExecOptions, type CapturedExec, type ExecStreamOptions, type ExecSession } from './exec.js';
 export { removeContainer, reopenContainerLog } from './remove.js';
 export { containerLogs, parseLog, LineAssembler, type LogLine, type LogsOptions } from './logs.js';
 export { stopContainers, containerNames, DEFAULT_GRACE_SECONDS, type StopOptions } from './stop.js';

@@ -15,6 +15,8 @@ import { criServices } from './proto.js';
 import { containerStats, listContainerStats, updateContainerResources } from './stats.js';
 import { runtimeConfig, runtimeStatus, version } from './runtime.js';
 import { listPodSandbox, podSandboxStatus, removePodSandbox, runPodSandbox, stopPodSandbox } from './sandbox.js';
+import { StreamingServer } from './streaming/index.js';
+import { attach, exec, portForward } from './streams.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Msg = any;
@@ -27,6 +29,9 @@ export interface ServeOptions extends CriContext {
   listen: string;
   logLevel?: LogLevel;
   log?: (line: string) => void;
+  /** the streaming server's address (default 127.0.0.1) and port (default 0: any free one) */
+  streamAddress?: string;
+  streamPort?: number;
 }
 
 export const DEFAULT_LISTEN = 'unix:///run/podns/cri.sock';
@@ -57,9 +62,9 @@ const runtimeHandlers: Record<string, Handler> = {
   ContainerStatus: containerStatus,
   ReopenContainerLog: reopenLog,
   ExecSync: execSync,
-  Exec: unimplemented('Exec (the streaming server)'),
-  Attach: unimplemented('Attach (the streaming server)'),
-  PortForward: unimplemented('PortForward (the streaming server)'),
+  Exec: exec,
+  Attach: attach,
+  PortForward: portForward,
   ContainerStats: containerStats,
   ListContainerStats: listContainerStats,
   UpdateContainerResources: updateContainerResources,
@@ -90,6 +95,8 @@ function wrap(ctx: CriContext, name: string, fn: Handler, log: (level: LogLevel,
 
 export interface CriServer {
   socket: string;
+  /** the streaming server's base URL (http://ADDRESS:PORT) */
+  streamUrl: string;
   /** stops accepting, finishes what runs, removes the socket; pods and containers stay */
   close(): Promise<void>;
 }
@@ -102,7 +109,12 @@ export async function serveCri(o: ServeOptions): Promise<CriServer> {
   const log = (l: LogLevel, line: string): void => {
     if (rank[l] <= rank[level]) write(`${new Date().toISOString()} ${l} ${line}`);
   };
-  const ctx: CriContext = { root: o.root, ...(o.store !== undefined ? { store: o.store } : {}), ...(o.bridge !== undefined ? { bridge: o.bridge } : {}), ...(o.subnet !== undefined ? { subnet: o.subnet } : {}) };
+  const streaming = await StreamingServer.start({
+    ...(o.streamAddress !== undefined ? { address: o.streamAddress } : {}),
+    ...(o.streamPort !== undefined ? { port: o.streamPort } : {}),
+    log: (l, line) => log(l, line),
+  });
+  const ctx: CriContext = { root: o.root, ...(o.store !== undefined ? { store: o.store } : {}), ...(o.bridge !== undefined ? { bridge: o.bridge } : {}), ...(o.subnet !== undefined ? { subnet: o.subnet } : {}), streaming };
   const svc = criServices();
   const server = new Server();
   const impl = (handlers: Record<string, Handler>): UntypedServiceImplementation =>
@@ -116,12 +128,18 @@ export async function serveCri(o: ServeOptions): Promise<CriServer> {
     if (!lstatSync(socket).isSocket()) throw new PodnsError('EEXIST', `${socket} exists and is not a socket; remove it or choose another --listen`);
     rmSync(socket);
   }
-  await new Promise<void>((res, rej) => server.bindAsync(`unix://${socket}`, ServerCredentials.createInsecure(), (err) => (err ? rej(err) : res())));
+  try {
+    await new Promise<void>((res, rej) => server.bindAsync(`unix://${socket}`, ServerCredentials.createInsecure(), (err) => (err ? rej(err) : res())));
+  } catch (err) {
+    await streaming.close();
+    throw err;
+  }
   chmodSync(socket, 0o600);
-  log('info', `serving the CRI (runtime.v1) on unix://${socket}, state root ${o.root}`);
+  log('info', `serving the CRI (runtime.v1) on unix://${socket}, state root ${o.root}; streaming on ${streaming.url}`);
   let closed = false;
   return {
     socket,
+    streamUrl: streaming.url,
     close: async () => {
       if (closed) return;
       closed = true;
@@ -130,6 +148,7 @@ export async function serveCri(o: ServeOptions): Promise<CriServer> {
         server.tryShutdown(() => { clearTimeout(timer); res(); });
       });
       rmSync(socket, { force: true });
+      await streaming.close();
       log('info', 'stopped; pods and containers keep running');
     },
   };

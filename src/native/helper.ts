@@ -78,6 +78,8 @@ export interface ExecArgvOptions {
   /** fd on which the helper writes its error line (close-on-exec: EOF = the program was exec'd) */
   errFd?: number;
   tty?: boolean;
+  /** with tty: fd on which the helper reads window sizes, lines "COLUMNS ROWS\n" */
+  resizeFd?: number;
   uid?: number;
   gid?: number;
   cwd?: string;
@@ -163,6 +165,7 @@ export function execArgv(o: ExecArgvOptions): string[] {
   else for (const ns of t.ns) out.push('--ns', `${ns.type}=${ns.path}`);
   opt(out, '--errfd', o.errFd);
   flag(out, '--tty', o.tty);
+  opt(out, '--resize-fd', o.resizeFd);
   opt(out, '--uid', o.uid);
   opt(out, '--gid', o.gid);
   opt(out, '--cwd', o.cwd);
@@ -172,6 +175,11 @@ export function execArgv(o: ExecArgvOptions): string[] {
   many(out, '--cgroup', o.cgroups);
   out.push('--', ...o.argv);
   return out;
+}
+
+/** `podns-helper portforward ...` (without argv[0]): one connection to 127.0.0.1:port in a network namespace. */
+export function portForwardArgv(o: { netns: string; port: number }): string[] {
+  return ['portforward', '--netns', o.netns, '--port', String(o.port)];
 }
 
 /** `podns-helper sandbox -- CMD ARGS...` (without argv[0]). */

@@ -7,7 +7,7 @@ import { readFileSync, renameSync, existsSync } from 'node:fs';
 import { get } from 'node:http';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { status } from '@grpc/grpc-js';
+import { Client, credentials, status } from '@grpc/grpc-js';
 import { serveCri, type CriServer } from '../../src/cri/index.js';
 import { listPods, readContainerStatus } from '../../src/index.js';
 import { busyboxAvailable } from '../helpers/busybox.js';
@@ -60,8 +60,11 @@ privilegedSerial('runtime info: Version, Status, RuntimeConfig; an RPC podns lac
   const st = await c.rt('Status', {});
   t.deepEqual(st.status.conditions.map((x: Msg) => [x.type, x.status]), [['RuntimeReady', true], ['NetworkReady', true]]);
   t.is((await c.rt('RuntimeConfig', {})).linux.cgroup_driver, 'CGROUPFS');
-  const err = await t.throwsAsync(c.rt('Attach', { container_id: 'x' })) as Msg;
-  t.is(err.code, status.UNIMPLEMENTED);
+  // an RPC of the upstream RuntimeService that podns does not serve (not in podns's api.proto)
+  const raw = new Client(`unix://${socket}`, credentials.createInsecure());
+  const err = await new Promise<Msg>((res) => raw.makeUnaryRequest('/runtime.v1.RuntimeService/CheckpointContainer', (x: Buffer) => x, (x: Buffer) => x, Buffer.alloc(0), (e) => res(e)));
+  raw.close();
+  t.is(err?.code, status.UNIMPLEMENTED);
   t.like(await c.rt('Version', {}), { runtime_api_version: 'v1' }, 'still serving');
   t.true(lines.some((l) => / debug Version ok /.test(l)), 'one debug line per RPC');
 });

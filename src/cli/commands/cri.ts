@@ -1,4 +1,5 @@
 // podns cri serve — the Kubernetes CRI over gRPC (src/cri), in the foreground.
+import { isIP } from 'node:net';
 import { PodnsError } from '../../errors.js';
 import { parseCommand } from '../args.js';
 import type { Command } from '../command.js';
@@ -12,6 +13,9 @@ socket, in the foreground, for kubelet (--container-runtime-endpoint=unix:///run
 Pods and containers made through it are podns pods: they show in podns get, ps, ns and net. SIGTERM or
 SIGINT stops the server (the socket is removed); pods and containers keep running, and a server started
 again serves them from the state root. --log-level debug logs one line per RPC.
+--stream-address/--stream-port: where the streaming server (Exec, Attach, PortForward sessions over
+SPDY/3.1 or WebSocket) listens; default 127.0.0.1 and a free port. Its URLs carry single-use tokens
+that live one minute.
 --bridge/--subnet: the network sandboxes join (default podns0, 10.89.0.0/16).
 `;
 
@@ -29,10 +33,14 @@ export const commands: Command[] = [{
     if (level !== 'error' && level !== 'info' && level !== 'debug') throw new PodnsError('EUSAGE', `--log-level ${level}: use error, info or debug`);
     const port = p.values['stream-port'] ?? '0';
     if (!/^\d+$/.test(port) || Number(port) > 65535) throw new PodnsError('EUSAGE', `--stream-port ${port}: give a port number (0: any)`);
+    const streamAddress = p.values['stream-address'];
+    if (streamAddress !== undefined && isIP(streamAddress) === 0) throw new PodnsError('EUSAGE', `--stream-address ${streamAddress}: give an IP address (e.g. 127.0.0.1, or the node's address for a kubelet on another host)`);
     const { serveCri, DEFAULT_LISTEN } = await import('../../cri/index.js');
     const server = await serveCri({
       root: p.globals.root, listen: p.values.listen ?? DEFAULT_LISTEN, logLevel: level,
       store: p.globals.store,
+      ...(streamAddress !== undefined ? { streamAddress } : {}),
+      streamPort: Number(port),
       ...(p.values.bridge !== undefined ? { bridge: p.values.bridge } : {}),
       ...(p.values.subnet !== undefined ? { subnet: p.values.subnet } : {}),
     });
