@@ -6,7 +6,7 @@ FROM node:20-bookworm
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       nftables busybox-static iproute2 procps util-linux tar make g++ python3 musl-tools xz-utils bzip2 zstd \
-      docker-registry skopeo umoci apache2-utils openssl \
+      docker-registry skopeo umoci apache2-utils openssl containerd runc containernetworking-plugins \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /podns

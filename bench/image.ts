@@ -255,6 +255,12 @@ async function runOnce(root: string, store: string, pod: string, image: string):
 }
 
 export const IMAGE_RUN_WARMUP = 3;
+/**
+ * The verdict's noise budget: a run from the layered image may take this much longer than from the rootfs image
+ * (median of the per-round differences), the run A/B's budget. Both are overlays (a container never writes to an
+ * image); the layered one has 3 lower dirs instead of 1.
+ */
+export const IMAGE_RUN_BUDGET_MS = 0.5;
 
 /** N rounds (after WARMUP), the two images in turn (AB BA ...), each in a fresh bridge pod. */
 export async function measureImageRun(root: string, s: ImageRunSetup, n: number, warmup: number): Promise<ImageRunTimes> {

@@ -116,7 +116,11 @@ export async function killCgroup(host: CgroupHost, rel: string, opts: { noCgroup
   if (freezer !== undefined) {
     const dir = join(freezer, rel);
     if (!existsSync(dir)) return;
-    await frozen(join(dir, 'freezer.state'), 'FROZEN', 'THAWED', (v) => v === 'FROZEN', subtree(dir));
+    // nothing inside (the usual case: the workload and the pause are gone): no freeze and thaw. Race-free: a
+    // process joins a cgroup by a fork of one inside it, or by someone moving it there
+    const dirs = subtree(dir);
+    if (pidsOf(dirs).length === 0) return;
+    await frozen(join(dir, 'freezer.state'), 'FROZEN', 'THAWED', (v) => v === 'FROZEN', dirs);
     return;
   }
   const dirs = hierarchyDirs(host, rel).flatMap(subtree);
@@ -149,30 +153,52 @@ async function frozen(stateFile: string, freeze: string, thaw: string, isFrozen:
 /** Bounded back-off for EBUSY at rmdir: about 3 s in all. */
 const RMDIR_DELAYS_MS = [1, 2, 5, 10, 20, 50, 100, 200, 300, 500, 700, 1000];
 
+/** The cgroups directly below `dir` ([] when it is gone). */
+function childCgroups(dir: string): string[] {
+  try {
+    return readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => join(dir, e.name));
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return [];
+    throw err;
+  }
+}
+
 /**
- * Removes the cgroup directory `top` (absolute) and every cgroup below it, deepest first. An rmdir can
- * fail with EBUSY for a moment after the last process died (it is still being torn down): retried with a
- * bounded back-off, then reported with the path, never left silently. ENOENT is "already gone". True when
- * something was removed.
+ * Removes the cgroup directory `top` (absolute) and every cgroup below it, deepest first. rmdir comes
+ * first and the directory is read only when the kernel answers EBUSY: most cgroups are leaves (a
+ * container's, the pause's), and reading a v1 cgroup's directory (dozens of control files, under kernfs's
+ * lock that every other cgroup mkdir and rmdir of the machine takes) costs more than removing it. EBUSY
+ * with cgroups below: those go first; without: the last processes are still being torn down, retried with
+ * a bounded back-off, then reported with the path, never left silently. ENOENT is "already gone". True
+ * when something was removed.
  */
 export async function removeCgroupTree(top: string, fs: CgroupFs = realCgroupFs): Promise<boolean> {
   let removed = false;
-  for (const dir of subtree(top)) {
-    for (let i = 0; ; i++) {
+  const remove = async (dir: string): Promise<void> => {
+    for (let i = 0, rounds = 0; ; ) {
       try {
         fs.rmdir(dir);
         removed = true;
-        break;
+        return;
       } catch (err) {
-        if (isErrno(err, 'ENOENT')) break;
+        if (isErrno(err, 'ENOENT')) return;
+        if (isErrno(err, 'EBUSY') && rounds < 10) {
+          const children = childCgroups(dir);
+          if (children.length > 0) {
+            rounds++;
+            for (const c of children) await remove(c);
+            continue;
+          }
+        }
         if (!isErrno(err, 'EBUSY') || i >= RMDIR_DELAYS_MS.length) {
           throw new PodnsError(isErrno(err) ? err.code : 'EIO',
             `cannot remove cgroup ${dir}: ${isErrno(err) ? err.code : String(err)}${isErrno(err, 'EBUSY') ? ' (processes are still inside: stop them, then run podns gc)' : ''}`, { cause: err });
         }
-        await sleep(RMDIR_DELAYS_MS[i]!);
+        await sleep(RMDIR_DELAYS_MS[i++]!);
       }
     }
-  }
+  };
+  await remove(top);
   return removed;
 }
 

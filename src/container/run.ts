@@ -26,6 +26,9 @@ import { resolveStore } from '../state/store-root.js';
 import { registerRoot } from '../image/records.js';
 import { flattenLayers, overlayAvailable } from '../image/flatten.js';
 import { imageLayerDirs } from '../image/layer-dirs.js';
+import { ensureImage, type EnsureImageOptions } from '../image/pull.js';
+import { resolveImageUser } from '../image/user.js';
+import type { PullPolicy } from '../image/pull-policy.js';
 import { validateLogLimits } from './log-limits.js';
 import { validateEnv, validateIds, validateRestartPolicy, validateWorkdir, workloadEnv, type RestartPolicy } from './config.js';
 import { devicesCgroupFor, removeDevicesCgroup } from './devices.js';
@@ -52,6 +55,10 @@ export interface RunOptions {
   pod: string;
   name: string;
   image?: string;
+  /** pull the image first as this policy says (image/pull-policy.ts); absent: never (the store's image as it is) */
+  pull?: PullPolicy;
+  /** progress, warnings, insecure registries, platform of that pull */
+  pullOptions?: Omit<EnsureImageOptions, 'name' | 'policy' | 'store'>;
   rootfs?: string;
   command?: string[];
   args?: string[];
@@ -296,11 +303,15 @@ export async function runContainer(o: RunOptions): Promise<{ config: ContainerCo
   validateName('pod', o.pod);
   validateName('container', o.name);
   const env = validateEnv({ ...(o.env ?? {}) });
-  const ids = validateIds(o.uid, o.gid);
-  if (o.runAsNonRoot === true && (ids.uid === undefined || ids.uid === 0)) {
-    throw new PodnsError('ENONROOT', `container "${o.name}" must not run as root (runAsNonRoot), but its user is ${ids.uid === undefined ? 'the default, uid 0' : 'uid 0'}; give a non-zero uid (--user / runAsUser)`);
-  }
-  const privileges = resolvePrivileges(o, ids.uid);
+  const given = validateIds(o.uid, o.gid);
+  // checked now with the user given, again below with the image's USER when none is given
+  const nonRoot = (uid: number | undefined, from: string): void => {
+    if (o.runAsNonRoot === true && (uid === undefined || uid === 0)) {
+      throw new PodnsError('ENONROOT', `container "${o.name}" must not run as root (runAsNonRoot), but its user is ${uid === undefined ? 'the default, uid 0' : `uid 0${from}`}; give a non-zero uid (--user / runAsUser)`);
+    }
+  };
+  if (given.uid !== undefined || o.image === undefined) nonRoot(given.uid, '');
+  resolvePrivileges(o, given.uid);
   const restartPolicy = validateRestartPolicy(o.restartPolicy);
   validateWorkdir(o.workingDir);
   const logLimits = validateLogLimits(o);
@@ -322,6 +333,8 @@ export async function runContainer(o: RunOptions): Promise<{ config: ContainerCo
   let image: { ref: string; id: string; config: ImageConfig; lowers: string[]; chainIds?: string[] } | undefined;
   const store = resolveStore(o.store);
   if (o.image !== undefined) {
+    // before anything is made: a failed pull leaves no pod and no container
+    if (o.pull !== undefined) await ensureImage({ ...o.pullOptions, store, name: o.image, policy: o.pull });
     const img = resolveImage({ store, name: o.image });
     const layers = imageLayerDirs(store, img);
     rootfs = layers.dirs[0];
@@ -329,6 +342,12 @@ export async function runContainer(o: RunOptions): Promise<{ config: ContainerCo
   } else if (o.rootfs !== undefined) {
     rootfs = absRootfs(o.rootfs);
   }
+  // the image's USER when no user is given (names from the image's own /etc/passwd and /etc/group)
+  const ids = given.uid === undefined && image?.config.user !== undefined
+    ? { ...resolveImageUser(image.config.user, [rootfs!, ...image.lowers], `image "${image.ref}"`), ...(given.gid !== undefined ? { gid: given.gid } : {}) }
+    : given;
+  if (given.uid === undefined && o.image !== undefined) nonRoot(ids.uid, ids.uid === 0 && image?.config.user !== undefined ? ` (the image's user "${image.config.user}")` : '');
+  const privileges = resolvePrivileges(o, ids.uid);
   const argv = resolveArgv(image?.config ?? {}, o.command, o.args, image?.ref);
   const workingDir = validateWorkdir(o.workingDir ?? image?.config.workingDir);
 

@@ -12,7 +12,7 @@ import { criError, grpcError } from './convert.js';
 import { containerStatus, createContainer, execSync, listCriContainers, removeCriContainer, reopenLog, startContainer, stopContainer } from './containers.js';
 import { imageFsInfo, imageStatus, listCriImages, pullCriImage, removeCriImage } from './images.js';
 import { criServices } from './proto.js';
-import { containerStats, listContainerStats, updateContainerResources } from './stats.js';
+import { containerStats, listContainerStats, listPodSandboxStats, podSandboxStats, updateContainerResources } from './stats.js';
 import { runtimeConfig, runtimeStatus, version } from './runtime.js';
 import { listPodSandbox, podSandboxStatus, removePodSandbox, runPodSandbox, stopPodSandbox } from './sandbox.js';
 import { StreamingServer } from './streaming/index.js';
@@ -68,6 +68,8 @@ const runtimeHandlers: Record<string, Handler> = {
   ContainerStats: containerStats,
   ListContainerStats: listContainerStats,
   UpdateContainerResources: updateContainerResources,
+  PodSandboxStats: podSandboxStats,
+  ListPodSandboxStats: listPodSandboxStats,
   UpdateRuntimeConfig: () => ({}), // the pod CIDR is podns's own network's; nothing to take from kubelet
 };
 

@@ -14,15 +14,15 @@ import { applyPlan, hostCgroups, limitWrites, ourCgroup, placeWrites, type Cgrou
 import { readContainerConfig, readContainerStatus } from '../container/index.js';
 import { oneLine } from '../errors.js';
 import { paths } from '../state/paths.js';
-import { fromCgroup } from '../views/stats.js';
+import { fromCgroup, podNet } from '../views/stats.js';
 import type { CriContext } from './context.js';
 import { criError, matchId, matchLabels, nowNs } from './convert.js';
-import { findContainer, listContainers, writeContainer, type ContainerRecord } from './records.js';
+import { findContainer, findSandbox, listContainers, listSandboxes, writeContainer, type ContainerRecord, type Sandbox } from './records.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Msg = any;
 
-/** The previous CPU reading of each container (id → time and total), for usage_nano_cores. */
+/** The previous CPU reading of each container and sandbox (id → time and total), for usage_nano_cores. */
 const lastCpu = new Map<string, { ns: bigint; cpu: number }>();
 
 const u64 = (n: number | bigint | null | undefined): Msg => (n === null || n === undefined ? null : { value: String(typeof n === 'number' ? Math.max(0, Math.round(n)) : n) });
@@ -86,20 +86,27 @@ function statsOf(ctx: CriContext, c: ContainerRecord): Msg {
     out.writable_layer = { timestamp: ts, fs_id: { mountpoint: upper }, used_bytes: u64(u.bytes), inodes_used: u64(u.inodes) };
   }
   const rel = running(ctx, c) ? cgroupOf(ctx, c) : undefined;
+  return { ...out, ...usage(c.id, rel, ts) };
+}
+
+/** CPU and memory of the cgroup REL (absent: nothing), the CPU rate against the previous reading of KEY. */
+function usage(key: string, rel: string | undefined, ts: string): { cpu: Msg; memory: Msg; pids: number | null } {
   const n = rel !== undefined ? fromCgroup(hostCgroups(), rel) : undefined;
   if (n === undefined) {
-    lastCpu.delete(c.id);
-    return out;
+    lastCpu.delete(key);
+    return { cpu: null, memory: null, pids: null };
   }
+  let cpu: Msg = null;
+  let memory: Msg = null;
   if (n.cpuNs !== null) {
     const now = BigInt(ts);
-    const prev = lastCpu.get(c.id);
+    const prev = lastCpu.get(key);
     const rate = prev !== undefined && now > prev.ns ? ((n.cpuNs - prev.cpu) * 1e9) / Number(now - prev.ns) : null;
-    lastCpu.set(c.id, { ns: now, cpu: n.cpuNs });
-    out.cpu = { timestamp: ts, usage_core_nano_seconds: u64(n.cpuNs), usage_nano_cores: u64(rate) };
+    lastCpu.set(key, { ns: now, cpu: n.cpuNs });
+    cpu = { timestamp: ts, usage_core_nano_seconds: u64(n.cpuNs), usage_nano_cores: u64(rate) };
   }
   if (n.memoryUsage !== null) {
-    out.memory = {
+    memory = {
       timestamp: ts,
       working_set_bytes: u64(n.memoryUsage),
       usage_bytes: u64(n.memoryRaw),
@@ -109,7 +116,38 @@ function statsOf(ctx: CriContext, c: ContainerRecord): Msg {
       major_page_faults: null,
     };
   }
-  return out;
+  return { cpu, memory, pids: n.pids };
+}
+
+/** A sandbox's stats: its pod cgroup (the pause and every container below it), eth0, its containers. */
+function sandboxStatsOf(ctx: CriContext, s: Sandbox): Msg {
+  const ts = nowNs();
+  const rel = s.cri.stopped !== true ? ourCgroup(s.pod.cgroupPath, 'pod') : undefined;
+  const u = usage(`sandbox:${s.cri.id}`, rel, ts);
+  const net = s.cri.stopped !== true ? podNet(s.pod) : null;
+  const eth0 = net !== null ? { name: 'eth0', rx_bytes: u64(net.rx), rx_errors: null, tx_bytes: u64(net.tx), tx_errors: null } : null;
+  return {
+    attributes: { id: s.cri.id, metadata: s.cri.metadata, labels: s.cri.labels, annotations: s.cri.annotations },
+    linux: {
+      cpu: u.cpu,
+      memory: u.memory,
+      network: eth0 !== null ? { timestamp: ts, default_interface: eth0, interfaces: [] } : null,
+      process: u.pids !== null ? { timestamp: ts, process_count: u64(u.pids) } : null,
+      containers: listContainers(ctx.root, [s]).map((c) => statsOf(ctx, c)),
+    },
+  };
+}
+
+export function podSandboxStats(ctx: CriContext, req: Msg): Msg {
+  const s = findSandbox(ctx.root, req.pod_sandbox_id ?? '');
+  if (s === undefined) throw criError(status.NOT_FOUND, `pod sandbox "${req.pod_sandbox_id}" not found`);
+  return { stats: sandboxStatsOf(ctx, s) };
+}
+
+export function listPodSandboxStats(ctx: CriContext, req: Msg): Msg {
+  const f = req.filter ?? {};
+  const stats = listSandboxes(ctx.root).filter((s) => matchId(s.cri.id, f.id) && matchLabels(s.cri.labels, f.label_selector)).map((s) => sandboxStatsOf(ctx, s));
+  return { stats };
 }
 
 export function containerStats(ctx: CriContext, req: Msg): Msg {
@@ -122,7 +160,7 @@ export function listContainerStats(ctx: CriContext, req: Msg): Msg {
   const f = req.filter ?? {};
   const all = listContainers(ctx.root);
   // readings of containers that are gone are forgotten (the map stays as large as the node's containers)
-  const ids = new Set(all.map((c) => c.id));
+  const ids = new Set([...all.map((c) => c.id), ...listSandboxes(ctx.root).map((s) => `sandbox:${s.cri.id}`)]);
   for (const id of lastCpu.keys()) if (!ids.has(id)) lastCpu.delete(id);
   const stats = all.filter((c) => matchId(c.id, f.id) && matchId(c.sandboxId, f.pod_sandbox_id) && matchLabels(c.labels, f.label_selector))
     .map((c) => statsOf(ctx, c));

@@ -6,6 +6,7 @@
 import { PodnsError } from '../errors.js';
 import type { ContentStore } from './content/store.js';
 import { chainIds, parseDigest } from './digest.js';
+import { withStoreLock } from './gc.js';
 import { LayerStore } from './layers/store.js';
 import type { Descriptor, ImageConfigFile, ImageManifest, Platform } from './oci.js';
 import { readImage, storeName, writeImage, type ImageConfig, type StoredImage } from './records.js';
@@ -106,7 +107,13 @@ async function eachLimited<T>(items: readonly T[], n: number, outer: AbortSignal
   if (outer?.aborted) throw new PodnsError('ECANCELED', 'cancelled');
 }
 
+/** The caller holds the store lock shared (withStoreLock(store, 'sh', …)) from its first blob on, so that a
+ * prune never removes its blobs before the record refers to them; it is taken here too, for callers that do not. */
 export async function storeLayeredImage(o: StoreLayeredOptions): Promise<{ id: string; record: StoredImage }> {
+  return withStoreLock(o.store, 'sh', () => storeLayered(o));
+}
+
+async function storeLayered(o: StoreLayeredOptions): Promise<{ id: string; record: StoredImage }> {
   const id = parseDigest(o.manifestDigest, 'manifest digest').value;
   const what = o.source ?? o.name ?? id;
   // the name is checked before anything is unpacked

@@ -7,6 +7,12 @@ import { PodnsError } from '../errors.js';
 
 export type PullPolicy = 'Always' | 'IfNotPresent' | 'Never';
 
+export const PULL_POLICIES: readonly PullPolicy[] = ['Always', 'IfNotPresent', 'Never'];
+
+export function isPullPolicy(v: unknown): v is PullPolicy {
+  return typeof v === 'string' && (PULL_POLICIES as readonly string[]).includes(v);
+}
+
 export const RUN_PULL: Record<string, PullPolicy> = { always: 'Always', missing: 'IfNotPresent', never: 'Never' };
 
 /** `--pull VALUE` → the policy; a usage error naming the three values otherwise. */

@@ -2,12 +2,17 @@
 // (src/image/registry pullToContent) → each layer unpacked once by ChainID, the record and its name
 // (layered.ts). A pull that dies part way leaves verified blobs and unpacked layers, and no record: the next
 // pull reuses all of it.
-import { PodnsError } from '../errors.js';
+import { oneLine, PodnsError } from '../errors.js';
 import { resolveStore, type StoreOption } from '../state/store-root.js';
 import { ContentStore } from './content/store.js';
-import { storeLayeredImage, type UnpackState } from './layered.js';
+import { withStoreLock } from './gc.js';
+import { isDigest } from './digest.js';
+import { EarlyUnpacker } from './early-unpack.js';
+import { storeLayeredImage, UNPACK_PARALLELISM, type UnpackState } from './layered.js';
+import { defaultPullPolicy, needsPull, type PullPolicy } from './pull-policy.js';
+import { findImage, ImageNotFoundError } from './store.js';
 import { readImage, readNames, storeName, type StoredImage } from './records.js';
-import { parseImageReference } from './reference.js';
+import { parseImageReference, type ImageReference } from './reference.js';
 import { explicitCredentials, type ExplicitCredentials } from './registry/credentials.js';
 import { pullToContent, type PullEvent } from './registry/pull.js';
 
@@ -66,6 +71,27 @@ export async function pullImage(o: ImagePullOptions): Promise<ImagePullResult> {
   const knownId = readNames(store)[name];
   const known = knownId !== undefined ? readImage(store, knownId) : undefined;
   const cachedDigest = known?.kind === 'layers' ? known.indexDigest ?? known.id : undefined;
+  // shared: a prune waits for this pull (its blobs and layers have no record yet)
+  return withStoreLock(store, 'sh', () => pullLocked(o, store, parsed, name, insecure, content, cachedDigest)).catch((err: unknown) => {
+    throw networkError(err, parsed.ref, parsed.domain);
+  });
+}
+
+/** Errnos of a registry that cannot be reached: the socket's own error, as a line that says so. */
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE']);
+
+function networkError(err: unknown, ref: string, domain: string): unknown {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (err instanceof PodnsError || typeof code !== 'string' || !UNREACHABLE.has(code)) return err;
+  return new PodnsError(code, `${ref}: cannot reach the registry ${domain} (${oneLine(err)}); check that it runs and that the name and port are right`, { cause: err });
+}
+
+async function pullLocked(o: ImagePullOptions, store: string, parsed: ImageReference, name: string, insecure: string[], content: ContentStore, cachedDigest: string | undefined): Promise<ImagePullResult> {
+  // layers unpack while they download; what that misses, storeLayeredImage unpacks (early-unpack.ts)
+  const early = new EarlyUnpacker({
+    store, content, parallelism: UNPACK_PARALLELISM, ...(o.signal !== undefined ? { signal: o.signal } : {}),
+    ...(o.onProgress !== undefined ? { onUnpack: (e) => o.onProgress!({ type: 'unpack', ...e }) } : {}),
+  });
   const res = await pullToContent({
     ref: parsed, store: content, insecure,
     ...(o.platform !== undefined ? { platform: o.platform } : {}),
@@ -77,7 +103,9 @@ export async function pullImage(o: ImagePullOptions): Promise<ImagePullResult> {
     ...(o.onProgress !== undefined ? { onProgress: o.onProgress } : {}),
     ...(o.onWarning !== undefined ? { onWarning: o.onWarning } : {}),
     ...(o.signal !== undefined ? { signal: o.signal } : {}),
-  });
+    onConfig: early.start,
+  }).catch(early.fail);
+  await early.settled();
   const { id, record } = await storeLayeredImage({
     store, content, name,
     manifestDigest: res.manifestDigest, manifest: res.manifest,
@@ -86,8 +114,47 @@ export async function pullImage(o: ImagePullOptions): Promise<ImagePullResult> {
     ...(res.indexDigest !== undefined ? { indexDigest: res.indexDigest } : {}),
     platform: res.platform,
     source: `${res.name}@${res.indexDigest ?? res.manifestDigest}`,
-    ...(o.onProgress !== undefined ? { onUnpack: (e) => o.onProgress!({ type: 'unpack', ...e }) } : {}),
+    ...(o.onProgress !== undefined ? { onUnpack: early.report } : {}),
     ...(o.signal !== undefined ? { signal: o.signal } : {}),
   });
   return { ref: name, id, digest: res.indexDigest ?? res.manifestDigest, record };
+}
+
+export interface EnsureImageOptions extends Omit<ImagePullOptions, 'ref'> {
+  /** the image as a container names it */
+  name: string;
+  /** default: Kubernetes' (Always for ":latest" or no tag, else IfNotPresent) */
+  policy?: PullPolicy;
+}
+
+/**
+ * Pulls NAME when the policy says so (pull-policy.ts: the table), before a container is made from it. Returns
+ * the pull's result, or undefined when the store's image is used as it is. Missing with policy Never: the
+ * not-found error. A pull that fails while the store has no such image: one line saying both.
+ */
+export async function ensureImage(o: EnsureImageOptions): Promise<ImagePullResult | undefined> {
+  const store = resolveStore(o.store);
+  const hit = findImage(store, o.name);
+  const have = hit !== undefined ? readImage(store, hit.id)?.kind : undefined;
+  const policy = o.policy ?? defaultPullPolicy(o.name);
+  // an id (sha256:…, or hex digits of one) names a local image: there is nothing to pull it by
+  const byId = isDigest(o.name) || /^[a-f0-9]{12,64}$/.test(o.name);
+  if (!needsPull(policy, have) || (byId && have !== undefined)) return undefined;
+  if (have === undefined && (policy === 'Never' || byId)) throw new ImageNotFoundError(storeNameOr(o.name));
+  const { name, policy: _policy, ...rest } = o;
+  void _policy;
+  try {
+    return await pullImage({ ...rest, ref: name, store });
+  } catch (err) {
+    if (have !== undefined || !(err instanceof Error) || (err instanceof PodnsError && (err.code === 'EUSAGE' || err.code === 'EINVALIDREF' || err.code === 'ECANCELED'))) throw err;
+    throw new PodnsError(err instanceof PodnsError ? err.code : 'EPULL', `image "${storeNameOr(o.name)}" is not in the store and pulling it failed: ${oneLine(err)}`, { cause: err });
+  }
+}
+
+function storeNameOr(name: string): string {
+  try {
+    return storeName(name);
+  } catch {
+    return name;
+  }
 }

@@ -22,6 +22,8 @@ export interface ImageSummary {
   tag: string;
   /** the image id: its manifest digest, or an imported rootfs's own digest */
   id: string;
+  /** what a pull of it printed: the index digest of a multi-platform image, else the id */
+  digest: string;
   kind: StoredImage['kind'];
   created: string;
   size: number;
@@ -107,7 +109,7 @@ function splitRef(ref: string): { repository: string; tag: string } {
 export function summaries(rec: StoredImage, refs: string[]): ImageSummary[] {
   const rows = refs.length > 0 ? refs : ['<none>:<none>'];
   return rows.map((ref) => ({
-    ref, ...splitRef(ref), id: rec.id, kind: rec.kind, created: rec.created, size: rec.size,
+    ref, ...splitRef(ref), id: rec.id, digest: rec.indexDigest ?? rec.id, kind: rec.kind, created: rec.created, size: rec.size,
     ...(rec.source !== undefined ? { source: rec.source } : {}),
     ...(rec.platform !== undefined ? { platform: rec.platform } : {}),
     config: rec.config,

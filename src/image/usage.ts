@@ -9,6 +9,8 @@ import { resolveRoot, type RootOption } from '../state/paths.js';
 import { cleanStoreTemp, resolveStore, storePaths, type StoreOption } from '../state/store-root.js';
 import { listImageRecords, removeImageRecord, updateNames } from './records.js';
 import { containersUsing } from './store.js';
+import { ContentStore } from './content/store.js';
+import { collectUnreferenced, withStoreLock } from './gc.js';
 
 export interface StoreUsage {
   store: string;
@@ -77,29 +79,39 @@ export function storeUsage(o: StoreOption = {}): StoreUsage {
 }
 
 export interface PruneResult {
-  /** ids of the unnamed images removed */
+  /** ids of the images removed */
   images: string[];
+  /** blobs no image refers to, removed */
+  blobs: string[];
+  /** layers (ChainIDs) no image and no container refers to, removed */
+  layers: string[];
+  /** partial downloads no live process holds, removed */
+  ingest: string[];
   /** lines about work directories of dead processes */
   temp: string[];
 }
 
 /**
  * Removes images no name points at and no container uses (and, with `all`, named images no container
- * uses), and the work directories of dead processes.
+ * uses), then the blobs and layers nothing refers to (gc.ts: roots), partial downloads of dead processes, and
+ * the work directories of dead processes. Waits for pulls and loads in flight (the store lock).
  */
-export function pruneImages(o: RootOption & StoreOption & { all?: boolean } = {}): PruneResult {
+export async function pruneImages(o: RootOption & StoreOption & { all?: boolean } = {}): Promise<PruneResult> {
   const root = resolveRoot(o.root);
   const store = resolveStore(o.store);
-  const removed: string[] = [];
-  updateNames(store, (names) => {
-    const named = new Set(Object.values(names));
-    for (const rec of listImageRecords(store)) {
-      if (named.has(rec.id) && o.all !== true) continue;
-      if (containersUsing(store, rec.id, root).length > 0) continue;
-      for (const [k, v] of Object.entries(names)) if (v === rec.id) delete names[k];
-      removeImageRecord(store, rec.id);
-      removed.push(rec.id);
-    }
+  return withStoreLock(store, 'ex', async () => {
+    const removed: string[] = [];
+    updateNames(store, (names) => {
+      const named = new Set(Object.values(names));
+      for (const rec of listImageRecords(store)) {
+        if (named.has(rec.id) && o.all !== true) continue;
+        if (containersUsing(store, rec.id, root).length > 0) continue;
+        for (const [k, v] of Object.entries(names)) if (v === rec.id) delete names[k];
+        removeImageRecord(store, rec.id);
+        removed.push(rec.id);
+      }
+    });
+    const c = await collectUnreferenced(store, root);
+    return { images: removed, blobs: c.blobs, layers: c.layers, ingest: new ContentStore(store).clean(), temp: cleanStoreTemp(store) };
   });
-  return { images: removed, temp: cleanStoreTemp(store) };
 }

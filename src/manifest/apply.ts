@@ -12,7 +12,10 @@
 import { readFileSync } from 'node:fs';
 import { isErrno, NotFoundError, oneLine, PodnsError } from '../errors.js';
 import { resolveArgv } from '../image/argv.js';
-import { resolveImage } from '../image/store.js';
+import { findImage, resolveImage } from '../image/store.js';
+import { ensureImage, type ImagePullEvent } from '../image/pull.js';
+import { defaultPullPolicy, type PullPolicy } from '../image/pull-policy.js';
+import { resolveStore } from '../state/store-root.js';
 import { createPod, deletePod, readPod, type CreatePodOptions } from '../pod/index.js';
 import { planCreate } from '../pod/validate.js';
 import { runContainer } from '../container/run.js';
@@ -44,6 +47,8 @@ export interface ApplyOptions {
   err?: Writer;
   /** print pod/NAME only (-o name) */
   nameOnly?: boolean;
+  /** progress of the pulls the manifest's imagePullPolicy asks for */
+  onPullProgress?: (e: ImagePullEvent) => void;
 }
 
 export interface ApplyResult {
@@ -100,6 +105,10 @@ export async function applyManifest(o: ApplyOptions): Promise<ApplyResult[]> {
   }
   for (const w of parsed.warnings) errOut.write(`${w}\n`);
 
+  // Images first: pulled as each container's imagePullPolicy says (Kubernetes' default: Always for :latest or
+  // no tag), once per image, for the pods this file will create; a failed pull is a problem of the file.
+  const pullErrors = o.dryRun === true ? new Map<string, unknown>() : await pullImages(root, parsed.pods, o);
+
   // Everything the store and the state root can tell us, before anything is made.
   const problems: string[] = [];
   const plan: Array<{ pod: PodManifest; action: 'create' | 'unchanged' }> = [];
@@ -109,10 +118,12 @@ export async function applyManifest(o: ApplyOptions): Promise<ApplyResult[]> {
     pod.containers.forEach((c, j) => {
       const where = src.containers[j]!;
       try {
+        if (pullErrors.has(c.image)) throw pullErrors.get(c.image);
+        if (o.dryRun === true && findImage(resolveStore(o.store), c.image) === undefined && (c.imagePullPolicy ?? defaultPullPolicy(c.image)) !== 'Never') return;
         const img = resolveImage({ store: o.store, name: c.image });
         resolveArgv(img.config, c.command, c.args, img.ref);
       } catch (err) {
-        const line = err instanceof NotFoundError ? where.imageLine : where.line;
+        const line = err instanceof NotFoundError || pullErrors.has(c.image) ? where.imageLine : where.line;
         problems.push(`${src.file}:${line}: spec.containers[${j}] (${c.name}): ${oneLine(err)}`);
       }
     });
@@ -162,6 +173,41 @@ export async function applyManifest(o: ApplyOptions): Promise<ApplyResult[]> {
     results.push({ pod: pod.name, action: 'created' });
   }
   return results;
+}
+
+/** Policies by strength: one image named by several containers is pulled once, as its strongest policy says. */
+const STRENGTH: Record<PullPolicy, number> = { Never: 0, IfNotPresent: 1, Always: 2 };
+
+/** Pulls the images of the pods that do not exist yet, as their policies say; image → the error of its pull. */
+async function pullImages(root: string, pods: PodManifest[], o: ApplyOptions): Promise<Map<string, unknown>> {
+  const want = new Map<string, PullPolicy>();
+  for (const pod of pods) {
+    try {
+      readPod({ root, name: pod.name });
+      continue;
+    } catch (err) {
+      if (!(err instanceof NotFoundError)) throw err;
+    }
+    for (const c of pod.containers) {
+      const p = c.imagePullPolicy ?? defaultPullPolicy(c.image);
+      const had = want.get(c.image);
+      if (had === undefined || STRENGTH[p] > STRENGTH[had]) want.set(c.image, p);
+    }
+  }
+  const errors = new Map<string, unknown>();
+  const errOut = o.err ?? process.stderr;
+  await Promise.all([...want].map(async ([image, policy]) => {
+    try {
+      await ensureImage({
+        ...(o.store !== undefined ? { store: o.store } : {}), name: image, policy,
+        ...(o.onPullProgress !== undefined ? { onProgress: o.onPullProgress } : {}),
+        onWarning: (line) => errOut.write(`warning: ${line}\n`),
+      });
+    } catch (err) {
+      errors.set(image, err);
+    }
+  }));
+  return errors;
 }
 
 function createOptions(root: string, pod: PodManifest, o: ApplyOptions): CreatePodOptions {

@@ -8,7 +8,8 @@ import { isAlias, isMap, isScalar, isSeq, LineCounter, parseAllDocuments, type D
 import { PodnsError } from '../errors.js';
 import { normalizeCapability, type SeccompMode } from '../container/privileges.js';
 import { COMPUTE_RESOURCES, defaultRequests, normalizeQuantity, parseMemoryBytes, requestsOverLimits, type ComputeResource } from '../container/resources.js';
-import { parseReference } from '../image/reference.js';
+import { isPullPolicy, type PullPolicy } from '../image/pull-policy.js';
+import { storeName } from '../image/records.js';
 import { validateMountTarget, validateSubPath } from '../container/mounts.js';
 import type { ContainerResources, MountPropagation, PortMapping, ResourceList } from '../pod/types.js';
 
@@ -37,8 +38,10 @@ export interface VolumeMountManifest {
 
 export interface ContainerManifest {
   name: string;
-  /** normalized "repo:tag" */
+  /** normalized "repo:tag" (or "repo@sha256:…") */
   image: string;
+  /** as written; absent: Kubernetes' default (defaultPullPolicy of the image) */
+  imagePullPolicy?: PullPolicy;
   command?: string[];
   args?: string[];
   /** in manifest order, $(VAR) references expanded as kubelet does */
@@ -611,16 +614,14 @@ function parsePod(ctx: Ctx, top: Fields, topNode: YAMLMap): ParsedPod | undefine
       }
     } else {
       try {
-        image = parseReference(rawImage).ref;
+        image = storeName(rawImage);
       } catch (err) {
         ctx.error(imageNode, `${p}.image: ${(err as Error).message}`);
       }
     }
     const pull = getString(ctx, cf, 'imagePullPolicy', p);
-    if (pull !== undefined && !['Always', 'IfNotPresent', 'Never'].includes(pull)) {
+    if (pull !== undefined && !isPullPolicy(pull)) {
       ctx.error(cf.get('imagePullPolicy')!.value, `${p}.imagePullPolicy: "${pull}" is not one of Always, IfNotPresent, Never`);
-    } else if (pull === 'Always') {
-      ctx.warn(cf.get('imagePullPolicy')!.value, `${p}.imagePullPolicy: Always: podns never pulls; the local image is used`);
     }
     const command = getStringList(ctx, cf, 'command', p);
     const args = getStringList(ctx, cf, 'args', p);
@@ -700,6 +701,7 @@ function parsePod(ctx: Ctx, top: Fields, topNode: YAMLMap): ParsedPod | undefine
     if (cname === undefined || image === undefined) return;
     containers.push({
       name: cname, image,
+      ...(pull !== undefined && isPullPolicy(pull) ? { imagePullPolicy: pull } : {}),
       ...(command !== undefined ? { command: expand(command)! } : {}),
       ...(args !== undefined ? { args: expand(args)! } : {}),
       env,

@@ -35,6 +35,7 @@ import { readNetworkConfig } from './validate.js';
 import { resolveRoot, type RootOption } from '../state/paths.js';
 import { cleanStoreTemp, resolveStore, type StoreOption } from '../state/store-root.js';
 import { LayerStore } from '../image/layers/store.js';
+import { ContentStore } from '../image/content/store.js';
 
 const GC_GRACE_SECONDS = 2;
 
@@ -50,7 +51,7 @@ function why(rec: PodRecord): string | undefined {
 /** Removes what crashed or interrupted podns processes left under this root; one line per thing removed. */
 export async function gc(o: RootOption & StoreOption = {}): Promise<string[]> {
   const abs = resolveRoot(o.root);
-  if (!existsSync(abs)) return [...cleanStoreTemp(resolveStore(o.store)).map((l) => `${l} (its process is gone)`), ...new LayerStore(resolveStore(o.store)).clean()];
+  if (!existsSync(abs)) return storeLeftovers(resolveStore(o.store));
   const lines: string[] = [];
   const ourPauses = () => scanPauses().filter((p) => p.root === abs);
 
@@ -193,11 +194,20 @@ export async function gc(o: RootOption & StoreOption = {}): Promise<string[]> {
       }
     }
   });
-  // the image store's work directories of dead processes (interrupted imports, pulls, loads, unpacks), and
-  // what a killed unpack or layer removal left under layers/
-  for (const l of cleanStoreTemp(resolveStore(o.store))) lines.push(`${l} (its process is gone)`);
-  lines.push(...new LayerStore(resolveStore(o.store)).clean());
+  lines.push(...storeLeftovers(resolveStore(o.store)));
   return lines;
+}
+
+/**
+ * The image store's leftovers of dead processes: work directories (interrupted imports, pulls, loads,
+ * unpacks), what a killed unpack or layer removal left under layers/, and partial downloads nobody holds.
+ */
+function storeLeftovers(store: string): string[] {
+  return [
+    ...cleanStoreTemp(store).map((l) => `${l} (its process is gone)`),
+    ...new LayerStore(store).clean(),
+    ...new ContentStore(store).clean().map((f) => `removed partial download ${f} (no live pull holds it)`),
+  ];
 }
 
 /** Temporary files of atomic writes whose writer died before the rename. */

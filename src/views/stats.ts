@@ -233,7 +233,8 @@ function fromProc(workload: number, watcherPid: number): Numbers {
 }
 
 /** The pod's eth0 counters, read inside its network namespace (null: host network, or no namespace left). */
-function podNet(rec: PodRecord): { rx: number; tx: number } | null {
+/** The pod's eth0 counters, read over rtnetlink in its network namespace; null for a host-network pod. */
+export function podNet(rec: PodRecord): { rx: number; tx: number } | null {
   if (rec.networkMode.kind === 'host') return null;
   const pin = rec.namespaces.find((n) => n.type === 'net');
   let path: string | undefined;

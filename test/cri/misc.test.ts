@@ -158,6 +158,16 @@ privilegedSerial('ContainerStats and ListContainerStats: CPU and memory from the
   t.deepEqual((await c.rt('ListContainerStats', { filter: { label_selector: { role: 'nope' } } })).stats, []);
   const err = await t.throwsAsync(c.rt('ContainerStats', { container_id: 'f'.repeat(64) }));
   t.is((err as Msg).code, status.NOT_FOUND);
+  // the sandbox: its pod cgroup holds the pause and the container
+  const ps = (await c.rt('PodSandboxStats', { pod_sandbox_id: sb.id })).stats;
+  t.is(ps.attributes.id, sb.id);
+  t.true(BigInt(ps.linux.cpu.usage_core_nano_seconds.value) >= BigInt(b.cpu.usage_core_nano_seconds.value), 'the pod\'s CPU includes its container\'s');
+  t.true(BigInt(ps.linux.memory.working_set_bytes.value) > 0n);
+  t.true(BigInt(ps.linux.process.process_count.value) >= 2n, 'the pause and the container');
+  t.is(ps.linux.network.default_interface.name, 'eth0');
+  t.regex(ps.linux.network.default_interface.rx_bytes.value, /^\d+$/);
+  t.deepEqual(ps.linux.containers.map((x: Msg) => x.attributes.id), [id]);
+  t.deepEqual((await c.rt('ListPodSandboxStats', { filter: { id: sb.id } })).stats.map((x: Msg) => x.attributes.id), [sb.id]);
   await c.rt('RemovePodSandbox', { pod_sandbox_id: sb.id });
 });
 
@@ -186,5 +196,57 @@ privilegedSerial('UpdateContainerResources writes the live cgroup (memory, CFS q
   const bad = await t.throwsAsync(c.rt('UpdateContainerResources', { container_id: id, linux: { cpu_shares: '1' } }));
   t.is((bad as Msg).code, status.INVALID_ARGUMENT, bad?.message);
   t.regex(bad?.message ?? '', /cpu-shares must be 2-262144/);
+  await c.rt('RemovePodSandbox', { pod_sandbox_id: sb.id });
+});
+
+privilegedSerial('kubelet\'s contracts: labels and annotations echoed unaltered (keys podns refuses), attempt kept, an OOM kill not restarted; the pod shows in get/ps/ns/net', async (t) => {
+  const labels = { 'io.kubernetes.pod.name': 'web', 'not a label key!': 'ünï cödé', 'x/y/z': '' };
+  const annotations = { 'kubectl.kubernetes.io/last-applied-configuration': '{"a": [1, 2]}\n', '': 'empty key' };
+  const sb = await sandbox('contracts', { labels, annotations });
+  const cLabels = { 'io.kubernetes.container.name': 'hog', 'weird key': 'v\tw' };
+  const cAnn = { 'io.kubernetes.container.restartCount': '3', multi: 'a\nb' };
+  const cfg = containerConfig('hog', ['sh', '-c', 'echo started; x=a; while :; do x=$x$x; done'], {
+    labels: cLabels, annotations: cAnn, linux: { resources: { memory_limit_in_bytes: String(16 * 1024 * 1024) } },
+  });
+  cfg.metadata.attempt = 3;
+  const id = await run(sb, cfg);
+  const s = (await c.rt('PodSandboxStatus', { pod_sandbox_id: sb.id })).status;
+  t.deepEqual(s.labels, labels);
+  t.deepEqual(s.annotations, annotations);
+  t.deepEqual((await c.rt('ListPodSandbox', { filter: { id: sb.id } })).items[0].labels, labels);
+  let st: Msg;
+  for (let i = 0; i < 300; i++) {
+    st = (await c.rt('ContainerStatus', { container_id: id })).status;
+    if (st.state === 'CONTAINER_EXITED') break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  t.like(st, { state: 'CONTAINER_EXITED', reason: 'OOMKilled', exit_code: 137 });
+  t.deepEqual(st.metadata, { name: 'hog', attempt: 3 });
+  t.deepEqual(st.labels, cLabels);
+  t.deepEqual(st.annotations, cAnn);
+  const listed = (await c.rt('ListContainers', { filter: { id } })).containers[0];
+  t.deepEqual([listed.metadata, listed.labels, listed.annotations], [{ name: 'hog', attempt: 3 }, cLabels, cAnn]);
+  await new Promise((r) => setTimeout(r, 1500)); // a restart would have come by now (back-off 1 s)
+  const info = JSON.parse((await c.rt('ContainerStatus', { container_id: id, verbose: true })).info.podns);
+  t.is(info.container, 'hog-3', 'the podns name carries the attempt');
+  t.is(readContainerConfig({ root: e.root, pod: info.pod, name: info.container })!.restartPolicy, 'Never', 'the watcher never restarts in CRI mode');
+  t.is((await c.rt('ContainerStatus', { container_id: id })).status.state, 'CONTAINER_EXITED');
+  const log = readFileSync(join(e.root, 'pods', info.pod, 'containers', info.container, 'status.json'), 'utf8');
+  t.is(JSON.parse(log).restartCount, 0);
+
+  // the same pod through the CLI (another process, the same state root)
+  const second = await run(sb, containerConfig('sleeper', ['sleep', '1000']));
+  t.truthy(second);
+  const get = await e.cli(['get']);
+  t.regex(get.stdout, new RegExp(`^${info.pod}\\s`, 'm'), get.stdout);
+  const ps = await e.cli(['ps', info.pod]);
+  t.regex(ps.stdout, /sleeper-0\s+\d+\s+Running/, ps.stdout);
+  t.regex(ps.stdout, /hog-3 .*Exited \(137\)|hog-3 .*OOMKilled/, ps.stdout);
+  const ns = await e.cli(['ns', info.pod]);
+  t.is(ns.exitCode, 0, ns.stderr);
+  t.regex(ns.stdout, /sleep/);
+  const net = await e.cli(['net', info.pod]);
+  t.is(net.exitCode, 0, net.stderr);
+  t.regex(net.stdout, new RegExp(s.network.ip.replace(/\./g, '\\.')));
   await c.rt('RemovePodSandbox', { pod_sandbox_id: sb.id });
 });

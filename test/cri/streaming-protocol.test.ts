@@ -39,6 +39,14 @@ test('our header blocks are one zlib stream real zlib inflates (stored blocks, n
   t.deepEqual(plain, Buffer.concat([serializeBlock({}), serializeBlock({ a: 'b' }), serializeBlock({ big: 'y'.repeat(70_000) })]));
 });
 
+test('each header block we write ends with a sync-flush marker (Go reads a block\'s bytes only at the next block)', (t) => {
+  const enc = new HeaderEncoder();
+  for (const h of [{}, { streamtype: 'error' }, { big: 'z'.repeat(70_000) }] as SpdyHeaders[]) {
+    const b = enc.encode(h);
+    t.deepEqual(b.subarray(b.length - 5), Buffer.from([0, 0, 0, 0xff, 0xff]));
+  }
+});
+
 test('hostile header blocks are refused: not zlib, a bomb, counts and lengths past the end, duplicate or uppercase names', (t) => {
   t.throws(() => new HeaderDecoder().decode(Buffer.from('not zlib at all')), { message: /not a zlib stream/ });
   // 1 MiB of zeros compresses to ~1 KiB: inflating stops at MAX_HEADER_BLOCK

@@ -174,3 +174,22 @@ export async function getJson(host: string, path: string, accept: string): Promi
     req.end();
   });
 }
+
+/** An OCI layout DIR/oci with image TAG holding the directory ROOTFS as one layer (umoci unpack, copy, repack),
+ * with CMD as its config's Cmd. For images such as the lesson's, made from makeBusyboxRootfs. */
+export async function makeRootfsImage(dir: string, rootfs: string, o: { tag?: string; cmd?: string[]; user?: string } = {}): Promise<{ layout: string; tag: string }> {
+  const layout = join(dir, 'oci');
+  const tag = o.tag ?? 'latest';
+  if (!existsSync(join(layout, 'oci-layout'))) await execa('umoci', ['init', '--layout', layout]);
+  await execa('umoci', ['new', '--image', `${layout}:${tag}`]);
+  const bundle = join(dir, `bundle-${tag}`);
+  await execa('umoci', ['unpack', '--image', `${layout}:${tag}`, bundle]);
+  await execa('cp', ['-a', `${rootfs}/.`, join(bundle, 'rootfs')]);
+  await execa('umoci', ['repack', '--image', `${layout}:${tag}`, bundle]);
+  await execa('rm', ['-rf', bundle]);
+  const cfg = ['config', '--image', `${layout}:${tag}`];
+  for (const c of o.cmd ?? []) cfg.push('--config.cmd', c);
+  if (o.user !== undefined) cfg.push('--config.user', o.user);
+  await execa('umoci', cfg);
+  return { layout, tag };
+}

@@ -49,11 +49,11 @@ if (busyboxAvailable()) {
     t.is(before.images, 3);
     t.true(before.parts.find((p) => p.part === 'images')!.bytes > 3 * 1_000_000);
     t.is(before.total, before.parts.reduce((n, p) => n + p.bytes, 0));
-    let r = pruneImages({ root, store });
+    let r = await pruneImages({ root, store });
     t.deepEqual(r.images, [], 'the unnamed image a container uses stays');
     t.is(r.temp.length, 1);
     rmSync(join(root, 'pods'), { recursive: true });
-    r = pruneImages({ root, store });
+    r = await pruneImages({ root, store });
     t.deepEqual(r.images, [a.id]);
     t.deepEqual(listImages({ store }).map((i) => i.id).sort(), [b.id, used.id].sort());
     // the CLI

@@ -201,11 +201,12 @@ privilegedSerial('bad manifests: clear errors with line numbers, nothing created
     ['yaml-error.yaml', LESSON.replace('  labels:', ' labels:'), /yaml-error\.yaml:5: YAML: /],
     ['no-name.yaml', LESSON.replace('  name: two-containers\n', ''), /no-name\.yaml:3: metadata\.name is missing/],
     ['dup.yaml', LESSON.replace('name: www-server', 'name: client'), /dup\.yaml:11: spec\.containers\[1\]\.name: duplicate container name "client" \(also on line 9\)/],
-    ['no-image.yaml', LESSON.replace('image: nginx', 'image: nginx:9.9'),
+    // Never: the store only (no registry is asked; pull failures are test/image/pull-policy.test.ts's)
+    ['no-image.yaml', LESSON.replace('image: nginx', 'image: nginx:9.9\n    imagePullPolicy: Never'),
       /no-image\.yaml:12: spec\.containers\[1\] \(www-server\): image "nginx:9\.9" not found; pull it \(podns image pull nginx:9\.9\), load it \(podns image load -i FILE\) or import a root filesystem with: podns image import nginx:9\.9 FILE\.tar/],
     ['bad-env.yaml', LESSON + '    env:\n    - name: PORT\n      value: 80\n', /bad-env\.yaml:15: spec\.containers\[1\]\.env\[0\]\.value must be a string, not a number; quote it: value: "80"/],
     // the first pod is fine, the second is not: neither is created
-    ['second-bad.yaml', LESSON + '---\n' + LESSON.replace('two-containers', 'other').replace('image: hwchiu/netutils', 'image: nosuch'),
+    ['second-bad.yaml', LESSON + '---\n' + LESSON.replace('two-containers', 'other').replace('image: hwchiu/netutils', 'image: nosuch\n    imagePullPolicy: Never'),
       /second-bad\.yaml:23: spec\.containers\[0\] \(client\): image "nosuch:latest" not found/],
     ['kind.yaml', 'apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n', /kind\.yaml:2: kind "Deployment" is not supported/],
     ['ports.yaml', [1, 2].map((i) => `apiVersion: v1\nkind: Pod\nmetadata: {name: p${i}}\nspec:\n  containers:\n  - {name: c, image: nginx, ports: [{containerPort: 80, hostPort: 18081}]}\n`).join('---\n'),

@@ -92,7 +92,7 @@ spec:
     publish: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }, { hostPort: 5353, containerPort: 53, protocol: 'udp' }],
   });
   t.deepEqual(web!.containers[0], {
-    name: 'srv', image: 'localhost:5000/team/srv:v2',
+    name: 'srv', image: 'localhost:5000/team/srv:v2', imagePullPolicy: 'IfNotPresent',
     command: ['/bin/sh', '-c'],
     args: ['echo hello world $(GREETING) $(UNSET)'],
     env: { NAME: 'world', GREETING: 'hello world', EMPTY: '' },
@@ -149,7 +149,6 @@ status: {phase: Running}
     'w.yaml:5: warning: metadata.generateName is not supported by podns and is ignored (give metadata.name instead)',
     'w.yaml:7: warning: spec.nodeName is not supported by podns and is ignored',
     'w.yaml:12: warning: unknown field "spec.containers[0].imagee" (ignored)',
-    'w.yaml:14: warning: spec.containers[0].imagePullPolicy: Always: podns never pulls; the local image is used',
     'w.yaml:17: warning: spec.containers[0].env[0].valueFrom is not supported by podns (no API server to read it from); IP is not set',
     'w.yaml:19: warning: spec.containers[0].securityContext.procMount is not supported by podns and is ignored',
     'w.yaml:21: warning: spec.containers[0].ports[0].hostIP is not supported by podns and is ignored (host ports listen on every address)',
@@ -238,7 +237,7 @@ spec:
     'pod.yaml:8: spec.restartPolicy: "Sometimes" is not one of Always, OnFailure, Never',
     'pod.yaml:9: spec.shareProcessNamespace must be true or false, not a string',
     'pod.yaml:11: spec.containers[0].name: invalid container name "Web": use at most 63 lowercase letters, digits and \'-\', starting and ending with a letter or digit',
-    'pod.yaml:12: spec.containers[0].image: invalid image reference "nginx@sha256:abc": references by digest are not supported by the local store; use a tag, e.g. "nginx:1.25"',
+    'pod.yaml:12: spec.containers[0].image: invalid image reference "nginx@sha256:abc": "sha256:abc" after \'@\' is not a digest (sha256:<64 lowercase hex digits>)',
     'pod.yaml:13: spec.containers[0].command must be a list, not a string; write a list: command: ["sleep", "10"]',
     'pod.yaml:14: spec.containers[0].args[0] must be a string, not a number; quote it: "1"',
     'pod.yaml:15: spec.containers[0].workingDir "www" must be an absolute path such as /app',

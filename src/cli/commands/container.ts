@@ -13,6 +13,8 @@ import { validateName } from '../../state/names.js';
 import { parseCommand, parseKeyValues } from '../args.js';
 import type { Command } from '../command.js';
 import { age, json, table, stdout, stderr } from '../output.js';
+import { pullDisplay } from '../pull-progress.js';
+import { parseRunPull } from '../../image/pull-policy.js';
 
 const out = (s: string): void => { stdout.write(s); };
 
@@ -45,7 +47,10 @@ Output goes to a log: podns logs POD -c NAME.
 
 Options:
   --name NAME                the container's name (a DNS-1123 label), unique in the pod
-  --image IMAGE              an image from the local store (podns image import)
+  --image IMAGE              an image (nginx, host:port/name:tag, name@sha256:...): from the store, pulled
+                             from its registry when missing
+  --pull WHEN                missing (default): pull when the store has no such image; always: ask the
+                             registry each time (a stored image is used if it cannot be reached); never
   --rootfs DIR               a directory holding a root filesystem
   -e, --env K=V              environment variable (repeatable)
   -w, --workdir DIR          working directory (default: the image's, else /)
@@ -85,7 +90,7 @@ Example:
 `,
   async run(argv) {
     const p = parseCommand<{
-      name?: string; image?: string; rootfs?: string; env?: string[]; workdir?: string; user?: string; restart?: string;
+      name?: string; image?: string; pull?: string; rootfs?: string; env?: string[]; workdir?: string; user?: string; restart?: string;
       'read-only'?: boolean; volume?: string[];
       'cap-add'?: string[]; 'cap-drop'?: string[]; privileged?: boolean; 'security-opt'?: string[];
       'log-max-size'?: string; 'log-max-files'?: string;
@@ -93,6 +98,7 @@ Example:
     }>('run', argv, {
       name: { type: 'string' },
       image: { type: 'string' },
+      pull: { type: 'string' },
       rootfs: { type: 'string' },
       env: { type: 'string', short: 'e', multiple: true },
       workdir: { type: 'string', short: 'w' },
@@ -127,12 +133,21 @@ Example:
     const logMaxSize = v['log-max-size'] !== undefined ? parseLogMaxSize(v['log-max-size']) : undefined;
     const logMaxFiles = v['log-max-files'] !== undefined ? parseLogMaxFiles(v['log-max-files']) : undefined;
     const limits = parseLimitFlags(v);
+    if (v.pull !== undefined && v.image === undefined) throw new PodnsError('EUSAGE', '--pull goes with --image: it says when to pull that image');
+    const pull = parseRunPull(v.pull ?? 'missing');
+    const display = pullDisplay(stderr, true);
     const res = await runContainer({
       root: p.globals.root,
       store: p.globals.store,
       pod,
       name: v.name,
-      ...(v.image !== undefined ? { image: v.image } : {}),
+      ...(v.image !== undefined ? {
+        image: v.image, pull,
+        pullOptions: {
+          ...(display.onProgress !== undefined ? { onProgress: display.onProgress } : {}),
+          onWarning: (line: string) => stderr.write(`podns run: warning: ${line}\n`),
+        },
+      } : {}),
       ...(v.rootfs !== undefined ? { rootfs: v.rootfs } : {}),
       ...(p.rest.length > 0 ? { args: p.rest } : {}),
       env: parseKeyValues(v.env, 'environment variable', 'run'),
@@ -149,6 +164,7 @@ Example:
       ...(logMaxFiles !== undefined ? { logMaxFiles } : {}),
       ...limits,
     });
+    display.finish();
     if (p.globals.output === 'json') out(json(res));
     else if (p.globals.output === 'name') out(`container/${res.config.name}\n`);
     else out(`container/${res.config.name} started in pod/${pod} (pid ${res.status.pid})\n`);

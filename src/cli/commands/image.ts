@@ -1,14 +1,19 @@
 // podns image import | ls | rm | inspect — the local image store (src/image).
 import { existsSync } from 'node:fs';
 import { oneLine, PodnsError } from '../../errors.js';
-import { importImage, inspectImage, listImages, removeImage, type ImageConfig } from '../../image/index.js';
+import { importImage, inspectImage, listImages, type ImageConfig } from '../../image/index.js';
+import { removeImageAndContent } from '../../image/gc.js';
 import { parseCommand, parseKeyValues } from '../args.js';
 import type { Command } from '../command.js';
 import { json, table, stdout, stderr } from '../output.js';
+import { pullDisplay } from '../pull-progress.js';
+import { pullImage } from '../../image/pull.js';
 import { pruneImages, storeUsage } from '../../image/usage.js';
+import { humanAgo, humanSize, shortId } from '../format.js';
 import { loadCmd, loadHelp, loadUsage, saveCmd } from './image-archive.js';
 
 const usage = `Usage:
+  podns image pull REF [--platform OS/ARCH[/VARIANT]] [--insecure-registry HOST]... [--authfile FILE] [-q] [-o json]
   podns image import NAME FILE.tar|DIR [--cmd JSON] [--entrypoint JSON] [--env K=V]... [--workdir DIR]
   podns image ls [-o json|name|wide]
   podns image rm NAME... [--force]
@@ -18,6 +23,14 @@ const usage = `Usage:
 ${loadUsage}
 
 Images live in the image store (--store DIR, PODNS_STORE, default /var/lib/podns).
+pull fetches an image from its registry (OCI distribution API) and unpacks its layers once each:
+  REF                  nginx (= docker.io/library/nginx:latest), host:port/name:tag, name@sha256:...
+  --platform P         the platform to pick from a multi-platform image (default: this host's)
+  --insecure-registry HOST   allow plain HTTP / unverified TLS to HOST[:PORT] (repeatable; also
+                       PODNS_INSECURE_REGISTRIES=HOST,HOST; loopback registries may always use HTTP)
+  --authfile FILE      credentials from FILE instead of REGISTRY_AUTH_FILE / auth.json / ~/.docker/config.json
+  -q, --quiet          print only the digest
+On a terminal each layer has a progress bar; on a pipe, one line per step. The last line is the digest.
 import takes a tarball of a root filesystem, such as 'docker export' writes (plain, .gz, .xz, .bz2, .zst),
 or a directory, and records default settings the way 'docker import --change' does:
   --cmd JSON         default arguments, a JSON array:   --cmd '["httpd","-f","-p","80"]'
@@ -51,43 +64,6 @@ function jsonArray(flag: string, text: string | undefined): string[] | undefined
   return v as string[];
 }
 
-/** "sha256:0123456789ab": an id as a table shows it. */
-export function shortId(id: string): string {
-  return id.slice(0, 'sha256:'.length + 12);
-}
-
-/** Sizes as Docker prints them: decimal units, three significant digits ("1.98MB"). */
-export function humanSize(bytes: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
-  let v = bytes;
-  let i = 0;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
-    i++;
-  }
-  return `${Number(v.toPrecision(3))}${units[i]}`;
-}
-
-/** "5 minutes ago", as Docker's units.HumanDuration. */
-export function humanAgo(since: string | Date, now = Date.now()): string {
-  const s = Math.floor((now - new Date(since).getTime()) / 1000);
-  const m = Math.floor(s / 60);
-  const h = Math.floor(m / 60);
-  let d: string;
-  if (s < 1) d = 'Less than a second';
-  else if (s === 1) d = '1 second';
-  else if (s < 60) d = `${s} seconds`;
-  else if (m === 1) d = 'About a minute';
-  else if (m < 60) d = `${m} minutes`;
-  else if (h === 1) d = 'About an hour';
-  else if (h < 48) d = `${h} hours`;
-  else if (h < 24 * 7 * 2) d = `${Math.floor(h / 24)} days`;
-  else if (h < 24 * 30 * 2) d = `${Math.floor(h / 24 / 7)} weeks`;
-  else if (h < 24 * 365 * 2) d = `${Math.floor(h / 24 / 30)} months`;
-  else d = `${Math.floor(h / 24 / 365)} years`;
-  return `${d} ago`;
-}
-
 async function importCmd(argv: string[]): Promise<number> {
   const p = parseCommand<{ cmd?: string; entrypoint?: string; env?: string[]; workdir?: string }>(
     'image import', argv, {
@@ -116,6 +92,41 @@ async function importCmd(argv: string[]): Promise<number> {
   return 0;
 }
 
+async function pullCmd(argv: string[]): Promise<number> {
+  const p = parseCommand<{ platform?: string; 'insecure-registry'?: string[]; authfile?: string; quiet?: boolean }>('image pull', argv, {
+    platform: { type: 'string' }, 'insecure-registry': { type: 'string', multiple: true }, authfile: { type: 'string' },
+    quiet: { type: 'boolean', short: 'q' },
+  });
+  if (p.positionals.length !== 1) {
+    throw new PodnsError('EUSAGE', `podns image pull: give one image reference, e.g. podns image pull nginx:1.25${p.positionals.length > 1 ? ` (got ${p.positionals.length})` : ''}`);
+  }
+  const asJson = p.globals.output === 'json';
+  const quiet = p.values.quiet === true;
+  const display = pullDisplay(stdout, !asJson && !quiet);
+  const ac = new AbortController();
+  const onSigint = (): void => ac.abort(new PodnsError('ECANCELED', 'pull interrupted'));
+  process.once('SIGINT', onSigint);
+  try {
+    const r = await pullImage({
+      ref: p.positionals[0]!, store: p.globals.store,
+      ...(p.values.platform !== undefined ? { platform: p.values.platform } : {}),
+      ...(p.values['insecure-registry'] !== undefined ? { insecure: p.values['insecure-registry'] } : {}),
+      ...(p.values.authfile !== undefined ? { authFile: p.values.authfile } : {}),
+      ...(display.onProgress !== undefined ? { onProgress: display.onProgress } : {}),
+      onWarning: (line) => stderr.write(`podns image pull: warning: ${line}\n`),
+      signal: ac.signal,
+    });
+    display.finish();
+    if (asJson) stdout.write(json(r));
+    else if (quiet) stdout.write(`${r.digest}\n`);
+    else stdout.write(`Pulled ${r.ref} (${humanSize(r.record.size)}, ${r.record.platform ?? 'unknown platform'})\nDigest: ${r.digest}\n`);
+    return 0;
+  } finally {
+    display.finish();
+    process.off('SIGINT', onSigint);
+  }
+}
+
 async function lsCmd(argv: string[]): Promise<number> {
   const p = parseCommand('image ls', argv, {});
   if (p.positionals.length > 0) {
@@ -128,10 +139,10 @@ async function lsCmd(argv: string[]): Promise<number> {
     for (const i of images) stdout.write(`${i.ref}\n`);
   } else {
     const wide = p.globals.output === 'wide';
-    const headers = ['REPOSITORY', 'TAG', 'DIGEST', 'SIZE', 'CREATED', ...(wide ? ['COMMAND', 'SOURCE'] : [])];
+    const headers = ['REPOSITORY', 'TAG', 'DIGEST', 'SIZE', 'CREATED', ...(wide ? ['ID', 'PLATFORM', 'COMMAND', 'SOURCE'] : [])];
     const rows = images.map((i) => [
-      i.repository, i.tag, wide ? i.id : shortId(i.id), humanSize(i.size), humanAgo(i.created),
-      ...(wide ? [JSON.stringify([...(i.config.entrypoint ?? []), ...(i.config.cmd ?? [])]), i.source ?? ''] : []),
+      i.repository, i.tag, wide ? i.digest : shortId(i.digest), humanSize(i.size), humanAgo(i.created),
+      ...(wide ? [i.id, i.platform ?? '', JSON.stringify([...(i.config.entrypoint ?? []), ...(i.config.cmd ?? [])]), i.source ?? ''] : []),
     ]);
     stdout.write(table(headers, rows));
   }
@@ -144,8 +155,8 @@ async function rmCmd(argv: string[]): Promise<number> {
   let code = 0;
   for (const n of p.positionals) {
     try {
-      const r = removeImage({ root: p.globals.root, store: p.globals.store, name: n, force: p.values.force });
-      if (r.deleted) stdout.write(`Deleted: ${r.ref}\n`);
+      const r = await removeImageAndContent({ root: p.globals.root, store: p.globals.store, name: n, force: p.values.force });
+      if (r.deleted) stdout.write(`Deleted: ${r.ref}${r.layers.length > 0 || r.blobs.length > 0 ? ` (${r.layers.length} layer${r.layers.length === 1 ? '' : 's'}, ${r.blobs.length} blob${r.blobs.length === 1 ? '' : 's'} no other image uses)` : ''}\n`);
       else stdout.write(`Untagged: ${r.ref}${r.kept !== undefined ? ` (the image ${shortId(r.id)} stays while ${r.kept})` : ''}\n`);
     } catch (err) {
       stderr.write(`podns image rm: ${oneLine(err)}\n`);
@@ -179,18 +190,21 @@ async function duCmd(argv: string[]): Promise<number> {
 async function pruneCmd(argv: string[]): Promise<number> {
   const p = parseCommand<{ all?: boolean }>('image prune', argv, { all: { type: 'boolean', short: 'a' } });
   if (p.positionals.length > 0) throw new PodnsError('EUSAGE', `podns image prune: unexpected argument "${p.positionals[0]}"`);
-  const r = pruneImages({ root: p.globals.root, store: p.globals.store, all: p.values.all === true });
+  const r = await pruneImages({ root: p.globals.root, store: p.globals.store, all: p.values.all === true });
   if (p.globals.output === 'json') {
     stdout.write(json(r));
     return 0;
   }
   for (const id of r.images) stdout.write(`Deleted: ${id}\n`);
+  for (const d of r.blobs) stdout.write(`Deleted blob: ${d}\n`);
+  for (const c of r.layers) stdout.write(`Deleted layer: ${c}\n`);
+  for (const f of r.ingest) stdout.write(`Deleted partial download: ${f}\n`);
   for (const l of r.temp) stdout.write(`${l}\n`);
   return 0;
 }
 
 const subcommands: Record<string, (argv: string[]) => Promise<number>> = {
-  import: importCmd, ls: lsCmd, list: lsCmd, rm: rmCmd, remove: rmCmd, inspect: inspectCmd, du: duCmd, prune: pruneCmd,
+  pull: pullCmd, import: importCmd, ls: lsCmd, list: lsCmd, rm: rmCmd, remove: rmCmd, inspect: inspectCmd, du: duCmd, prune: pruneCmd,
   load: loadCmd, save: saveCmd,
 };
 
@@ -198,14 +212,14 @@ export const commands: Command[] = [
   {
     name: 'image',
     aliases: ['images'],
-    summary: 'import, list and remove root filesystem images',
+    summary: 'pull, import, list and remove images',
     usage,
     async run(argv) {
       const [sub, ...rest] = argv;
       // `podns images` is `podns image ls`, as with docker.
       if (sub === undefined || sub.startsWith('-')) return lsCmd(argv);
       const fn = subcommands[sub];
-      if (!fn) throw new PodnsError('EUSAGE', `podns image: unknown subcommand "${sub}"; use import, ls, rm, inspect, du, prune, load or save`);
+      if (!fn) throw new PodnsError('EUSAGE', `podns image: unknown subcommand "${sub}"; use pull, import, ls, rm, inspect, du, prune, load or save`);
       if (rest[0] === '--help' || rest[0] === '-h') {
         stdout.write(usage);
         return 0;

@@ -4,6 +4,7 @@ import { PodnsError } from '../../errors.js';
 import { parseCommand } from '../args.js';
 import type { Command } from '../command.js';
 import { stderr, stdout } from '../output.js';
+import { pullDisplay } from '../pull-progress.js';
 
 const usage = `Usage:
   podns apply -f FILE|- [--dry-run] [--subnet CIDR] [--bridge NAME] [--gateway IP] [-o name]
@@ -45,6 +46,7 @@ export const commands: Command[] = [
       }
       // Loaded on use: the pod and container code it pulls in is not needed by every command.
       const { applyManifest, ManifestError } = await import('../../manifest/index.js');
+      const progress = pullDisplay(stderr, p.globals.output !== 'name');
       try {
         await applyManifest({
           root: p.globals.root,
@@ -54,6 +56,7 @@ export const commands: Command[] = [
           nameOnly: p.globals.output === 'name',
           out: stdout,
           err: stderr,
+          ...(progress.onProgress !== undefined ? { onPullProgress: progress.onProgress } : {}),
           ...(p.values.subnet !== undefined ? { subnet: p.values.subnet } : {}),
           ...(p.values.bridge !== undefined ? { bridge: p.values.bridge } : {}),
           ...(p.values.gateway !== undefined ? { gateway: p.values.gateway } : {}),
@@ -65,6 +68,8 @@ export const commands: Command[] = [
           return 1;
         }
         throw err;
+      } finally {
+        progress.finish();
       }
       return 0;
     },

@@ -6,7 +6,8 @@
 // boundary and only needs the last 32 KiB of what it has produced, so each block is inflated raw with
 // that window as its dictionary (the SPDY dictionary before the first). Synchronous, documented zlib
 // calls only; a peer's block is bounded (MAX_HEADER_BLOCK) before and after inflating.
-// Encoding uses stored deflate blocks (no compression): a valid zlib stream that any SPDY peer reads.
+// Encoding uses stored deflate blocks (no compression), each header block ending in an empty stored
+// block as a sync flush does: a valid zlib stream that any SPDY peer reads.
 import { constants, inflateRawSync } from 'node:zlib';
 import { SPDY3_DICTIONARY } from './spdy-dictionary.js';
 
@@ -65,6 +66,10 @@ export class HeaderEncoder {
       parts.push(head, chunk);
       off += 0xffff;
     } while (off < plain.length);
+    // and an empty stored block, as a sync flush ends: a reader that waits for more output (Go's
+    // compress/flate only hands over a stored block's bytes at the next block or at an empty one) gets
+    // them without reading past this frame, where its stream would fail with an unexpected EOF
+    parts.push(Buffer.from([0, 0, 0, 0xff, 0xff]));
     return Buffer.concat(parts);
   }
 }

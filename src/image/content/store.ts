@@ -11,10 +11,11 @@
 // Two pulls of one blob (tasks of one process, or two processes) do not write one file at once: an ingest file
 // is written only under flock(LOCK_EX) on it, checked to still be the file at that name (as lock.ts does); the
 // other one waits and then finds the blob. clean() removes ingest files nobody holds (dead downloads).
-import { closeSync, constants, createReadStream, fstatSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, unlinkSync, writeSync, ftruncateSync } from 'node:fs';
+import { closeSync, constants, createReadStream, fstatSync, fsync, fsyncSync, mkdirSync, openSync, read, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, unlinkSync, writeSync, ftruncateSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
 import { digester, digestOf, parseDigest, type Digest } from '../digest.js';
 import { isErrno, PodnsError } from '../../errors.js';
 import { native } from '../../native/index.js';
@@ -24,6 +25,11 @@ const FILE_MODE = 0o644;
 /** How often a waiter looks whether another process's download finished. */
 const WAIT_POLL_MS = 50;
 const HASH_CHUNK = 1 << 20;
+/** How often follow() looks for more bytes of a download it has caught up with. */
+const FOLLOW_POLL_MS = 5;
+const FOLLOW_CHUNK = 256 * 1024;
+const fsyncAsync = promisify(fsync);
+const readAsync = promisify(read);
 /** The code an opener throws when it cannot serve from the offset asked: ingest starts over from 0. */
 export const RANGE_REFUSED = 'ERANGE';
 
@@ -131,7 +137,7 @@ export class ContentStore {
           input.destroy();
         }
         if (size !== undefined && pos < size) {
-          fsyncSync(fd); // what we have is a valid prefix for a resume
+          await fsyncAsync(fd); // what we have is a valid prefix for a resume
           throw new PodnsError('ETRUNCATED', `blob ${d.value}: the download ended after ${pos} of ${size} bytes; it resumes from there on the next try`);
         }
       }
@@ -140,9 +146,10 @@ export class ContentStore {
         keep = false;
         throw new PodnsError('EBADBLOB', `blob ${d.value}: its content hashes to ${got}; the registry or the network corrupted it, nothing was kept`);
       }
-      fsyncSync(fd);
+      // on the thread pool: the other downloads go on meanwhile (a 50 MB layer's fsync takes tens of ms)
+      await fsyncAsync(fd);
       renameSync(ingest, this.blobPath(d));
-      fsyncDir(join(this.dir, 'blobs', d.algorithm));
+      await fsyncDirAsync(join(this.dir, 'blobs', d.algorithm));
     } catch (err) {
       if (!keep) rmSync(ingest, { force: true });
       throw err;
@@ -262,6 +269,61 @@ export class ContentStore {
     return createReadStream(p);
   }
 
+  /**
+   * A stream of a blob that may still be downloading (by ingest(), in this process or another): it reads the
+   * ingest file as it grows and waits for more, and it ends only once that very file (same inode, read to its
+   * end) is the blob in blobs/, i.e. after ingest() verified its digest and renamed it. A download that fails,
+   * starts over in a new file or is removed makes it fail (ETRUNCATED): whatever was made from the bytes read
+   * must be thrown away. A blob already stored is simply read. For unpacking a layer while it downloads.
+   */
+  follow(digest: string, o: { signal?: AbortSignal } = {}): Readable {
+    const d = parseDigest(digest);
+    const blob = this.blobPath(d);
+    const ingest = this.ingestPath(d);
+    const signal = o.signal;
+    const gone = (why: string) => new PodnsError('ETRUNCATED', `blob ${d.value}: ${why} while it was being read as it downloaded`);
+    const same = (a: Stats | undefined, b: Stats) => a !== undefined && a.ino === b.ino && a.dev === b.dev;
+    async function* chunks(): AsyncGenerator<Buffer> {
+      let fd: number | undefined;
+      try {
+        while (fd === undefined) {
+          signal?.throwIfAborted();
+          fd = openIfThere(blob) ?? openIfThere(ingest);
+          if (fd === undefined) await sleep(FOLLOW_POLL_MS, undefined, signal !== undefined ? { signal } : {});
+        }
+        let pos = 0;
+        for (;;) {
+          signal?.throwIfAborted();
+          const st = fstatSync(fd);
+          if (st.size > pos) {
+            const buf = Buffer.allocUnsafe(Math.min(FOLLOW_CHUNK, st.size - pos));
+            const { bytesRead } = await readAsync(fd, buf, 0, buf.length, pos);
+            if (bytesRead === 0) throw gone('the file shrank');
+            pos += bytesRead;
+            yield bytesRead === buf.length ? buf : buf.subarray(0, bytesRead);
+            continue;
+          }
+          if (st.size < pos) throw gone('the download started over');
+          // caught up: the end, when this file is the blob now (its writer is done with it: read its final size)
+          if (same(statSync(blob, { throwIfNoEntry: false }), st)) {
+            if (fstatSync(fd).size === pos) return;
+            continue;
+          }
+          if (!same(statSync(ingest, { throwIfNoEntry: false }), st) && !same(statSync(blob, { throwIfNoEntry: false }), st)) {
+            throw gone('the download was abandoned or started over');
+          }
+          await sleep(FOLLOW_POLL_MS, undefined, signal !== undefined ? { signal } : {});
+        }
+      } catch (err) {
+        if (signal?.aborted) throw new PodnsError('ECANCELED', `reading blob ${d.value} was cancelled`, { cause: signal.reason });
+        throw err;
+      } finally {
+        if (fd !== undefined) closeSync(fd);
+      }
+    }
+    return Readable.from(chunks(), { objectMode: false });
+  }
+
   /** Removes a blob (no error when absent). */
   remove(digest: string): void {
     rmSync(this.path(digest), { force: true });
@@ -365,6 +427,24 @@ function hashPrefix(fd: number, n: number, h: { update(b: Uint8Array): void }): 
     if (got === 0) throw new PodnsError('ETRUNCATED', 'an ingest file shrank while it was being read');
     h.update(buf.subarray(0, got));
     pos += got;
+  }
+}
+
+function openIfThere(path: string): number | undefined {
+  try {
+    return openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return undefined;
+    throw err;
+  }
+}
+
+async function fsyncDirAsync(dir: string): Promise<void> {
+  const fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    await fsyncAsync(fd);
+  } finally {
+    closeSync(fd);
   }
 }
 

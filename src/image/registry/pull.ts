@@ -36,6 +36,8 @@ export interface PullOptions extends RegistryClientOptions {
   /** the manifest digest the caller last resolved for this tag: used, with a warning event, when the registry is down */
   cachedDigest?: string;
   onProgress?: (e: PullEvent) => void;
+  /** the config is in the store and parsed, the layers are about to download (a caller unpacks them meanwhile) */
+  onConfig?: (r: { manifest: ImageManifest; layers: Descriptor[]; diffIds: string[] }) => void;
   /** a warning podns shows (offline use of a cached digest) */
   onWarning?: (line: string) => void;
   signal?: AbortSignal;
@@ -113,6 +115,8 @@ async function pull(ref: ImageReference, client: RegistryClient, o: PullOptions)
   if (chosen && (config.os !== want.os || config.architecture !== want.architecture)) {
     throw new PodnsError('ENOPLATFORM', `${what} is ${formatPlatform(config)}, not the ${formatPlatform(want)} asked for`);
   }
+
+  o.onConfig?.({ manifest, layers: manifest.layers, diffIds: config.rootfs.diff_ids });
 
   // 4. layers, a few at a time
   let next = 0;
