@@ -4,7 +4,7 @@
 import { status } from '@grpc/grpc-js';
 import { stopContainers } from '../container/index.js';
 import { NotFoundError } from '../errors.js';
-import { createPod, deletePod, podIp, podState } from '../pod/index.js';
+import { createPod, deletePod, podIp, podState, releasePodNetwork } from '../pod/index.js';
 import { terminate } from '../pod/proc.js';
 import type { PortMapping } from '../pod/types.js';
 import { validateLabels } from '../state/names.js';
@@ -87,6 +87,9 @@ export async function stopPodSandbox(ctx: CriContext, req: Msg): Promise<Msg> {
   await markSandboxStopped(ctx.root, s.pod.name);
   await stopContainers({ root: ctx.root, pod: s.pod.name, grace: 0 });
   if (s.pod.pause !== undefined) await terminate(s.pod.pause, 0);
+  // "reclaims network resources": kubelet may run the pod's next sandbox, with the same host ports, long
+  // before its garbage collection removes this one
+  await releasePodNetwork(ctx.root, s.pod);
   return {};
 }
 

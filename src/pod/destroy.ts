@@ -16,7 +16,7 @@ import { mountAt } from '../state/root.js';
 import { terminate, type ProcRef } from './proc.js';
 import { hostCgroups } from '../cgroups/index.js';
 import { removePodCgroup } from './cgroup.js';
-import { readClaim, removeClaim, removePodDir, tryReadPod } from './store.js';
+import { readClaim, removeClaim, removePodDir, tryReadPod, updatePod } from './store.js';
 import type { PodRecord } from './types.js';
 
 export function isGone(err: unknown): boolean {
@@ -68,11 +68,58 @@ export function unpinNetns(path: string, id: { dev: number; ino: number } | unde
   return unpin(path);
 }
 
+type Step = (fn: () => unknown) => Promise<void>;
+
+/** Steps 3-5 of destroyPod: port mappings, the host veth (explicitly: once the netns goes, the kernel would
+    remove it only later, asynchronously), the IPs. Each is idempotent. */
+async function networkSteps(root: string, rec: PodRecord, step: Step, done: string[]): Promise<void> {
+  if (rec.networkMode.kind !== 'bridge') return;
+  const name = rec.name;
+  const netName = rec.network?.network ?? rec.networkMode.network;
+  if ((rec.ports ?? []).length > 0) {
+    await step(async () => {
+      if (await removePortMappings(name)) done.push(`port mappings of pod ${name}`);
+    });
+  }
+  const veth = rec.network?.hostVeth ?? hostVethName(name, rec.uid);
+  await step(() => {
+    if (teardownPodNetwork(veth)) done.push(`veth ${veth}`);
+  });
+  await step(() => {
+    for (const ip of releaseIps(root, netName, name)) done.push(`IP ${ip} on network ${netName}`);
+  });
+}
+
+/**
+ * A stopped pod's network given back while its record stays (the CRI's StopPodSandbox "reclaims network
+ * resources", and kubelet may run the pod's next sandbox, with the same host ports, long before it removes
+ * this one): port mappings, veth and IPs as delete takes them, then the record forgets its published ports,
+ * so that they are free for another pod. Idempotent; delete later finds nothing of it left.
+ */
+export async function releasePodNetwork(root: string, rec: PodRecord): Promise<string[]> {
+  const done: string[] = [];
+  const errors: unknown[] = [];
+  await networkSteps(root, rec, async (fn) => {
+    try {
+      await fn();
+    } catch (err) {
+      if (!isGone(err)) errors.push(err);
+    }
+  }, done);
+  if (errors.length > 0) throw errors[0];
+  if ((rec.ports ?? []).length > 0) {
+    await updatePod({ root, name: rec.name, update: (r) => {
+      if (r.uid === rec.uid) r.ports = [];
+    } });
+  }
+  return done;
+}
+
 export async function destroyPod(root: string, rec: PodRecord, o: DestroyOptions): Promise<string[]> {
   const name = rec.name;
   const done: string[] = [];
   const errors: unknown[] = [];
-  const step = async (fn: () => unknown): Promise<void> => {
+  const step: Step = async (fn) => {
     try {
       await fn();
     } catch (err) {
@@ -114,23 +161,8 @@ export async function destroyPod(root: string, rec: PodRecord, o: DestroyOptions
     if (await removePodCgroup(hostCgroups(), cg)) done.push(`cgroup ${String(cg!.path)}`);
   });
 
-  // 3-5. network: port mappings, the veth (explicitly: once the netns goes, the kernel would remove it
-  // only later, asynchronously), the IP.
-  if (rec.networkMode.kind === 'bridge') {
-    const netName = rec.network?.network ?? rec.networkMode.network;
-    if ((rec.ports ?? []).length > 0) {
-      await step(async () => {
-        if (await removePortMappings(name)) done.push(`port mappings of pod ${name}`);
-      });
-    }
-    const veth = rec.network?.hostVeth ?? hostVethName(name, rec.uid);
-    await step(() => {
-      if (teardownPodNetwork(veth)) done.push(`veth ${veth}`);
-    });
-    await step(() => {
-      for (const ip of releaseIps(root, netName, name)) done.push(`IP ${ip} on network ${netName}`);
-    });
-  }
+  // 3-5. network: port mappings, the veth, the IP
+  await networkSteps(root, rec, step, done);
 
   // 6. pins: everything under ns/, then the one in the netns dir
   for (const entry of listDir(paths.podNsDir(root, name))) {

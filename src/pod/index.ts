@@ -2,6 +2,7 @@
 export { createPod, type CreatePodOptions } from './create.js';
 export { deletePod, DEFAULT_GRACE_SECONDS, type DeleteOptions } from './delete.js';
 export { repairPod } from './repair.js';
+export { releasePodNetwork } from './destroy.js';
 export { gc } from './gc.js';
 export { inspectPod, type ContainerInspect, type PodInspect, type NamespaceView } from './inspect.js';
 export { podQos } from './qos.js';

@@ -203,6 +203,39 @@ criTest('ExecSync: output, exit code, timeout; StopContainer with a grace period
   await ep.rt('RemovePodSandbox', { pod_sandbox_id: pod });
 });
 
+/** The body of http://127.0.0.1:PORT/ ('' until it answers). */
+async function httpBody(port: number): Promise<string> {
+  let body = '';
+  for (let i = 0; i < 50 && body === ''; i++) {
+    body = await new Promise<string>((res) => {
+      get(`http://127.0.0.1:${port}/`, (rs) => { let b = ''; rs.on('data', (d) => { b += String(d); }); rs.on('end', () => res(b)); }).on('error', () => res(''));
+    });
+    if (body === '') await sleep(50);
+  }
+  return body.trim();
+}
+
+criTest('StopPodSandbox reclaims the network: the next sandbox of the pod takes the same hostPort while the stopped one is not removed yet', async (t, ep) => {
+  // kubelet stops a sandbox and runs the pod's next one at once; it removes the old one much later (its GC)
+  const hostPort = ep.hostPort(18242);
+  const web = (word: string) => ep.containerConfig('web', ['sh', '-c', `mkdir -p /www; echo ${word} > /www/index.html; httpd -f -p 80 -h /www`]);
+  const ports = { port_mappings: [{ protocol: 'TCP', container_port: 80, host_port: hostPort, host_ip: '' }] };
+  const sb1 = ep.sandboxConfig('again', ports);
+  const { pod_sandbox_id: first } = await ep.rt('RunPodSandbox', { config: sb1 });
+  await runContainer(ep, first, web('first'), sb1);
+  t.is(await httpBody(hostPort), 'first');
+  await ep.rt('StopPodSandbox', { pod_sandbox_id: first });
+  const sb2 = ep.sandboxConfig('again', ports);
+  sb2.metadata.attempt = 1;
+  const { pod_sandbox_id: second } = await ep.rt('RunPodSandbox', { config: sb2 });
+  await runContainer(ep, second, web('second'), sb2);
+  t.is(await httpBody(hostPort), 'second');
+  t.is((await ep.rt('PodSandboxStatus', { pod_sandbox_id: first })).status.state, 'SANDBOX_NOTREADY');
+  await ep.rt('RemovePodSandbox', { pod_sandbox_id: first });
+  t.is(await httpBody(hostPort), 'second', 'removing the old one leaves the new one\'s port alone');
+  await ep.rt('RemovePodSandbox', { pod_sandbox_id: second });
+});
+
 criTest('images: status of a missing image is null; list and status of the imported one; a missing image fails CreateContainer', async (t, ep) => {
   t.is((await ep.img('ImageStatus', { image: { image: 'nosuch:1' } })).image, null);
   const st = (await ep.img('ImageStatus', { image: { image: 'docker.io/library/busybox:latest' } })).image;
