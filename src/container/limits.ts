@@ -10,9 +10,9 @@
 // recorded in config.json (limits, cgroupPath, cgroupDirs) before they are made; the workload joins them
 // before exec (podns-helper shim --cgroup-dir), exec sessions too (exec --cgroup). A host without cgroups
 // runs containers without (and refuses an explicit limit).
-import { readFileSync, rmdirSync } from 'node:fs';
+import { existsSync, readFileSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { applyPlan, cgroupPaths, defaultCgroupParent, hierarchyDirs, hostCgroups, killCgroup, ourCgroup, placeWrites, planCreate, recordedHost, removeCgroup,
+import { applyPlan, cgroupPaths, PAUSE_LEAF, defaultCgroupParent, hierarchyDirs, hostCgroups, killCgroup, ourCgroup, placeWrites, planCreate, recordedHost, removeCgroup,
   type CgroupHost, type CgroupLimits, type CgroupOp, type LimitWrite, type V1Controller } from '../cgroups/index.js';
 import { isErrno, PodnsError } from '../errors.js';
 import type { ContainerConfig, ContainerResources, PodRecord } from '../pod/types.js';
@@ -115,6 +115,9 @@ export async function removeContainerCgroups(config: Pick<ContainerConfig, 'cgro
   const removed = await removeCgroup(h, rel);
   const pod = rel.slice(0, rel.lastIndexOf('/'));
   for (const d of hierarchyDirs(h, pod)) {
+    // the pod's own cgroup (its pause leaf is there) stays: not even tried, as a refused rmdir of a v1
+    // cgroup still waits for the machine-wide cgroup lock (a stat does not)
+    if (existsSync(join(d, PAUSE_LEAF))) continue;
     try {
       rmdirSync(d);
     } catch {

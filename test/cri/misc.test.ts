@@ -1,126 +1,112 @@
 // The CRI's mounts (kubelet's /etc/hosts, /dev/termination-log, the service-account token dir: read-only),
 // linux.security_context masked/readonly paths, and cgroup_parent (kubelet's cgroupfs parent): against a
 // podns CRI server on a socket of the test's own, through a grpc-js client.
-import test from 'ava';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { hostCgroups } from '../../src/cgroups/index.js';
 import { readContainerConfig } from '../../src/container/index.js';
-import { serveCri, type CriServer } from '../../src/cri/index.js';
-import { busyboxAvailable } from '../helpers/busybox.js';
-import { privilegedSerial, skipReason } from '../helpers/root.js';
-import type { TestEnv } from '../pod/env.js';
-import { criClient, type CriClient, type Msg } from './client.js';
-import { containerConfig, criEnv, sandboxConfig } from './env.js';
+import type { ExecutionContext } from 'ava';
+import type { Msg } from './client.js';
+import { criSuite, type CriEndpoint } from './endpoint.js';
 
-let e: TestEnv & { logDir: string; work: string };
-let server: CriServer;
-let c: CriClient;
+const criTest = criSuite({ tag: 'crimisc', octet: 152 });
 
-test.before(async () => {
-  if (skipReason() !== undefined || !busyboxAvailable()) return;
-  e = await criEnv('crimisc', 152);
-  const socket = join(e.work, 'cri.sock');
-  server = await serveCri({ root: e.root, store: e.store, bridge: e.bridge, subnet: e.subnet, listen: `unix://${socket}`, log: () => undefined });
-  c = criClient(socket);
-});
-test.after.always(async () => {
-  c?.close();
-  await server?.close();
-  if (e) await e.cleanup();
-});
-
-async function sandbox(name: string, extra: Msg = {}): Promise<{ id: string; cfg: Msg }> {
-  const cfg = sandboxConfig(name, extra);
-  const { pod_sandbox_id } = await c.rt('RunPodSandbox', { config: cfg });
+async function sandbox(ep: CriEndpoint, name: string, extra: Msg = {}): Promise<{ id: string; cfg: Msg }> {
+  const cfg = ep.sandboxConfig(name, extra);
+  const { pod_sandbox_id } = await ep.rt('RunPodSandbox', { config: cfg });
   return { id: pod_sandbox_id, cfg };
 }
 
-async function run(sb: { id: string; cfg: Msg }, cfg: Msg): Promise<string> {
-  const { container_id } = await c.rt('CreateContainer', { pod_sandbox_id: sb.id, config: cfg, sandbox_config: sb.cfg });
-  await c.rt('StartContainer', { container_id });
+async function run(ep: CriEndpoint, sb: { id: string; cfg: Msg }, cfg: Msg): Promise<string> {
+  const { container_id } = await ep.rt('CreateContainer', { pod_sandbox_id: sb.id, config: cfg, sandbox_config: sb.cfg });
+  await ep.rt('StartContainer', { container_id });
   return container_id;
 }
 
-async function sh(id: string, script: string): Promise<{ out: string; code: number }> {
-  const r = await c.rt('ExecSync', { container_id: id, cmd: ['sh', '-c', script], timeout: 10 });
+async function sh(ep: CriEndpoint, id: string, script: string): Promise<{ out: string; code: number }> {
+  const r = await ep.rt('ExecSync', { container_id: id, cmd: ['sh', '-c', script], timeout: 10 });
   return { out: Buffer.from(r.stdout).toString() + Buffer.from(r.stderr).toString(), code: r.exit_code };
 }
 
-privilegedSerial('mounts as kubelet sends them: /etc/hosts, /dev/termination-log, a read-only token dir; echoed in ContainerStatus', async (t) => {
-  const host = join(e.work, 'kubelet');
+async function remove(ep: CriEndpoint, id: string): Promise<void> {
+  await ep.rt('StopPodSandbox', { pod_sandbox_id: id });
+  await ep.rt('RemovePodSandbox', { pod_sandbox_id: id });
+}
+
+criTest('mounts as kubelet sends them: /etc/hosts, /dev/termination-log, a read-only token dir; echoed in ContainerStatus', async (t, ep) => {
+  const host = join(ep.work, 'kubelet');
   mkdirSync(join(host, 'token'), { recursive: true });
   writeFileSync(join(host, 'etc-hosts'), '127.0.0.1 localhost\n10.9.9.9 from-kubelet\n');
   writeFileSync(join(host, 'termination-log'), '');
   writeFileSync(join(host, 'token', 'token'), 'eyJ-token\n');
-  const sb = await sandbox('mounts');
+  const sb = await sandbox(ep, 'mounts');
   const mounts = [
     { container_path: '/etc/hosts', host_path: join(host, 'etc-hosts'), readonly: false },
     { container_path: '/dev/termination-log', host_path: join(host, 'termination-log') },
     { container_path: '/var/run/secrets/kubernetes.io/serviceaccount', host_path: join(host, 'token'), readonly: true, recursive_read_only: true },
     { container_path: '/made', host_path: join(host, 'not-yet') },
   ];
-  const id = await run(sb, containerConfig('m', ['sleep', '1000'], { mounts }));
-  let r = await sh(id, 'grep from-kubelet /etc/hosts && cat /var/run/secrets/kubernetes.io/serviceaccount/token && echo bye > /dev/termination-log');
+  const id = await run(ep, sb, ep.containerConfig('m', ['sleep', '1000'], { mounts }));
+  let r = await sh(ep, id, 'grep from-kubelet /etc/hosts && cat /var/run/secrets/kubernetes.io/serviceaccount/token && echo bye > /dev/termination-log');
   t.is(r.code, 0, r.out);
   t.regex(r.out, /eyJ-token/);
   t.is(readFileSync(join(host, 'termination-log'), 'utf8'), 'bye\n', 'the termination log reaches the host file');
-  r = await sh(id, 'touch /var/run/secrets/kubernetes.io/serviceaccount/x');
+  r = await sh(ep, id, 'touch /var/run/secrets/kubernetes.io/serviceaccount/x');
   t.not(r.code, 0);
   t.regex(r.out, /Read-only file system/);
   t.true(statSync(join(host, 'not-yet')).isDirectory(), 'a missing host path is made as a directory (containerd does so)');
-  const st = (await c.rt('ContainerStatus', { container_id: id })).status;
+  const st = (await ep.rt('ContainerStatus', { container_id: id })).status;
   t.deepEqual(st.mounts.map((m: Msg) => [m.container_path, m.readonly, m.propagation]), [
     ['/etc/hosts', false, 'PROPAGATION_PRIVATE'], ['/dev/termination-log', false, 'PROPAGATION_PRIVATE'],
     ['/var/run/secrets/kubernetes.io/serviceaccount', true, 'PROPAGATION_PRIVATE'], ['/made', false, 'PROPAGATION_PRIVATE'],
   ]);
-  await c.rt('RemovePodSandbox', { pod_sandbox_id: sb.id });
+  await remove(ep, sb.id);
 });
 
-privilegedSerial('mounts: a relative or ".." container path is INVALID_ARGUMENT, nothing is made on the host', async (t) => {
-  const sb = await sandbox('badmounts');
+criTest('mounts: a relative or ".." container path is INVALID_ARGUMENT, nothing is made on the host', async (t, ep) => {
+  const sb = await sandbox(ep, 'badmounts');
   for (const container_path of ['data', '/a/../../etc', '/']) {
-    const hostPath = join(e.work, `never-${container_path.replace(/\W/g, '_')}`);
-    const err = await t.throwsAsync(c.rt('CreateContainer', { pod_sandbox_id: sb.id, config: containerConfig('b', ['true'], { mounts: [{ container_path, host_path: hostPath }] }), sandbox_config: sb.cfg }));
+    const hostPath = join(ep.work, `never-${container_path.replace(/\W/g, '_')}`);
+    const err = await t.throwsAsync(ep.rt('CreateContainer', { pod_sandbox_id: sb.id, config: ep.containerConfig('b', ['true'], { mounts: [{ container_path, host_path: hostPath }] }), sandbox_config: sb.cfg }));
     t.is((err as Msg).code, status.INVALID_ARGUMENT, err?.message);
     t.regex(err?.message ?? '', /invalid mount target/);
     t.false(existsSync(hostPath), 'the host path is not made for a refused mount');
   }
-  t.deepEqual((await c.rt('ListContainers', { filter: { pod_sandbox_id: sb.id } })).containers, []);
-  await c.rt('RemovePodSandbox', { pod_sandbox_id: sb.id });
-});
+  t.deepEqual((await ep.rt('ListContainers', { filter: { pod_sandbox_id: sb.id } })).containers, []);
+  await remove(ep, sb.id);
+}, { only: ['podns'] });
 
-privilegedSerial('security_context masked_paths and readonly_paths replace the defaults', async (t) => {
-  const sb = await sandbox('masks');
-  const id = await run(sb, containerConfig('m', ['sleep', '1000'], {
+criTest('security_context masked_paths and readonly_paths replace the defaults', async (t, ep) => {
+  const sb = await sandbox(ep, 'masks');
+  const id = await run(ep, sb, ep.containerConfig('m', ['sleep', '1000'], {
     linux: { security_context: { masked_paths: ['/proc/cpuinfo', '/etc'], readonly_paths: ['/tmp'] } },
   }));
-  let r = await sh(id, 'wc -c < /proc/cpuinfo; ls -A /etc | wc -l');
+  let r = await sh(ep, id, 'wc -c < /proc/cpuinfo; ls -A /etc | wc -l');
   t.is(r.code, 0, r.out);
   t.deepEqual(r.out.trim().split(/\s+/), ['0', '0'], 'a masked file reads empty, a masked directory is empty');
-  r = await sh(id, 'touch /tmp/x');
+  r = await sh(ep, id, 'touch /tmp/x');
   t.regex(r.out, /Read-only file system/);
-  r = await sh(id, 'echo 1 > /proc/sys/kernel/ns_last_pid 2>&1; grep -c " /proc/sys " /proc/mounts');
+  r = await sh(ep, id, 'echo 1 > /proc/sys/kernel/ns_last_pid 2>&1; grep -c " /proc/sys " /proc/mounts');
   t.regex(r.out, /^0\s*$/m, 'the default read-only /proc/sys is not applied: the list given replaces it');
-  await c.rt('RemovePodSandbox', { pod_sandbox_id: sb.id });
+  await remove(ep, sb.id);
 });
 
-privilegedSerial('cgroup_parent: the pod\'s and the containers\' cgroups sit under kubelet\'s cgroupfs parent, and go with the pod', async (t) => {
+criTest('cgroup_parent: the pod\'s and the containers\' cgroups sit under kubelet\'s cgroupfs parent, and go with the pod', async (t, ep) => {
   const parent = `/kubepods/burstable/pod${process.pid}`;
-  const sb = await sandbox('cgparent', { linux: { cgroup_parent: parent } });
-  const id = await run(sb, containerConfig('c', ['sleep', '1000']));
-  const r = await sh(id, 'cat /proc/self/cgroup');
+  const sb = await sandbox(ep, 'cgparent', { linux: { cgroup_parent: parent } });
+  const id = await run(ep, sb, ep.containerConfig('c', ['sleep', '1000']));
+  const r = await sh(ep, id, 'cat /proc/self/cgroup');
   const lines = r.out.split('\n').filter((l) => /:(memory|pids|cpu,cpuacct|cpuacct,cpu)?:/.test(l) && l.includes('/'));
   t.true(lines.length > 0, r.out);
   const mem = r.out.split('\n').find((l) => /^\d+:memory:/.test(l) || /^0::/.test(l))!;
   t.regex(mem, new RegExp(`kubepods/burstable/pod${process.pid}/[^/]+/[^/]+$`), `the container's cgroup is PARENT/POD/CONTAINER: ${mem}`);
-  const info = JSON.parse((await c.rt('PodSandboxStatus', { pod_sandbox_id: sb.id, verbose: true })).info.podns);
+  const info = JSON.parse((await ep.rt('PodSandboxStatus', { pod_sandbox_id: sb.id, verbose: true })).info.podns);
   t.is(info.cgroupParent, parent);
   const rel = mem.split(':').slice(2).join(':');
   const dir = existsSync('/sys/fs/cgroup/memory') ? join('/sys/fs/cgroup/memory', rel) : join('/sys/fs/cgroup', rel);
   t.true(existsSync(dir), dir);
-  await c.rt('RemovePodSandbox', { pod_sandbox_id: sb.id });
+  await remove(ep, sb.id);
   t.false(existsSync(dir), 'the container\'s cgroup is removed with the pod');
   t.false(existsSync(join(dir, '..')), 'and the pod\'s');
   // the parent is kubelet's (podns leaves it): removed here as kubelet would, deepest first, in every hierarchy
@@ -134,50 +120,59 @@ privilegedSerial('cgroup_parent: the pod\'s and the containers\' cgroups sit und
       }
     }
   }
-});
+}, { only: ['podns'] });
 
-privilegedSerial('ContainerStats and ListContainerStats: CPU and memory from the cgroup, the writable layer, int64 timestamps as strings', async (t) => {
-  const sb = await sandbox('stats');
-  const id = await run(sb, containerConfig('s', ['sh', '-c', 'i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done; dd if=/dev/zero of=/big bs=1024 count=1024 2>/dev/null; touch /ready; sleep 1000'], { labels: { role: 'stats' } }));
-  for (let i = 0; i < 200 && (await sh(id, 'test -e /ready')).code !== 0; i++) await new Promise((r) => setTimeout(r, 50));
-  const a = (await c.rt('ContainerStats', { container_id: id })).stats;
+criTest('ContainerStats and ListContainerStats: CPU and memory from the cgroup, the writable layer, int64 timestamps as strings', async (t, ep) => {
+  const sb = await sandbox(ep, 'stats');
+  const id = await run(ep, sb, ep.containerConfig('s', ['sh', '-c', 'i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done; dd if=/dev/zero of=/big bs=1024 count=1024 2>/dev/null; touch /ready; sleep 1000'], { labels: { role: 'stats' } }));
+  for (let i = 0; i < 200 && (await sh(ep, id, 'test -e /ready')).code !== 0; i++) await new Promise((r) => setTimeout(r, 50));
+  const a = (await ep.rt('ContainerStats', { container_id: id })).stats;
   t.is(a.attributes.id, id);
   t.deepEqual(a.attributes.labels, { role: 'stats' });
   t.regex(a.cpu.timestamp, /^\d{19}$/, 'nanoseconds, as a decimal string');
   t.true(BigInt(a.cpu.usage_core_nano_seconds.value) > 10_000_000n, `the busy loop's CPU time: ${a.cpu.usage_core_nano_seconds.value}`);
   t.true(BigInt(a.memory.working_set_bytes.value) > 0n);
   t.true(BigInt(a.memory.usage_bytes.value) >= BigInt(a.memory.working_set_bytes.value));
-  t.true(BigInt(a.writable_layer.used_bytes.value) >= 1024n * 1024n, 'the 1 MiB written is in the writable layer');
-  t.true(BigInt(a.writable_layer.inodes_used.value) >= 2n);
+  t.regex(a.writable_layer.used_bytes.value, /^\d+$/);
+  // podns walks the upper dir at each call; containerd refreshes its snapshot usage every 10 s (any value is current enough)
+  if (ep.kind === 'podns') {
+    t.true(BigInt(a.writable_layer.used_bytes.value) >= 1024n * 1024n, 'the 1 MiB written is in the writable layer');
+    t.true(BigInt(a.writable_layer.inodes_used.value) >= 2n);
+  }
   await new Promise((r) => setTimeout(r, 100));
-  const b = (await c.rt('ContainerStats', { container_id: id })).stats;
+  const b = (await ep.rt('ContainerStats', { container_id: id })).stats;
   t.true(BigInt(b.cpu.timestamp) > BigInt(a.cpu.timestamp));
   t.not(b.cpu.usage_nano_cores, null, 'a rate from the second reading on');
-  const list = (await c.rt('ListContainerStats', { filter: { pod_sandbox_id: sb.id } })).stats;
+  const list = (await ep.rt('ListContainerStats', { filter: { pod_sandbox_id: sb.id } })).stats;
   t.deepEqual(list.map((s: Msg) => s.attributes.id), [id]);
-  t.deepEqual((await c.rt('ListContainerStats', { filter: { label_selector: { role: 'nope' } } })).stats, []);
-  const err = await t.throwsAsync(c.rt('ContainerStats', { container_id: 'f'.repeat(64) }));
+  t.deepEqual((await ep.rt('ListContainerStats', { filter: { label_selector: { role: 'nope' } } })).stats, []);
+  const err = await t.throwsAsync(ep.rt('ContainerStats', { container_id: 'f'.repeat(64) }));
   t.is((err as Msg).code, status.NOT_FOUND);
-  // the sandbox: its pod cgroup holds the pause and the container
-  const ps = (await c.rt('PodSandboxStats', { pod_sandbox_id: sb.id })).stats;
-  t.is(ps.attributes.id, sb.id);
+  // the sandbox: its pod cgroup holds the pause and the container (containerd 1.6 has no PodSandboxStats)
+  if (ep.kind === 'podns') await sandboxStats(t, ep, sb.id, id, b);
+  await remove(ep, sb.id);
+});
+
+async function sandboxStats(t: ExecutionContext, ep: CriEndpoint, sbId: string, id: string, b: Msg): Promise<void> {
+  const ps = (await ep.rt('PodSandboxStats', { pod_sandbox_id: sbId })).stats;
+  t.is(ps.attributes.id, sbId);
   t.true(BigInt(ps.linux.cpu.usage_core_nano_seconds.value) >= BigInt(b.cpu.usage_core_nano_seconds.value), 'the pod\'s CPU includes its container\'s');
   t.true(BigInt(ps.linux.memory.working_set_bytes.value) > 0n);
   t.true(BigInt(ps.linux.process.process_count.value) >= 2n, 'the pause and the container');
   t.is(ps.linux.network.default_interface.name, 'eth0');
   t.regex(ps.linux.network.default_interface.rx_bytes.value, /^\d+$/);
   t.deepEqual(ps.linux.containers.map((x: Msg) => x.attributes.id), [id]);
-  t.deepEqual((await c.rt('ListPodSandboxStats', { filter: { id: sb.id } })).stats.map((x: Msg) => x.attributes.id), [sb.id]);
-  await c.rt('RemovePodSandbox', { pod_sandbox_id: sb.id });
-});
+  t.deepEqual((await ep.rt('ListPodSandboxStats', { filter: { id: sbId } })).stats.map((x: Msg) => x.attributes.id), [sbId]);
+}
 
-privilegedSerial('UpdateContainerResources writes the live cgroup (memory, CFS quota, shares, cpuset) and ContainerStatus echoes it', async (t) => {
-  const sb = await sandbox('update');
-  const id = await run(sb, containerConfig('u', ['sleep', '1000']));
+
+criTest('UpdateContainerResources writes the live cgroup (memory, CFS quota, shares, cpuset) and ContainerStatus echoes it', async (t, ep) => {
+  const sb = await sandbox(ep, 'update');
+  const id = await run(ep, sb, ep.containerConfig('u', ['sleep', '1000']));
   const linux = { memory_limit_in_bytes: String(64 * 1024 * 1024), cpu_period: '100000', cpu_quota: '50000', cpu_shares: '512', cpuset_cpus: '0' };
-  await c.rt('UpdateContainerResources', { container_id: id, linux });
-  const info = JSON.parse((await c.rt('ContainerStatus', { container_id: id, verbose: true })).info.podns);
-  const rel = readContainerConfig({ root: e.root, pod: info.pod, name: info.container })!.cgroupPath!;
+  await ep.rt('UpdateContainerResources', { container_id: id, linux });
+  const info = JSON.parse((await ep.rt('ContainerStatus', { container_id: id, verbose: true })).info.podns);
+  const rel = readContainerConfig({ root: ep.podns!.env.root, pod: info.pod, name: info.container })!.cgroupPath!;
   const host = hostCgroups();
   const read = (ctrl: 'memory' | 'cpu' | 'cpuset', v1: string, v2: string): string =>
     readFileSync(host.driver === 'v1' ? join(host.mounts[ctrl]!, rel, v1) : join(host.driver === 'v2' ? host.mountPoint : '/', rel, v2), 'utf8').trim();
@@ -190,33 +185,33 @@ privilegedSerial('UpdateContainerResources writes the live cgroup (memory, CFS q
     t.log(`cgroup ${host.driver}: the limit files are checked where the controllers are offered`);
     if (host.driver === 'v2' && host.controllers.includes('memory')) t.is(read('memory', '', 'memory.max'), String(64 * 1024 * 1024));
   }
-  const st = (await c.rt('ContainerStatus', { container_id: id })).status;
+  const st = (await ep.rt('ContainerStatus', { container_id: id })).status;
   t.is(st.resources.linux.memory_limit_in_bytes, String(64 * 1024 * 1024));
   t.is(st.resources.linux.cpu_quota, '50000');
-  const bad = await t.throwsAsync(c.rt('UpdateContainerResources', { container_id: id, linux: { cpu_shares: '1' } }));
+  const bad = await t.throwsAsync(ep.rt('UpdateContainerResources', { container_id: id, linux: { cpu_shares: '1' } }));
   t.is((bad as Msg).code, status.INVALID_ARGUMENT, bad?.message);
   t.regex(bad?.message ?? '', /cpu-shares must be 2-262144/);
-  await c.rt('RemovePodSandbox', { pod_sandbox_id: sb.id });
-});
+  await remove(ep, sb.id);
+}, { only: ['podns'] });
 
-privilegedSerial('kubelet\'s contracts: labels and annotations echoed unaltered (keys podns refuses), attempt kept, an OOM kill not restarted; the pod shows in get/ps/ns/net', async (t) => {
+criTest('kubelet\'s contracts: labels and annotations echoed unaltered (keys podns refuses), attempt kept, an OOM kill not restarted; the pod shows in get/ps/ns/net', async (t, ep) => {
   const labels = { 'io.kubernetes.pod.name': 'web', 'not a label key!': 'ünï cödé', 'x/y/z': '' };
   const annotations = { 'kubectl.kubernetes.io/last-applied-configuration': '{"a": [1, 2]}\n', '': 'empty key' };
-  const sb = await sandbox('contracts', { labels, annotations });
+  const sb = await sandbox(ep, 'contracts', { labels, annotations });
   const cLabels = { 'io.kubernetes.container.name': 'hog', 'weird key': 'v\tw' };
   const cAnn = { 'io.kubernetes.container.restartCount': '3', multi: 'a\nb' };
-  const cfg = containerConfig('hog', ['sh', '-c', 'echo started; x=a; while :; do x=$x$x; done'], {
+  const cfg = ep.containerConfig('hog', ['sh', '-c', 'echo started; x=a; while :; do x=$x$x; done'], {
     labels: cLabels, annotations: cAnn, linux: { resources: { memory_limit_in_bytes: String(16 * 1024 * 1024) } },
   });
   cfg.metadata.attempt = 3;
-  const id = await run(sb, cfg);
-  const s = (await c.rt('PodSandboxStatus', { pod_sandbox_id: sb.id })).status;
+  const id = await run(ep, sb, cfg);
+  const s = (await ep.rt('PodSandboxStatus', { pod_sandbox_id: sb.id })).status;
   t.deepEqual(s.labels, labels);
   t.deepEqual(s.annotations, annotations);
-  t.deepEqual((await c.rt('ListPodSandbox', { filter: { id: sb.id } })).items[0].labels, labels);
+  t.deepEqual((await ep.rt('ListPodSandbox', { filter: { id: sb.id } })).items[0].labels, labels);
   let st: Msg;
   for (let i = 0; i < 300; i++) {
-    st = (await c.rt('ContainerStatus', { container_id: id })).status;
+    st = (await ep.rt('ContainerStatus', { container_id: id })).status;
     if (st.state === 'CONTAINER_EXITED') break;
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -224,18 +219,25 @@ privilegedSerial('kubelet\'s contracts: labels and annotations echoed unaltered 
   t.deepEqual(st.metadata, { name: 'hog', attempt: 3 });
   t.deepEqual(st.labels, cLabels);
   t.deepEqual(st.annotations, cAnn);
-  const listed = (await c.rt('ListContainers', { filter: { id } })).containers[0];
+  const listed = (await ep.rt('ListContainers', { filter: { id } })).containers[0];
   t.deepEqual([listed.metadata, listed.labels, listed.annotations], [{ name: 'hog', attempt: 3 }, cLabels, cAnn]);
   await new Promise((r) => setTimeout(r, 1500)); // a restart would have come by now (back-off 1 s)
-  const info = JSON.parse((await c.rt('ContainerStatus', { container_id: id, verbose: true })).info.podns);
+  t.is((await ep.rt('ContainerStatus', { container_id: id })).status.state, 'CONTAINER_EXITED');
+  if (ep.podns === undefined) {
+    await remove(ep, sb.id);
+    return;
+  }
+  // podns: its own records say the same, and the pod is a podns pod like any other
+  const e = ep.podns.env;
+  const info = JSON.parse((await ep.rt('ContainerStatus', { container_id: id, verbose: true })).info.podns);
   t.is(info.container, 'hog-3', 'the podns name carries the attempt');
   t.is(readContainerConfig({ root: e.root, pod: info.pod, name: info.container })!.restartPolicy, 'Never', 'the watcher never restarts in CRI mode');
-  t.is((await c.rt('ContainerStatus', { container_id: id })).status.state, 'CONTAINER_EXITED');
+  t.is((await ep.rt('ContainerStatus', { container_id: id })).status.state, 'CONTAINER_EXITED');
   const log = readFileSync(join(e.root, 'pods', info.pod, 'containers', info.container, 'status.json'), 'utf8');
   t.is(JSON.parse(log).restartCount, 0);
 
   // the same pod through the CLI (another process, the same state root)
-  const second = await run(sb, containerConfig('sleeper', ['sleep', '1000']));
+  const second = await run(ep, sb, ep.containerConfig('sleeper', ['sleep', '1000']));
   t.truthy(second);
   const get = await e.cli(['get']);
   t.regex(get.stdout, new RegExp(`^${info.pod}\\s`, 'm'), get.stdout);
@@ -248,5 +250,5 @@ privilegedSerial('kubelet\'s contracts: labels and annotations echoed unaltered 
   const net = await e.cli(['net', info.pod]);
   t.is(net.exitCode, 0, net.stderr);
   t.regex(net.stdout, new RegExp(s.network.ip.replace(/\./g, '\\.')));
-  await c.rt('RemovePodSandbox', { pod_sandbox_id: sb.id });
+  await remove(ep, sb.id);
 });
