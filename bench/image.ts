@@ -3,27 +3,29 @@
 // pull:  pull + unpack of a 3-layer image of 97 MB of random data (bench/image-fixture.ts, gzip layers) from
 //        Debian's docker-registry on 127.0.0.1, by
 //          podns    the library's pull in a process of its own (bench/image-pull-worker.ts), a fresh store;
+//          podns CLI `podns image pull -q`, a fresh store;
 //          skopeo   `skopeo copy docker://… oci:DIR` then `umoci unpack`, a fresh DIR;
 //          podman   `podman pull` with a fresh --root/--runroot (only where podman is installed).
 //        Every iteration starts each contender cold (a fresh store or directory), the contenders take turns in
 //        a rotating order, and before each one the bench's file system is synced, so no one pays for the
 //        writeback of another. Whole processes are timed (spawn to exit) for all; podns's own call is shown too.
-//        The podns worker also reports its peak RSS (VmHWM) during the pull: a pull streams, so it stays far
-//        below the size of a layer.
+//        The podns worker also reports its peak RSS (VmHWM) during the pull: a pull streams, so its growth is a
+//        constant (PULL_RSS_BUDGET), not a share of the image.
 // image-run: time to a running container for an image in the store: the pulled layered image (an overlay of
 //        its 3 layers) against the same files imported as a rootfs image (`run` as it was before layers),
 //        interleaved, each in a bridge pod made before and deleted after the timing.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { importImage, pullImage } from '../src/image/index.js';
+import { packageRoot } from '../src/native/index.js';
 import { createPod, deletePod, runContainer } from './api.js';
 import { skopeoCopy, startRegistry, type RunningRegistry } from '../test/helpers/registry.js';
 import { BIG_IMAGE_RANDOM_BYTES, makeBigImage, type BigImage } from './image-fixture.js';
 import { fmtMs, median, since } from './stats.js';
 
-export const PULL_CONTENDERS = ['podns', 'skopeo+umoci', 'podman'] as const;
+export const PULL_CONTENDERS = ['podns', 'podns CLI', 'skopeo+umoci', 'podman'] as const;
 export type PullContender = (typeof PULL_CONTENDERS)[number];
 
 export interface ImageEnv {
@@ -67,9 +69,32 @@ function workBase(): string {
   return process.env.PODNS_BENCH_DIR || '/var/tmp';
 }
 
+const WORK_PREFIX = 'podns-bench-image-';
+
+/** What an interrupted run (^C, kill) left in the work base: directories named after a pid that is gone. */
+function removeDeadWorkDirs(log: (s: string) => void): void {
+  for (const e of readdirSync(workBase())) {
+    const m = new RegExp(`^${WORK_PREFIX}(\\d+)-`).exec(e);
+    if (m === null || alive(Number(m[1]))) continue;
+    const dir = path.join(workBase(), e);
+    removeTree(dir);
+    log(`image: removed ${dir}, left by an interrupted run`);
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /** Starts the registry, writes the image and pushes it. */
 export async function setupImageEnv(log: (s: string) => void, randomBytes = BIG_IMAGE_RANDOM_BYTES): Promise<ImageEnv> {
-  const work = mkdtempSync(path.join(workBase(), 'podns-bench-image-'));
+  removeDeadWorkDirs(log);
+  const work = mkdtempSync(path.join(workBase(), `${WORK_PREFIX}${process.pid}-`));
   let registry: RunningRegistry | undefined;
   try {
     const t0 = process.hrtime.bigint();
@@ -146,6 +171,13 @@ async function pullPodns(env: ImageEnv, dir: string, t: PullTimes): Promise<numb
   return r.ms;
 }
 
+/** `podns image pull -q`, the command a user types (bin/podns.cjs: the bundled CLI). */
+async function pullCli(env: ImageEnv, dir: string): Promise<number> {
+  const r = await timed([process.execPath, path.join(packageRoot, 'bin', 'podns.cjs'), 'image', 'pull', '--store', path.join(dir, 'store'), '-q', env.ref]);
+  if (!/^sha256:[0-9a-f]{64}$/.test(r.stdout.trim())) throw new Error(`podns image pull printed "${r.stdout.trim().slice(0, 200)}", not the digest`);
+  return r.ms;
+}
+
 async function pullSkopeo(env: ImageEnv, dir: string, t: PullTimes): Promise<number> {
   // skopeo's big blobs go through TMPDIR: the iteration's own directory
   const e = { ...process.env, TMPDIR: dir };
@@ -172,12 +204,12 @@ async function pullPodman(env: ImageEnv, dir: string): Promise<number> {
 /** N iterations (after WARMUP unrecorded ones), each contender once per iteration, in a rotating order. */
 export async function measurePull(env: ImageEnv, n: number, warmup: number, log: (s: string) => void): Promise<PullTimes> {
   const t: PullTimes = {
-    total: { podns: [], 'skopeo+umoci': [], podman: [] }, podnsCall: [], skopeoCopy: [], umociUnpack: [], podnsRssBeforeKiB: [], podnsHwmKiB: [],
+    total: { podns: [], 'podns CLI': [], 'skopeo+umoci': [], podman: [] }, podnsCall: [], skopeoCopy: [], umociUnpack: [], podnsRssBeforeKiB: [], podnsHwmKiB: [],
   };
   const who = PULL_CONTENDERS.filter((c) => c !== 'podman' || env.podmanSkipped === undefined);
   for (let i = 0; i < warmup + n; i++) {
     const order = who.map((_, k) => who[(i + k) % who.length]!);
-    const scratch: PullTimes = { ...t, total: { podns: [], 'skopeo+umoci': [], podman: [] }, podnsCall: [], skopeoCopy: [], umociUnpack: [], podnsRssBeforeKiB: [], podnsHwmKiB: [] };
+    const scratch: PullTimes = { ...t, total: { podns: [], 'podns CLI': [], 'skopeo+umoci': [], podman: [] }, podnsCall: [], skopeoCopy: [], umociUnpack: [], podnsRssBeforeKiB: [], podnsHwmKiB: [] };
     const into = i < warmup ? scratch : t;
     const took: string[] = [];
     for (const c of order) {
@@ -185,7 +217,7 @@ export async function measurePull(env: ImageEnv, n: number, warmup: number, log:
       mkdirSync(dir);
       syncWork(env.work);
       try {
-        const ms = c === 'podns' ? await pullPodns(env, dir, into) : c === 'skopeo+umoci' ? await pullSkopeo(env, dir, into) : await pullPodman(env, dir);
+        const ms = c === 'podns' ? await pullPodns(env, dir, into) : c === 'podns CLI' ? await pullCli(env, dir) : c === 'skopeo+umoci' ? await pullSkopeo(env, dir, into) : await pullPodman(env, dir);
         into.total[c].push(ms);
         took.push(`${c} ${(ms / 1000).toFixed(2)} s`);
       } finally {
@@ -198,16 +230,15 @@ export async function measurePull(env: ImageEnv, n: number, warmup: number, log:
   return t;
 }
 
-/** podns (whole process) against the fastest baseline, by medians. */
-export function pullVerdict(t: PullTimes): { fastest: PullContender; ratio: number; line: string } {
+/** podns (the library's worker process, or the CLI) against the fastest baseline, by medians. */
+export function pullVerdict(t: PullTimes, who: 'podns' | 'podns CLI' = 'podns'): { fastest: PullContender; ratio: number; line: string } {
   const med = (xs: number[]) => median(xs);
   const bases = (['skopeo+umoci', 'podman'] as const).filter((c) => t.total[c].length > 0);
   const fastest = bases.reduce((a, b) => (med(t.total[b]) < med(t.total[a]) ? b : a));
-  const p = med(t.total.podns);
   const spread = (xs: number[]) => `${fmtMs(med(xs))} (${fmtMs(Math.min(...xs))}-${fmtMs(Math.max(...xs))})`;
   return {
-    fastest, ratio: p / med(t.total[fastest]),
-    line: `podns ${spread(t.total.podns)} (its pull call ${spread(t.podnsCall)}); ` +
+    fastest, ratio: med(t.total[who]) / med(t.total[fastest]),
+    line: `podns ${spread(t.total.podns)} (its pull call ${spread(t.podnsCall)}); podns CLI ${spread(t.total['podns CLI'])}; ` +
       bases.map((b) => `${b} ${spread(t.total[b])}`).join('; ') + `; median (min-max), n ${t.total.podns.length}`,
   };
 }

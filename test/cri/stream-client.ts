@@ -76,6 +76,8 @@ export function collect(s: NodeJS.ReadableStream | null | undefined): Promise<st
   });
 }
 
+const SESSION_LIMIT_MS = 20_000;
+
 export interface ExecResult {
   stdout: string;
   stderr: string;
@@ -118,9 +120,16 @@ export async function spdyExec(url: string, o: SpdyExecOptions = {}): Promise<Ex
     if (o.stdin !== undefined) stdin.end(o.stdin);
     else void o.stdinLater!().then((text) => stdin.end(text));
   }
-  const [out, err, status] = await Promise.all([stdoutText, stderrText, errorText]);
-  conn.destroy();
-  return { stdout: out, stderr: err, error: status, protocol };
+  // a session that never ends fails the test instead of hanging the file
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<never>((_res, rej) => { timer = setTimeout(() => { conn.destroy(); rej(new Error(`the session did not end within ${SESSION_LIMIT_MS} ms`)); }, SESSION_LIMIT_MS); });
+  try {
+    const [out, err, status] = await Promise.race([Promise.all([stdoutText, stderrText, errorText]), limit]);
+    return { stdout: out, stderr: err, error: status, protocol };
+  } finally {
+    clearTimeout(timer);
+    conn.destroy();
+  }
 }
 
 /** A port-forward session over SPDY: one connection per call of forward(). */

@@ -1,5 +1,6 @@
 // The streaming server against a real Kubernetes client: kubectl (client-go's remotecommand and
-// portforward, Go's spdystream and its zlib header compression, the v5 WebSocket executor). kubectl talks
+// portforward, Go's spdystream and its zlib header compression, the v5 WebSocket executor), against podns's
+// CRI and containerd's (test/cri/endpoint.ts). kubectl talks
 // to an API server; the test plays a minimal one on 127.0.0.1 (discovery, the pod object) that does what
 // the API server and kubelet do for exec/port-forward: call the CRI's Exec/PortForward and proxy the
 // upgraded connection to the URL it answers. Skipped where kubectl is not installed.
@@ -7,36 +8,28 @@
 // marker: spdy-headers.ts.)
 import test from 'ava';
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { serveCri, type CriServer } from '../../src/cri/index.js';
-import { busyboxAvailable } from '../helpers/busybox.js';
-import { privilegedSerial, skipReason } from '../helpers/root.js';
-import type { TestEnv } from '../pod/env.js';
-import { criClient, type CriClient, type Msg } from './client.js';
-import { containerConfig, criEnv, sandboxConfig } from './env.js';
+import type { Msg } from './client.js';
+import { criSuite, type CriEndpoint, type CriImpl } from './endpoint.js';
 
 const KUBECTL = ['/usr/bin/kubectl', '/usr/local/bin/kubectl'].find((p) => existsSync(p));
 
-let e: TestEnv & { logDir: string; work: string };
-let server: CriServer;
-let c: CriClient;
-let api: Server;
-let kubeconfig: string;
-let sandbox: string;
-const containers: Record<string, string> = {};
-const apiSockets = new Set<Socket>();
+const criTest = criSuite({ tag: 'skubectl', octet: 244 });
+
+interface Fixture { api: Server; sockets: Set<Socket>; kubeconfig: string; home: string; ep: CriEndpoint; sandbox: string; containers: Record<string, string> }
+const fixtures = new Map<string, Fixture>();
 
 function json(res: { writeHead: (s: number, h: Record<string, string>) => void; end: (b: string) => void }, status: number, body: unknown): void {
   res.writeHead(status, { 'Content-Type': 'application/json' });
   res.end(JSON.stringify(body));
 }
 
-const POD = (name: string): Msg => ({
+const POD = (name: string, containers: Record<string, string>): Msg => ({
   kind: 'Pod', apiVersion: 'v1',
   metadata: { name, namespace: 'default', uid: 'u-1' },
   spec: { containers: Object.keys(containers).map((n) => ({ name: n, image: 'busybox' })) },
@@ -54,14 +47,16 @@ const RESOURCES = {
 };
 
 /** What the API server + kubelet do: the CRI RPC for the session, then a proxy to the URL it gave. */
-async function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+async function proxyUpgrade(f: Fixture, req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
   socket.on('error', () => undefined);
   const u = new URL(req.url ?? '/', 'http://x');
   const m = /^\/api\/v1\/namespaces\/default\/pods\/[a-z0-9-]+\/(exec|attach|portforward)$/.exec(u.pathname);
   if (m === null) return void socket.destroy();
   const q = u.searchParams;
   const flag = (k: string): boolean => q.get(k) === 'true' || q.get(k) === '1';
-  const id = containers[q.get('container') ?? 'sleeper'] ?? '';
+  const id = f.containers[q.get('container') ?? 'sleeper'] ?? '';
+  const c = f.ep;
+  const sandbox = f.sandbox;
   let url: string;
   if (m[1] === 'exec') url = (await c.rt('Exec', { container_id: id, cmd: q.getAll('command'), stdin: flag('stdin'), stdout: flag('stdout'), stderr: flag('stderr'), tty: flag('tty') })).url;
   else if (m[1] === 'attach') url = (await c.rt('Attach', { container_id: id, stdin: flag('stdin'), stdout: flag('stdout'), stderr: flag('stderr'), tty: flag('tty') })).url;
@@ -77,9 +72,9 @@ async function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer):
   up.pipe(socket);
 }
 
-function kubectl(args: string[], env: Record<string, string> = {}, stdin?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+function kubectl(f: Fixture, args: string[], env: Record<string, string> = {}, stdin?: string): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((res) => {
-    const p = execFile(KUBECTL!, ['--kubeconfig', kubeconfig, ...args], { env: { ...process.env, HOME: e.work, ...env }, timeout: 60_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+    const p = execFile(KUBECTL!, ['--kubeconfig', f.kubeconfig, ...args], { env: { ...process.env, HOME: f.home, ...env }, timeout: 60_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
       res({ code: err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1, stdout, stderr });
     });
     if (stdin !== undefined) p.stdin?.end(stdin);
@@ -87,67 +82,72 @@ function kubectl(args: string[], env: Record<string, string> = {}, stdin?: strin
   });
 }
 
-test.before(async () => {
-  if (skipReason() !== undefined || !busyboxAvailable() || KUBECTL === undefined) return;
-  e = await criEnv('skubectl', 244);
-  server = await serveCri({ root: e.root, store: e.store, bridge: e.bridge, subnet: e.subnet, listen: `unix://${join(e.work, 'cri.sock')}`, log: () => undefined });
-  c = criClient(server.socket);
-  const sbCfg = sandboxConfig('kpod', { log_directory: e.logDir });
-  sandbox = (await c.rt('RunPodSandbox', { config: sbCfg })).pod_sandbox_id;
+/** Per endpoint: a sandbox with a sleeper and an echo server, and the API server kubectl talks to. */
+async function fixture(ep: CriEndpoint): Promise<Fixture> {
+  const have = fixtures.get(ep.kind);
+  if (have !== undefined) return have;
+  const sbCfg = ep.sandboxConfig('kpod', { log_directory: ep.work });
+  const sandbox = (await ep.rt('RunPodSandbox', { config: sbCfg })).pod_sandbox_id;
+  const containers: Record<string, string> = {};
   for (const [name, cmd] of [['sleeper', ['sleep', '3600']], ['echo', ['nc', '-ll', '-p', '7007', '-e', '/bin/cat']]] as const) {
-    const { container_id } = await c.rt('CreateContainer', { pod_sandbox_id: sandbox, config: containerConfig(name, [...cmd], { log_path: `${name}.log` }), sandbox_config: sbCfg });
-    await c.rt('StartContainer', { container_id });
+    const { container_id } = await ep.rt('CreateContainer', { pod_sandbox_id: sandbox, config: ep.containerConfig(name, [...cmd], { log_path: `${name}.log` }), sandbox_config: sbCfg });
+    await ep.rt('StartContainer', { container_id });
     containers[name] = container_id;
   }
-  api = createServer((req, res) => {
+  const api = createServer((req, res) => {
     const path = (req.url ?? '').split('?')[0];
     if (path === '/api') return json(res, 200, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [] });
     if (path === '/apis') return json(res, 200, { kind: 'APIGroupList', apiVersion: 'v1', groups: [] });
     if (path === '/api/v1') return json(res, 200, RESOURCES);
     const m = /^\/api\/v1\/namespaces\/default\/pods\/([a-z0-9-]+)$/.exec(path ?? '');
-    if (m !== null && req.method === 'GET') return json(res, 200, POD(m[1]!));
+    if (m !== null && req.method === 'GET') return json(res, 200, POD(m[1]!, containers));
     json(res, 404, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'NotFound', code: 404, message: `${path} not found` });
   });
-  api.on('connection', (sock: Socket) => { apiSockets.add(sock); sock.once('close', () => apiSockets.delete(sock)); });
-  api.on('upgrade', (req, socket, head) => { void proxyUpgrade(req, socket, head).catch(() => socket.destroy()); });
+  const home = join(ep.work, `kubectl-${ep.kind}`);
+  mkdirSync(home, { recursive: true });
+  const f: Fixture = { api, sockets: new Set(), kubeconfig: join(home, 'kubeconfig'), home, ep, sandbox, containers };
+  api.on('connection', (sock: Socket) => { f.sockets.add(sock); sock.once('close', () => f.sockets.delete(sock)); });
+  api.on('upgrade', (req, socket, head) => { void proxyUpgrade(f, req, socket, head).catch(() => socket.destroy()); });
   await new Promise<void>((res) => api.listen(0, '127.0.0.1', res));
-  kubeconfig = join(e.work, 'kubeconfig');
-  writeFileSync(kubeconfig, JSON.stringify({
+  writeFileSync(f.kubeconfig, JSON.stringify({
     apiVersion: 'v1', kind: 'Config', 'current-context': 'podns',
     clusters: [{ name: 'podns', cluster: { server: `http://127.0.0.1:${(api.address() as AddressInfo).port}` } }],
     users: [{ name: 'podns', user: {} }],
     contexts: [{ name: 'podns', context: { cluster: 'podns', user: 'podns', namespace: 'default' } }],
   }));
-});
+  fixtures.set(ep.kind, f);
+  return f;
+}
 
 test.after.always(async () => {
-  // upgraded connections are the test's own proxies: the server does not track them
-  for (const sock of apiSockets) sock.destroy();
-  await new Promise<void>((res) => (api ? api.close(() => res()) : res()));
-  c?.close();
-  await server?.close();
-  if (e) await e.cleanup();
+  for (const f of fixtures.values()) {
+    // upgraded connections are the test's own proxies: the server does not track them
+    for (const sock of f.sockets) sock.destroy();
+    await new Promise<void>((res) => f.api.close(() => res()));
+  }
 });
 
-const maybe = KUBECTL === undefined ? (title: string) => test.skip(`${title} [kubectl not installed]`, () => undefined) : (title: string, fn: Parameters<typeof privilegedSerial>[1]) => privilegedSerial(title, fn);
+const maybe = KUBECTL === undefined ? (title: string) => test.skip(`${title} [kubectl not installed]`, () => undefined) : (title: string, fn: CriImpl) => criTest(title, fn);
 
 for (const [transport, env] of [['WebSocket (v5.channel.k8s.io)', { KUBECTL_REMOTE_COMMAND_WEBSOCKETS: 'true' }], ['SPDY (v4.channel.k8s.io)', { KUBECTL_REMOTE_COMMAND_WEBSOCKETS: 'false' }]] as const) {
-  maybe(`kubectl exec over ${transport}: output, stdin, and the exit code of the command`, async (t) => {
-    const r = await kubectl(['exec', 'kpod', '-c', 'sleeper', '--', 'sh', '-c', 'echo out; echo err >&2; exit 7'], env);
+  maybe(`kubectl exec over ${transport}: output, stdin, and the exit code of the command`, async (t, ep) => {
+    const f = await fixture(ep);
+    const r = await kubectl(f, ['exec', 'kpod', '-c', 'sleeper', '--', 'sh', '-c', 'echo out; echo err >&2; exit 7'], env);
     t.is(r.stdout, 'out\n', r.stderr);
     t.regex(r.stderr, /err\n/);
     t.is(r.code, 7, r.stderr);
     // 1 MiB through stdin and back: more than any SPDY window, both ways
     const big = `${'0123456789abcdef'.repeat(65_536)}\n`;
-    const cat = await kubectl(['exec', '-i', 'kpod', '-c', 'sleeper', '--', 'sh', '-c', 'cat; echo end'], env, `piped through\n${big}`);
+    const cat = await kubectl(f, ['exec', '-i', 'kpod', '-c', 'sleeper', '--', 'sh', '-c', 'cat; echo end'], env, `piped through\n${big}`);
     t.is(cat.stdout.length, `piped through\n${big}end\n`.length, cat.stderr);
     t.true(cat.stdout === `piped through\n${big}end\n`);
     t.is(cat.code, 0);
   });
 }
 
-maybe('kubectl port-forward over SPDY: a local port reaches 127.0.0.1:7007 in the pod', async (t) => {
-  const pf = spawn(KUBECTL!, ['--kubeconfig', kubeconfig, 'port-forward', 'pod/kpod', '--address', '127.0.0.1', ':7007'], { env: { ...process.env, HOME: e.work, KUBECTL_PORT_FORWARD_WEBSOCKETS: 'false' }, stdio: ['ignore', 'pipe', 'pipe'] });
+maybe('kubectl port-forward over SPDY: a local port reaches 127.0.0.1:7007 in the pod', async (t, ep) => {
+  const f = await fixture(ep);
+  const pf = spawn(KUBECTL!, ['--kubeconfig', f.kubeconfig, 'port-forward', 'pod/kpod', '--address', '127.0.0.1', ':7007'], { env: { ...process.env, HOME: f.home, KUBECTL_PORT_FORWARD_WEBSOCKETS: 'false' }, stdio: ['ignore', 'pipe', 'pipe'] });
   try {
     let out = '';
     pf.stdout.on('data', (b: Buffer) => { out += b.toString(); });

@@ -60,7 +60,8 @@ export function exitCodeStatus(code: number, argv: readonly string[]): Status {
   return {
     metadata: {},
     status: 'Failure',
-    message: `command terminated with non-zero exit code: error executing command ${JSON.stringify(argv)}, exit code ${code}`,
+    // the words of containerd's (kubelet's streaming library): the command as Go's %v prints a []string
+    message: `command terminated with non-zero exit code: error executing command [${argv.join(' ')}], exit code ${code}`,
     reason: 'NonZeroExitCode',
     details: { causes: [{ reason: 'ExitCode', message: String(code) }] },
   };
