@@ -104,7 +104,7 @@ async function pullCmd(argv: string[]): Promise<number> {
   const quiet = p.values.quiet === true;
   const display = pullDisplay(stdout, !asJson && !quiet);
   const ac = new AbortController();
-  const onSigint = (): void => ac.abort(new PodnsError('ECANCELED', 'pull interrupted'));
+  const onSigint = (): void => ac.abort();
   process.once('SIGINT', onSigint);
   try {
     const r = await pullImage({
