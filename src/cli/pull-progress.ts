@@ -17,7 +17,10 @@ interface Row {
   startedAt?: number;
   startBytes: number;
   endedAt?: number;
-  state: 'waiting' | 'cached' | 'downloading' | 'downloaded' | 'unpacking' | 'unpacked' | 'present';
+  /** the blob: not yet, already stored, downloading, downloaded */
+  dl: 'waiting' | 'cached' | 'downloading' | 'done';
+  /** the layer: not yet, unpacking (maybe while it downloads), unpacked now, already there */
+  up: 'waiting' | 'unpacking' | 'done' | 'present';
 }
 
 /** "1.2MB/s", "ETA 3s": the rate since the layer started, and what is left at that rate. */
@@ -52,29 +55,39 @@ export class PullProgress {
     }
     if (e.type === 'blob' && e.what === 'config') return;
     const r = this.row(e.index, e.digest, e.type === 'blob' ? e.total : undefined);
-    const before = r.state;
+    let line: string | undefined;
     if (e.type === 'blob') {
-      if (e.state === 'cached') r.state = 'cached';
-      else if (e.state === 'downloading') {
+      if (e.state === 'cached') {
+        r.dl = 'cached';
+        line = `already downloaded (${humanSize(r.total)})`;
+      } else if (e.state === 'downloading') {
         if (r.startedAt === undefined) {
           r.startedAt = t;
           r.startBytes = e.bytes;
         }
         r.bytes = e.bytes;
-        r.state = 'downloading';
+        r.dl = 'downloading';
       } else {
         r.bytes = r.total;
         r.endedAt = t;
-        r.state = 'downloaded';
+        r.dl = 'done';
+        const secs = r.startedAt !== undefined ? (t - r.startedAt) / 1000 : 0;
+        line = `downloaded ${humanSize(r.total)} in ${secs.toFixed(1)}s`;
       }
-    } else {
-      r.state = e.state === 'unpacking' ? 'unpacking' : e.state === 'done' ? 'unpacked' : 'present';
+    } else if (e.state === 'unpacking') {
+      r.up = 'unpacking';
+    } else if (e.state === 'done') {
+      r.up = 'done';
+      line = 'unpacked';
+    } else if (r.up !== 'done') {
+      r.up = 'present';
+      line = 'already unpacked';
     }
     if (this.mode === 'plain') {
-      if (r.state !== before && r.state !== 'downloading' && r.state !== 'unpacking') this.line(this.plain(r));
+      if (line !== undefined) this.line(`${this.label(r)}: ${line}`);
       return;
     }
-    this.schedule(r.state !== before && r.state !== 'downloading');
+    this.schedule(line !== undefined || (e.type === 'unpack' && e.state === 'unpacking'));
   }
 
   /** The final state drawn (TTY); nothing more is drawn after it (a second call does nothing). */
@@ -89,7 +102,7 @@ export class PullProgress {
   private row(index: number, digest: string, total: number | undefined): Row {
     let r = this.rows.find((x) => x.index === index);
     if (r === undefined) {
-      r = { index, digest, total: total ?? 0, bytes: 0, startBytes: 0, state: 'waiting' };
+      r = { index, digest, total: total ?? 0, bytes: 0, startBytes: 0, dl: 'waiting', up: 'waiting' };
       this.rows.push(r);
       this.rows.sort((a, b) => a.index - b.index);
     }
@@ -113,37 +126,21 @@ export class PullProgress {
     return `layer ${r.index + 1} ${r.digest.slice(7, 19)}`;
   }
 
-  private plain(r: Row): string {
-    const l = this.label(r);
-    switch (r.state) {
-      case 'cached': return `${l}: already downloaded (${humanSize(r.total)})`;
-      case 'downloaded': {
-        const secs = r.startedAt !== undefined && r.endedAt !== undefined ? (r.endedAt - r.startedAt) / 1000 : 0;
-        return `${l}: downloaded ${humanSize(r.total)} in ${secs.toFixed(1)}s`;
-      }
-      case 'unpacked': return `${l}: unpacked`;
-      case 'present': return `${l}: already unpacked`;
-      default: return `${l}: ${r.state}`;
-    }
-  }
-
   private tty(r: Row, now: number): string {
     const l = this.label(r);
-    switch (r.state) {
-      case 'waiting': return `${l}  waiting`;
-      case 'cached': return `${l}  already downloaded`;
-      case 'present': return `${l}  already unpacked`;
-      case 'unpacking': return `${l}  unpacking`;
-      case 'unpacked': return `${l}  pull complete`;
-      case 'downloaded': return `${l}  downloaded ${humanSize(r.total)}`;
-      default: {
-        const frac = r.total > 0 ? Math.min(1, r.bytes / r.total) : 0;
-        const fill = Math.floor(frac * BAR);
-        const bar = `[${'='.repeat(Math.max(0, fill - 1))}${fill > 0 ? '>' : ''}${' '.repeat(BAR - fill)}]`;
-        const { perSec, eta: left } = rate(r, now);
-        return `${l}  ${bar} ${humanSize(r.bytes)}/${humanSize(r.total)}  ${humanSize(perSec)}/s${left !== undefined ? `  ETA ${eta(left)}` : ''}`;
-      }
+    if (r.up === 'done') return `${l}  pull complete`;
+    if (r.up === 'present') return `${l}  already unpacked`;
+    if (r.dl === 'downloading') {
+      const frac = r.total > 0 ? Math.min(1, r.bytes / r.total) : 0;
+      const fill = Math.floor(frac * BAR);
+      const bar = `[${'='.repeat(Math.max(0, fill - 1))}${fill > 0 ? '>' : ''}${' '.repeat(BAR - fill)}]`;
+      const { perSec, eta: left } = rate(r, now);
+      return `${l}  ${bar} ${humanSize(r.bytes)}/${humanSize(r.total)}  ${humanSize(perSec)}/s${left !== undefined ? `  ETA ${eta(left)}` : ''}${r.up === 'unpacking' ? '  (unpacking)' : ''}`;
     }
+    if (r.up === 'unpacking') return `${l}  unpacking`;
+    if (r.dl === 'done') return `${l}  downloaded ${humanSize(r.total)}`;
+    if (r.dl === 'cached') return `${l}  already downloaded`;
+    return `${l}  waiting`;
   }
 
   private schedule(now: boolean): void {

@@ -129,6 +129,7 @@ async function storeLayered(o: StoreLayeredOptions): Promise<{ id: string; recor
   for (const d of [o.configDigest, ...o.layers.map((l) => l.digest)]) {
     if (!o.content.has(d)) throw new PodnsError('ENOBLOB', `${what}: blob ${d} is not in the content store ${o.content.dir}; pull or load the image again`);
   }
+  const config = runtimeConfig(o.config, what);
   const chain = chainIds(o.diffIds);
   const layers = new LayerStore(o.store);
   await eachLimited(o.layers, UNPACK_PARALLELISM, o.signal, async (l, i, signal) => {
@@ -144,7 +145,6 @@ async function storeLayered(o: StoreLayeredOptions): Promise<{ id: string; recor
     });
     o.onUnpack?.({ index: i, digest: l.digest, state: r.unpacked ? 'done' : 'cached' });
   });
-  const config = runtimeConfig(o.config, what);
   const created = o.config.created !== undefined && !Number.isNaN(Date.parse(o.config.created)) ? o.config.created : new Date().toISOString();
   const old = readImage(o.store, id);
   const record: StoredImage = {

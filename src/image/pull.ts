@@ -73,6 +73,9 @@ export async function pullImage(o: ImagePullOptions): Promise<ImagePullResult> {
   const cachedDigest = known?.kind === 'layers' ? known.indexDigest ?? known.id : undefined;
   // shared: a prune waits for this pull (its blobs and layers have no record yet)
   return withStoreLock(store, 'sh', () => pullLocked(o, store, parsed, name, insecure, content, cachedDigest)).catch((err: unknown) => {
+    if (o.signal?.aborted === true) {
+      throw new PodnsError('ECANCELED', `${parsed.ref}: pull interrupted; what was downloaded is kept and the next pull resumes from it`, { cause: err });
+    }
     throw networkError(err, parsed.ref, parsed.domain);
   });
 }

@@ -175,8 +175,9 @@ export function removeImage(o: RootOption & StoreOption & { name: string; force?
   const root = resolveRoot(o.root);
   const store = resolveStore(o.store);
   const { ref, id } = mustFind(store, o.name);
-  const byId = ref === id;
   return updateNames(store, (names) => {
+    // by id, or by a digest reference no name holds ("repo@sha256:…" found by its manifest or index digest)
+    const byId = ref === id || (ref.includes('@') && !Object.hasOwn(names, ref));
     const others = Object.entries(names).filter(([k, v]) => v === id && (byId || k !== ref)).map(([k]) => k);
     if (!byId && others.length > 0) {
       delete names[ref];

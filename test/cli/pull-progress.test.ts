@@ -29,6 +29,10 @@ test('TTY: per-layer bars with bytes, rate and ETA, redrawn in place; final stat
   t.regex(last, /^\u001b\[2A\r\u001b\[J/);
   t.regex(last, /layer 1 111111111111  \[=+> +\] 1MB\/2MB  1MB\/s  ETA 1s\u001b\[K\n/);
   t.regex(last, /layer 2 222222222222  already downloaded\u001b\[K\n$/);
+  // a layer unpacked while it downloads (early unpack): the bar stays, marked
+  now += REDRAW_MS;
+  p.event({ type: 'unpack', index: 0, digest: D1, state: 'unpacking' });
+  t.regex(out.at(-1)!, /layer 1 111111111111  \[=+> +\] 1MB\/2MB  [\d.]+kB\/s  ETA \d+s  \(unpacking\)\u001b\[K\n/);
   // updates closer together than REDRAW_MS are not drawn at once
   const frames = out.length;
   now += REDRAW_MS / 2;

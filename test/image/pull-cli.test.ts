@@ -7,18 +7,20 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LayerStore } from '../../src/image/layers/store.js';
-import { MANIFEST_ACCEPT } from '../../src/image/oci.js';
+import { MANIFEST_ACCEPT, MediaType } from '../../src/image/oci.js';
+import { createHash } from 'node:crypto';
 import { readNames } from '../../src/image/records.js';
 import { createTestPod, useContainerEnv } from '../container/env.js';
 import type { TestEnv } from '../pod/env.js';
 import { skipReason } from '../helpers/root.js';
 import { makeBusyboxRootfs } from '../helpers/busybox.js';
-import { getJson, makeOciImage, makeRootfsImage, registryToolsMissing, skopeoCopy, startRegistry, type RunningRegistry } from '../helpers/registry.js';
+import { getJson, makeOciImage, makeRootfsImage, putManifest, registryToolsMissing, skopeoCopy, startRegistry, type RunningRegistry } from '../helpers/registry.js';
 
 const missing = registryToolsMissing() ?? skipReason();
 let E: TestEnv | undefined;
 let reg: RunningRegistry | undefined;
 let layout = '';
+let multiIndex = '';
 const plain = ['--dest-tls-verify=false'];
 const DIGEST = /^sha256:[a-f0-9]{64}$/;
 
@@ -35,6 +37,22 @@ useContainerEnv('pullcli', 152, async (env, work) => {
   await skopeoCopy(`oci:${layout}:latest`, `docker://${reg.host}/t/busybox:latest`, plain);
   await skopeoCopy(`oci:${layout}:second`, `docker://${reg.host}/t/second:v1`, plain);
   await skopeoCopy(`oci:${layout}:latest`, `docker://${reg.host}/t/moving:latest`, plain);
+  // a multi-platform index: this host's image and an arm64 one (its config says so)
+  const arm = await makeOciImage(join(work, 'arm'), { arch: 'arm64', files: { '/etc/hello': 'arm\n' } });
+  await skopeoCopy(`oci:${arm.layout}:latest`, `docker://${reg.host}/t/multi:arm64`, plain);
+  await skopeoCopy(`oci:${layout}:latest`, `docker://${reg.host}/t/multi:host`, plain);
+  const a = await getJson(reg.host, '/v2/t/multi/manifests/host', MediaType.ociManifest);
+  const b = await getJson(reg.host, '/v2/t/multi/manifests/arm64', MediaType.ociManifest);
+  const hostArch = process.arch === 'arm64' ? 'arm64' : 'amd64';
+  const sha = (x: Buffer): string => `sha256:${createHash('sha256').update(x).digest('hex')}`;
+  const index = Buffer.from(JSON.stringify({
+    schemaVersion: 2, mediaType: MediaType.ociIndex,
+    manifests: [
+      { mediaType: MediaType.ociManifest, digest: sha(b.body), size: b.body.length, platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } },
+      ...(hostArch === 'amd64' ? [{ mediaType: MediaType.ociManifest, digest: sha(a.body), size: a.body.length, platform: { os: 'linux', architecture: 'amd64' } }] : []),
+    ],
+  }));
+  multiIndex = await putManifest(reg.host, 't/multi', 'latest', index, MediaType.ociIndex);
   // images with a USER: by name (from the image's /etc/passwd), numeric, and one the image does not know
   const rootfs = makeBusyboxRootfs(join(work, 'user-rootfs'), { files: { 'etc/group': 'root:x:0:\nnogroup:x:65534:\nstaff:x:50:\n' } });
   for (const [tag, user] of [['named', 'nobody'], ['withgroup', 'nobody:staff'], ['numeric', '1234:5678'], ['ghost', 'ghost']] as const) {
@@ -276,6 +294,46 @@ serial('the image\'s USER: a name from its /etc/passwd (and /etc/group), numeric
   t.regex(ghost.stderr.trimEnd().split('\n').at(-1)!, /^podns run: image "127\.0\.0\.1:\d+\/t\/user:ghost": the image's user "ghost" is not in its \/etc\/passwd; give a numeric user \(--user UID\[:GID\] \/ runAsUser\)$/);
   t.false(existsSync(join(e.root, 'pods', 'users', 'containers', 'ghost')), 'nothing made');
   t.is((await e.cli(['delete', '--grace', '0', 'users'])).exitCode, 0);
+});
+
+serial('--platform picks from a multi-platform index; the digest printed is the index\'s; a missing platform lists those there', async (t, e, r) => {
+  const arm = await e.cli(['image', 'pull', '--platform', 'linux/arm64', `${r.host}/t/multi:latest`]);
+  t.is(arm.exitCode, 0, arm.stderr);
+  t.is(arm.stdout.trimEnd().split('\n').at(-1), `Digest: ${multiIndex}`);
+  t.regex(arm.stdout, /\(1\.\d+MB, linux\/arm64(\/v8)?\)/);
+  const rec = (JSON.parse((await e.cli(['image', 'inspect', `${r.host}/t/multi:latest`])).stdout) as Array<{ id: string; indexDigest: string; platform: string }>)[0]!;
+  t.is(rec.indexDigest, multiIndex);
+  t.not(rec.id, multiIndex);
+  t.regex(rec.platform, /^linux\/arm64/);
+  const ls = await e.cli(['image', 'ls']);
+  t.regex(ls.stdout, new RegExp(`\\n${r.host}/t/multi\\s+latest\\s+sha256:${multiIndex.slice(7, 19)}\\s`), 'DIGEST is what pull printed');
+  const none = await e.cli(['image', 'pull', '--platform', 'linux/s390x', `${r.host}/t/multi:latest`]);
+  t.is(none.exitCode, 1);
+  t.is(none.stderr.trimEnd().split('\n').length, 1, none.stderr);
+  t.regex(none.stderr, /linux\/s390x/);
+  t.regex(none.stderr, /linux\/arm64/, 'the platforms there are listed');
+  const bad = await e.cli(['image', 'pull', '--platform', 'linux', `${r.host}/t/multi:latest`]);
+  t.not(bad.exitCode, 0);
+  t.is(bad.stderr.trimEnd().split('\n').length, 1, bad.stderr);
+  // rm by a digest reference no name holds (the index digest): the image goes, with its names
+  const rm = await e.cli(['image', 'rm', `${r.host}/t/multi@${multiIndex}`]);
+  t.is(rm.exitCode, 0, rm.stderr);
+  t.regex(rm.stdout, /^Deleted: /);
+  t.false(Object.hasOwn(readNames(e.store), `${r.host}/t/multi:latest`));
+  t.is((await e.cli(['image', 'inspect', rec.id])).exitCode, 1);
+});
+
+serial('--insecure-registry and PODNS_INSECURE_REGISTRIES: a bad host is one usage line, nothing made', async (t, e, r) => {
+  const before = readdirSync(e.store).sort();
+  const flag = await e.cli(['image', 'pull', '--insecure-registry', 'bad host!', `${r.host}/t/busybox:v1`]);
+  t.is(flag.exitCode, 2);
+  t.is(flag.stderr.trimEnd(), 'podns image: insecure registry "bad host!" is not a host or host:port (e.g. registry.local:5000)');
+  const env = await e.cli(['image', 'pull', `${r.host}/t/busybox:v1`], { PODNS_INSECURE_REGISTRIES: 'ok.example:5000, x/y' });
+  t.is(env.exitCode, 2);
+  t.regex(env.stderr, /insecure registry "x\/y" is not a host or host:port/);
+  t.deepEqual(readdirSync(e.store).sort(), before);
+  const ok = await e.cli(['image', 'pull', '-q', '--insecure-registry', r.host, '--insecure-registry', 'registry.local:5000', `${r.host}/t/busybox:v1`]);
+  t.is(ok.exitCode, 0, ok.stderr);
 });
 
 serial('gc removes a dead pull\'s partial download', async (t, e) => {

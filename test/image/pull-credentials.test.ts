@@ -2,6 +2,7 @@
 // password, or a registry token sent as it is. Against the Node fake registry on loopback (its token server
 // needs alice's password).
 import test from 'ava';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -82,4 +83,44 @@ test('unusable explicit credentials: one usage line before any request', async (
   const r = await pullImage({ ref: `${f.host}/p/q:v1`, store: d, env: { HOME: d }, credentials: { username: 'alice', password: 's3cret' } });
   t.is(readNames(d)[`${f.host}/p/q:v1`], r.id);
   t.is(readFileSync(join(new LayerStore(d).get(r.record.layers![0]!.chainId)!.dir, 'hello'), 'utf8'), 'hi\n');
+});
+
+(skipReason() === undefined ? test : test.skip)('an interrupted pull: ECANCELED as one line, no record, no name; the next pull completes from what was kept', async (t) => {
+  const f = await fake(t, {});
+  // 8 MiB of random data: several chunks, so the pull is mid-blob when it is aborted
+  const big = tarBuffer([{ name: 'big', data: randomBytes(8 << 20) }]);
+  f.addImage('p/big', 'v1', { layers: [tarBuffer([{ name: 'small', data: 's' }]), big] });
+  const d = tmp(t);
+  const ac = new AbortController();
+  const err = await t.throwsAsync(pullImage({
+    ref: `${f.host}/p/big:v1`, store: d, signal: ac.signal,
+    onProgress: (e) => {
+      if (e.type === 'blob' && e.what === 'layer' && e.index === 1 && e.state === 'downloading' && e.bytes > 0) ac.abort();
+    },
+  }), { instanceOf: PodnsError });
+  t.is(err!.code, 'ECANCELED');
+  t.regex(err!.message, /^127\.0\.0\.1:\d+\/p\/big:v1: pull interrupted; what was downloaded is kept and the next pull resumes from it$/);
+  t.deepEqual(readNames(d), {});
+  t.true([...new ContentStore(d).partials().values()].some((n) => n > 0), 'the part downloaded is kept');
+  const r = await pullImage({ ref: `${f.host}/p/big:v1`, store: d });
+  t.is(readNames(d)[`${f.host}/p/big:v1`], r.id);
+  t.true(f.requests.some((q) => /^bytes=[1-9]\d*-$/.test(String(q.headers.range ?? ''))), 'resumed with Range');
+});
+
+(skipReason() === undefined ? test : test.skip)('an abort just as a small blob completes: ECANCELED, no uncaught error from the request\'s socket', async (t) => {
+  const f = await fake(t, {});
+  f.addImage('p/two', 'v1', { layers: [tarBuffer([{ name: 'small', data: 's' }]), tarBuffer([{ name: 'big', data: randomBytes(4 << 20) }])] });
+  const d = tmp(t);
+  for (let i = 0; i < 3; i++) {
+    const ac = new AbortController();
+    const err = await t.throwsAsync(pullImage({
+      ref: `${f.host}/p/two:v1`, store: join(d, String(i)), signal: ac.signal,
+      onProgress: (e) => {
+        if (e.type === 'blob' && e.what === 'layer' && e.state === 'downloading' && e.bytes > 0) ac.abort();
+      },
+    }), { instanceOf: PodnsError });
+    t.is(err!.code, 'ECANCELED');
+  }
+  // an uncaught exception would have ended this test file before this point
+  await new Promise((r) => setTimeout(r, 200));
 });

@@ -10,6 +10,7 @@ import { pullDisplay } from '../pull-progress.js';
 import { pullImage } from '../../image/pull.js';
 import { pruneImages, storeUsage } from '../../image/usage.js';
 import { humanAgo, humanSize, shortId } from '../format.js';
+import { loadCmd, loadHelp, loadUsage, saveCmd } from './image-archive.js';
 
 const usage = `Usage:
   podns image pull REF [--platform OS/ARCH[/VARIANT]] [--insecure-registry HOST]... [--authfile FILE] [-q] [-o json]
@@ -19,6 +20,7 @@ const usage = `Usage:
   podns image inspect NAME
   podns image du [-o json]
   podns image prune [--all]
+${loadUsage}
 
 Images live in the image store (--store DIR, PODNS_STORE, default /var/lib/podns).
 pull fetches an image from its registry (OCI distribution API) and unpacks its layers once each:
@@ -41,6 +43,7 @@ rm refuses to remove an image a container uses; --force removes the name and kee
 no container uses it. du shows the store's disk usage per part (each file once); prune removes the
 images no name points at and no container uses (--all: every image no container uses) and the work
 directories of dead processes.
+${loadHelp}
 
 Example:
   docker export $(docker create nginx) > nginx.tar
@@ -101,7 +104,7 @@ async function pullCmd(argv: string[]): Promise<number> {
   const quiet = p.values.quiet === true;
   const display = pullDisplay(stdout, !asJson && !quiet);
   const ac = new AbortController();
-  const onSigint = (): void => ac.abort(new PodnsError('ECANCELED', 'pull interrupted'));
+  const onSigint = (): void => ac.abort();
   process.once('SIGINT', onSigint);
   try {
     const r = await pullImage({
@@ -202,6 +205,7 @@ async function pruneCmd(argv: string[]): Promise<number> {
 
 const subcommands: Record<string, (argv: string[]) => Promise<number>> = {
   pull: pullCmd, import: importCmd, ls: lsCmd, list: lsCmd, rm: rmCmd, remove: rmCmd, inspect: inspectCmd, du: duCmd, prune: pruneCmd,
+  load: loadCmd, save: saveCmd,
 };
 
 export const commands: Command[] = [
@@ -215,7 +219,7 @@ export const commands: Command[] = [
       // `podns images` is `podns image ls`, as with docker.
       if (sub === undefined || sub.startsWith('-')) return lsCmd(argv);
       const fn = subcommands[sub];
-      if (!fn) throw new PodnsError('EUSAGE', `podns image: unknown subcommand "${sub}"; use pull, import, ls, rm, inspect, du or prune`);
+      if (!fn) throw new PodnsError('EUSAGE', `podns image: unknown subcommand "${sub}"; use pull, import, ls, rm, inspect, du, prune, load or save`);
       if (rest[0] === '--help' || rest[0] === '-h') {
         stdout.write(usage);
         return 0;

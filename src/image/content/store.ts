@@ -188,6 +188,40 @@ export class ContentStore {
     }
   }
 
+  /**
+   * Streams a blob whose digest is not known beforehand (a layer.tar of a docker save archive) into the store:
+   * written to an ingest file, hashed on the way, fsynced, then renamed to the digest it hashed to. MAXBYTES caps
+   * it. Returns its digest and size; the caller compares them with what it expected.
+   */
+  async ingestStream(input: AsyncIterable<Buffer>, maxBytes = Number.MAX_SAFE_INTEGER): Promise<{ digest: string; size: number }> {
+    mkdirSync(join(this.dir, 'ingest'), { recursive: true, mode: DIR_MODE });
+    const tmp = join(this.dir, 'ingest', `put-${process.pid}-stream-${Math.random().toString(36).slice(2, 10)}`);
+    const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, FILE_MODE);
+    let done = false;
+    try {
+      const h = digester('sha256');
+      let pos = 0;
+      for await (const chunk of input) {
+        if (pos + chunk.length > maxBytes) throw new PodnsError('EBADBLOB', `a blob of more than ${maxBytes} bytes; refused`);
+        writeAll(fd, chunk, pos);
+        h.update(chunk);
+        pos += chunk.length;
+      }
+      const d = parseDigest(h.digest());
+      if (!this.has(d.value)) {
+        this.ensureDirs(d);
+        fsyncSync(fd);
+        renameSync(tmp, this.blobPath(d));
+        fsyncDir(join(this.dir, 'blobs', d.algorithm));
+        done = true;
+      }
+      return { digest: d.value, size: pos };
+    } finally {
+      closeSync(fd);
+      if (!done) rmSync(tmp, { force: true });
+    }
+  }
+
   /** Stores a small blob (a manifest, a config) from memory; returns its digest. */
   put(buf: Buffer, expectDigest?: string): string {
     const want = expectDigest !== undefined ? parseDigest(expectDigest) : undefined;

@@ -56,7 +56,7 @@ export interface AppliedLayer {
 }
 
 /** Chunks of `input` with its first MAGIC_LEN bytes read ahead: the head, then the rest. */
-async function peek(input: Readable): Promise<{ head: Buffer; rest: Readable }> {
+export async function peek(input: Readable): Promise<{ head: Buffer; rest: Readable }> {
   const it = input[Symbol.asyncIterator]() as AsyncIterator<Buffer | string>;
   const parts: Buffer[] = [];
   let len = 0;
@@ -84,7 +84,7 @@ async function peek(input: Readable): Promise<{ head: Buffer; rest: Readable }> 
   return { head, rest: Readable.from(all(), { objectMode: false }) };
 }
 
-interface Decompressor {
+export interface Decompressor {
   out: Readable;
   /** resolves once the decompressor is done; rejects (PodnsError) when the blob could not be decompressed */
   done: Promise<void>;
@@ -129,7 +129,7 @@ function zstdProgram(source: Readable): Decompressor {
   return { out: child.stdout!, done, kill: () => { source.destroy(); child.kill('SIGKILL'); } };
 }
 
-function decompressor(kind: LayerCompression, source: Readable): Decompressor {
+export function decompressor(kind: LayerCompression, source: Readable): Decompressor {
   if (kind === 'none') {
     const done = new Promise<void>((resolve, reject) => {
       source.on('end', resolve);

@@ -202,6 +202,14 @@ export class Transport {
         req.destroy(errnoError('ETIMEDOUT', 'request', `no data for ${this.timeoutMs / 1000} s`, url.host));
       });
       req.on('error', (err) => reject(tlsHint(err, url)));
+      // An abort after the response began destroys the socket with the AbortError while Node's http client no
+      // longer listens on it: without a listener that is an uncaught exception (the whole process, a CRI server
+      // too). The request and its body stream still see the error through their own listeners.
+      req.on('socket', (s) => {
+        if (guardedSockets.has(s)) return;
+        guardedSockets.add(s);
+        s.on('error', () => {});
+      });
       req.on('response', (res) => {
         // the socket timeout keeps running while the body is read; a stall mid-body fails the stream
         resolve(res);
@@ -216,6 +224,9 @@ export class Transport {
     this.agents.clear();
   }
 }
+
+/** Sockets that have the listener of once() (keep-alive sockets serve many requests: one listener each). */
+const guardedSockets = new WeakSet<object>();
 
 /** Certificate errors get the fix in their line. */
 function tlsHint(err: Error, url: URL): Error {
