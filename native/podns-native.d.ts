@@ -168,6 +168,11 @@ export function nlOpen(protocol: number, netnsFd?: number): number;
 export function nsCreate(flags: number, hostname?: string | null, netlinkProtocol?: number | null, netSysctls?: Record<string, string>): { net?: number; ipc?: number; uts?: number; nl?: number };
 export function nlSend(fd: number, msg: Buffer): void;
 /**
+ * nlSend on a libuv pool thread: settles once the kernel has run the request (a link delete waits there for
+ * RCU grace periods); its answer is then in the socket for nlRecv. Use a socket no one else reads meanwhile.
+ */
+export function nlSendAsync(fd: number, msg: Buffer): Promise<void>;
+/**
  * One datagram from the kernel into buf; returns its length. Waits at most timeoutMs (then ETIMEDOUT).
  * Datagrams from any other sender (nl_pid != 0) are dropped unread. A datagram larger than buf: EMSGSIZE.
  */

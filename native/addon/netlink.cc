@@ -112,6 +112,48 @@ Napi::Value NlSend(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// nlSend on a libuv pool thread. The kernel runs a netlink request inside the sender's send(): deleting a
+// link waits there for RCU grace periods (tens of milliseconds), which must not hold up the event loop of
+// a long-running server. The message is copied; the promise settles once the kernel has run it (its answer
+// is then in the socket, for nlRecv). Use a socket no one else reads meanwhile.
+class NlSendWorker : public Napi::AsyncWorker {
+ public:
+  NlSendWorker(Napi::Env env, int fd, const uint8_t* data, size_t len)
+      : Napi::AsyncWorker(env, "podns:nlsend"), fd_(fd), msg_(data, data + len), deferred_(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override {
+    ssize_t n;
+    do n = send(fd_, msg_.data(), msg_.size(), 0);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) err_ = errno;
+    else if (static_cast<size_t>(n) != msg_.size()) err_ = EMSGSIZE;
+  }
+  void OnOK() override {
+    if (err_ != 0) deferred_.Reject(ErrnoError(Env(), err_, "send").Value());
+    else deferred_.Resolve(Env().Undefined());
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  int fd_;
+  std::vector<uint8_t> msg_;
+  int err_ = 0;
+  Napi::Promise::Deferred deferred_;
+};
+
+Napi::Value NlSendAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = Fd(env, info[0], "nlSendAsync: fd");
+  if (!info[1].IsBuffer()) ThrowType(env, "nlSendAsync: msg must be a Buffer");
+  Napi::Buffer<uint8_t> msg = info[1].As<Napi::Buffer<uint8_t>>();
+  auto* worker = new NlSendWorker(env, fd, msg.Data(), msg.Length());  // deletes itself once settled
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
 // One datagram FROM THE KERNEL into buf, waiting at most timeoutMs for it (ETIMEDOUT after that: a
 // long-running process must not hang on a socket that never answers). Any process may send to our port id
 // (unicast needs no privilege), so a datagram whose sender is not the kernel (nl_pid != 0) is dropped and
@@ -274,6 +316,7 @@ void InitNetlink(Napi::Env env, Napi::Object exports) {
   exports.Set("nsCreate", Napi::Function::New(env, NsCreate, "nsCreate"));
   exports.Set("nlOpen", Napi::Function::New(env, NlOpen, "nlOpen"));
   exports.Set("nlSend", Napi::Function::New(env, NlSend, "nlSend"));
+  exports.Set("nlSendAsync", Napi::Function::New(env, NlSendAsync, "nlSendAsync"));
   exports.Set("nlRecv", Napi::Function::New(env, NlRecv, "nlRecv"));
 }
 

@@ -88,14 +88,32 @@ export async function stopPodSandbox(ctx: CriContext, req: Msg): Promise<Msg> {
   await stopContainers({ root: ctx.root, pod: s.pod.name, grace: 0 });
   if (s.pod.pause !== undefined) await terminate(s.pod.pause, 0);
   // "reclaims network resources": kubelet may run the pod's next sandbox, with the same host ports, long
-  // before its garbage collection removes this one
-  await releasePodNetwork(ctx.root, s.pod);
+  // before its garbage collection removes this one. The host ports at once; the veth and the IP after the
+  // answer (the kernel's link delete waits for RCU grace periods: half of a whole pod's teardown), the IP
+  // given back once the veth is gone. RemovePodSandbox and the server's close wait for it; a crash
+  // meanwhile leaves them to RemovePodSandbox's delete, which takes the network apart too.
+  await releasePodNetwork(ctx.root, s.pod, { portsOnly: true });
+  const name = s.pod.name;
+  if (!releasing.has(name)) {
+    const work = releasePodNetwork(ctx.root, { ...s.pod, ports: [] }).then(() => undefined, () => undefined)
+      .finally(() => releasing.delete(name));
+    releasing.set(name, work);
+  }
   return {};
+}
+
+/** StopPodSandbox's network teardown still under way after its answer, by podns pod name. */
+const releasing = new Map<string, Promise<void>>();
+
+/** Resolves once every network teardown StopPodSandbox left running is done (the server's close). */
+export async function settleSandboxes(): Promise<void> {
+  await Promise.all([...releasing.values()]);
 }
 
 export async function removePodSandbox(ctx: CriContext, req: Msg): Promise<Msg> {
   const s = findSandbox(ctx.root, req.pod_sandbox_id ?? '');
   if (s === undefined) return {};
+  await releasing.get(s.pod.name);
   try {
     await deletePod({ root: ctx.root, name: s.pod.name, force: true, grace: 0 });
   } catch (err) {

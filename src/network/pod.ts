@@ -169,6 +169,21 @@ export function setupPodNetwork(o: SetupPodNetworkOptions): PodNetwork {
 }
 
 /** Deletes the pod's veth pair (by its host end); false when it is already gone. */
+/**
+ * teardownPodNetwork without holding up the event loop: the delete is sent from a pool thread on a netlink
+ * socket of its own (the kernel runs it inside send(), waiting for RCU grace periods: 10-40 ms), so a
+ * long-running server keeps answering meanwhile. The same answer: false when the veth was gone.
+ */
+export async function teardownPodNetworkAsync(hostVeth: string): Promise<boolean> {
+  if (!HOST_VETH.test(hostVeth)) throw new PodnsError('EINVALIDIFNAME', `refusing to delete "${hostVeth}": not a podns host veth (pn + 12 hex digits)`);
+  const h = NetlinkHandle.open();
+  try {
+    return await h.linkDelAsync(hostVeth);
+  } finally {
+    h.close();
+  }
+}
+
 export function teardownPodNetwork(hostVeth: string): boolean {
   // only names podns makes: a tampered record must not make us delete eth0 of the host
   if (!HOST_VETH.test(hostVeth)) throw new PodnsError('EINVALIDIFNAME', `refusing to delete "${hostVeth}": not a podns host veth (pn + 12 hex digits)`);

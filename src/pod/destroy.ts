@@ -8,7 +8,7 @@ import { isErrno, NotFoundError } from '../errors.js';
 import { recordedDevicesCgroup, removeDevicesCgroup } from '../container/devices.js';
 import { recordedContainerCgroups, removeContainerCgroups } from '../container/limits.js';
 import { stopContainers } from '../container/stop.js';
-import { hostVethName, releaseIps, removePortMappings, teardownPodNetwork } from '../network/index.js';
+import { hostVethName, releaseIps, removePortMappings, teardownPodNetworkAsync } from '../network/index.js';
 import { native } from '../native/index.js';
 import { listDir } from '../state/files.js';
 import { paths } from '../state/paths.js';
@@ -82,8 +82,9 @@ async function networkSteps(root: string, rec: PodRecord, step: Step, done: stri
     });
   }
   const veth = rec.network?.hostVeth ?? hostVethName(name, rec.uid);
-  await step(() => {
-    if (teardownPodNetwork(veth)) done.push(`veth ${veth}`);
+  // from a pool thread: the kernel's link delete waits for RCU grace periods, the event loop does not
+  await step(async () => {
+    if (await teardownPodNetworkAsync(veth)) done.push(`veth ${veth}`);
   });
   await step(() => {
     for (const ip of releaseIps(root, netName, name)) done.push(`IP ${ip} on network ${netName}`);
@@ -94,18 +95,28 @@ async function networkSteps(root: string, rec: PodRecord, step: Step, done: stri
  * A stopped pod's network given back while its record stays (the CRI's StopPodSandbox "reclaims network
  * resources", and kubelet may run the pod's next sandbox, with the same host ports, long before it removes
  * this one): port mappings, veth and IPs as delete takes them, then the record forgets its published ports,
- * so that they are free for another pod. Idempotent; delete later finds nothing of it left.
+ * so that they are free for another pod. Idempotent; delete later finds nothing of it left. portsOnly: the
+ * host ports alone (what must be free at once), the rest left for a later call or for delete.
  */
-export async function releasePodNetwork(root: string, rec: PodRecord): Promise<string[]> {
+export async function releasePodNetwork(root: string, rec: PodRecord, o: { portsOnly?: boolean } = {}): Promise<string[]> {
   const done: string[] = [];
   const errors: unknown[] = [];
-  await networkSteps(root, rec, async (fn) => {
+  const step: Step = async (fn) => {
     try {
       await fn();
     } catch (err) {
       if (!isGone(err)) errors.push(err);
     }
-  }, done);
+  };
+  if (o.portsOnly === true) {
+    if (rec.networkMode.kind === 'bridge' && (rec.ports ?? []).length > 0) {
+      await step(async () => {
+        if (await removePortMappings(rec.name)) done.push(`port mappings of pod ${rec.name}`);
+      });
+    }
+  } else {
+    await networkSteps(root, rec, step, done);
+  }
   if (errors.length > 0) throw errors[0];
   if ((rec.ports ?? []).length > 0) {
     await updatePod({ root, name: rec.name, update: (r) => {

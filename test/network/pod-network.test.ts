@@ -10,7 +10,7 @@ import { sandboxArgv } from '../../src/native/helper.js';
 import { helperPath } from '../../src/native/index.js';
 import {
   addPortMappings, allocateIp, ensureNetwork, hostVethName, listAllocations, listHostVeths, listPortMappingOwners,
-  releaseIps, removeNetwork, removePortMappings, setupPodNetwork, teardownPodNetwork, type NetworkConfig,
+  releaseIps, removeNetwork, removePortMappings, setupPodNetwork, teardownPodNetwork, teardownPodNetworkAsync, type NetworkConfig,
 } from '../../src/network/index.js';
 import { NetlinkHandle } from '../../src/network/netlink/handle.js';
 import { privileged, privilegedSerial, skipReason } from '../helpers/root.js';
@@ -105,6 +105,12 @@ privileged('two pods get eth0 + lo only, their own IPs, and talk TCP over the br
   t.deepEqual(inB.linkList().map((l) => l.name), ['lo'], 'eth0 went with its peer');
   inB.close();
   t.deepEqual(listHostVeths('ptn-two'), [a.hostVeth]);
+  // the same sent from a pool thread (the event loop is free while the kernel waits for RCU); the same guard
+  t.true(await teardownPodNetworkAsync(a.hostVeth));
+  t.false(existsSync(`/sys/class/net/${a.hostVeth}`));
+  t.false(await teardownPodNetworkAsync(a.hostVeth));
+  t.deepEqual(listHostVeths('ptn-two'), []);
+  await t.throwsAsync(teardownPodNetworkAsync('eth0'), { message: /refusing to delete "eth0": not a podns host veth/ });
 });
 
 privilegedSerial('pod traffic to the outside is masqueraded: the outside host sees the uplink address, not the pod IP', async (t) => {

@@ -122,7 +122,33 @@ export class NetlinkHandle {
     }
   }
 
-  private exchangeIn(reqs: Request[], seqs: number[], first: number, buf: Buffer): unknown[][] {
+  /**
+   * One request sent from a libuv pool thread (native.nlSendAsync), so that a request the kernel runs for
+   * long inside send() (a link delete: RCU grace periods) does not hold up the event loop; then its answer
+   * read as exchange() reads one. Only on a handle of its own (openAsync): another exchange on the same
+   * socket meanwhile would read this one's answer and drop it.
+   */
+  async requestAsync<T>(req: Request<T>): Promise<T[]> {
+    if (this.closed) throw new Error('netlink handle is closed');
+    this.seq = (this.seq + 1) >>> 0 || 1;
+    req.msg.writeUInt32LE(this.seq, 8);
+    await native.nlSendAsync(this.fd, req.msg);
+    this.sends++;
+    return this.exchangeIn([req], [this.seq], this.seq, Buffer.allocUnsafe(RECV_SIZE), true)[0] as T[];
+  }
+
+  /** ip link del REF from a pool thread (requestAsync); false when it does not exist (ENODEV) */
+  async linkDelAsync(ref: E.LinkRef): Promise<boolean> {
+    try {
+      await this.requestAsync({ msg: E.linkDel(ref), what: String(ref) });
+      return true;
+    } catch (err) {
+      if ((err as ErrnoError).code === 'ENODEV') return false;
+      throw err;
+    }
+  }
+
+  private exchangeIn(reqs: Request[], seqs: number[], first: number, buf: Buffer, sent = false): unknown[][] {
     // How each request ends: an ACK, a dump's DONE, a get's one reply, or (a batched request that asks
     // for no ACK) nothing unless it fails.
     const ends = reqs.map((r): 'ack' | 'done' | 'reply' | 'none' => {
@@ -137,8 +163,10 @@ export class NetlinkHandle {
         ends[i] = 'none';
       }
     }
-    native.nlSend(this.fd, datagram);
-    this.sends++;
+    if (!sent) {
+      native.nlSend(this.fd, datagram);
+      this.sends++;
+    }
     const replies: unknown[][] = reqs.map(() => []);
     const errors: Array<ErrnoError | undefined> = reqs.map(() => undefined);
     let pending = ends.filter((e) => e !== 'none').length;
