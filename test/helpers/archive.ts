@@ -106,3 +106,19 @@ export async function writeDocker25Archive(file: string, work: string, layout: s
   writeFileSync(join(dir, 'repositories'), '{}');
   await execa('tar', ['-cf', file, '-C', dir, ...readdirSync(dir).sort()]);
 }
+
+/** Rewrites the first image of OCI layout DIR as a Docker schema 2 manifest (what a pull from Docker Hub stores), named NAME. */
+export function asDockerSchema2(dir: string, name: string): string {
+  const blobs = join(dir, 'blobs', 'sha256');
+  const index = JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8')) as { manifests: Array<Record<string, unknown>> };
+  const md = index.manifests[0]!;
+  const m = JSON.parse(readFileSync(join(blobs, String(md.digest).slice(7)), 'utf8')) as { mediaType?: string; config: { mediaType: string }; layers: Array<{ mediaType: string }> };
+  m.mediaType = 'application/vnd.docker.distribution.manifest.v2+json';
+  m.config.mediaType = 'application/vnd.docker.container.image.v1+json';
+  for (const l of m.layers) l.mediaType = 'application/vnd.docker.image.rootfs.diff.tar.gzip';
+  const mb = Buffer.from(JSON.stringify(m));
+  writeFileSync(join(blobs, sha(mb)), mb);
+  Object.assign(md, { mediaType: m.mediaType, digest: `sha256:${sha(mb)}`, size: mb.length, annotations: { 'org.opencontainers.image.ref.name': name } });
+  writeFileSync(join(dir, 'index.json'), JSON.stringify(index));
+  return `sha256:${sha(mb)}`;
+}

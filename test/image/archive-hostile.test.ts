@@ -7,7 +7,11 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, w
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { loadImages } from '../../src/image/archive/load.js';
+import { ContentStore } from '../../src/image/content/store.js';
+import { withStoreLock } from '../../src/image/gc.js';
+import { pruneImages } from '../../src/image/usage.js';
 import { MAX_DOCUMENT } from '../../src/image/archive/contents.js';
 import { listImageRecords, readNames } from '../../src/image/records.js';
 import { sha } from '../helpers/archive.js';
@@ -178,4 +182,31 @@ privileged('not an image archive, an old docker save, xz: one line naming the fi
   await refused(t, store, write(dir, 'plain.tar', [{ name: 'etc/hello', data: 'x' }]), /neither index\.json \(an OCI layout\) nor manifest\.json/);
   await refused(t, store, write(dir, 'old.tar', [{ name: 'repositories', data: '{}' }]), /from before Docker 1\.10/);
   await refused(t, store, write(dir, 'xz.tar.xz', Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00, 1, 2, 3])), /compressed with xz.*xz -dc FILE \| podns image load -i -/);
+});
+
+privileged('a load holds the store\'s gc lock (image prune waits for it); prune then collects what a refused load left', async (t) => {
+  const { store, dir } = setup(t);
+  const ok = write(dir, 'ok.tar', legacy([{ tags: ['h:1'], layers: [layer] }]));
+  let release: () => void = () => {};
+  let held!: () => void;
+  const holding = new Promise<void>((r) => (held = r));
+  const prune = withStoreLock(store, 'ex', () => new Promise<void>((r) => { release = r; held(); }));
+  await holding;
+  t.teardown(() => release());
+  const load = loadImages({ store, input: ok });
+  await sleep(300);
+  t.deepEqual(listImageRecords(store), [], 'the load waits while a collector holds the lock');
+  t.false(existsSync(join(store, 'blobs')), 'not one blob yet');
+  release();
+  await prune;
+  t.deepEqual((await load)[0]!.names, ['h:1']);
+  // a refused load leaves verified blobs and no record: image prune removes them
+  const wrong = configFor([`sha256:${sha(layer2)}`]);
+  const before = new ContentStore(store).list();
+  await t.throwsAsync(loadImages({ store, input: write(dir, 'bad.tar', legacy([{ tags: ['h:2'], layers: [layer2, layer], config: wrong }])) }));
+  const left = new ContentStore(store).list().filter((d) => !before.includes(d));
+  t.true(left.length > 0, 'the refused load left blobs');
+  const r = await pruneImages({ store, root: join(dir, 'root') });
+  t.deepEqual(r.blobs.slice().sort(), left.slice().sort());
+  t.deepEqual(new ContentStore(store).list(), before, 'the loaded image keeps its blobs');
 });

@@ -15,7 +15,7 @@ import { LayerStore } from '../../src/image/layers/store.js';
 import { listImageRecords, readImage, readNames } from '../../src/image/records.js';
 import { createTestPod, useContainerEnv } from '../container/env.js';
 import { bin, type TestEnv } from '../pod/env.js';
-import { decompressLayers, dockerArchiveParts, writeDocker25Archive, writeLegacyArchive } from '../helpers/archive.js';
+import { asDockerSchema2, decompressLayers, dockerArchiveParts, writeDocker25Archive, writeLegacyArchive } from '../helpers/archive.js';
 import { makeBusyboxTar } from '../helpers/busybox.js';
 import { skipReason } from '../helpers/root.js';
 import { makeOciImage, registryToolsMissing, skopeoCopy } from '../helpers/registry.js';
@@ -180,6 +180,21 @@ serial('save: an OCI archive skopeo reads (inspect, copy by ref.name) and podns 
   const out = await load(e, ['-i', f], { PODNS_STORE: other });
   t.is(out, 'Loaded image: busybox:la\nLoaded image: busybox:lb\nLoaded image: other/name:v2');
   t.deepEqual(readNames(other), { 'busybox:la': names['busybox:la'], 'busybox:lb': names['busybox:lb'], 'other/name:v2': names['other/name:v2'] });
+});
+
+serial('save of an image with a Docker schema 2 manifest (as pulled from Docker Hub): kept byte for byte, skopeo reads it', async (t, e) => {
+  const dir = join(W, 'v2s2');
+  await skopeoCopy(`oci:${layout}:latest`, `oci:${dir}:x`);
+  const digest = asDockerSchema2(dir, 'docker.io/library/v2s2:x');
+  t.is(await load(e, ['-i', dir]), 'Loaded image: v2s2:x');
+  t.is(readNames(e.store)['v2s2:x'], digest);
+  const f = join(W, 'v2s2.tar');
+  const r = await e.cli(['image', 'save', 'v2s2:x', '-o', f]);
+  t.is(r.exitCode, 0, r.stderr);
+  const ins = JSON.parse((await execa('skopeo', ['inspect', `oci-archive:${f}`])).stdout) as { Digest: string };
+  t.is(ins.Digest, digest);
+  t.is(await load(e, ['-i', f], { PODNS_STORE: join(W, 'store4') }), 'Loaded image: v2s2:x');
+  t.is(readNames(join(W, 'store4'))['v2s2:x'], digest);
 });
 
 const podman = existsSync('/usr/bin/podman') ? undefined : 'podman is not installed (apt-get install podman)';

@@ -6,11 +6,13 @@
 // planned and checked (names, manifests, configs, sizes, uncompressed diff_ids) before anything is unpacked;
 // (3) layers are unpacked (each diff_id checked) and records written, unnamed; a failure removes the records this
 // load made; (4) every name is set in one change of the name index. What a failed load leaves is verified blobs
-// and unpacked layers no record uses: `image prune` collects them, and a retry reuses them.
+// and unpacked layers no record uses: `image prune` collects them, and a retry reuses them. The store's gc lock is
+// held shared for the whole load, so a prune never judges a half-loaded image.
 import { resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { resolveStore, type StoreOption } from '../../state/store-root.js';
 import { ContentStore } from '../content/store.js';
+import { withStoreLock } from '../gc.js';
 import { storeLayeredImage, type UnpackState } from '../layered.js';
 import type { Platform } from '../oci.js';
 import { readImage, removeImageRecord, updateNames } from '../records.js';
@@ -36,6 +38,11 @@ export interface LoadedImage {
 
 export async function loadImages(o: LoadOptions): Promise<LoadedImage[]> {
   const store = resolveStore(o.store);
+  // from the first blob to the last name, `image prune` waits (it would take the new blobs for garbage)
+  return withStoreLock(store, 'sh', () => loadLocked(o, store));
+}
+
+async function loadLocked(o: LoadOptions, store: string): Promise<LoadedImage[]> {
   const content = new ContentStore(store);
   const contents = await collectArchive(o.input, content, o.stdin);
   const plans = planArchive(contents, content, o.platform !== undefined ? { platform: o.platform } : {});

@@ -17,6 +17,7 @@ import type { Writable } from 'node:stream';
 import { oneLine, PodnsError } from '../../errors.js';
 import { resolveStore, type StoreOption } from '../../state/store-root.js';
 import { ContentStore } from '../content/store.js';
+import { withStoreLock } from '../gc.js';
 import { digester, parseDigest } from '../digest.js';
 import { LIMITS, MediaType, parseManifestDocument, type Descriptor, type ImageManifest } from '../oci.js';
 import { imageDir, readImage } from '../records.js';
@@ -135,6 +136,11 @@ function errnoCode(err: unknown): string {
 export async function saveImages(o: SaveOptions): Promise<SavedImage[]> {
   if (o.refs.length === 0) throw new PodnsError('EUSAGE', 'podns image save: name at least one image, e.g. podns image save busybox -o busybox.tar');
   const store = resolveStore(o.store);
+  // blobs are read (and, for an imported rootfs, written) while `image prune` waits
+  return withStoreLock(store, 'sh', () => saveLocked(o, store));
+}
+
+async function saveLocked(o: SaveOptions, store: string): Promise<SavedImage[]> {
   const content = new ContentStore(store);
   const entries: Entry[] = [];
   for (const ref of o.refs) entries.push(await resolveEntry(store, content, ref));
