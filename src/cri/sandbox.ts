@@ -90,8 +90,8 @@ export async function stopPodSandbox(ctx: CriContext, req: Msg): Promise<Msg> {
   // "reclaims network resources": kubelet may run the pod's next sandbox, with the same host ports, long
   // before its garbage collection removes this one. The host ports at once; the veth and the IP after the
   // answer (the kernel's link delete waits for RCU grace periods: half of a whole pod's teardown), the IP
-  // given back once the veth is gone. RemovePodSandbox and the server's close wait for it; a crash
-  // meanwhile leaves them to RemovePodSandbox's delete, which takes the network apart too.
+  // given back once the veth is gone. The server's close waits for it; RemovePodSandbox does not (the
+  // pod's state may go first); a crash meanwhile leaves veth and IP to RemovePodSandbox's delete or to gc.
   await releasePodNetwork(ctx.root, s.pod, { portsOnly: true });
   const name = s.pod.name;
   if (!releasing.has(name)) {
@@ -113,9 +113,10 @@ export async function settleSandboxes(): Promise<void> {
 export async function removePodSandbox(ctx: CriContext, req: Msg): Promise<Msg> {
   const s = findSandbox(ctx.root, req.pod_sandbox_id ?? '');
   if (s === undefined) return {};
-  await releasing.get(s.pod.name);
+  // a network teardown StopPodSandbox started goes on by itself: the pod's state can go meanwhile
+  const networkElsewhere = releasing.has(s.pod.name);
   try {
-    await deletePod({ root: ctx.root, name: s.pod.name, force: true, grace: 0 });
+    await deletePod({ root: ctx.root, name: s.pod.name, force: true, grace: 0, ...(networkElsewhere ? { networkElsewhere: true } : {}) });
   } catch (err) {
     if (!(err instanceof NotFoundError)) throw err;
   }

@@ -20,6 +20,8 @@ export interface DeleteOptions extends RootOption {
   grace?: number;
   /** delete a pod whose pause is gone (Degraded, Failed), or one another podns process is working on */
   force?: boolean;
+  /** its veth and IPs are being released by another task of this process (see DestroyOptions) */
+  networkElsewhere?: boolean;
 }
 
 export function checkGrace(grace: number | undefined): number {
@@ -55,5 +57,5 @@ export async function deletePod(o: DeleteOptions): Promise<string[]> {
   faultPoint('delete-after-mark');
   // A pause that a crashed create started but never recorded carries the pod's uid in its environment.
   const extraPauses = scanPauses().filter((p) => p.root === abs && p.pod === name && p.uid === rec.uid && p.pid !== rec.pause?.pid);
-  return destroyPod(abs, rec, { grace, extraPauses });
+  return destroyPod(abs, rec, { grace, extraPauses, ...(o.networkElsewhere === true ? { networkElsewhere: true } : {}) });
 }

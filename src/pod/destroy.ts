@@ -28,6 +28,9 @@ export interface DestroyOptions {
   grace: number;
   /** pause processes found by gc's /proc scan that the record does not name */
   extraPauses?: ProcRef[];
+  /** the veth and the IPs are being taken apart by another task of this process (releasePodNetwork, started
+      by the CRI's StopPodSandbox): not waited for; a crash meanwhile leaves them to gc (unowned) */
+  networkElsewhere?: boolean;
 }
 
 /** Unpin one namespace file: unmount (propagates to containers' slave copies) and remove. */
@@ -173,7 +176,7 @@ export async function destroyPod(root: string, rec: PodRecord, o: DestroyOptions
   });
 
   // 3-5. network: port mappings, the veth, the IP
-  await networkSteps(root, rec, step, done);
+  if (o.networkElsewhere !== true) await networkSteps(root, rec, step, done);
 
   // 6. pins: everything under ns/, then the one in the netns dir
   for (const entry of listDir(paths.podNsDir(root, name))) {
