@@ -28,6 +28,8 @@ import { flattenLayers, overlayAvailable } from '../image/flatten.js';
 import { imageLayerDirs } from '../image/layer-dirs.js';
 import { ensureImage, type EnsureImageOptions } from '../image/pull.js';
 import { resolveImageUser } from '../image/user.js';
+import { withStoreLock } from '../image/gc.js';
+import { LayerStore } from '../image/layers/store.js';
 import type { PullPolicy } from '../image/pull-policy.js';
 import { validateLogLimits } from './log-limits.js';
 import { validateEnv, validateIds, validateRestartPolicy, validateWorkdir, workloadEnv, type RestartPolicy } from './config.js';
@@ -406,7 +408,17 @@ export async function runContainer(o: RunOptions): Promise<{ config: ContainerCo
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(paths.containers(root, o.pod), { recursive: true, mode: 0o700 });
     mkdirSync(dir, { mode: 0o700 });
-    writeJsonAtomic(paths.containerConfig(root, o.pod, o.name), config);
+    if (image?.chainIds !== undefined) {
+      // under the store lock (shared): an `image prune` ran wholly before (then its layers are checked to be
+      // there still) or runs after, and then this config.json is one of its roots
+      const chainIds = image.chainIds;
+      await withStoreLock(store, 'sh', async () => {
+        new LayerStore(store).lowerDirs(chainIds);
+        writeJsonAtomic(paths.containerConfig(root, o.pod, o.name), config);
+      });
+    } else {
+      writeJsonAtomic(paths.containerConfig(root, o.pod, o.name), config);
+    }
     writeEnvFile(root, rec, config);
     if (config.rootfsCopy === true) {
       mkdirSync(join(dir, 'rootfs'), { mode: 0o700 });
