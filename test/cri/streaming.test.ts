@@ -72,7 +72,9 @@ criTest('Exec over SPDY: stdout and stderr apart, a Success status, a NonZeroExi
 });
 
 criTest('Exec over SPDY: stdin reaches the command and its EOF ends it; older protocol versions are served too', async (t, ep) => {
-  const text = 'hello\n' + 'x'.repeat(300_000) + '\nbye\n';
+  // containerd 1.6 under load sometimes ends stdout at 256 KiB of a larger echo (its copy races the command's
+  // exit): its side gets less than that; podns's gets 300 kB (the kubectl test sends 1 MiB through podns).
+  const text = 'hello\n' + 'x'.repeat(ep.kind === 'containerd' ? 200_000 : 300_000) + '\nbye\n';
   const r = await spdyExec(await exec(ep, ['cat'], { stdin: true }), { stdin: text });
   t.is(r.stdout.length, text.length);
   t.true(r.stdout === text);

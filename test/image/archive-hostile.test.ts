@@ -7,6 +7,9 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, w
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadImages } from '../../src/image/archive/load.js';
 import { ContentStore } from '../../src/image/content/store.js';
@@ -16,6 +19,7 @@ import { MAX_DOCUMENT } from '../../src/image/archive/contents.js';
 import { listImageRecords, readNames } from '../../src/image/records.js';
 import { sha } from '../helpers/archive.js';
 import { privileged } from '../helpers/root.js';
+import { bin } from '../pod/env.js';
 import { tarBuffer, type TarEntry } from '../helpers/tar.js';
 
 const layer = tarBuffer([{ name: 'etc/', type: '5' }, { name: 'etc/hello', data: 'hello\n' }]);
@@ -209,4 +213,24 @@ privileged('a load holds the store\'s gc lock (image prune waits for it); prune 
   const r = await pruneImages({ store, root: join(dir, 'root') });
   t.deepEqual(r.blobs.slice().sort(), left.slice().sort());
   t.deepEqual(new ContentStore(store).list(), before, 'the loaded image keeps its blobs');
+});
+
+privileged('kill -9 of a load mid-stream: no record, no name; image prune removes its ingest file', async (t) => {
+  const { store, dir } = setup(t);
+  const big = tarBuffer([{ name: 'data', data: randomBytes(4 << 20) }]);
+  const archive = tarBuffer(legacy([{ tags: ['h:big'], layers: [big] }]));
+  const child = spawn('node', [bin, 'image', 'load', '-i', '-'], { env: { ...process.env, PODNS_STORE: store }, stdio: ['pipe', 'ignore', 'ignore'] });
+  t.teardown(() => child.kill('SIGKILL'));
+  child.stdin.on('error', () => {});
+  child.stdin.write(archive.subarray(0, 2 << 20));
+  const ingest = join(store, 'ingest');
+  for (let i = 0; i < 200 && !(existsSync(ingest) && readdirSync(ingest).some((f) => f.startsWith(`put-${child.pid}-`))); i++) await sleep(25);
+  t.true(readdirSync(ingest).some((f) => f.startsWith(`put-${child.pid}-`)), 'the layer was being ingested');
+  child.kill('SIGKILL');
+  await once(child, 'exit');
+  t.deepEqual(readNames(store), {});
+  t.deepEqual(listImageRecords(store), []);
+  const r = await pruneImages({ store, root: join(dir, 'root') });
+  t.true(r.ingest.some((f) => f.startsWith(`put-${child.pid}-`)), r.ingest.join(' '));
+  t.deepEqual(readdirSync(ingest), []);
 });
