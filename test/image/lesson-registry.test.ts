@@ -20,7 +20,7 @@ let E: TestEnv | undefined;
 let reg: RunningRegistry | undefined;
 let work = '';
 
-useContainerEnv('lesson', 153, async (env, w) => {
+useContainerEnv('lesson', 183, async (env, w) => {
   if (registryToolsMissing() !== undefined) return;
   E = env;
   work = w;

@@ -25,7 +25,7 @@ const plain = ['--dest-tls-verify=false'];
 const DIGEST = /^sha256:[a-f0-9]{64}$/;
 
 /** t/busybox:v1 and :latest = busybox + /etc/hello; t/second:v1 = those two layers + /etc/second; t/moving:latest. */
-useContainerEnv('pullcli', 152, async (env, work) => {
+useContainerEnv('pullcli', 182, async (env, work) => {
   if (registryToolsMissing() !== undefined) return;
   E = env;
   reg = await startRegistry(join(work, 'registry'));

@@ -21,7 +21,7 @@ let E: TestEnv | undefined;
 let reg: RunningRegistry | undefined;
 
 /** Layers of an image, bottom first: busybox, /etc/hello; "second" adds /etc/second on top of both. */
-useContainerEnv('pull', 151, async (env, work) => {
+useContainerEnv('pull', 181, async (env, work) => {
   if (registryToolsMissing() !== undefined) return;
   E = env;
   reg = await startRegistry(join(work, 'registry'));
