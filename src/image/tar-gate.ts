@@ -18,63 +18,13 @@
 // a link or directory, repeated extension headers) is refused rather than guessed, so the two readers cannot
 // disagree on where the next header is.
 import { PodnsError } from '../errors.js';
-
-const BLOCK = 512;
-/** GNU long names and pax headers are read into memory: bounded. */
-const MAX_META = 1 << 20;
+import { BLOCK, MAX_META, checksumOk, field, headerLink, headerName, num, padding, parsePax, paxSize, typeFlag } from './tar-header.js';
 
 const TYPES: Record<string, string> = {
   '0': 'file', '\0': 'file', '7': 'file', '1': 'hard link', '2': 'symbolic link', '3': 'character device',
   '4': 'block device', '5': 'directory', '6': 'fifo', L: 'GNU long name', K: 'GNU long link', x: 'pax header',
   g: 'pax global header',
 };
-
-function str(b: Buffer, off: number, len: number): string {
-  const end = b.indexOf(0, off);
-  return b.toString('latin1', off, end === -1 || end > off + len ? off + len : end);
-}
-
-/** Octal (space/NUL terminated) or GNU base-256; -1 when malformed. */
-function num(b: Buffer, off: number, len: number): number {
-  if (b[off]! & 0x80) {
-    if (b[off] === 0xff) return -1; // negative
-    let v = b[off]! & 0x7f;
-    for (let i = off + 1; i < off + len; i++) v = v * 256 + b[i]!;
-    return Number.isSafeInteger(v) ? v : -1;
-  }
-  const s = str(b, off, len).trim();
-  return /^[0-7]*$/.test(s) ? (s === '' ? 0 : parseInt(s, 8)) : -1;
-}
-
-function checksumOk(h: Buffer): boolean {
-  const want = num(h, 148, 8);
-  let unsigned = 0;
-  let signed = 0;
-  for (let i = 0; i < BLOCK; i++) {
-    const c = i >= 148 && i < 156 ? 32 : h[i]!;
-    unsigned += c;
-    signed += c > 127 ? c - 256 : c;
-  }
-  return want === unsigned || want === signed;
-}
-
-function parsePax(data: Buffer, where: string): Map<string, string> {
-  const out = new Map<string, string>();
-  let off = 0;
-  while (off < data.length && data[off] !== 0) {
-    const sp = data.indexOf(0x20, off);
-    const len = sp === -1 ? NaN : Number(data.toString('latin1', off, sp));
-    if (!Number.isSafeInteger(len) || len <= sp - off || off + len > data.length || data[off + len - 1] !== 0x0a) {
-      throw refuse(`damaged pax header before ${where}`);
-    }
-    const rec = data.toString('latin1', sp + 1, off + len - 1);
-    const eq = rec.indexOf('=');
-    if (eq <= 0) throw refuse(`damaged pax header before ${where}`);
-    out.set(rec.slice(0, eq), rec.slice(eq + 1));
-    off += len;
-  }
-  return out;
-}
 
 function refuse(why: string): PodnsError {
   return new PodnsError('EIMPORT', why);
@@ -121,7 +71,7 @@ export class TarGate {
         continue;
       }
       // Collect a whole header block, or a whole extension header's data.
-      const need = this.meta ? roundUp(this.meta.size) : BLOCK;
+      const need = this.meta ? this.meta.size + padding(this.meta.size) : BLOCK;
       const n = Math.min(need - this.pendingLen, chunk.length - pos);
       this.pending.push(chunk.subarray(pos, pos + n));
       this.pendingLen += n;
@@ -164,7 +114,7 @@ export class TarGate {
         ? 'this does not look like a tar archive (nor one compressed with gzip, bzip2, xz or zstd)'
         : `damaged tar header at byte ${this.offset}${this.lastName ? ` (after "${this.lastName}")` : ''}`);
     }
-    const type = String.fromCharCode(h[156]!);
+    const type = typeFlag(h);
     const size = num(h, 124, 12);
     if (size < 0) throw refuse(`damaged tar header at byte ${this.offset}: bad size field`);
     if (type === 'L' || type === 'K' || type === 'x' || type === 'g') {
@@ -179,17 +129,16 @@ export class TarGate {
       return [];
     }
 
-    const ustar = h.toString('latin1', 257, 263) === 'ustar\0';
-    let name = this.longName ?? ((ustar && h[345] !== 0 ? str(h, 345, 155) + '/' : '') + str(h, 0, 100));
-    let link = this.longLink ?? str(h, 157, 100);
+    let name = this.longName ?? headerName(h, 'latin1');
+    let link = this.longLink ?? headerLink(h, 'latin1');
     let dataSize = size;
     if (this.pax) {
       name = this.pax.get('path') ?? name;
       link = this.pax.get('linkpath') ?? link;
       const s = this.pax.get('size');
       if (s !== undefined) {
-        if (!/^[0-9]+$/.test(s) || !Number.isSafeInteger(Number(s))) throw refuse(`entry "${name}" has a bad pax size "${s}"`);
-        dataSize = Number(s);
+        dataSize = paxSize(s);
+        if (dataSize < 0) throw refuse(`entry "${name}" has a bad pax size "${s}"`);
       }
       if ([...this.pax.keys()].some((k) => k.startsWith('GNU.sparse.'))) {
         throw refuse(`entry "${name}" is a sparse file, which podns does not read; re-create the archive without --sparse`);
@@ -231,16 +180,17 @@ export class TarGate {
     if (kind !== 'file' || isDir) {
       if (dataSize !== 0) throw refuse(`${what}, a ${isDir ? 'directory' : kind}, carries ${dataSize} bytes of data; ${REBUILD}`);
     }
-    this.dataLeft = roundUp(dataSize);
+    this.dataLeft = dataSize + padding(dataSize);
     return [h];
   }
 
   private takeMeta(type: string, data: Buffer): void {
     const where = `byte ${this.offset}`;
-    if (type === 'L') this.longName = str(data, 0, data.length);
-    else if (type === 'K') this.longLink = str(data, 0, data.length);
+    if (type === 'L') this.longName = field(data, 0, data.length, 'latin1');
+    else if (type === 'K') this.longLink = field(data, 0, data.length, 'latin1');
     else {
-      const pax = parsePax(data, where);
+      const pax = parsePax(data, 'latin1');
+      if (pax === undefined) throw refuse(`damaged pax header before ${where}`);
       for (const [k, v] of pax) {
         if ((k === 'path' || k === 'linkpath') && v.includes('\0')) throw refuse(`pax ${k} "${v.replace(/\0/g, '\\0')}" contains a NUL byte; ${REBUILD}`);
         // A global header's name or size would apply to entries this gate checks by their own.
@@ -251,8 +201,4 @@ export class TarGate {
       if (type === 'x') this.pax = pax;
     }
   }
-}
-
-function roundUp(n: number): number {
-  return Math.ceil(n / BLOCK) * BLOCK;
 }

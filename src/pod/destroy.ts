@@ -73,6 +73,19 @@ export function unpinNetns(path: string, id: { dev: number; ino: number } | unde
 
 type Step = (fn: () => unknown) => Promise<void>;
 
+/** A step runner that carries on past failures: what is already gone is no error; the rest are kept, in order. */
+function stepper(): { step: Step; errors: unknown[] } {
+  const errors: unknown[] = [];
+  const step: Step = async (fn) => {
+    try {
+      await fn();
+    } catch (err) {
+      if (!isGone(err)) errors.push(err);
+    }
+  };
+  return { step, errors };
+}
+
 /** Steps 3-5 of destroyPod: port mappings, the host veth (explicitly: once the netns goes, the kernel would
     remove it only later, asynchronously), the IPs. Each is idempotent. */
 async function networkSteps(root: string, rec: PodRecord, step: Step, done: string[]): Promise<void> {
@@ -103,14 +116,7 @@ async function networkSteps(root: string, rec: PodRecord, step: Step, done: stri
  */
 export async function releasePodNetwork(root: string, rec: PodRecord, o: { portsOnly?: boolean } = {}): Promise<string[]> {
   const done: string[] = [];
-  const errors: unknown[] = [];
-  const step: Step = async (fn) => {
-    try {
-      await fn();
-    } catch (err) {
-      if (!isGone(err)) errors.push(err);
-    }
-  };
+  const { step, errors } = stepper();
   if (o.portsOnly === true) {
     if (rec.networkMode.kind === 'bridge' && (rec.ports ?? []).length > 0) {
       await step(async () => {
@@ -132,14 +138,7 @@ export async function releasePodNetwork(root: string, rec: PodRecord, o: { ports
 export async function destroyPod(root: string, rec: PodRecord, o: DestroyOptions): Promise<string[]> {
   const name = rec.name;
   const done: string[] = [];
-  const errors: unknown[] = [];
-  const step: Step = async (fn) => {
-    try {
-      await fn();
-    } catch (err) {
-      if (!isGone(err)) errors.push(err);
-    }
-  };
+  const { step, errors } = stepper();
 
   // 1. containers (their shims first, so nothing restarts into a pod that is going away)
   await step(async () => {

@@ -1,12 +1,12 @@
 // The hooks every container test file shares (an ava module: test files only, not the scripts that
 // run in nested sandboxes, which import ../pod/env.ts).
 import test from 'ava';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createPod, type CreatePodOptions } from '../../src/pod/create.js';
 import { deletePod } from '../../src/pod/delete.js';
 import { listPods } from '../../src/pod/store.js';
-import { busyboxAvailable } from '../helpers/busybox.js';
+import { busyboxAvailable, makeBusyboxRootfs } from '../helpers/busybox.js';
 import { skipReason } from '../helpers/root.js';
 import { makeEnv, type TestEnv } from '../pod/env.js';
 
@@ -40,4 +40,17 @@ export function useContainerEnv(
 /** A pod on the env's own bridge and subnet. */
 export async function createTestPod(env: TestEnv, name: string, o: Omit<CreatePodOptions, 'root' | 'name' | 'bridge' | 'subnet'> = {}): Promise<void> {
   await createPod({ root: env.root, name, bridge: env.bridge, subnet: env.subnet, ...o });
+}
+
+/** A container's makings: a busybox rootfs, and a host directory (a volume's source, or what an image's links
+ * aim at) beside it holding one file, "keep". */
+export interface HostFixture { rootfs: string; host: string; name: string }
+
+/** WORK/NAME/rootfs (busybox) and WORK/NAME/host (with "keep", "host\n"); the container is NAME. */
+export function hostFixture(work: string, name: string): HostFixture {
+  const base = join(work, name);
+  const host = join(base, 'host');
+  mkdirSync(host, { recursive: true });
+  writeFileSync(join(host, 'keep'), 'host\n');
+  return { rootfs: makeBusyboxRootfs(join(base, 'rootfs')), host, name };
 }

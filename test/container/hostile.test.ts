@@ -9,10 +9,10 @@ import { join } from 'node:path';
 import { readContainerStatus, runContainer } from '../../src/container/index.js';
 import { importImage } from '../../src/image/index.js';
 import { paths } from '../../src/state/paths.js';
-import { busyboxAvailable, makeBusyboxRootfs } from '../helpers/busybox.js';
+import { busyboxAvailable } from '../helpers/busybox.js';
 import { privileged } from '../helpers/root.js';
 import { waitFor, type TestEnv } from '../pod/env.js';
-import { createTestPod, useContainerEnv } from './env.js';
+import { createTestPod, hostFixture, useContainerEnv, type HostFixture as Fixture } from './env.js';
 
 let env: TestEnv | undefined;
 let work = '';
@@ -24,17 +24,7 @@ useContainerEnv('hostile', 171, async (e, w) => {
   await createTestPod(e, 'h');
 });
 
-interface Fixture { rootfs: string; host: string; name: string }
-
-/** A busybox rootfs and an empty host directory (outside it) that the image's symlinks aim at. */
-function fixture(): Fixture {
-  const name = `c${++n}`;
-  const base = join(work, name);
-  const host = join(base, 'host');
-  mkdirSync(host, { recursive: true });
-  writeFileSync(join(host, 'keep'), 'host\n');
-  return { rootfs: makeBusyboxRootfs(join(base, 'rootfs')), host, name };
-}
+const fixture = (): Fixture => hostFixture(work, `c${++n}`);
 
 /** "../" enough times to climb from DIR (inside the rootfs) to the host's / and then down to TARGET. */
 function climb(depthFrom: string, target: string): string {

@@ -11,10 +11,10 @@ import { execCapture, readContainerStatus, runContainer, stopContainers } from '
 import { parseVolumeFlag, validateMounts } from '../../src/container/mounts.js';
 import { readPod } from '../../src/pod/store.js';
 import type { VolumeMount } from '../../src/pod/types.js';
-import { busyboxAvailable, makeBusyboxRootfs } from '../helpers/busybox.js';
+import { busyboxAvailable } from '../helpers/busybox.js';
 import { privileged } from '../helpers/root.js';
 import type { TestEnv } from '../pod/env.js';
-import { createTestPod, useContainerEnv } from './env.js';
+import { createTestPod, hostFixture, useContainerEnv, type HostFixture as Fixture } from './env.js';
 
 let env: TestEnv | undefined;
 let work = '';
@@ -32,17 +32,7 @@ const privilegedIf = (title: string, impl: (t: ExecutionContext) => Promise<void
     await impl(t);
   });
 
-interface Fixture { rootfs: string; host: string; name: string }
-
-/** A busybox rootfs and a host directory (the volume's source) with one file. */
-function fixture(): Fixture {
-  const name = `c${++n}`;
-  const base = join(work, name);
-  const host = join(base, 'host');
-  mkdirSync(host, { recursive: true });
-  writeFileSync(join(host, 'keep'), 'host\n');
-  return { rootfs: makeBusyboxRootfs(join(base, 'rootfs')), host, name };
-}
+const fixture = (): Fixture => hostFixture(work, `c${++n}`);
 
 async function start(f: Fixture, mounts: VolumeMount[], o: { privileged?: boolean } = {}): Promise<void> {
   await runContainer({ root: env!.root, pod: 'v', name: f.name, rootfs: f.rootfs, command: ['sleep', '1000'], mounts, ...o });

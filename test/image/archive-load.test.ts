@@ -8,7 +8,6 @@ import test, { type ExecutionContext } from 'ava';
 import { execa } from 'execa';
 import { readFileSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { gzipSync } from 'node:zlib';
 import { chainIds } from '../../src/image/digest.js';
 import { LayerStore } from '../../src/image/layers/store.js';
@@ -17,6 +16,7 @@ import { createTestPod, useContainerEnv } from '../container/env.js';
 import { bin, type TestEnv } from '../pod/env.js';
 import { asDockerSchema2, decompressLayers, dockerArchiveParts, writeDocker25Archive, writeLegacyArchive } from '../helpers/archive.js';
 import { makeBusyboxTar } from '../helpers/busybox.js';
+import { logsOf } from '../helpers/logs.js';
 import { skipReason } from '../helpers/root.js';
 import { makeOciImage, registryToolsMissing, skopeoCopy } from '../helpers/registry.js';
 
@@ -63,16 +63,6 @@ function fileIn(e: TestEnv, name: string, path: string): string | undefined {
     if (existsSync(p)) return readFileSync(p, 'utf8');
   }
   return undefined;
-}
-
-async function logsOf(e: TestEnv, pod: string, c: string, want: RegExp): Promise<string> {
-  let out = '';
-  for (let i = 0; i < 100; i++) {
-    out = (await e.cli(['logs', pod, '-c', c])).stdout;
-    if (want.test(out)) return out;
-    await sleep(100);
-  }
-  return out;
 }
 
 serial('load: skopeo docker-archive (HEX.tar layers, legacy dirs as symlinks); the same archive gives the same id', async (t, e) => {

@@ -5,13 +5,13 @@ import test, { type ExecutionContext } from 'ava';
 import { execa } from 'execa';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { LayerStore } from '../../src/image/layers/store.js';
 import { MANIFEST_ACCEPT, MediaType } from '../../src/image/oci.js';
 import { createHash } from 'node:crypto';
 import { readNames } from '../../src/image/records.js';
 import { createTestPod, useContainerEnv } from '../container/env.js';
 import type { TestEnv } from '../pod/env.js';
+import { logsOf } from '../helpers/logs.js';
 import { skipReason } from '../helpers/root.js';
 import { makeBusyboxRootfs } from '../helpers/busybox.js';
 import { getJson, makeOciImage, makeRootfsImage, putManifest, registryToolsMissing, skopeoCopy, startRegistry, type RunningRegistry } from '../helpers/registry.js';
@@ -78,16 +78,6 @@ async function movePush(r: RunningRegistry, what: string): Promise<string> {
   await skopeoCopy(`oci:${layout}:m-${what}`, `docker://${r.host}/t/moving:latest`, plain);
   const m = await getJson(r.host, '/v2/t/moving/manifests/latest', MANIFEST_ACCEPT.join(', '));
   return String(m.headers['docker-content-digest']);
-}
-
-async function logsOf(e: TestEnv, pod: string, c: string, want: RegExp): Promise<string> {
-  let out = '';
-  for (let i = 0; i < 100; i++) {
-    out = (await e.cli(['logs', pod, '-c', c])).stdout;
-    if (want.test(out)) return out;
-    await sleep(100);
-  }
-  return out;
 }
 
 function containerImage(e: TestEnv, pod: string, c: string): { imageId: string; imageLayers: string[] } {

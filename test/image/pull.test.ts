@@ -5,7 +5,6 @@ import test, { type ExecutionContext } from 'ava';
 import { execa } from 'execa';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { ContentStore } from '../../src/image/content/store.js';
 import { chainIds } from '../../src/image/digest.js';
 import { LayerStore } from '../../src/image/layers/store.js';
@@ -13,6 +12,7 @@ import { pullImage, type ImagePullEvent } from '../../src/image/pull.js';
 import { readNames } from '../../src/image/records.js';
 import { createTestPod, useContainerEnv } from '../container/env.js';
 import type { TestEnv } from '../pod/env.js';
+import { logsOf } from '../helpers/logs.js';
 import { skipReason } from '../helpers/root.js';
 import { makeOciImage, registryToolsMissing, skopeoCopy, startRegistry, type RunningRegistry } from '../helpers/registry.js';
 
@@ -41,16 +41,6 @@ test.after.always(async () => {
 function serial(title: string, fn: (t: ExecutionContext, e: TestEnv, r: RunningRegistry) => Promise<void>): void {
   if (missing !== undefined) test.skip(`${title} [skipped: ${missing}]`, () => {});
   else test.serial(title, (t) => fn(t, E!, reg!));
-}
-
-async function logsOf(e: TestEnv, pod: string, c: string, want: RegExp): Promise<string> {
-  let out = '';
-  for (let i = 0; i < 100; i++) {
-    out = (await e.cli(['logs', pod, '-c', c])).stdout;
-    if (want.test(out)) return out;
-    await sleep(100);
-  }
-  return out;
 }
 
 serial('pullImage: blobs verified, each layer unpacked once by ChainID, the record (kind layers) and its name', async (t, e, r) => {

@@ -5,10 +5,7 @@
 // 'g' ignored). Base-256 sizes. A bad checksum or an archive that ends inside an entry is an error.
 // Names are returned as written: archive/names.ts decides what a name may be.
 import { PodnsError } from '../../errors.js';
-
-const BLOCK = 512;
-/** GNU long names and pax records are read into memory: bounded. */
-const MAX_META = 1 << 20;
+import { BLOCK, MAX_META, checksumOk, field, headerLink, headerName, num, padding, parsePax, paxSize, typeFlag } from '../tar-header.js';
 
 export type TarEntryType = 'file' | 'dir' | 'symlink' | 'hardlink' | 'other';
 
@@ -99,54 +96,12 @@ class ByteReader {
   }
 }
 
-function field(b: Buffer, off: number, len: number): string {
-  const end = b.indexOf(0, off);
-  return b.toString('utf8', off, end === -1 || end > off + len ? off + len : end);
+/** A numeric header field; a malformed one makes the archive damaged. */
+function numField(h: Buffer, off: number, len: number, what: string): number {
+  const v = num(h, off, len);
+  if (v < 0) throw damaged(`bad ${what} field`);
+  return v;
 }
-
-/** Octal (space/NUL terminated) or GNU base-256. */
-function num(b: Buffer, off: number, len: number, what: string): number {
-  if (b[off]! & 0x80) {
-    if (b[off] === 0xff) throw damaged(`negative ${what}`);
-    let v = b[off]! & 0x7f;
-    for (let i = off + 1; i < off + len; i++) v = v * 256 + b[i]!;
-    if (!Number.isSafeInteger(v)) throw damaged(`${what} too large`);
-    return v;
-  }
-  const s = b.toString('latin1', off, off + len).replace(/[\0 ]+$/, '').replace(/^ +/, '');
-  if (!/^[0-7]*$/.test(s)) throw damaged(`bad ${what} field`);
-  return s === '' ? 0 : parseInt(s, 8);
-}
-
-function checksumOk(h: Buffer): boolean {
-  const want = num(h, 148, 8, 'checksum');
-  let unsigned = 0;
-  let signed = 0;
-  for (let i = 0; i < BLOCK; i++) {
-    const c = i >= 148 && i < 156 ? 32 : h[i]!;
-    unsigned += c;
-    signed += c > 127 ? c - 256 : c;
-  }
-  return want === unsigned || want === signed;
-}
-
-function parsePax(data: Buffer): Map<string, string> {
-  const out = new Map<string, string>();
-  let off = 0;
-  while (off < data.length && data[off] !== 0) {
-    const sp = data.indexOf(0x20, off);
-    const len = sp === -1 ? NaN : Number(data.toString('latin1', off, sp));
-    if (!Number.isSafeInteger(len) || len <= sp - off || off + len > data.length || data[off + len - 1] !== 0x0a) throw damaged('bad pax header');
-    const rec = data.toString('utf8', sp + 1, off + len - 1);
-    const eq = rec.indexOf('=');
-    if (eq <= 0) throw damaged('bad pax record');
-    out.set(rec.slice(0, eq), rec.slice(eq + 1));
-    off += len;
-  }
-  return out;
-}
-
-const padding = (n: number): number => (BLOCK - (n % BLOCK)) % BLOCK;
 
 function typeOf(flag: string): TarEntryType {
   if (flag === '0' || flag === '\0' || flag === '7' || flag === '') return 'file';
@@ -175,44 +130,37 @@ export async function* readTar(input: AsyncIterable<Buffer | string>): AsyncGene
         await r.drain();
         return;
       }
-      let sumOk: boolean;
-      try {
-        sumOk = checksumOk(h);
-      } catch {
-        sumOk = false;
-      }
+      const sumOk = checksumOk(h);
       if (first && !sumOk && !h.subarray(257, 262).equals(Buffer.from('ustar'))) {
         throw new TarError('is not a tar archive (nor gzip or zstd of one); give an archive written by docker save, podman save, skopeo or podns image save');
       }
       first = false;
       if (!sumOk) throw damaged('a header checksum does not match');
-      const flag = String.fromCharCode(h[156]!).replace('\0', '0');
-      let size = num(h, 124, 12, 'size');
+      const flag = typeFlag(h).replace('\0', '0');
+      let size = numField(h, 124, 12, 'size');
       if (flag === 'L' || flag === 'K' || flag === 'x' || flag === 'g') {
         if (size > MAX_META) throw damaged(`an extension header of ${size} bytes (more than ${MAX_META})`);
         const data = await r.read(size);
         if (data.length < size) throw damaged('it ends inside an extension header');
         await r.skipPadding(padding(size));
-        if (flag === 'L') longName = field(data, 0, data.length);
-        else if (flag === 'K') longLink = field(data, 0, data.length);
-        else if (flag === 'x') pax = parsePax(data);
+        if (flag === 'L') longName = field(data, 0, data.length, 'utf8');
+        else if (flag === 'K') longLink = field(data, 0, data.length, 'utf8');
+        else if (flag === 'x') {
+          pax = parsePax(data, 'utf8');
+          if (pax === undefined) throw damaged('bad pax header');
+        }
         continue;
       }
-      let name = field(h, 0, 100);
-      const magic = h.toString('latin1', 257, 263);
-      if (magic === 'ustar\0') {
-        const prefix = field(h, 345, 155);
-        if (prefix !== '') name = `${prefix}/${name}`;
-      }
-      let linkname = field(h, 157, 100);
+      let name = headerName(h, 'utf8');
+      let linkname = headerLink(h, 'utf8');
       if (longName !== undefined) name = longName;
       if (longLink !== undefined) linkname = longLink;
       if (pax?.has('path')) name = pax.get('path')!;
       if (pax?.has('linkpath')) linkname = pax.get('linkpath')!;
       if (pax?.has('size')) {
         const s = pax.get('size')!;
-        if (!/^\d{1,16}$/.test(s) || !Number.isSafeInteger(Number(s))) throw damaged('bad pax size');
-        size = Number(s);
+        size = paxSize(s);
+        if (size < 0) throw damaged('bad pax size');
       }
       longName = undefined;
       longLink = undefined;
