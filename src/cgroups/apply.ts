@@ -2,7 +2,7 @@
 // join, kill, remove. Every file is opened without O_CREAT: on cgroupfs the kernel makes a cgroup's
 // files at mkdir, so a missing one (a controller not enabled, a typo) is ENOENT, never a stray file.
 // `fs` lets the tests stand a fake cgroupfs tree in (only what the kernel does at mkdir and rmdir).
-import { close as fsClose, closeSync, constants, existsSync, mkdirSync, open as fsOpen, openSync, readdirSync, readFileSync, rmdirSync, write as fsWrite, writeSync } from 'node:fs';
+import { closeSync, constants, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { isErrno, PodnsError } from '../errors.js';
 import type { CgroupHost } from './detect.js';
@@ -91,28 +91,6 @@ function killAll(pids: number[]): void {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-
-/** A pid no process can have (pids stay below PID_MAX_LIMIT, 2^22 at most): what primeJoin writes. */
-const NO_SUCH_PID = '2147483647';
-
-/**
- * Starts the grace period that the next join of a process into a cgroup waits for, on a libuv pool thread,
- * so that it passes while the caller goes on (spawning the process that joins). A cgroup.procs write takes
- * the kernel's cgroup_threadgroup_rwsem (one for the machine, all hierarchies) for writing before it looks
- * the pid up; taking it from idle waits an RCU grace period (v1 here: 4-16 ms), and the writes within a
- * grace period of the last one find it passed and don't wait. The pid written does not exist: the write
- * moves nothing and fails with ESRCH. Never rejects: resolves to the write's errno code (ESRCH when it
- * went as meant), or undefined.
- */
-export function primeJoin(dir: string): Promise<string | undefined> {
-  return new Promise((res) => {
-    fsOpen(join(dir, 'cgroup.procs'), constants.O_WRONLY, (err, fd) => {
-      if (err) { res(err.code); return; }
-      fsWrite(fd, NO_SUCH_PID, (werr) => fsClose(fd, () => res(werr?.code)));
-    });
-  });
-}
 
 /**
  * SIGKILLs every process in the cgroup `rel` and below. v2: one write to cgroup.kill (Linux 5.14+); an

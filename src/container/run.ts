@@ -35,7 +35,7 @@ import { validateLogLimits } from './log-limits.js';
 import { validateEnv, validateIds, validateRestartPolicy, validateWorkdir, workloadEnv, type RestartPolicy } from './config.js';
 import { devicesCgroupFor, removeDevicesCgroup } from './devices.js';
 import { containerCgroupsFor, makeContainerCgroups, removeContainerCgroups, resolveLimits } from './limits.js';
-import { hostCgroups, limitWrites, primeJoin } from '../cgroups/index.js';
+import { hostCgroups, limitWrites } from '../cgroups/index.js';
 import { protectedPaths } from './masks.js';
 import { validateMounts, validateProtectedPaths } from './mounts.js';
 import { validateResources } from './resources.js';
@@ -427,9 +427,6 @@ export async function runContainer(o: RunOptions): Promise<{ config: ContainerCo
     faultPoint('container-after-config');
     if (cgroups !== undefined) {
       makeContainerCgroups(cgroups);
-      // the grace period the workload's join waits for (v1) starts now and passes while the watcher
-      // starts; nothing is moved (cgroups/apply.ts), the join before exec stays as it is
-      if (cgroups.dirs[0] !== undefined) void primeJoin(cgroups.dirs[0]);
       faultPoint('container-after-cgroups');
     }
     const status = await startShim(root, rec, config, o.backoffMs);
