@@ -5,6 +5,7 @@
 // 127.0.0.1, single-use URLs, argument checks. What only podns promises (its messages, v5 over WebSocket,
 // the ports of the request enforced) is checked on podns only.
 import { setTimeout as sleep } from 'node:timers/promises';
+import WebSocket from 'ws';
 import { connect } from 'node:net';
 import type { ExecutionContext } from 'ava';
 import { codeOf, criSuite, type CriEndpoint } from './endpoint.js';
@@ -163,6 +164,22 @@ criTest('PortForward over WebSocket: the port prefix on the first frames, data o
   t.is(ch[0]!.readUInt16LE(0), 8080);
   t.is(ch[1]!.readUInt16LE(0), 8080);
   t.regex(ch[0]!.subarray(2).toString('latin1'), /^HTTP\/1\.[01] \d{3} /);
+}, { only: ['podns'] });
+
+// A client that goes away at once: the forwarder is killed, and what it would still say (the end of the data
+// channel, its error line) meets a closed WebSocket. Those writes must be dropped, not thrown: an 'error' with
+// no listener would end the whole CRI server.
+criTest('PortForward over WebSocket: a client that closes at once leaves the server up', async (t, ep) => {
+  const f = await fixture(ep);
+  for (let i = 0; i < 5; i++) {
+    const { url } = await ep.rt('PortForward', { pod_sandbox_id: f.sandbox, port: [] });
+    const ws = new WebSocket(`${url.replace(/^http/, 'ws')}?port=8080&port=7007`, ['v4.channel.k8s.io']);
+    await new Promise<void>((res, rej) => { ws.once('open', () => res()); ws.once('error', rej); });
+    ws.send(Buffer.concat([Buffer.from([0]), Buffer.from('GET / HTTP/1.0\r\n\r\n')]));
+    ws.terminate();
+  }
+  await sleep(500);
+  t.is((await ep.rt('Version', {})).runtime_api_version, 'v1');
 }, { only: ['podns'] });
 
 criTest('Attach: the container\'s output from now on, stdout and stderr apart, until it exits', async (t, ep) => {
