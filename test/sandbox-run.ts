@@ -148,12 +148,33 @@ function cgroupParent(marks: RunMarks): string {
   return `${TEST_PARENT_PREFIX}${marks.token}`;
 }
 
-/** The hierarchies a run's cgroups can be in: devices, those src/cgroups uses, and the cgroup2 mount (tests mount a view of it). */
+/**
+ * The hierarchies a run's cgroups can be in: devices, those src/cgroups uses, the cgroup2 mount (tests mount a
+ * view of it), and the named v1 hierarchies such as name=systemd (runc, under the containerd CRI tests, makes
+ * the run's parent there too: without them an empty directory per run was left behind).
+ */
 function cgroupMounts(): string[] {
   const host = detectCgroups();
   const mounts = new Set(['/sys/fs/cgroup/devices', ...hierarchyMounts(host)]);
   if (host.driver === 'v1' && host.unified !== null) mounts.add(host.unified);
+  for (const m of namedHierarchies()) mounts.add(m);
   return [...mounts];
+}
+
+/** Mount points of v1 hierarchies with a name= and no controller (/proc/self/mounts: "src dir type opts ..."). */
+function namedHierarchies(): string[] {
+  let text = '';
+  try {
+    text = readFileSync('/proc/self/mounts', 'utf8');
+  } catch {
+    return [];
+  }
+  const out: string[] = [];
+  for (const line of text.split('\n')) {
+    const [, dir, type, opts] = line.split(' ');
+    if (type === 'cgroup' && dir !== undefined && opts !== undefined && opts.split(',').some((o) => o.startsWith('name='))) out.push(dir);
+  }
+  return out;
 }
 
 /** The run's parent in each hierarchy. */
