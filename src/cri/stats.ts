@@ -7,12 +7,12 @@
 // first one, as containerd does it). Memory: working_set_bytes is usage minus inactive file pages (what
 // kubelet evicts on), usage_bytes the whole usage, available_bytes what is left under the limit. The
 // writable layer is the container's own upper dir (bytes in blocks, inodes), walked without following links.
-import { lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { applyPlan, hostCgroups, limitWrites, ourCgroup, placeWrites, type CgroupLimits } from '../cgroups/index.js';
 import { readContainerConfig, readContainerStatus } from '../container/index.js';
 import { oneLine } from '../errors.js';
+import { diskUsage } from '../util/disk-usage.js';
 import { paths } from '../state/paths.js';
 import { fromCgroup, podNet } from '../views/stats.js';
 import type { CriContext } from './context.js';
@@ -26,35 +26,6 @@ type Msg = any;
 const lastCpu = new Map<string, { ns: bigint; cpu: number }>();
 
 const u64 = (n: number | bigint | null | undefined): Msg => (n === null || n === undefined ? null : { value: String(typeof n === 'number' ? Math.max(0, Math.round(n)) : n) });
-
-/** Bytes (in allocated blocks) and inodes under DIR, not following links nor leaving its filesystem. */
-export function dirUsage(dir: string): { bytes: number; inodes: number } {
-  let bytes = 0;
-  let inodes = 0;
-  let dev: number | undefined;
-  const walk = (p: string): void => {
-    let st;
-    try {
-      st = lstatSync(p);
-    } catch {
-      return; // gone meanwhile
-    }
-    if (dev === undefined) dev = st.dev;
-    if (st.dev !== dev) return;
-    bytes += st.blocks * 512;
-    inodes++;
-    if (!st.isDirectory()) return;
-    let names: string[] = [];
-    try {
-      names = readdirSync(p);
-    } catch {
-      return;
-    }
-    for (const n of names) walk(join(p, n));
-  };
-  walk(dir);
-  return { bytes, inodes };
-}
 
 function running(ctx: CriContext, c: ContainerRecord): boolean {
   if (!c.started) return false;
@@ -82,7 +53,7 @@ function statsOf(ctx: CriContext, c: ContainerRecord): Msg {
   const dir = paths.container(ctx.root, c.pod, c.name);
   if (c.started) {
     const upper = join(dir, 'rootfs');
-    const u = dirUsage(upper);
+    const u = diskUsage(upper, { sameFilesystem: true });
     out.writable_layer = { timestamp: ts, fs_id: { mountpoint: upper }, used_bytes: u64(u.bytes), inodes_used: u64(u.inodes) };
   }
   const rel = running(ctx, c) ? cgroupOf(ctx, c) : undefined;

@@ -4,6 +4,7 @@
 import { lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { isErrno } from '../errors.js';
+import { diskUsage } from '../util/disk-usage.js';
 import { listDir } from '../state/files.js';
 import { resolveRoot, type RootOption } from '../state/paths.js';
 import { cleanStoreTemp, resolveStore, storePaths, type StoreOption } from '../state/store-root.js';
@@ -20,8 +21,8 @@ export interface StoreUsage {
   images: number;
 }
 
-function diskUsage(dir: string, seen: Set<string>): { bytes: number; entries: number } {
-  let bytes = 0;
+/** A part of the store: what is below DIR (DIR itself not counted), inodes in SEEN counted once. */
+function partUsage(dir: string, seen: Set<string>): { bytes: number; entries: number } {
   let top: string[];
   try {
     top = readdirSync(dir);
@@ -29,29 +30,7 @@ function diskUsage(dir: string, seen: Set<string>): { bytes: number; entries: nu
     if (isErrno(err, 'ENOENT', 'ENOTDIR')) return { bytes: 0, entries: 0 };
     throw err;
   }
-  const walk = (d: string) => {
-    let names: string[];
-    try {
-      names = readdirSync(d);
-    } catch {
-      return;
-    }
-    for (const n of names) {
-      const p = join(d, n);
-      let st;
-      try {
-        st = lstatSync(p);
-      } catch {
-        continue;
-      }
-      const key = `${st.dev}:${st.ino}`;
-      if (seen.has(key)) continue;
-      seen.add(key);
-      bytes += st.blocks * 512;
-      if (st.isDirectory()) walk(p);
-    }
-  };
-  walk(dir);
+  const bytes = top.reduce((n, name) => n + diskUsage(join(dir, name), { seen }).bytes, 0);
   return { bytes, entries: top.filter((n) => !n.startsWith('.')).length };
 }
 
@@ -68,7 +47,7 @@ export function storeUsage(o: StoreOption = {}): StoreUsage {
   const seen = new Set<string>();
   const images = listImageRecords(store).length;
   const parts = (['blobs', 'ingest', 'layers', 'images', 'tmp'] as const).map((part) => {
-    const u = diskUsage(storePaths[part](store), seen);
+    const u = partUsage(storePaths[part](store), seen);
     // entries: blobs and images by what they hold (blobs/ALG/HEX, records), layers by their directories
     if (part === 'images') u.entries = images;
     if (part === 'blobs') u.entries = listDir(storePaths.blobs(store)).reduce((n, alg) => n + listDir(join(storePaths.blobs(store), alg)).length, 0);
