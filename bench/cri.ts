@@ -1,9 +1,22 @@
 // The CRI section of `npm run bench`: podns's CRI server against containerd's (Debian containerd 1.6 + runc
-// + the CNI bridge, started in the bench sandbox by test/cri/containerd.ts), in one run, with the same grpc-js
-// client (test/cri/client.ts), interleaved (podns first in even rounds, containerd first in odd ones).
+// + the CNI bridge, started in the bench sandbox by test/cri/containerd.ts), in one run, with the same
+// clients, interleaved (podns first in even rounds, containerd first in odd ones).
 //
 //   up:   RunPodSandbox + CreateContainer + StartContainer, then ContainerStatus says RUNNING
 //   down: StopContainer (timeout 0) + StopPodSandbox + RemoveContainer + RemovePodSandbox (kubelet's order)
+//
+// Two clients drive both runtimes, by pairs of rounds (lean for two rounds, grpc-js for two: each client sees
+// both orders of the runtimes; a runtime's round right after the other's teardown pays for what that
+// teardown left running): the lean one (test/cri/lean-client.ts: node:http2 and the protobuf codec, ~0.1-0.3
+// ms per call above the HTTP/2 exchange, as kubelet's grpc-go client) gives the headline ratio; the
+// @grpc/grpc-js one (test/cri/client.ts, ~0.4 ms more per call on either runtime) is reported beside it.
+// Each client's no-op floor on each runtime (Version, interleaved) is reported too: it is in every RPC of
+// both sides, and it is the client's, not the runtime's.
+//
+// The machine's v1 cgroup migration cost is measured and reported (migrationCost): moving a process into a
+// v1 cgroup waits an RCU grace period (cgroup_threadgroup_rwsem) unless the kernel runs that rwsem in
+// favordynmods mode; both runtimes move processes (the workload and pause; runc, the shim), so it shifts
+// both sides' numbers.
 //
 // Both serve the same busybox image (podns imports the rootfs; containerd loads a docker archive of it) and
 // run `sleep 3600` in it; containerd's sandbox image is podns's own static pause, so the pauses cost the same
@@ -25,12 +38,16 @@ import { native, packageRoot } from '../src/native/index.js';
 import { makeBusyboxRootfs } from '../test/helpers/busybox.js';
 import { writeDockerArchive } from '../test/helpers/docker-archive.js';
 import { criClient, type CriClient, type Msg } from '../test/cri/client.js';
+import { leanCriClient } from '../test/cri/lean-client.js';
 import { containerdMissing, startContainerd, type Containerd } from '../test/cri/containerd.js';
 import { since } from './stats.js';
-import { memoryOf, type MemoryUse } from './system.js';
+import { memoryOf, migrationCost, type MemoryUse, type MigrationCost } from './system.js';
 
 export type CriSide = 'podns' | 'containerd';
 export const CRI_SIDES: readonly CriSide[] = ['podns', 'containerd'];
+/** lean: node:http2 + protobuf (test/cri/lean-client.ts), the headline; grpc-js: @grpc/grpc-js (test/cri/client.ts) */
+export type CriClientKind = 'lean' | 'grpc-js';
+export const CRI_CLIENTS: readonly CriClientKind[] = ['lean', 'grpc-js'];
 
 export interface CriTimes {
   /** run + create + start + status, per round (ms) */
@@ -57,19 +74,27 @@ export interface CriMemorySide {
 }
 
 export interface CriBench {
+  /** rounds per client and runtime */
   n: number;
   snapshotter: string;
-  times: Record<CriSide, CriTimes>;
+  /** per client: the lean one is the headline */
+  times: Record<CriClientKind, Record<CriSide, CriTimes>>;
+  /** Version (a no-op RPC) per client and runtime, ms, interleaved */
+  floor: Record<CriClientKind, Record<CriSide, number[]>>;
+  migration?: MigrationCost;
   memory?: Record<CriSide, CriMemorySide>;
 }
 
 const SUBNET_PODNS = '10.214.0.0/24';
 const SUBNET_CONTAINERD = '10.214.128.0/24';
 const WORKLOAD = ['sleep', '3600'];
+const FLOOR_CALLS = 200;
+const FLOOR_WARMUP = 20;
 
 interface Side {
   kind: CriSide;
   c: CriClient;
+  clients: Record<CriClientKind, CriClient>;
   daemonPid(): number;
   sandboxConfig(name: string): Msg;
 }
@@ -234,21 +259,28 @@ export async function benchCri(o: { n: number; warmup: number; memoryPods: numbe
     o.log(`cri: containerd up (pid ${ct.pid()}, snapshotter ${ct.snapshotter})`);
     const srv = server;
     const ctd = ct;
-    const pc = criClient(srv.socket);
-    const cc = criClient(ctd.socket);
-    clients.push(pc, cc);
-    const sides: Record<CriSide, Side> = {
-      podns: { kind: 'podns', c: pc, daemonPid: () => srv.proc.pid ?? 0, sandboxConfig: (n) => sandboxConfig(n) },
-      containerd: { kind: 'containerd', c: cc, daemonPid: () => ctd.pid(), sandboxConfig: (n) => sandboxConfig(n, cgroupParent) },
+    const connect = (socket: string): Record<CriClientKind, CriClient> => {
+      const cs = { lean: leanCriClient(socket), 'grpc-js': criClient(socket) };
+      clients.push(cs.lean, cs['grpc-js']);
+      return cs;
     };
-    const times: Record<CriSide, CriTimes> = { podns: emptyTimes(), containerd: emptyTimes() };
-    o.log(`cri: up + down on podns and containerd in turn, x${o.n} each (+${o.warmup} warm-up)`);
-    for (let i = 0; i < o.warmup + o.n; i++) {
+    const pcs = connect(srv.socket);
+    const ccs = connect(ctd.socket);
+    const sides: Record<CriSide, Side> = {
+      podns: { kind: 'podns', c: pcs.lean, clients: pcs, daemonPid: () => srv.proc.pid ?? 0, sandboxConfig: (n) => sandboxConfig(n) },
+      containerd: { kind: 'containerd', c: ccs.lean, clients: ccs, daemonPid: () => ctd.pid(), sandboxConfig: (n) => sandboxConfig(n, cgroupParent) },
+    };
+    const times = { lean: { podns: emptyTimes(), containerd: emptyTimes() }, 'grpc-js': { podns: emptyTimes(), containerd: emptyTimes() } };
+    o.log(`cri: up + down on podns and containerd in turn, x${o.n} each per client (lean, grpc-js) (+${o.warmup} warm-up)`);
+    // round i: runtimes in order i % 2, client by pairs of rounds ((i >> 1) % 2): every (client, order) once in 4
+    for (let i = 0; i < o.warmup + 2 * o.n; i++) {
       const order: CriSide[] = i % 2 === 0 ? ['podns', 'containerd'] : ['containerd', 'podns'];
+      const client = CRI_CLIENTS[(i >> 1) % 2]!;
       for (const k of order) {
-        const t = i < o.warmup ? undefined : times[k];
-        const u = await up(sides[k], `b${i}`, t);
-        const d = await down(sides[k], u.pod, u.ctr, t);
+        const t = i < o.warmup ? undefined : times[client][k];
+        const side = { ...sides[k], c: sides[k].clients[client] };
+        const u = await up(side, `b${i}`, t);
+        const d = await down(side, u.pod, u.ctr, t);
         if (t) {
           t.up.push(u.ms);
           t.down.push(d);
@@ -256,7 +288,18 @@ export async function benchCri(o: { n: number; warmup: number; memoryPods: numbe
         }
       }
     }
-    const result: CriBench = { n: o.n, snapshotter: ctd.snapshotter, times };
+    o.log(`cri: the no-op floor: Version x${FLOOR_CALLS} per client and runtime, interleaved`);
+    const floor = { lean: { podns: [] as number[], containerd: [] as number[] }, 'grpc-js': { podns: [] as number[], containerd: [] as number[] } };
+    for (let j = 0; j < FLOOR_WARMUP + FLOOR_CALLS; j++) {
+      for (const client of j % 2 === 0 ? CRI_CLIENTS : [...CRI_CLIENTS].reverse()) {
+        for (const k of j % 4 < 2 ? CRI_SIDES : [...CRI_SIDES].reverse()) {
+          await timed(j < FLOOR_WARMUP ? undefined : floor[client][k], () => sides[k].clients[client].rt('Version', {}));
+        }
+      }
+    }
+    const migration = await migrationCost();
+    if (migration) o.log(`cri: v1 cgroup migration (cgroup.procs write of a sleeping process): ${migration.medianMs.toFixed(3)} ms median, ${migration.verdict}`);
+    const result: CriBench = { n: o.n, snapshotter: ctd.snapshotter, times, floor, ...(migration ? { migration } : {}) };
     if (o.memoryPods > 0) {
       o.log(`cri: memory, ${o.memoryPods} pods with one container on each`);
       result.memory = {

@@ -27,7 +27,7 @@ import { floorExec, floorPod, floorScale, floorShell, type FloorExec, type Floor
 import { measureLibrary, OPS, profileLibrary, type LibraryTimes, type Op, type OpProfile } from './library.js';
 import type { ProfileSummary } from './profile.js';
 import { abDelta, DEFAULT_BASELINE, RUN_BUDGET_MS, runAb, type AbResult } from './run-ab.js';
-import { benchCri, CRI_SIDES, type CriBench } from './cri.js';
+import { benchCri, CRI_CLIENTS, CRI_SIDES, type CriBench, type CriClientKind } from './cri.js';
 import { limitsDelta, LIMITS_BUDGET_MS, measureLimits, type LimitsTimes } from './limits.js';
 import { IMAGE_RUN_BUDGET_MS, IMAGE_RUN_WARMUP, PULL_RSS_BUDGET, measureImageRun, measurePull, prepareImageRun, PULL_WARMUP, pullVerdict, setupImageEnv, type ImageRunTimes, type PullTimes } from './image.js';
 import { podMemory, scaleOnce, type PodMemory, type ScaleProfile, type ScaleRun } from './scale.js';
@@ -138,8 +138,12 @@ const SHORT_GROUP: Record<string, string> = {
   'shell path (unshare, ip, nsenter)': 'shell path',
   'podns CLI (whole processes)': '',
 };
-const CRI_GROUP = 'CRI: podns vs containerd 1.6 (same grpc-js client, interleaved)';
-SHORT_GROUP[CRI_GROUP] = '';
+const CRI_GROUPS: Record<CriClientKind, string> = {
+  lean: 'CRI: podns vs containerd 1.6 (lean client: node:http2 + protobuf, as grpc-go; interleaved)',
+  'grpc-js': 'CRI: podns vs containerd 1.6 (@grpc/grpc-js client, ~0.4 ms more per RPC on both; same run, interleaved)',
+};
+for (const g of Object.values(CRI_GROUPS)) SHORT_GROUP[g] = '';
+const CRI_FLOOR_GROUP = 'CRI no-op floor: Version, per client and runtime (in every RPC of both sides)';
 const AB_GROUP = `container run A/B (interleaved; budget +${RUN_BUDGET_MS} ms)`;
 SHORT_GROUP[AB_GROUP] = '';
 
@@ -373,20 +377,30 @@ async function main(): Promise<number> {
         results.cri = { skipped: r.skipped };
       } else {
         cri = r;
-        const g = CRI_GROUP;
-        for (const [what, key] of [['pod to running (run+create+start)', 'up'], ['teardown (stop+remove)', 'down'], ['end to end', 'total']] as const) {
-          addRow(g, `containerd ${what}`, r.times.containerd[key], undefined, 'BASELINE');
-          addRow(g, `podns ${what}`, r.times.podns[key], `${g}/containerd ${what}`);
+        for (const client of CRI_CLIENTS) {
+          const g = CRI_GROUPS[client];
+          for (const [what, key] of [['pod to running (run+create+start)', 'up'], ['teardown (stop+remove)', 'down'], ['end to end', 'total']] as const) {
+            addRow(g, `containerd ${what}`, r.times[client].containerd[key], undefined, 'BASELINE');
+            addRow(g, `podns ${what}`, r.times[client].podns[key], `${g}/containerd ${what}`);
+          }
         }
-        for (const side of CRI_SIDES) {
-          for (const [step, ms] of Object.entries(r.times[side].steps)) addRow(`CRI steps, ${side}`, step, ms);
+        for (const client of CRI_CLIENTS) for (const side of CRI_SIDES) addRow(CRI_FLOOR_GROUP, `${client} client, ${side}`, r.floor[client][side]);
+        for (const client of CRI_CLIENTS) {
+          for (const side of CRI_SIDES) {
+            for (const [step, ms] of Object.entries(r.times[client][side].steps)) addRow(`CRI steps, ${side}, ${client} client`, step, ms);
+          }
         }
+        const timesOf = (client: CriClientKind) => Object.fromEntries(CRI_SIDES.map((side) => [side, {
+          up: summarize(r.times[client][side].up), down: summarize(r.times[client][side].down), total: summarize(r.times[client][side].total),
+          steps: Object.fromEntries(Object.entries(r.times[client][side].steps).map(([k, v]) => [k, summarize(v)])),
+        }]));
         results.cri = {
           n: r.n, containerdSnapshotter: r.snapshotter,
-          ...Object.fromEntries(CRI_SIDES.map((side) => [side, {
-            up: summarize(r.times[side].up), down: summarize(r.times[side].down), total: summarize(r.times[side].total),
-            steps: Object.fromEntries(Object.entries(r.times[side].steps).map(([k, v]) => [k, summarize(v)])),
-          }])),
+          clientsNote: 'lean: node:http2 + protobuf (test/cri/lean-client.ts; the headline, closest to kubelet\'s grpc-go); grpc-js: @grpc/grpc-js (test/cri/client.ts)',
+          ...timesOf('lean'),
+          grpcJs: timesOf('grpc-js'),
+          floor: Object.fromEntries(CRI_CLIENTS.map((client) => [client, Object.fromEntries(CRI_SIDES.map((side) => [side, summarize(r.floor[client][side])]))])),
+          ...(r.migration ? { cgroupMigration: r.migration } : {}),
           ...(r.memory ? { memory: r.memory, memoryNote: 'bytes, PSS from /proc/PID/smaps_rollup; perPod = pause + watcher (podns) or pause + shim (containerd); daemonShare = daemon PSS growth / pods' } : {}),
         };
       }
@@ -595,13 +609,18 @@ async function main(): Promise<number> {
     });
   }
   if (cri) {
-    const pm = median(cri.times.podns.total);
-    const cm = median(cri.times.containerd.total);
-    const t = target('CRI pod to running + teardown vs containerd', '>= 10 x faster end to end (medians)', cm / pm, 10, fmtRatio, false);
-    const sm = (side: 'podns' | 'containerd', k: 'up' | 'down') => fmtMs(median(cri!.times[side][k]));
-    t.explain = [`podns ${fmtMs(pm)} (up ${sm('podns', 'up')}, down ${sm('podns', 'down')}) vs containerd ${fmtMs(cm)} (up ${sm('containerd', 'up')}, down ${sm('containerd', 'down')}), n ${cri.n} each`,
-      'podns steps: ' + Object.entries(cri.times.podns.steps).map(([k, v]) => `${k} ${fmtMs(median(v))}`).join(', '),
-      'containerd steps: ' + Object.entries(cri.times.containerd.steps).map(([k, v]) => `${k} ${fmtMs(median(v))}`).join(', ')];
+    const ratioOf = (client: CriClientKind) => median(cri!.times[client].containerd.total) / median(cri!.times[client].podns.total);
+    const t = target('CRI pod to running + teardown vs containerd', '>= 10 x faster end to end (medians; lean client)', ratioOf('lean'), 10, fmtRatio, false);
+    const sm = (client: CriClientKind, side: 'podns' | 'containerd', k: 'up' | 'down' | 'total') => fmtMs(median(cri!.times[client][side][k]));
+    const fl = (client: CriClientKind, side: 'podns' | 'containerd') => fmtMs(median(cri!.floor[client][side]));
+    t.explain = [];
+    for (const client of CRI_CLIENTS) {
+      t.explain.push(`${client} client: podns ${sm(client, 'podns', 'total')} (up ${sm(client, 'podns', 'up')}, down ${sm(client, 'podns', 'down')}) vs containerd ${sm(client, 'containerd', 'total')} ` +
+        `(up ${sm(client, 'containerd', 'up')}, down ${sm(client, 'containerd', 'down')}) = ${fmtRatio(ratioOf(client))}, n ${cri.n} each; no-op Version: podns ${fl(client, 'podns')}, containerd ${fl(client, 'containerd')}`);
+    }
+    t.explain.push('podns steps (lean): ' + Object.entries(cri.times.lean.podns.steps).map(([k, v]) => `${k} ${fmtMs(median(v))}`).join(', '),
+      'containerd steps (lean): ' + Object.entries(cri.times.lean.containerd.steps).map(([k, v]) => `${k} ${fmtMs(median(v))}`).join(', '));
+    if (cri.migration) t.explain.push(`cgroup migration here (${cri.migration.driver}, ${cri.migration.hierarchy}): ${fmtMs(cri.migration.medianMs)} per cgroup.procs write; ${cri.migration.verdict}`);
     if (cri.memory) {
       const p = cri.memory.podns;
       const c = cri.memory.containerd;

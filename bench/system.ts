@@ -1,7 +1,11 @@
 // What the bench reads from /proc: machine facts for results.json, a "quiet CPU" gate between phases,
-// and the memory and file descriptors a process holds.
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+// the memory and file descriptors a process holds, and what a cgroup migration costs here.
+import { spawn } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, readlinkSync, rmdirSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
+import { join } from 'node:path';
+import { defaultCgroupParent, hierarchyMounts, hostCgroups } from '../src/cgroups/index.js';
+import { median, since } from './stats.js';
 
 export interface MachineInfo {
   kernel: string;
@@ -156,4 +160,59 @@ function readlinkSafe(p: string): string {
 
 export function commOf(pid: number): string | undefined {
   return readOr(`/proc/${pid}/comm`);
+}
+
+export interface MigrationCost {
+  /** the hierarchy the process was moved in, and the driver */
+  hierarchy: string;
+  driver: 'v1' | 'v2';
+  /** each cgroup.procs write, ms */
+  writesMs: number[];
+  medianMs: number;
+  verdict: string;
+}
+
+/** Below this a move did not wait for an RCU grace period (one is ~2-20 ms). */
+const NO_GRACE_PERIOD_MS = 0.5;
+
+/**
+ * What moving a process into a cgroup costs on this machine: a sleeping child is moved back and forth between
+ * two scratch cgroups under the run's cgroup parent, each cgroup.procs write timed. A write takes
+ * cgroup_threadgroup_rwsem for writing, which waits an RCU grace period unless the kernel runs it in
+ * favordynmods mode (a v1 mount option; on a v1 host it stays on until reboot once any mount asked for it;
+ * a v2 mount option). Undefined when there is no cgroup hierarchy to write in.
+ */
+export async function migrationCost(moves = 21): Promise<MigrationCost | undefined> {
+  const host = hostCgroups();
+  if (host.driver === 'none') return undefined;
+  const mount = host.driver === 'v2' ? host.mountPoint : hierarchyMounts(host)[0];
+  if (mount === undefined) return undefined;
+  const dirs = ['a', 'b'].map((x) => join(mount, defaultCgroupParent(), `bench-migrate-${process.pid}-${x}`));
+  for (const d of dirs) mkdirSync(d, { recursive: true });
+  const child = spawn('sleep', ['60'], { stdio: 'ignore' });
+  const writesMs: number[] = [];
+  try {
+    await new Promise<void>((res, rej) => { child.once('spawn', res); child.once('error', rej); });
+    for (let i = 0; i < moves; i++) {
+      const t0 = process.hrtime.bigint();
+      writeFileSync(join(dirs[i % 2]!, 'cgroup.procs'), String(child.pid));
+      writesMs.push(since(t0));
+    }
+  } finally {
+    const gone = new Promise((res) => child.once('close', res));
+    child.kill('SIGKILL');
+    await gone;
+    for (const d of dirs) {
+      try {
+        rmdirSync(d);
+      } catch {
+        // the run's own cleanup sweeps its cgroup parent
+      }
+    }
+  }
+  const med = median(writesMs);
+  const verdict = med < NO_GRACE_PERIOD_MS
+    ? 'favordynmods in effect: a move does not wait for an RCU grace period (machines without it pay ~2-20 ms per move, on both runtimes)'
+    : 'each move waits an RCU grace period (no favordynmods)';
+  return { hierarchy: mount, driver: host.driver, writesMs, medianMs: med, verdict };
 }

@@ -6,7 +6,7 @@ import { closeSync, constants, existsSync, mkdirSync, openSync, readdirSync, rea
 import { join } from 'node:path';
 import { isErrno, PodnsError } from '../errors.js';
 import type { CgroupHost } from './detect.js';
-import { hierarchyDirs, type CgroupOp } from './plan.js';
+import { hierarchyDirs, hierarchyMounts, type CgroupOp } from './plan.js';
 
 export interface CgroupFs {
   mkdir(path: string): void;
@@ -200,6 +200,32 @@ export async function removeCgroupTree(top: string, fs: CgroupFs = realCgroupFs)
   };
   await remove(top);
   return removed;
+}
+
+/**
+ * The usual end of a cgroup, with nothing left inside: the cgroups `rels` (deepest first: a pod's pause leaf,
+ * then the pod) are rmdir'd in every hierarchy, the freezer's last. The kernel refuses rmdir of a cgroup
+ * with processes or cgroups below, so success proves there was nothing to kill, and no directory is read
+ * (killCgroup and removeCgroupTree read them, and a v1 cgroup's directory read and a refused rmdir both
+ * wait for kernfs's machine-wide lock). 'busy' at the first refusal, with the freezer's cgroup still there
+ * when the refusal came from another hierarchy: the caller then kills and removes what is left (killCgroup,
+ * removeCgroup). 'removed' when something went, 'gone' when nothing was there.
+ */
+export function removeIfEmpty(host: CgroupHost, rels: readonly string[], fs: CgroupFs = realCgroupFs): 'removed' | 'gone' | 'busy' {
+  const freezer = host.driver === 'v1' ? host.mounts.freezer : undefined;
+  const mounts = hierarchyMounts(host);
+  let removed = false;
+  for (const m of [...mounts.filter((x) => x !== freezer), ...mounts.filter((x) => x === freezer)]) {
+    for (const rel of rels) {
+      try {
+        fs.rmdir(join(m, rel));
+        removed = true;
+      } catch (err) {
+        if (!isErrno(err, 'ENOENT')) return 'busy';
+      }
+    }
+  }
+  return removed ? 'removed' : 'gone';
 }
 
 /** removeCgroupTree of the cgroup `rel` in every hierarchy. True when something was removed. */

@@ -12,7 +12,7 @@
 // runs containers without (and refuses an explicit limit).
 import { existsSync, readFileSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { applyPlan, cgroupPaths, PAUSE_LEAF, defaultCgroupParent, hierarchyDirs, hostCgroups, killCgroup, ourCgroup, placeWrites, planCreate, recordedHost, removeCgroup,
+import { applyPlan, cgroupPaths, PAUSE_LEAF, defaultCgroupParent, hierarchyDirs, hostCgroups, killCgroup, ourCgroup, placeWrites, planCreate, recordedHost, removeCgroup, removeIfEmpty,
   type CgroupHost, type CgroupLimits, type CgroupOp, type LimitWrite, type V1Controller } from '../cgroups/index.js';
 import { isErrno, PodnsError } from '../errors.js';
 import type { ContainerConfig, ContainerResources, PodRecord } from '../pod/types.js';
@@ -111,8 +111,13 @@ export async function removeContainerCgroups(config: Pick<ContainerConfig, 'cgro
   const rel = ourCgroup(config?.cgroupPath, 'leaf');
   if (rel === undefined) return false;
   const h = recordedHost(hostCgroups(), rel, config?.cgroupDirs ?? []);
-  await killCgroup(h, rel);
-  const removed = await removeCgroup(h, rel);
+  // the usual case (the workload and the watcher gone): one rmdir a hierarchy; else kill what is inside, then remove
+  const fast = removeIfEmpty(h, [rel]);
+  let removed = fast === 'removed';
+  if (fast === 'busy') {
+    await killCgroup(h, rel);
+    removed = (await removeCgroup(h, rel)) || removed;
+  }
   const pod = rel.slice(0, rel.lastIndexOf('/'));
   for (const d of hierarchyDirs(h, pod)) {
     // the pod's own cgroup (its pause leaf is there) stays: not even tried, as a refused rmdir of a v1

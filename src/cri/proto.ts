@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { loadPackageDefinition, type ServiceClientConstructor, type ServiceDefinition } from '@grpc/grpc-js';
-import { loadSync, type Options } from '@grpc/proto-loader';
+import { loadSync, type Options, type PackageDefinition } from '@grpc/proto-loader';
 
 export const LOADER_OPTIONS: Options = { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true };
 
@@ -22,11 +22,19 @@ export interface CriServices {
   ImageService: ServiceClientConstructor;
 }
 
+let definition: PackageDefinition | undefined;
+
+/** api.proto's package definition (services keyed 'runtime.v1.RuntimeService', each method's path and codec). */
+export function criPackageDefinition(): PackageDefinition {
+  definition ??= loadSync(protoPath(), LOADER_OPTIONS);
+  return definition;
+}
+
 let loaded: CriServices | undefined;
 
 export function criServices(): CriServices {
   if (loaded !== undefined) return loaded;
-  const pkg = loadPackageDefinition(loadSync(protoPath(), LOADER_OPTIONS)) as unknown as { runtime: { v1: CriServices } };
+  const pkg = loadPackageDefinition(criPackageDefinition()) as unknown as { runtime: { v1: CriServices } };
   loaded = pkg.runtime.v1;
   return loaded;
 }

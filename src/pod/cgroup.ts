@@ -11,7 +11,7 @@ import { rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   applyPlan, cgroupPaths, DEFAULT_CGROUP_PARENT, hierarchyDirs, killCgroup, limitWrites, ourCgroup, PAUSE_LEAF, placeWrites, planCreate, recordedHost,
-  removeCgroup, type CgroupHost, type CgroupLimits, type CgroupOp, type LimitWrite,
+  removeCgroup, removeIfEmpty, type CgroupHost, type CgroupLimits, type CgroupOp, type LimitWrite,
 } from '../cgroups/index.js';
 import { isErrno } from '../errors.js';
 
@@ -65,12 +65,17 @@ export async function removePodCgroup(host: CgroupHost, recorded: { path?: unkno
   if (rel === undefined) return false;
   const dirs = Array.isArray(recorded?.dirs) ? recorded.dirs.filter((d): d is string => typeof d === 'string') : [];
   const h = recordedHost(host, rel, dirs);
-  try {
-    await killCgroup(h, rel);
-  } catch (err) {
-    if (!isErrno(err, 'ENOENT')) throw err;
+  // the usual case (pause and containers gone): two rmdirs a hierarchy; else kill what is inside, then remove
+  const fast = removeIfEmpty(h, [`${rel}/${PAUSE_LEAF}`, rel]);
+  let removed = fast === 'removed';
+  if (fast === 'busy') {
+    try {
+      await killCgroup(h, rel);
+    } catch (err) {
+      if (!isErrno(err, 'ENOENT')) throw err;
+    }
+    removed = (await removeCgroup(h, rel)) || removed;
   }
-  const removed = await removeCgroup(h, rel);
   // podns's own default parent goes with its last pod (a parent given with --cgroup-parent is the
   // caller's, as the kubelet's kubepods is: it stays)
   if (rel.startsWith(`${DEFAULT_CGROUP_PARENT}/`) && rel.indexOf('/') === DEFAULT_CGROUP_PARENT.length) {

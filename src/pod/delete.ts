@@ -37,8 +37,11 @@ export async function deletePod(o: DeleteOptions): Promise<string[]> {
   const abs = resolveRoot(o.root);
   const name = validateName('pod', o.name);
   const grace = checkGrace(o.grace);
+  let settled = false;
   const rec = await withLock(abs, () => {
     const r = readPod({ root: abs, name });
+    // complete and not worked on: its create wrote record 2 (the pause) and no repair has marked it since
+    settled = r.phase === 'ready' && r.ownerPid === undefined;
     if (ownerAlive(r) && r.ownerPid !== process.pid && o.force !== true) {
       const what = r.phase === 'creating' ? 'created' : r.phase === 'deleting' ? 'deleted' : 'repaired';
       throw new PodnsError('EBUSY', `pod "${name}" is being ${what} by podns process ${r.ownerPid}; wait for it, or use --force`);
@@ -55,7 +58,11 @@ export async function deletePod(o: DeleteOptions): Promise<string[]> {
     return r;
   });
   faultPoint('delete-after-mark');
-  // A pause that a crashed create started but never recorded carries the pod's uid in its environment.
-  const extraPauses = scanPauses().filter((p) => p.root === abs && p.pod === name && p.uid === rec.uid && p.pid !== rec.pause?.pid);
+  // A pause that a crashed create or repair started but never recorded carries the pod's uid in its
+  // environment: looked for in /proc (a walk of every process, ~1 ms) unless the pod was settled (ready, no
+  // owner), when there can be none: create records its pause before it clears its mark, and repair marks
+  // the pod before it starts one and clears the mark only once it is recorded or stopped. (gc clears the
+  // mark of a killed repair only in the run that then removes that repair's pause as a stray.)
+  const extraPauses = settled ? [] : scanPauses().filter((p) => p.root === abs && p.pod === name && p.uid === rec.uid && p.pid !== rec.pause?.pid);
   return destroyPod(abs, rec, { grace, extraPauses, ...(o.networkElsewhere === true ? { networkElsewhere: true } : {}) });
 }

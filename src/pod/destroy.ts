@@ -3,7 +3,7 @@
 // ENODEV, ESRCH, NotFoundError) counts as done, so running it again after a crash finishes the job.
 // A real failure does not stop the other steps, but the state is kept (and the first error thrown) so
 // that nothing is forgotten: the record still says what is left.
-import { existsSync, lstatSync, realpathSync, rmSync } from 'node:fs';
+import { existsSync, lstatSync, rmSync } from 'node:fs';
 import { isErrno, NotFoundError } from '../errors.js';
 import { recordedDevicesCgroup, removeDevicesCgroup } from '../container/devices.js';
 import { recordedContainerCgroups, removeContainerCgroups } from '../container/limits.js';
@@ -12,7 +12,7 @@ import { hostVethName, releaseIps, removePortMappings, teardownPodNetworkAsync }
 import { native } from '../native/index.js';
 import { listDir } from '../state/files.js';
 import { paths } from '../state/paths.js';
-import { mountAt } from '../state/root.js';
+import { isMountPoint } from '../state/root.js';
 import { terminate, type ProcRef } from './proc.js';
 import { hostCgroups } from '../cgroups/index.js';
 import { removePodCgroup } from './cgroup.js';
@@ -57,7 +57,7 @@ export function unpinNetns(path: string, id: { dev: number; ino: number } | unde
     if (isErrno(err, 'ENOENT')) return false;
     throw err;
   }
-  const mounted = mountAt(realpathSync(path)) !== undefined;
+  const mounted = isMountPoint(path);
   if (!mounted) {
     if (st.isFile() && st.size === 0) {
       rmSync(path, { force: true });

@@ -11,7 +11,7 @@
 // in nsUnpin also detaches copies mounted on that very file; propagation does not depend on it, and
 // covers an unmount without the unlink — test/pod/lifecycle.test.ts checks exactly that.)
 import { readFileSync, realpathSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { isErrno } from '../errors.js';
 import { native } from '../native/index.js';
 import { ensureDir, DIR_MODE } from './files.js';
@@ -51,6 +51,20 @@ export function mountAt(path: string): MountEntry | undefined {
     found = { mountPoint: mp, shared: optional.some((o) => o.startsWith('shared:')) };
   }
   return found;
+}
+
+/**
+ * Is something mounted exactly at this path? Its mount id against its directory's (two statx calls: a pod
+ * delete asks this of its netns pin, and mountinfo has 4 lines per pod); without mount ids (Linux < 5.8),
+ * mountAt.
+ */
+export function isMountPoint(path: string): boolean {
+  const real = realpathSync(path);
+  if (real === '/') return true;
+  const here = native.mountId(real);
+  const parent = native.mountId(dirname(real));
+  if (here !== undefined && parent !== undefined) return here !== parent;
+  return mountAt(real) !== undefined;
 }
 
 /** Bind a directory onto itself (once) and make it a shared mount point. Idempotent. */
@@ -129,7 +143,7 @@ export function pinAlive(path: string, want?: { dev: number; ino: number }): boo
     const id = native.nsIdOfPath(path);
     // An unmounted pin is an empty regular file on the state fs: not the recorded nsfs dev/inode.
     if (want !== undefined) return id.ino === want.ino && id.dev === want.dev;
-    return mountAt(realpathSync(path)) !== undefined;
+    return isMountPoint(path);
   } catch (err) {
     if (isErrno(err, 'ENOENT', 'ENOTDIR')) return false;
     throw err;

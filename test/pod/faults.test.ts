@@ -168,6 +168,22 @@ privilegedSerial('kill -9 of repair part way: gc removes the unrecorded pause an
   await assertNothingLeft(t, 'fault-rep');
 });
 
+privilegedSerial('kill -9 of repair part way: delete --force also stops the pause the record does not name', async (t) => {
+  // the record is 'ready' but still carries the killed repair's mark: delete must look for unrecorded pauses
+  t.is((await e.cli(['create', 'fault-rep2', '--bridge', e.bridge])).exitCode, 0);
+  const info = JSON.parse((await e.cli(['inspect', 'fault-rep2'])).stdout);
+  process.kill(info.pause.pid, 'SIGKILL');
+  await waitFor(() => processGone(info.pause.pid), 'the pause to die');
+  const r = await e.cli(['repair', 'fault-rep2'], { PODNS_FAULT: 'repair-after-pause' });
+  t.is(r.signal, 'SIGKILL');
+  const [stray] = pausesOf(e.root);
+  t.truthy(stray, 'the new pause runs but is not recorded');
+  t.is((await e.cli(['delete', '--force', 'fault-rep2'])).exitCode, 0);
+  await waitFor(() => processGone(stray!), 'the unrecorded pause to be stopped by delete');
+  t.deepEqual(pausesOf(e.root), []);
+  await assertNothingLeft(t, 'fault-rep2');
+});
+
 privilegedSerial('gc: state without a pause and without pins, stray veths and IPs without a pod', async (t) => {
   t.is((await e.cli(['create', 'fault-gone', '--bridge', e.bridge])).exitCode, 0);
   const info = JSON.parse((await e.cli(['inspect', 'fault-gone'])).stdout);
