@@ -39,7 +39,8 @@ export async function runAttach(ch: Channels, t: AttachTarget, flags: StreamFlag
   const ac = new AbortController();
   ch.onAbort(() => ac.abort());
   const write = (w: Writable | null, text: string): void => { if (w !== null && !w.destroyed && !w.writableEnded) w.write(text); };
-  const out = { stdout: { write: (s: string) => write(ch.stdout, s) }, stderr: { write: (s: string) => write(flags.tty ? ch.stdout : ch.stderr, s) } };
+  // a tty session has no stderr: the container's goes nowhere (containerd's answer)
+  const out = { stdout: { write: (s: string) => write(ch.stdout, s) }, stderr: { write: (s: string) => write(flags.tty ? null : ch.stderr, s) } };
   try {
     if (t.logPath !== '') {
       await followFile(t.logPath, ac.signal, () => running(t), (l) => (l.stream === 'stderr' ? out.stderr : out.stdout).write(`${l.text}\n`));
