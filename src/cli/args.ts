@@ -25,6 +25,11 @@ export interface Parsed<V> {
   globals: GlobalOptions;
 }
 
+/** Thrown by parseCommand when the line asks for --help anywhere before `--`; main.ts prints the usage. */
+export class HelpRequested extends Error {
+  constructor() { super('help requested'); }
+}
+
 const globalSpec: OptionSpec = {
   root: { type: 'string' },
   store: { type: 'string' },
@@ -72,6 +77,9 @@ export function parseCommand<V = Record<string, string | boolean | string[] | un
     throw new PodnsError('EUSAGE', `${msg}; see 'podns ${command} --help'`);
   }
   const v = parsed.values as Record<string, unknown>;
+  // `podns cri serve --help` (help after a subcommand or a positional) must print the usage, never run:
+  // main.ts catches this and prints the command's usage.
+  if (v.help === true) throw new HelpRequested();
   const out = v.output as string | undefined;
   if (out !== undefined && !['table', 'json', 'wide', 'name'].includes(out)) {
     throw new PodnsError('EUSAGE', `unknown output format "${out}"; use -o json (or table, wide, name)`);

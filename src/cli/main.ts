@@ -8,6 +8,7 @@ import { oneLine, PodnsError } from '../errors.js';
 import { packageRoot } from '../native/index.js';
 import { DEFAULT_ROOT } from '../state/paths.js';
 import { DEFAULT_STORE } from '../state/store-root.js';
+import { HelpRequested } from './args.js';
 import type { Command } from './command.js';
 import { stdout, stderr } from './output.js';
 
@@ -86,6 +87,10 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await cmd.run(rest);
   } catch (err) {
+    if (err instanceof HelpRequested) {
+      stdout.write(cmd.usage.endsWith('\n') ? cmd.usage : cmd.usage + '\n');
+      return 0;
+    }
     if (process.env.PODNS_DEBUG) stderr.write(`${(err as Error)?.stack ?? err}\n`);
     stderr.write(`podns ${cmd.name}: ${oneLine(err)}\n`);
     return err instanceof PodnsError && err.code === 'EUSAGE' ? 2 : 1;
