@@ -4,7 +4,8 @@
 // terminal, ctrl-p ctrl-q detaching, the container's exit code as podns's.
 import { execa, type ResultPromise } from 'execa';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { readContainerStatus } from '../../src/container/index.js';
+import { readContainerConfig, readContainerStatus } from '../../src/container/index.js';
+import { importImage } from '../../src/image/index.js';
 import { HELPER_ARGV0, execArgv } from '../../src/native/helper.js';
 import { helperPath } from '../../src/native/index.js';
 import { DetachScanner } from '../../src/cli/attach-terminal.js';
@@ -20,6 +21,7 @@ useContainerEnv('attcli', 234, async (e, w) => {
   env = e;
   rootfs = hostFixture(w, 'bb').rootfs;
   await createTestPod(e, 'cli');
+  await importImage({ root: e.root, store: e.store, name: 'busybox', source: rootfs, config: { cmd: ['sh'] } });
 });
 
 test('the detach keys: ctrl-p ctrl-q anywhere, split across reads; a lone ctrl-p goes on with what follows', (t) => {
@@ -98,4 +100,24 @@ privilegedSerial('run -dit, then attach POD/NAME on a terminal: ctrl-p ctrl-q de
   const refused = await env!.cli(['attach', 'cli', '-c', 'plain']);
   t.is(refused.exitCode, 1);
   t.regex(refused.stderr, /^podns attach: container "plain" of pod "cli" cannot be attached to: it has no attach socket/);
+});
+
+privilegedSerial('a manifest\'s stdin, stdinOnce and tty reach the container: podns attach types into its shell', async (t) => {
+  const manifest = `apiVersion: v1
+kind: Pod
+metadata: {name: mani}
+spec:
+  containers:
+  - {name: sh, image: busybox, command: [sh], stdin: true, stdinOnce: true, tty: true}
+`;
+  const applied = await execa('node', [bin, 'apply', '-f', '-', '--bridge', env!.bridge, '--subnet', env!.subnet], { env: env!.env, input: manifest, reject: false, timeout: 20_000 });
+  t.is(applied.exitCode, 0, String(applied.stderr));
+  t.like(readContainerConfig({ root: env!.root, pod: 'mani', name: 'sh' }), { stdin: true, stdinOnce: true, tty: true });
+  const pp = execa('node', [bin, 'attach', 'mani'], { env: env!.env, stdin: 'pipe', reject: false, timeout: 20_000 });
+  await sleep(500);
+  pp.stdin!.write('busybox tty; echo via-manifest-$((2*3)); exit 5\n');
+  const r = await pp;
+  t.regex(String(r.stdout), /via-manifest-6/);
+  t.regex(String(r.stdout), /\/dev\/pts\/\d+/);
+  t.is(r.exitCode, 5, String(r.stderr));
 });
