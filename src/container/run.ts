@@ -108,6 +108,12 @@ export interface RunOptions {
   cpusetCpus?: string;
   /** most processes and threads at once (`--pids-limit N`; -1 unlimited; default DEFAULT_PIDS_LIMIT) */
   pidsLimit?: number;
+  /** keep the workload's stdin open for attach clients (`run -i`, the CRI's and a manifest's stdin) */
+  stdin?: boolean;
+  /** with stdin: the first attach session that ends its stdin ends the workload's (stdinOnce) */
+  stdinOnce?: boolean;
+  /** a pty as the workload's terminal and stdio (`run -t`, tty) */
+  tty?: boolean;
 }
 
 /** The namespaces a container joins: the pod's pins, and its pid namespace or a new one. */
@@ -183,6 +189,8 @@ export function shimOptions(root: string, rec: PodRecord, config: ContainerConfi
     ...(config.logFile !== undefined ? { logFile: config.logFile } : {}),
     ...(config.devicesCgroup !== undefined ? { devicesCgroup: config.devicesCgroup } : {}),
     ...(config.cgroupDirs !== undefined ? { cgroupDirs: config.cgroupDirs } : {}),
+    ...(config.stdin === true ? { stdin: true } : {}),
+    ...(config.tty === true ? { tty: true } : {}),
     argv: config.argv,
   };
 }
@@ -384,6 +392,8 @@ export async function runContainer(o: RunOptions): Promise<{ config: ContainerCo
     ...(o.readOnlyRootFilesystem === true ? { readOnlyRootFilesystem: true } : {}),
     ...privileges,
     ...(resources !== undefined ? { resources } : {}),
+    ...(o.stdin === true ? { stdin: true, ...(o.stdinOnce === true ? { stdinOnce: true } : {}) } : {}),
+    ...(o.tty === true ? { tty: true } : {}),
   };
   const devicesCgroup = devicesCgroupFor(rec, o.name, config);
   if (devicesCgroup !== undefined) config.devicesCgroup = devicesCgroup;

@@ -101,6 +101,10 @@ function specOf(config: Msg, image: string): ContainerSpec {
   if (masked !== undefined) spec.maskedPaths = masked;
   const ro = protectedList(sc.readonly_paths, 'read-only path');
   if (ro !== undefined) spec.readonlyPaths = ro;
+  // the workload's stdin open for Attach (stdin_once: the first session's end of input ends it), its pty
+  if (config.stdin === true) spec.stdin = true;
+  if (config.stdin === true && config.stdin_once === true) spec.stdinOnce = true;
+  if (config.tty === true) spec.tty = true;
   const res = config.linux?.resources;
   if (res) {
     const mem = Number(res.memory_limit_in_bytes ?? 0);
@@ -186,6 +190,8 @@ export async function startContainer(ctx: CriContext, req: Msg): Promise<Msg> {
     ...(sp.mounts !== undefined ? { mounts: sp.mounts } : {}),
     ...(sp.maskedPaths !== undefined ? { maskedPaths: sp.maskedPaths } : {}),
     ...(sp.readonlyPaths !== undefined ? { readonlyPaths: sp.readonlyPaths } : {}),
+    ...(sp.stdin === true ? { stdin: true, ...(sp.stdinOnce === true ? { stdinOnce: true } : {}) } : {}),
+    ...(sp.tty === true ? { tty: true } : {}),
   });
   writeContainer(ctx.root, { ...c, started: true });
   return {};

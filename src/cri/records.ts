@@ -92,6 +92,10 @@ export interface ContainerSpec {
   /** linux.security_context masked_paths / readonly_paths (absent: runc's defaults) */
   maskedPaths?: string[];
   readonlyPaths?: string[];
+  /** ContainerConfig stdin, stdin_once, tty (Attach: src/cri/streaming/attach.ts) */
+  stdin?: boolean;
+  stdinOnce?: boolean;
+  tty?: boolean;
 }
 
 export interface ContainerRecord {

@@ -1,0 +1,168 @@
+// Attaching to a container's main process through its watcher's attach socket (native/helper/shim_attach.c,
+// src/container/attach.ts), for real: a busybox workload with stdin (a pipe the watcher writes) or a tty (a
+// pty of the container's own devpts), its output relayed to clients and logged, stdin's end, resize, a
+// client that stops reading or vanishes (the watcher never waits for it), a symlink planted at the socket's
+// name, and what is left after kill -9 of the watcher.
+import { existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, symlinkSync, unlinkSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ExecutionContext } from 'ava';
+import { attachContainer, execCapture, readContainerStatus, removeContainer, runContainer, stopContainers, type AttachSession } from '../../src/container/index.js';
+import { paths } from '../../src/state/paths.js';
+import { privilegedSerial } from '../helpers/root.js';
+import { waitFor, type TestEnv } from '../pod/env.js';
+import { createTestPod, hostFixture, useContainerEnv } from './env.js';
+
+let env: TestEnv | undefined;
+let rootfs = '';
+let work = '';
+
+useContainerEnv('attach', 229, async (e, w) => {
+  env = e;
+  work = w;
+  rootfs = hostFixture(w, 'bb').rootfs;
+  await createTestPod(e, 'att');
+});
+
+function run(name: string, command: string[], o: { stdin?: boolean; stdinOnce?: boolean; tty?: boolean } = {}): ReturnType<typeof runContainer> {
+  return runContainer({ root: env!.root, pod: 'att', name, rootfs, command, ...o });
+}
+
+/** Everything the session says, and a way to wait for some of it. */
+function collect(s: AttachSession): { out: () => string; err: () => string; waitOut: (re: RegExp) => Promise<void> } {
+  let out = '';
+  let err = '';
+  s.onOutput((stream, b) => { if (stream === 'stdout') out += b.toString('utf8'); else err += b.toString('utf8'); });
+  return { out: () => out, err: () => err, waitOut: (re) => waitFor(() => re.test(out), `${re} in ${JSON.stringify(out.slice(-300))}`) };
+}
+
+function log(name: string): string {
+  return readFileSync(paths.containerLog(env!.root, 'att', name), 'utf8');
+}
+
+function sock(name: string): string {
+  return paths.containerAttach(env!.root, 'att', name);
+}
+
+privilegedSerial('stdin: what a client writes reaches cat, its output comes back and is logged; stdin\'s end ends cat, exit 0', async (t) => {
+  await run('cat', ['cat'], { stdin: true, stdinOnce: true });
+  t.true(lstatSync(sock('cat')).isSocket(), 'the attach socket is there');
+  const s = await attachContainer({ root: env!.root, pod: 'att', container: 'cat' });
+  const c = collect(s);
+  s.write(Buffer.from('hello through the pipe\n'));
+  await c.waitOut(/hello through the pipe\n/);
+  // a second client sees the output too
+  const s2 = await attachContainer({ root: env!.root, pod: 'att', container: 'cat' });
+  const c2 = collect(s2);
+  s.write(Buffer.from('x'.repeat(200_000) + '\n'));
+  await c.waitOut(/x{200000}\n/);
+  await c2.waitOut(/x{200000}\n/);
+  s.closeStdin();
+  t.is(await s.ended, 0, 'EXIT 0 once cat has read the end');
+  t.is(await s2.ended, 0);
+  t.is(c.err(), '');
+  await waitFor(() => readContainerStatus({ root: env!.root, pod: 'att', name: 'cat' })?.state === 'exited', 'cat to exit');
+  t.is(readContainerStatus({ root: env!.root, pod: 'att', name: 'cat' })?.exitCode, 0);
+  t.regex(log('cat'), /stdout F hello through the pipe\n/);
+  await waitFor(() => !existsSync(sock('cat')), 'the watcher to remove its socket');
+});
+
+privilegedSerial('stdin without stdinOnce stays open across sessions; a container without stdin or tty has no socket', async (t) => {
+  await run('cat2', ['cat'], { stdin: true });
+  for (const word of ['one', 'two']) {
+    const s = await attachContainer({ root: env!.root, pod: 'att', container: 'cat2' });
+    const c = collect(s);
+    s.write(Buffer.from(`${word}\n`));
+    await c.waitOut(new RegExp(`^${word}\\n$`));
+    s.close();
+    t.is(await s.ended, null, 'a session the client ends has no exit code');
+  }
+  t.is(readContainerStatus({ root: env!.root, pod: 'att', name: 'cat2' })?.state, 'running');
+  await stopContainers({ root: env!.root, pod: 'att', names: ['cat2'], grace: 0 });
+
+  await run('plain', ['sleep', '60']);
+  t.false(existsSync(sock('plain')), 'the common container pays nothing: no socket');
+  const err = await t.throwsAsync(attachContainer({ root: env!.root, pod: 'att', container: 'plain' }));
+  t.is((err as { code?: string }).code, 'ENOATTACH');
+  await stopContainers({ root: env!.root, pod: 'att', names: ['plain'], grace: 0 });
+});
+
+privilegedSerial('tty: the workload\'s terminal is a pty of the container\'s devpts, resize reaches it, everything is stdout', async (t) => {
+  await run('tty', ['sh'], { stdin: true, tty: true });
+  const s = await attachContainer({ root: env!.root, pod: 'att', container: 'tty' });
+  const c = collect(s);
+  s.resize(100, 30);
+  s.write(Buffer.from('tty; stty size; echo mark-$((6*7)) >&2\n'));
+  await c.waitOut(/mark-42/);
+  t.regex(c.out(), /30 100/);
+  const pts = /\/dev\/pts\/(\d+)/.exec(c.out());
+  t.truthy(pts, c.out());
+  const ls = await execCapture({ root: env!.root, pod: 'att', container: 'tty', argv: ['ls', `/dev/pts/${pts![1]}`] });
+  t.is(ls.exitCode, 0, 'that /dev/pts/N exists in the container');
+  s.resize(80, 24);
+  s.write(Buffer.from('stty size\n'));
+  await c.waitOut(/24 80/);
+  s.write(Buffer.from('exit 3\n'));
+  t.is(await s.ended, 3);
+  t.is(c.err(), '', 'a tty has one stream');
+  const text = log('tty');
+  t.regex(text, /stdout [FP] .*mark-42/);
+  t.notRegex(text, / stderr /);
+});
+
+privilegedSerial('a client that stops reading, and one that vanishes, never stall the workload\'s output to the log', async (t) => {
+  // ~3 MB of output while one client reads nothing (its socket buffer and its 1 MiB queue fill: dropped)
+  await run('flood', ['sh', '-c', 'read go; i=0; while [ $i -lt 30000 ]; do echo "line $i ................................................................................"; i=$((i+1)); done; echo done-marker; sleep 60'], { stdin: true });
+  const stalled = await attachContainer({ root: env!.root, pod: 'att', container: 'flood' });
+  const st = collect(stalled);
+  stalled.pause();
+  const vanished = await attachContainer({ root: env!.root, pod: 'att', container: 'flood' });
+  vanished.onOutput(() => undefined);
+  const reader = await attachContainer({ root: env!.root, pod: 'att', container: 'flood' });
+  const c = collect(reader);
+  reader.write(Buffer.from('go\n'));
+  await sleep(50);
+  vanished.close();
+  await waitFor(() => /stdout F done-marker/.test(log('flood')), 'done-marker in the log', 30000);
+  await c.waitOut(/done-marker/);
+  t.true(c.out().includes('line 29999 '), 'a client that reads gets everything');
+  stalled.resume();
+  t.is(await stalled.ended, null, 'the stalled client was dropped');
+  t.false(st.out().includes('done-marker'), 'it got what was sent before it fell behind, no more');
+  t.is(await vanished.ended, null);
+  reader.close();
+  await stopContainers({ root: env!.root, pod: 'att', names: ['flood'], grace: 0 });
+});
+
+privilegedSerial('hostile: a symlink planted at the attach socket\'s name is not followed', async (t: ExecutionContext) => {
+  await run('host', ['cat'], { stdin: true });
+  const dir = mkdtempSync(join(work, 'decoy-'));
+  const decoy = join(dir, 'decoy.sock');
+  let connections = 0;
+  const server = createServer((k) => { connections++; k.destroy(); });
+  await new Promise<void>((res) => server.listen(decoy, res));
+  try {
+    unlinkSync(sock('host'));
+    symlinkSync(decoy, sock('host'));
+    const err = await t.throwsAsync(attachContainer({ root: env!.root, pod: 'att', container: 'host' }));
+    t.is((err as { code?: string }).code, 'ENOTSOCK');
+    await sleep(100);
+    t.is(connections, 0, 'nothing connected through the symlink');
+  } finally {
+    server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  await stopContainers({ root: env!.root, pod: 'att', names: ['host'], grace: 0 });
+});
+
+privilegedSerial('after kill -9 of the watcher the socket is left, and removing the container removes it', async (t) => {
+  const { status } = await run('killed', ['cat'], { stdin: true });
+  t.true(existsSync(sock('killed')));
+  process.kill(status.watcherPid, 'SIGKILL');
+  await waitFor(() => readContainerStatus({ root: env!.root, pod: 'att', name: 'killed' })?.state === 'exited', 'the container to read as exited');
+  const err = await t.throwsAsync(attachContainer({ root: env!.root, pod: 'att', container: 'killed' }));
+  t.is((err as { code?: string }).code, 'ENOATTACH', 'a dead watcher\'s socket refuses');
+  await removeContainer({ root: env!.root, pod: 'att', name: 'killed' });
+  t.false(existsSync(sock('killed')));
+});
