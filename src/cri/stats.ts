@@ -5,7 +5,9 @@
 // CPU: usage_core_nano_seconds is the cgroup's total (v1 cpuacct.usage, v2 cpu.stat usage_usec);
 // usage_nano_cores is the rate since this server's previous reading of the same container (absent on the
 // first one, as containerd does it). Memory: working_set_bytes is usage minus inactive file pages (what
-// kubelet evicts on), usage_bytes the whole usage, available_bytes what is left under the limit. The
+// kubelet evicts on), usage_bytes the whole usage, available_bytes what is left under the limit, rss_bytes
+// the anonymous memory (v1 total_rss, v2 anon), page_faults and major_page_faults the cgroup's counters
+// (v1 total_pgfault/total_pgmajfault, v2 pgfault/pgmajfault), as containerd reads them. The
 // writable layer is the container's own upper dir (bytes in blocks, inodes), walked without following links.
 import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
@@ -82,9 +84,9 @@ function usage(key: string, rel: string | undefined, ts: string): { cpu: Msg; me
       working_set_bytes: u64(n.memoryUsage),
       usage_bytes: u64(n.memoryRaw),
       available_bytes: n.memoryLimit !== null ? u64(Math.max(0, n.memoryLimit - n.memoryUsage)) : null,
-      rss_bytes: null,
-      page_faults: null,
-      major_page_faults: null,
+      rss_bytes: u64(n.memory.rss),
+      page_faults: u64(n.memory.pageFaults),
+      major_page_faults: u64(n.memory.majorPageFaults),
     };
   }
   return { cpu, memory, pids: n.pids };

@@ -122,9 +122,12 @@ criTest('cgroup_parent: the pod\'s and the containers\' cgroups sit under kubele
   }
 }, { only: ['podns'] });
 
-criTest('ContainerStats and ListContainerStats: CPU and memory from the cgroup, the writable layer, int64 timestamps as strings', async (t, ep) => {
+criTest('ContainerStats and ListContainerStats: CPU and memory from the cgroup (rss, page faults), the writable layer, int64 timestamps as strings', async (t, ep) => {
   const sb = await sandbox(ep, 'stats');
-  const id = await run(ep, sb, ep.containerConfig('s', ['sh', '-c', 'i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done; dd if=/dev/zero of=/big bs=1024 count=1024 2>/dev/null; touch /ready; sleep 1000'], { labels: { role: 'stats' } }));
+  // the shell keeps a 16 MiB string: 16 MiB of anonymous memory, 4096 pages touched (one fault each at least);
+  // the final ":" keeps the shell (busybox sh execs its last command in place)
+  const id = await run(ep, sb, ep.containerConfig('s', ['sh', '-c', 'i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done; dd if=/dev/zero of=/big bs=1024 count=1024 2>/dev/null; '
+    + 'x=$(head -c 16777216 /dev/zero | tr "\\0" a); touch /ready; sleep 1000; : "keep x"'], { labels: { role: 'stats' } }));
   for (let i = 0; i < 200 && (await sh(ep, id, 'test -e /ready')).code !== 0; i++) await new Promise((r) => setTimeout(r, 50));
   const a = (await ep.rt('ContainerStats', { container_id: id })).stats;
   t.is(a.attributes.id, id);
@@ -133,6 +136,10 @@ criTest('ContainerStats and ListContainerStats: CPU and memory from the cgroup, 
   t.true(BigInt(a.cpu.usage_core_nano_seconds.value) > 10_000_000n, `the busy loop's CPU time: ${a.cpu.usage_core_nano_seconds.value}`);
   t.true(BigInt(a.memory.working_set_bytes.value) > 0n);
   t.true(BigInt(a.memory.usage_bytes.value) >= BigInt(a.memory.working_set_bytes.value));
+  t.true(BigInt(a.memory.rss_bytes?.value ?? 0) >= 16n * 1024n * 1024n, `rss_bytes holds the 16 MiB string: ${a.memory.rss_bytes?.value}`);
+  t.true(BigInt(a.memory.rss_bytes.value) <= BigInt(a.memory.usage_bytes.value), 'anonymous memory is part of the usage');
+  t.true(BigInt(a.memory.page_faults?.value ?? 0) >= 4096n, `page_faults counts the 4096 pages touched: ${a.memory.page_faults?.value}`);
+  t.regex(a.memory.major_page_faults?.value ?? '', /^\d+$/, 'major_page_faults: a count (0 when nothing came from disk)');
   t.regex(a.writable_layer.used_bytes.value, /^\d+$/);
   // podns walks the upper dir at each call; containerd refreshes its snapshot usage every 10 s (any value is current enough)
   if (ep.kind === 'podns') {
