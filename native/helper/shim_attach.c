@@ -14,8 +14,9 @@
 //
 // Nothing here may block the watcher: every fd is non-blocking; a client whose queue would pass
 // ATTACH_CLIENT_QUEUE (slow, or gone without closing) is dropped, as is one that sends a frame over
-// ATTACH_MAX_FRAME; stdin input waits in one bounded queue, and while a client's next frame does not fit
-// that client is not read (its own socket buffer fills and its writer waits, never the watcher).
+// ATTACH_MAX_FRAME; stdin input waits in one bounded queue, and while a client's next frame does not fit,
+// or a quarter of its queue waits for it (BACKED_UP), that client is not read (its own socket buffer fills
+// and its writer waits, never the watcher).
 #include "shim.h"
 
 #include <errno.h>
@@ -62,6 +63,16 @@ static struct winsize winsz;
 static int have_winsz;
 
 static int i_listen = -1, i_stdin = -1, i_client[ATTACH_MAX_CLIENTS];
+
+/* A client's input is not read while this much output waits for it: one that sends faster than it reads
+   (its own input echoed back, a bulk copy through cat) is slowed down, not dropped. What is in flight
+   beyond it (the stdin queue, two pipes, the workload's buffers) stays well under ATTACH_CLIENT_QUEUE. */
+#define BACKED_UP (ATTACH_CLIENT_QUEUE / 4)
+
+static int backed_up(const struct client *c) { return c->outlen - c->outoff > BACKED_UP; }
+
+static int client_frames_once(struct client *c);
+static void unblock_clients(void);
 
 static void put_u32(unsigned char *p, uint32_t v) {
   p[0] = (unsigned char)(v >> 24); p[1] = (unsigned char)(v >> 16); p[2] = (unsigned char)(v >> 8); p[3] = (unsigned char)v;
@@ -211,10 +222,28 @@ void attach_new_pty(int master) {
   (void)master;
   set_winsize();
   stdin_flush();
+  unblock_clients();
 }
 
-/* The complete frames a client sent. Returns -1 when it must be dropped. */
+/* The complete frames a client sent. Returns -1 when it must be dropped. While its next STDIN frame does
+   not fit and writing the queue out makes room, it goes on: a client left blocked with an empty queue
+   would never be read again (nothing would poll the pipe to wake it). */
 static int client_frames(struct client *c) {
+  for (;;) {
+    if (client_frames_once(c) < 0) return -1;
+    size_t before = stdin_len;
+    stdin_flush();
+    if (!c->blocked || stdin_len == before) return 0; /* done, or the pipe is full: its POLLOUT wakes us */
+  }
+}
+
+/* The blocked clients, once the stdin queue has moved. */
+static void unblock_clients(void) {
+  for (int i = 0; i < ATTACH_MAX_CLIENTS; i++)
+    if (clients[i].fd >= 0 && clients[i].blocked && client_frames(&clients[i]) < 0) client_drop(&clients[i]);
+}
+
+static int client_frames_once(struct client *c) {
   size_t off = 0;
   c->blocked = 0;
   while (c->inlen - off >= HEADER) {
@@ -244,7 +273,6 @@ static int client_frames(struct client *c) {
   }
   memmove(c->in, c->in + off, c->inlen - off);
   c->inlen -= off;
-  stdin_flush();
   return 0;
 }
 
@@ -256,7 +284,7 @@ static void client_read(struct client *c) {
     if (n > 0) {
       c->inlen += (size_t)n;
       if (client_frames(c) < 0) { client_drop(c); return; }
-      if (c->blocked) return;
+      if (c->blocked || c->fd < 0 || backed_up(c)) return;
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
@@ -298,7 +326,7 @@ int attach_pollfds(struct pollfd *p, int max) {
     struct client *c = &clients[i];
     i_client[i] = -1;
     if (c->fd < 0 || n >= max) continue;
-    short ev = (c->closing || c->blocked ? 0 : POLLIN) | (c->outlen > c->outoff ? POLLOUT : 0);
+    short ev = (c->closing || c->blocked || backed_up(c) ? 0 : POLLIN) | (c->outlen > c->outoff ? POLLOUT : 0);
     i_client[i] = n;
     p[n++] = (struct pollfd){c->fd, ev, 0};
   }
@@ -309,9 +337,7 @@ void attach_events(const struct pollfd *p, int n) {
   if (!active) return;
   if (i_stdin >= 0 && i_stdin < n && p[i_stdin].revents) {
     stdin_flush();
-    /* room again: the clients that waited for it go on */
-    for (int i = 0; i < ATTACH_MAX_CLIENTS; i++)
-      if (clients[i].fd >= 0 && clients[i].blocked && client_frames(&clients[i]) < 0) client_drop(&clients[i]);
+    unblock_clients(); /* room again: the clients that waited for it go on */
   }
   for (int i = 0; i < ATTACH_MAX_CLIENTS; i++) {
     int k = i_client[i];
@@ -319,7 +345,7 @@ void attach_events(const struct pollfd *p, int n) {
     if (k < 0 || k >= n || c->fd < 0 || !p[k].revents) continue;
     if (p[k].revents & POLLOUT) client_flush(c);
     if (c->fd >= 0 && (p[k].revents & (POLLIN | POLLHUP | POLLERR))) {
-      if (c->closing || c->blocked) {
+      if (c->closing || c->blocked || backed_up(c)) {
         if (p[k].revents & (POLLHUP | POLLERR)) client_drop(c);
       } else {
         client_read(c);
