@@ -34,6 +34,10 @@ export interface LimitOptions {
   cpuShares?: number;
   /** CPU list such as 0-1,3 (--cpuset-cpus) */
   cpusetCpus?: string;
+  /** memory node list such as 0 (the CRI's cpuset_mems) */
+  cpusetMems?: string;
+  /** cgroup v2 files and values (the CRI's unified; v2 only) */
+  unified?: Record<string, string>;
   /** --pids-limit (-1: unlimited; absent: DEFAULT_PIDS_LIMIT) */
   pidsLimit?: number;
   /** a manifest's resources (normalised) */
@@ -61,6 +65,8 @@ export function resolveLimits(o: LimitOptions, host: CgroupHost = hostCgroups())
   if (o.cpus !== undefined) out.cpus = o.cpus;
   if (o.cpuShares !== undefined) out.cpuShares = o.cpuShares;
   if (o.cpusetCpus !== undefined) out.cpusetCpus = o.cpusetCpus;
+  if (o.cpusetMems !== undefined) out.cpusetMems = o.cpusetMems;
+  if (o.unified !== undefined && Object.keys(o.unified).length > 0) out.unified = { ...o.unified };
   const hasPids = (host.controllers as readonly string[]).includes('pids');
   // unlimited needs no pids controller: nothing to write where there is none
   if (o.pidsLimit !== undefined && (o.pidsLimit !== -1 || hasPids)) out.pids = o.pidsLimit;
@@ -137,6 +143,8 @@ export function limitsSummary(config: Pick<ContainerConfig, 'limits' | 'cgroupDi
   if (l.cpuShares !== undefined) parts.push(`cpu shares ${l.cpuShares}`);
   if (l.memorySwap !== undefined) parts.push(`memory+swap ${l.memorySwap === -1 ? 'unlimited' : `${l.memorySwap} bytes`}`);
   if (l.cpusetCpus !== undefined) parts.push(`cpuset ${l.cpusetCpus}`);
+  if (l.cpusetMems !== undefined) parts.push(`memory nodes ${l.cpusetMems}`);
+  if (l.unified !== undefined) parts.push(...Object.entries(l.unified).map(([k, v]) => `${k} ${v}`));
   if (l.pids !== undefined) parts.push(`pids ${l.pids === -1 ? 'unlimited' : l.pids}`);
   if (parts.length === 0) parts.push('no limit');
   return `${parts.join(', ')}; enforced in ${(config.cgroupDirs ?? []).join(', ')}`;

@@ -106,6 +106,10 @@ export interface RunOptions {
   cpuShares?: number;
   /** the CPUs it may run on, such as "0-1,3" (`--cpuset-cpus`) */
   cpusetCpus?: string;
+  /** the memory nodes it may use, such as "0" (the CRI's cpuset_mems) */
+  cpusetMems?: string;
+  /** cgroup v2 files and values written as given (the CRI's unified; refused on v1) */
+  unified?: Record<string, string>;
   /** most processes and threads at once (`--pids-limit N`; -1 unlimited; default DEFAULT_PIDS_LIMIT) */
   pidsLimit?: number;
   /** keep the workload's stdin open for attach clients (`run -i`, the CRI's and a manifest's stdin) */
