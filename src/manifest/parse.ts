@@ -66,6 +66,10 @@ export interface ContainerManifest {
   resources?: ContainerResources;
   /** in mount order as written (runContainer sorts parents first) */
   volumeMounts?: VolumeMountManifest[];
+  /** stdin open for attach sessions (stdinOnce: the first session's end of input ends it; without stdin ignored, as kubelet does), a tty */
+  stdin?: boolean;
+  stdinOnce?: boolean;
+  tty?: boolean;
 }
 
 export interface PodManifest {
@@ -621,7 +625,7 @@ function parsePod(ctx: Ctx, top: Fields, topNode: YAMLMap): ParsedPod | undefine
       ctx.error(n, `${p} must be a map (name, image, ...), not ${typeName(n)}`);
       return;
     }
-    const cf = fields(ctx, n, p, ['name', 'image', 'command', 'args', 'env', 'workingDir', 'ports', 'securityContext', 'imagePullPolicy', 'resources', 'volumeMounts'],
+    const cf = fields(ctx, n, p, ['name', 'image', 'command', 'args', 'env', 'workingDir', 'ports', 'securityContext', 'imagePullPolicy', 'resources', 'volumeMounts', 'stdin', 'stdinOnce', 'tty'],
       K8S_CONTAINER);
     const cNameNode = cf.get('name')?.value ?? n;
     const cname = checkName(ctx, cNameNode, `${p}.name`, getString(ctx, cf, 'name', p), 'container');
@@ -653,6 +657,9 @@ function parsePod(ctx: Ctx, top: Fields, topNode: YAMLMap): ParsedPod | undefine
     const args = getStringList(ctx, cf, 'args', p);
     const env = parseEnv(ctx, cf, p);
     const resources = parseResources(ctx, cf, p);
+    const stdin = getBool(ctx, cf, 'stdin', p);
+    const stdinOnce = getBool(ctx, cf, 'stdinOnce', p);
+    const tty = getBool(ctx, cf, 'tty', p);
     const workingDir = getString(ctx, cf, 'workingDir', p);
     if (workingDir !== undefined && !workingDir.startsWith('/')) {
       ctx.error(cf.get('workingDir')!.value, `${p}.workingDir "${workingDir}" must be an absolute path such as /app`);
@@ -743,6 +750,8 @@ function parsePod(ctx: Ctx, top: Fields, topNode: YAMLMap): ParsedPod | undefine
       ...(readOnlyRootFilesystem === true ? { readOnlyRootFilesystem: true } : {}),
       ...(seccomp !== undefined ? { seccomp } : {}),
       ...(supplementalGroups !== undefined && supplementalGroups.length > 0 ? { supplementalGroups } : {}),
+      ...(stdin === true ? { stdin: true, ...(stdinOnce === true ? { stdinOnce: true } : {}) } : {}),
+      ...(tty === true ? { tty: true } : {}),
       ...(resources !== undefined ? { resources } : {}),
       ...(volumeMounts.length > 0 ? { volumeMounts } : {}),
     });

@@ -157,6 +157,25 @@ status: {phase: Running}
   t.deepEqual(r.pods[0]!.containers[0]!.env, {});
 });
 
+test('stdin, stdinOnce and tty: kept for the container (stdinOnce only with stdin, as kubelet reads it)', (t) => {
+  const r = parseManifest(`apiVersion: v1
+kind: Pod
+metadata: {name: it}
+spec:
+  containers:
+  - {name: a, image: busybox, stdin: true, stdinOnce: true, tty: true}
+  - {name: b, image: busybox, stdinOnce: true}
+  - {name: c, image: busybox, stdin: false, tty: false}
+`, 'it.yaml');
+  t.deepEqual(r.warnings, []);
+  t.like(r.pods[0]!.containers[0], { stdin: true, stdinOnce: true, tty: true });
+  for (const c of r.pods[0]!.containers.slice(1)) {
+    t.is(c.stdin, undefined);
+    t.is(c.stdinOnce, undefined);
+    t.is(c.tty, undefined);
+  }
+});
+
 const cases: Array<[string, string, string[]]> = [
   ['a YAML error', `apiVersion: v1
 kind: Pod
@@ -376,6 +395,15 @@ spec:
     'pod.yaml:22: spec.containers[2].resources.limits.cpu: "2000000" is more cpu than podns accepts (at most 1000000 cores)',
     'pod.yaml:22: spec.containers[2].resources.requests must be a map, not a string',
   ]],
+  ['stdin that is not a boolean', `apiVersion: v1
+kind: Pod
+metadata: {name: p}
+spec:
+  containers:
+  - name: c
+    image: x
+    stdin: "yes"
+`, ['pod.yaml:8: spec.containers[0].stdin must be true or false, not a string']],
 ];
 
 for (const [title, text, want] of cases) {
