@@ -100,6 +100,8 @@ export interface RunOptions {
   memory?: number;
   /** CPU limit as a number of CPUs (`--cpus 0.5`: quota 50000 per 100000 µs) */
   cpus?: number;
+  /** the CFS period for cpus in µs (the CRI's cpu_period; default 100000) */
+  cpuPeriod?: number;
   /** memory plus swap in bytes (`--memory-swap`; -1: unlimited swap); needs memory */
   memorySwap?: number;
   /** relative CPU weight 2-262144 (`--cpu-shares`; v2: cpu.weight by the kubelet's map) */

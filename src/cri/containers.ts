@@ -186,6 +186,7 @@ export async function startContainer(ctx: CriContext, req: Msg): Promise<Msg> {
     ...(sp.readOnlyRootFilesystem ? { readOnlyRootFilesystem: true } : {}),
     ...(sp.memory !== undefined ? { memory: sp.memory } : {}),
     ...(sp.cpus !== undefined ? { cpus: sp.cpus } : {}),
+    ...(sp.cpus !== undefined && sp.cpuPeriod !== undefined ? { cpuPeriod: sp.cpuPeriod } : {}),
     ...(sp.cpuShares !== undefined ? { cpuShares: sp.cpuShares } : {}),
     ...(sp.cpusetCpus !== undefined ? { cpusetCpus: sp.cpusetCpus } : {}),
     ...(sp.memorySwap !== undefined ? { memorySwap: sp.memorySwap } : {}),

@@ -87,6 +87,8 @@ export interface ContainerSpec {
   /** memory + swap (-1: unlimited swap) */
   memorySwap?: number;
   cpus?: number;
+  /** the CFS period of cpus in µs (absent: 100000) */
+  cpuPeriod?: number;
   cpuShares?: number;
   cpusetCpus?: string;
   cpusetMems?: string;

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { applyPlan, DEFAULT_CPU_PERIOD, hostCgroups, limitWrites, ourCgroup, placeWrites, swapLimitAvailable, type CgroupHost, type CgroupLimits } from '../cgroups/index.js';
 import { readContainerConfig, readContainerStatus } from '../container/index.js';
+import { recordContainerLimits } from '../container/limits.js';
 import { oneLine } from '../errors.js';
 import { diskUsage } from '../util/disk-usage.js';
 import { paths } from '../state/paths.js';
@@ -204,17 +205,19 @@ export function updateContainerResources(ctx: CriContext, req: Msg): Msg {
     } catch (err) {
       throw criError(status.FAILED_PRECONDITION, `UpdateContainerResources: ${oneLine(err)}`);
     }
+    recordContainerLimits(ctx.root, c.pod, c.name, limits);
   }
   writeContainer(ctx.root, { ...c, spec: { ...c.spec, ...specLimits(limits) }, resources: { ...(c.resources ?? {}), ...(req.linux ?? {}) } });
   return {};
 }
 
 /** The limits as ContainerSpec's fields (what StartContainer gives runContainer). */
-export function specLimits(l: CgroupLimits): Pick<ContainerSpec, 'memory' | 'memorySwap' | 'cpus' | 'cpuShares' | 'cpusetCpus' | 'cpusetMems' | 'unified'> {
+export function specLimits(l: CgroupLimits): Pick<ContainerSpec, 'memory' | 'memorySwap' | 'cpus' | 'cpuPeriod' | 'cpuShares' | 'cpusetCpus' | 'cpusetMems' | 'unified'> {
   return {
     ...(l.memory !== undefined ? { memory: l.memory } : {}),
     ...(l.memorySwap !== undefined ? { memorySwap: l.memorySwap } : {}),
     ...(l.cpus !== undefined ? { cpus: l.cpus } : {}),
+    ...(l.cpus !== undefined && l.cpuPeriod !== undefined ? { cpuPeriod: l.cpuPeriod } : {}),
     ...(l.cpuShares !== undefined ? { cpuShares: l.cpuShares } : {}),
     ...(l.cpusetCpus !== undefined ? { cpusetCpus: l.cpusetCpus } : {}),
     ...(l.cpusetMems !== undefined ? { cpusetMems: l.cpusetMems } : {}),

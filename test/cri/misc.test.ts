@@ -223,10 +223,12 @@ criTest('Create/UpdateContainerResources: memory_swap_limit_in_bytes (memsw / sw
   // kubelet sends a limit for every huge page size of the node, 0 when the pod asks for none
   const hugepage_limits = [{ page_size: '2MB', limit: '0' }, { page_size: '1GB', limit: '0' }];
   const id = await run(ep, sb, ep.containerConfig('w', ['sleep', '1000'], {
-    linux: { resources: { memory_limit_in_bytes: String(64 * MiB), memory_swap_limit_in_bytes: String(96 * MiB), cpuset_mems: '0', hugepage_limits } },
+    linux: { resources: { memory_limit_in_bytes: String(64 * MiB), memory_swap_limit_in_bytes: String(96 * MiB), cpuset_mems: '0', hugepage_limits, cpu_period: '50000', cpu_quota: '25000' } },
   }));
   const rel = await containerCgroup(ep, id);
-  const read = (ctrl: 'memory' | 'cpuset', file: string): string => readFileSync(join(host.mounts[ctrl]!, rel, file), 'utf8').trim();
+  const read = (ctrl: 'memory' | 'cpuset' | 'cpu', file: string): string => readFileSync(join(host.mounts[ctrl]!, rel, file), 'utf8').trim();
+  t.is(read('cpu', 'cpu.cfs_period_us'), '50000', 'CreateContainer\'s cpu_period');
+  t.is(read('cpu', 'cpu.cfs_quota_us'), '25000');
   t.is(read('memory', 'memory.limit_in_bytes'), String(64 * MiB));
   if (existsSync(swapFile)) t.is(read('memory', 'memory.memsw.limit_in_bytes'), String(96 * MiB), 'CreateContainer\'s swap limit: memory + swap');
   t.is(read('cpuset', 'cpuset.mems'), '0');
@@ -253,6 +255,9 @@ criTest('Create/UpdateContainerResources: memory_swap_limit_in_bytes (memsw / sw
     t.is(codeOf(syntax), status.INVALID_ARGUMENT, syntax?.message);
     const st = (await ep.rt('ContainerStatus', { container_id: id })).status;
     t.is(st.resources.linux.memory_swap_limit_in_bytes, String(48 * MiB));
+    const info = JSON.parse((await ep.rt('ContainerStatus', { container_id: id, verbose: true })).info.podns);
+    const limits = readContainerConfig({ root: ep.podns!.env.root, pod: info.pod, name: info.container })!.limits!;
+    t.like(limits, { memory: 32 * MiB, memorySwap: 48 * MiB, cpusetMems: '0', cpuPeriod: 50000 }, 'config.json (inspect, stats) says what is in effect');
   }
   await remove(ep, sb.id);
 });
