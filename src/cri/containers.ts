@@ -12,7 +12,7 @@ import type { MountPropagation, VolumeMount } from '../pod/types.js';
 import { validateName } from '../state/names.js';
 import type { CriContext } from './context.js';
 import { criError, isoToNs, matchId, matchLabels, newId, nowNs } from './convert.js';
-import { lookupImage } from './images.js';
+import { dropUnnamedImages, lookupImage } from './images.js';
 import { limitsOf, specLimits } from './stats.js';
 import { hostCgroups, limitWrites } from '../cgroups/index.js';
 import { findContainer, findSandbox, listContainers, removeContainerRecord, writeContainer, type ContainerRecord, type ContainerSpec } from './records.js';
@@ -215,6 +215,7 @@ export async function removeCriContainer(ctx: CriContext, req: Msg): Promise<Msg
   if (c === undefined) return {};
   if (c.started) await removeContainer({ root: ctx.root, pod: c.pod, name: c.name });
   removeContainerRecord(ctx.root, c);
+  await dropUnnamedImages(ctx, [c.imageRef]);
   return {};
 }
 
