@@ -4,7 +4,7 @@
 // → busybox:1); the image's id (its manifest digest) is its image_ref.
 import { status } from '@grpc/grpc-js';
 import { statSync } from 'node:fs';
-import { findImage, listImages, type ImageSummary } from '../image/index.js';
+import { findImage, inspectImage, listImages, type ImageSummary } from '../image/index.js';
 import { removeImageAndContent } from '../image/gc.js';
 import { pullImage } from '../image/pull.js';
 import type { ExplicitCredentials } from '../image/registry/credentials.js';
@@ -90,6 +90,30 @@ export async function removeCriImage(ctx: CriContext, req: Msg): Promise<Msg> {
     if (!(err instanceof NotFoundError)) throw err;
   }
   return {};
+}
+
+/**
+ * Images among IDS that no name points at any more (RemoveImage while a container used them) and that no
+ * container uses now: removed with their content, as containerd's GC takes an image's content once its last
+ * container is gone. Called after RemoveContainer and RemovePodSandbox with the images they used; a named
+ * image, or one another container still uses, stays.
+ */
+export async function dropUnnamedImages(ctx: CriContext, ids: Iterable<string>): Promise<void> {
+  const store = resolveStore(ctx.store);
+  for (const id of new Set(ids)) {
+    let names: string[];
+    try {
+      names = inspectImage({ store, name: id }).names;
+    } catch {
+      continue; // gone already, or not an id the store knows
+    }
+    if (names.length > 0) continue;
+    try {
+      await removeImageAndContent({ root: ctx.root, store, name: id });
+    } catch (err) {
+      if (!(err instanceof NotFoundError) && !(err instanceof PodnsError && err.code === 'EIMAGEINUSE')) throw err;
+    }
+  }
 }
 
 export function imageFsInfo(ctx: CriContext): Msg {

@@ -84,9 +84,16 @@ export interface ContainerSpec {
   supplementalGroups?: number[];
   readOnlyRootFilesystem?: boolean;
   memory?: number;
+  /** memory + swap (-1: unlimited swap) */
+  memorySwap?: number;
   cpus?: number;
+  /** the CFS period of cpus in µs (absent: 100000) */
+  cpuPeriod?: number;
   cpuShares?: number;
   cpusetCpus?: string;
+  cpusetMems?: string;
+  /** cgroup v2 files (v2 only) */
+  unified?: Record<string, string>;
   /** the CRI's mounts as podns volumes (src/container/mounts.ts) */
   mounts?: VolumeMount[];
   /** linux.security_context masked_paths / readonly_paths (absent: runc's defaults) */

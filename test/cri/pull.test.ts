@@ -190,6 +190,28 @@ if (missing !== undefined) {
     t.deepEqual(left, []);
   });
 
+  criTest('RemoveImage of an image a container uses: its names go at once, its content when the container goes', async (t, ep) => {
+    const r = registry(ep);
+    const ref = `${r.host}/team/second:v1`;
+    const before = await blobs(ep);
+    const id = (await ep.img('PullImage', { image: { image: ref }, auth: AUTH })).image_ref as string;
+    const sb = ep.sandboxConfig('inuse');
+    const { pod_sandbox_id } = await ep.rt('RunPodSandbox', { config: sb });
+    const { container_id } = await ep.rt('CreateContainer', { pod_sandbox_id, sandbox_config: sb, config: ep.containerConfig('c', ['/bin/busybox', 'sleep', '1000'], { image: { image: ref } }) });
+    await ep.rt('StartContainer', { container_id });
+    await ep.img('RemoveImage', { image: { image: ref } });
+    t.is((await ep.img('ImageStatus', { image: { image: ref } })).image, null, 'the name is gone at once');
+    t.false(((await ep.img('ListImages', {})).images as Msg[]).some((i) => i.repo_tags.includes(ref)));
+    const r1 = await ep.rt('ExecSync', { container_id, cmd: ['/bin/busybox', 'cat', '/etc/second'], timeout: 10 });
+    t.is(Buffer.from(r1.stdout).toString(), 'second image\n', 'the running container keeps its files');
+    await ep.rt('StopPodSandbox', { pod_sandbox_id });
+    await ep.rt('RemovePodSandbox', { pod_sandbox_id });
+    t.deepEqual(minus(await blobs(ep), before), [], 'nothing of the image is left once its last container is gone');
+    if (ep.podns !== undefined) {
+      t.throws(() => inspectImage({ store: ep.podns!.env.store, name: id }), undefined, 'no record left either');
+    }
+  });
+
   criTest('RemoveImage waits for a pull in flight (the store\'s gc lock) and then collects', async (t, ep) => {
     const r = registry(ep);
     const ref = `${r.host}/team/second:v1`;
