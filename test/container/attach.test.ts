@@ -4,9 +4,10 @@
 // client that stops reading or vanishes (the watcher never waits for it), a symlink planted at the socket's
 // name, and what is left after kill -9 of the watcher.
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, symlinkSync, unlinkSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { join } from 'node:path';
+import { execa } from 'execa';
+import { chmodSync, existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, unlinkSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ExecutionContext } from 'ava';
 import { attachContainer, execCapture, readContainerStatus, removeContainer, runContainer, stopContainers, type AttachSession } from '../../src/container/index.js';
@@ -176,6 +177,59 @@ privilegedSerial('hostile: a symlink planted at the attach socket\'s name is not
     rmSync(dir, { recursive: true, force: true });
   }
   await stopContainers({ root: env!.root, pod: 'att', names: ['host'], grace: 0 });
+});
+
+/** A raw connection to a container's attach socket: resolves with what came before the watcher closed it. */
+function rawClient(path: string, send: Buffer | undefined, waitMs: number): Promise<{ closed: boolean; data: Buffer }> {
+  return new Promise((res) => {
+    const k = connect(path);
+    const got: Buffer[] = [];
+    let closed = false;
+    k.on('data', (b: Buffer) => got.push(b));
+    k.on('error', () => undefined);
+    k.on('close', () => { closed = true; res({ closed, data: Buffer.concat(got) }); });
+    k.on('connect', () => {
+      if (send !== undefined) k.write(send);
+      setTimeout(() => { k.destroy(); res({ closed, data: Buffer.concat(got) }); }, waitMs);
+    });
+  });
+}
+
+privilegedSerial('hostile clients: a frame over 64 KiB, a 17th client, a peer of another uid are cut off; the workload never sees their input', async (t) => {
+  await run('guard', ['cat'], { stdin: true });
+  const watcher = readContainerStatus({ root: env!.root, pod: 'att', name: 'guard' })!;
+  const path = sock('guard');
+  const reader = await attachContainer({ root: env!.root, pod: 'att', container: 'guard' });
+  const c = collect(reader);
+  // a header announcing 70000 bytes: dropped at the header, before any of it is taken
+  const big = Buffer.alloc(5);
+  big[0] = 1;
+  big.writeUInt32BE(70000, 1);
+  t.true((await rawClient(path, Buffer.concat([big, Buffer.from('oversized\n')]), 2000)).closed, 'a frame over ATTACH_MAX_FRAME ends the connection');
+  // 16 clients at most (the reader is one of them): the 17th is closed at once
+  const held = await Promise.all(Array.from({ length: 15 }, () => attachContainer({ root: env!.root, pod: 'att', container: 'guard' })));
+  t.true((await rawClient(path, undefined, 2000)).closed, 'a 17th client is closed');
+  for (const h of held) h.close();
+  // a peer whose uid is not the watcher's (the socket made reachable for the test; podns leaves it 0600 in 0700 dirs)
+  const dirs = [dirname(env!.root), env!.root, join(env!.root, 'pods'), paths.pod(env!.root, 'att'), join(paths.pod(env!.root, 'att'), 'containers'), paths.container(env!.root, 'att', 'guard')];
+  const modes = dirs.map((d) => statSync(d).mode & 0o7777);
+  try {
+    for (const d of dirs) chmodSync(d, 0o755);
+    chmodSync(sock('guard'), 0o666);
+    const script = `const k=require('net').connect(${JSON.stringify(sock('guard'))});k.on('connect',()=>{const b=Buffer.from('from-nobody\\n');const h=Buffer.alloc(5);h[0]=1;h.writeUInt32BE(b.length,1);k.write(Buffer.concat([h,b]));});k.on('close',()=>{console.log('closed');process.exit(0)});k.on('error',(e)=>{console.log(e.code);process.exit(0)});setTimeout(()=>{console.log('open');process.exit(0)},2000);`;
+    const r = await execa(process.execPath, ['-e', script], { uid: 65534, gid: 65534, reject: false });
+    // closed at once: its write meets the close (EPIPE, ECONNRESET) or it sees the end first
+    t.true(['closed', 'EPIPE', 'ECONNRESET'].includes(r.stdout.trim()), `another uid is cut off (SO_PEERCRED), not "${r.stdout.trim()}" (${r.stderr})`);
+  } finally {
+    dirs.forEach((d, i) => chmodSync(d, modes[i]!));
+    chmodSync(sock('guard'), 0o600);
+  }
+  reader.write(Buffer.from('from-root\n'));
+  await c.waitOut(/from-root\n/);
+  t.notRegex(c.out(), /oversized|from-nobody/, 'nothing of theirs reached the workload');
+  t.is(readContainerStatus({ root: env!.root, pod: 'att', name: 'guard' })?.watcherPid, watcher.watcherPid, 'the watcher is the same');
+  reader.close();
+  await stopContainers({ root: env!.root, pod: 'att', names: ['guard'], grace: 0 });
 });
 
 privilegedSerial('after kill -9 of the watcher the socket is left, and removing the container removes it', async (t) => {
