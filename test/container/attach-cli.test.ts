@@ -113,6 +113,8 @@ spec:
   const applied = await execa('node', [bin, 'apply', '-f', '-', '--bridge', env!.bridge, '--subnet', env!.subnet], { env: env!.env, input: manifest, reject: false, timeout: 20_000 });
   t.is(applied.exitCode, 0, String(applied.stderr));
   t.like(readContainerConfig({ root: env!.root, pod: 'mani', name: 'sh' }), { stdin: true, stdinOnce: true, tty: true });
+  const inspect = JSON.parse(String((await execa('node', [bin, 'inspect', 'mani'], { env: env!.env })).stdout)) as { containers: { details: Array<Record<string, unknown>> } };
+  t.like(inspect.containers.details[0], { name: 'sh', stdin: true, stdinOnce: true, tty: true }, 'inspect shows them');
   const pp = execa('node', [bin, 'attach', 'mani'], { env: env!.env, stdin: 'pipe', reject: false, timeout: 20_000 });
   await sleep(500);
   pp.stdin!.write('busybox tty; echo via-manifest-$((2*3)); exit 5\n');
