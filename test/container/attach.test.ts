@@ -134,6 +134,13 @@ privilegedSerial('tty: the workload\'s terminal is a pty of the container\'s dev
   t.notRegex(text, / stderr /);
 });
 
+privilegedSerial('tty without a root filesystem: the pty is of the container\'s own devpts over the host\'s /dev', async (t) => {
+  await runContainer({ root: env!.root, pod: 'att', name: 'hosttty', command: ['sh', '-c', 'p=$(tty) && test -c "$p" && echo "ok $p"'], tty: true });
+  await waitFor(() => readContainerStatus({ root: env!.root, pod: 'att', name: 'hosttty' })?.state === 'exited', 'it to exit');
+  t.is(readContainerStatus({ root: env!.root, pod: 'att', name: 'hosttty' })?.exitCode, 0, log('hosttty'));
+  t.regex(log('hosttty'), /stdout F ok \/dev\/pts\/0\r?\n/, 'the first pty of a devpts of its own');
+});
+
 privilegedSerial('a client that stops reading, and one that vanishes, never stall the workload\'s output to the log', async (t) => {
   // ~3 MB of output while one client reads nothing (its socket buffer and its 1 MiB queue fill: dropped)
   await run('flood', ['sh', '-c', 'read go; i=0; while [ $i -lt 30000 ]; do echo "line $i ................................................................................"; i=$((i+1)); done; echo done-marker; sleep 60'], { stdin: true });
