@@ -31,7 +31,7 @@
                    "native/helper/shim.c", "native/helper/shim_args.c", "native/helper/shim_child.c",
                    "native/helper/shim_rootfs.c", "native/helper/shim_log.c", "native/helper/shim_status.c",
                    "native/helper/shim_devices.c",
-                   "native/helper/shim_cgroups.c",
+                   "native/helper/shim_cgroups.c", "native/helper/shim_attach.c",
                    "native/helper/privileges.c", "native/helper/seccomp.c", "native/helper/privileges.h", "native/helper/syscalls.h", "native/common/caps.h",
                    "native/helper/crilog.c", "native/helper/crilog.h",
                    "native/helper/layer.c", "native/helper/layer_apply.c", "native/helper/layer.h", "native/helper/portforward.c",
@@ -42,7 +42,7 @@
                    "native/helper/shim.c", "native/helper/shim_args.c", "native/helper/shim_child.c",
                    "native/helper/shim_rootfs.c", "native/helper/shim_log.c", "native/helper/shim_status.c",
                    "native/helper/shim_devices.c",
-                   "native/helper/shim_cgroups.c",
+                   "native/helper/shim_cgroups.c", "native/helper/shim_attach.c",
                    "native/helper/privileges.c", "native/helper/seccomp.c",
                    "native/helper/crilog.c", "native/helper/layer.c", "native/helper/layer_apply.c", "native/helper/portforward.c"]
       }]

@@ -96,6 +96,7 @@ static __attribute__((noreturn)) void watcher(struct opts *o) {
     report(ready, errno, "cgroup", "%s/cgroup.procs: %s", o->cgroup_dirs[W.n_cgroup_fds], strerror(errno));
     _exit(1);
   }
+  if (attach_open() < 0) { report(ready, errno, "attach", "the attach socket: %s", strerror(errno)); attach_shutdown(); _exit(1); }
   workload_env(o);
   oom_lower_watcher(); /* while it may still have CAP_SYS_RESOURCE */
   /* The watcher may be PID 1 of the container's pid namespace, where the workload sees it. From here it
@@ -112,6 +113,7 @@ static __attribute__((noreturn)) void watcher(struct opts *o) {
     dprintf(ready, "error %s\n", err);
     if (o->devices_cgroup) devices_cgroup_remove(o->devices_cgroup, W.devices_fd);
     limit_cgroups_remove();
+    attach_shutdown();
     _exit(1);
   }
   write_status();
@@ -121,15 +123,18 @@ static __attribute__((noreturn)) void watcher(struct opts *o) {
   close(ready);
 
   while (!W.done) {
-    struct pollfd p[4];
+    struct pollfd p[6 + ATTACH_MAX_CLIENTS];
     int np = 0, i_sig, i_tim, i_out = -1, i_err = -1;
     p[i_sig = np++] = (struct pollfd){W.sigfd, POLLIN, 0};
     p[i_tim = np++] = (struct pollfd){W.timerfd, POLLIN, 0};
-    if (W.out.fd >= 0) p[i_out = np++] = (struct pollfd){W.out.fd, POLLIN, 0};
+    if (W.out.fd >= 0 && !W.out.hup) p[i_out = np++] = (struct pollfd){W.out.fd, POLLIN, 0};
     if (W.err.fd >= 0) p[i_err = np++] = (struct pollfd){W.err.fd, POLLIN, 0};
+    int i_att = np; /* the attach socket and its clients (none without --stdin/--tty) */
+    np += attach_pollfds(p + np, (int)(sizeof p / sizeof p[0]) - np);
     if (poll(p, (nfds_t)np, -1) < 0) continue;
     if (i_out >= 0 && p[i_out].revents) stream_read(&W.out);
     if (i_err >= 0 && p[i_err].revents) stream_read(&W.err);
+    attach_events(p + i_att, np - i_att);
     if (p[i_sig].revents) {
       struct signalfd_siginfo si;
       while (read(W.sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
@@ -143,6 +148,7 @@ static __attribute__((noreturn)) void watcher(struct opts *o) {
       if (read(W.timerfd, &ticks, sizeof ticks) == (ssize_t)sizeof ticks && !W.done && W.pid == 0) restart();
     }
   }
+  attach_shutdown();
   _exit(0);
 }
 
@@ -168,8 +174,10 @@ int shim_main(int argc, char **argv) {
   W.devices_fd = -1;
   for (int c = 0; c < MAX_CGROUP_DIRS; c++) W.cgroup_fds[c] = -1;
   W.oom_fd = -1;
-  W.out = (struct stream){.name = "stdout", .fd = -1};
-  W.err = (struct stream){.name = "stderr", .fd = -1};
+  W.out = (struct stream){.name = "stdout", .id = ATTACH_STDOUT, .fd = -1, .pty = o.tty};
+  W.err = (struct stream){.name = "stderr", .id = ATTACH_STDERR, .fd = -1};
+  W.stdin_r = W.stdin_w = -1;
+  W.pty_peer[0] = W.pty_peer[1] = -1;
   W.backoff_ms = o.backoff_ms;
   W.exit_code = W.signal = -1;
   if (o.env_file && read_env_file(&o) < 0) {

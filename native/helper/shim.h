@@ -8,6 +8,7 @@
 //   shim_log.c     the CRI log lines: timestamps, streams, log_line
 //   crilog.c       the CRI log files: the size count, rotation, the previous run
 //   shim_status.c  status.json, exit handling, restarts and back-off
+//   shim_attach.c  --stdin / --tty: the workload's stdin pipe or pty, the attach socket and its clients
 #ifndef PODNS_HELPER_SHIM_H
 #define PODNS_HELPER_SHIM_H
 
@@ -16,6 +17,7 @@
 #include "crilog.h"
 
 #include <stdint.h>
+#include <poll.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -92,12 +94,17 @@ struct opts {
   uint64_t log_max_size; /* --log-max-size BYTES */
   int log_max_files;     /* --log-max-files N (>= 2) */
   const char *log_file;  /* --log-file PATH: the CRI's log_directory/log_path; SIGUSR1 reopens it */
+  int stdin_open;        /* --stdin: the workload's stdin is a pipe the watcher writes (attach clients' input) */
+  int tty;               /* --tty: the workload's stdio is a pty of the container's own devpts */
   char **argv;
 };
 
 struct stream {
   const char *name; /* "stdout" | "stderr" */
-  int fd;           /* read end of the workload's pipe, -1 when closed */
+  int id;           /* ATTACH_STDOUT | ATTACH_STDERR: the frame type its data is relayed to attach clients as */
+  int fd;           /* read end of the workload's pipe (or the pty's master), -1 when closed */
+  int pty;          /* fd is a pty master: at its hang-up (EIO) it stays open until the workload is reaped */
+  int hup;          /* the pty hung up: no more reads, fd still open */
   size_t len;
   char buf[LINE_MAX_BYTES];
 };
@@ -133,6 +140,8 @@ struct watcher_state {
   int oom_killed;   /* the last exit followed an OOM kill in the container's memory cgroup */
   char oom_adj[16]; /* oom_score_adj the watcher started with: the pod's, the workload's */
   int oom_lowered;  /* the watcher lowered its own (it may: CAP_SYS_RESOURCE) */
+  int stdin_r, stdin_w; /* --stdin: the workload's stdin pipe (the read end goes to each run; -1 when closed) */
+  int pty_peer[2];      /* --tty, during a start: the child sends the pty's master over [1], the watcher gets it on [0] */
 };
 extern struct watcher_state W;
 
@@ -185,6 +194,36 @@ void limit_cgroups_remove(void);
 int devices_cgroup_open(const char *dir);
 /* Closes the fd and removes DIR (and its parent when empty) where it can. */
 void devices_cgroup_remove(const char *dir, int procs_fd);
+
+/* shim_attach.c: frames between the watcher and its attach clients (docs/DESIGN.md "attach socket") */
+#define ATTACH_SOCKET "attach"    /* in the container's directory, only with --stdin or --tty */
+#define ATTACH_STDIN 1            /* client -> watcher: bytes for the workload's stdin */
+#define ATTACH_STDIN_EOF 2        /* client -> watcher: end the workload's stdin (pipe: closed; pty: VEOF typed) */
+#define ATTACH_RESIZE 3           /* client -> watcher: u16 columns, u16 rows (big-endian) */
+#define ATTACH_STDOUT 17          /* watcher -> client: the workload's stdout (everything, with a tty) */
+#define ATTACH_STDERR 18          /* watcher -> client: the workload's stderr */
+#define ATTACH_EXIT 19            /* watcher -> client: i32 exit code (128+signal) of the run; then the connection closes */
+#define ATTACH_MAX_FRAME 65536    /* a client's frame payload; more: the client is dropped */
+#define ATTACH_MAX_CLIENTS 16
+#define ATTACH_CLIENT_QUEUE (1 << 20) /* bytes queued for one client; more: a slow client is dropped */
+/* Before the first run: the stdin pipe and the listening socket (only with --stdin or --tty). -1 with errno. */
+int attach_open(void);
+/* The poll entries attach needs (at most 2 + ATTACH_MAX_CLIENTS), and their handling after poll. */
+int attach_pollfds(struct pollfd *p, int max);
+void attach_events(const struct pollfd *p, int n);
+/* Output of the workload (s->id), as read: queued for every client. */
+void attach_output(int id, const char *buf, size_t len);
+/* A run started with this pty master (--tty): the last window size is set on it. */
+void attach_new_pty(int master);
+/* A run ended: EXIT to every client, which is closed once that is written. */
+void attach_exited(int code);
+/* The watcher ends: what is queued gets up to a second, then every fd closes and the socket goes. */
+void attach_shutdown(void);
+/* The child's side of --tty: opens a pty in the container's devpts (after its root is set up), sends the
+   master to the watcher, makes the pty its controlling terminal and stdio. --stdin without --tty: stdin is the pipe. */
+void attach_child_stdio(const struct opts *o, int null_fd, int outw, int errw);
+/* The pty master the child sent (once it has exec'd), -1 when none came. */
+int attach_recv_pty(void);
 
 /* shim_status.c */
 void write_status(void);

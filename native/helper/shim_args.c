@@ -66,6 +66,8 @@ int parse(int argc, char **argv, struct opts *o) {
     if (!strcmp(a, "--new-pid-ns")) { o->new_pid_ns = 1; continue; }
     if (!strcmp(a, "--detached")) { o->detached = 1; continue; }
     if (!strcmp(a, "--readonly-rootfs")) { o->readonly_rootfs = 1; continue; }
+    if (!strcmp(a, "--stdin")) { o->stdin_open = 1; continue; }
+    if (!strcmp(a, "--tty")) { o->tty = 1; continue; }
     if (privs_flag_is_switch(a)) { privs_flag(&o->privs, a, NULL, why, sizeof why); continue; }
     if (a[0] != '-' || a[1] != '-') { bad = a; snprintf(why, sizeof why, "unexpected argument \"%s\" (the command goes after --)", a); break; }
     if (!v) { bad = a; snprintf(why, sizeof why, "%s needs a value", a); break; }

@@ -14,6 +14,7 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -110,7 +111,8 @@ static __attribute__((noreturn)) void run_child(const struct opts *o, int outw, 
 
   int null = open("/dev/null", O_RDWR | O_CLOEXEC);
   if (null < 0) child_fail(errno, "open", "/dev/null: %s", strerror(errno));
-  if (dup2(null, 0) < 0 || dup2(outw, 1) < 0 || dup2(errw, 2) < 0) child_fail(errno, "dup2", "stdio: %s", strerror(errno));
+  /* stdin /dev/null (or the --stdin pipe), the log pipes; with --tty a pty of the container's devpts */
+  attach_child_stdio(o, null, outw, errw);
 
   /* User, groups, capabilities, no_new_privs and the seccomp filter (last): privileges.c. What follows is
      what the filter allows (chdir, prctl, getppid, umask, execve). */
@@ -173,8 +175,9 @@ struct child_args {
 static int child_main(void *arg) {
   struct child_args *a = arg;
   close(a->st[0]);
-  close(a->outp[0]);
-  close(a->errp[0]);
+  if (a->outp[0] >= 0) close(a->outp[0]);
+  if (a->errp[0] >= 0) close(a->errp[0]);
+  if (W.pty_peer[0] >= 0) close(W.pty_peer[0]);
   status_fd = a->st[1];
   run_child(a->o, a->outp[1], a->errp[1]);
 }
@@ -193,19 +196,33 @@ static char *child_stack(void) {
   return top;
 }
 
+static void close_fd(int *fd) {
+  if (*fd >= 0) close(*fd);
+  *fd = -1;
+}
+
+static void close_pair(int p[2]) {
+  close_fd(&p[0]);
+  close_fd(&p[1]);
+}
+
 /* Starts one run. Returns 0, or -1 with errbuf holding "ERRNO step: message". */
 int start_workload(char *errbuf, size_t errlen) {
   struct opts *o = W.o;
-  int outp[2], errp[2], st[2];
-  if (pipe2(outp, O_CLOEXEC) < 0) { snprintf(errbuf, errlen, "%s pipe: %s", errname(errno), strerror(errno)); return -1; }
-  if (pipe2(errp, O_CLOEXEC) < 0) {
+  int outp[2] = {-1, -1}, errp[2] = {-1, -1}, st[2];
+  /* --tty: no output pipes; the child sends the pty's master over a socketpair instead */
+  if (o->tty ? socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, W.pty_peer) < 0 : pipe2(outp, O_CLOEXEC) < 0) {
+    snprintf(errbuf, errlen, "%s pipe: %s", errname(errno), strerror(errno));
+    return -1;
+  }
+  if (!o->tty && pipe2(errp, O_CLOEXEC) < 0) {
     snprintf(errbuf, errlen, "%s pipe: %s", errname(errno), strerror(errno));
     close(outp[0]); close(outp[1]);
     return -1;
   }
   if (pipe2(st, O_CLOEXEC) < 0) {
     snprintf(errbuf, errlen, "%s pipe: %s", errname(errno), strerror(errno));
-    close(outp[0]); close(outp[1]); close(errp[0]); close(errp[1]);
+    close_pair(outp); close_pair(errp); close_pair(W.pty_peer);
     return -1;
   }
   now(&W.started);
@@ -220,11 +237,12 @@ int start_workload(char *errbuf, size_t errlen) {
   int saved = errno;
   environ = own_env;
   close(st[1]);
-  close(outp[1]);
-  close(errp[1]);
+  close_fd(&outp[1]);
+  close_fd(&errp[1]);
+  close_fd(&W.pty_peer[1]);
   if (pid < 0) {
     snprintf(errbuf, errlen, "%s fork: %s", errname(saved), strerror(saved));
-    close(st[0]); close(outp[0]); close(errp[0]);
+    close(st[0]); close_pair(outp); close_pair(errp); close_pair(W.pty_peer);
     return -1;
   }
   /* Until EOF: the exec closes the CLOEXEC write end; a failing child writes its error first. */
@@ -240,11 +258,15 @@ int start_workload(char *errbuf, size_t errlen) {
   msg[len] = 0;
   oom_relower_watcher(); /* the child has exec'd or failed: either way, past its oom_score_adj write */
   char *err = strstr(msg, "error ");
+  int master = -1;
+  static char no_pty[] = "error EIO tty: the workload sent no pty";
+  if (!err && len > 0 && o->tty && (master = attach_recv_pty()) < 0) err = no_pty;
+  close_pair(W.pty_peer);
   if (err || len == 0) {
     int ws;
     while (waitpid(pid, &ws, 0) < 0 && errno == EINTR) {}
-    close(outp[0]);
-    close(errp[0]);
+    close_pair(outp);
+    close_pair(errp);
     if (err) {
       char *nl = strchr(err, '\n');
       if (nl) *nl = 0;
@@ -257,7 +279,12 @@ int start_workload(char *errbuf, size_t errlen) {
   W.pid = pid;
   W.pid_host = (pid_t)atoi(msg);
   W.state = "running";
-  stream_open(&W.out, outp[0]);
-  stream_open(&W.err, errp[0]);
+  if (o->tty) {
+    stream_open(&W.out, master);
+    attach_new_pty(master);
+  } else {
+    stream_open(&W.out, outp[0]);
+    stream_open(&W.err, errp[0]);
+  }
   return 0;
 }

@@ -62,6 +62,7 @@ void log_line(const char *stream, char tag, const char *text, size_t len) {
 void stream_open(struct stream *s, int fd) {
   s->fd = fd;
   s->len = 0;
+  s->hup = 0;
   fcntl(fd, F_SETFL, O_NONBLOCK);
 }
 
@@ -88,6 +89,7 @@ void stream_close(struct stream *s) {
   s->len = 0;
   close(s->fd);
   s->fd = -1;
+  s->hup = 0;
 }
 
 /* Reads what is there now. Returns 0 at EOF (stream closed), 1 otherwise. */
@@ -95,12 +97,21 @@ int stream_read(struct stream *s) {
   for (;;) {
     ssize_t n = read(s->fd, s->buf + s->len, sizeof s->buf - s->len);
     if (n > 0) {
+      attach_output(s->id, s->buf + s->len, (size_t)n); /* attach clients get it as read (shim_attach.c) */
       s->len += (size_t)n;
       stream_lines(s);
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && errno == EAGAIN) return 1;
+    if (s->pty) {
+      /* EIO: no slave fd is open. The workload may still be alive (a program that closes its stdio before
+         it exits): closing the master now would hang its terminal up and SIGHUP it. Kept until it is reaped. */
+      if (s->len) log_line(s->name, 'F', s->buf, s->len);
+      s->len = 0;
+      s->hup = 1;
+      return 0;
+    }
     stream_close(s);
     return 0;
   }

@@ -95,6 +95,7 @@ void on_exit_status(int ws) {
   if (W.err.fd >= 0) stream_read(&W.err);
   stream_close(&W.out);
   stream_close(&W.err);
+  attach_exited(W.exit_code); /* after the run's last output */
   if (!should_restart()) { finish(); return; }
   if (ms_between(&W.started, &W.finished) >= BACKOFF_RESET_MS) W.backoff_ms = W.o->backoff_ms;
   W.state = "restarting";

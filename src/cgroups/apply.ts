@@ -23,6 +23,14 @@ export function writeCgroupFile(path: string, value: string): void {
   const fd = openSync(path, constants.O_WRONLY | constants.O_TRUNC);
   try {
     writeSync(fd, value);
+  } catch (err) {
+    // the kernel's errno stays (code, message); the file and the value it refused are named
+    const e = err as NodeJS.ErrnoException;
+    if (typeof e?.code === 'string' && e.path === undefined) {
+      e.path = path;
+      e.message = `${e.message} '${path}' (value "${value.slice(0, 64)}")`;
+    }
+    throw err;
   } finally {
     closeSync(fd);
   }

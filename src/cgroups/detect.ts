@@ -6,7 +6,7 @@
 // A hybrid host (systemd's "hybrid" mode, this VM) mounts the controllers on v1 and an empty or nearly
 // empty cgroup2 at /sys/fs/cgroup/unified: limits can be set only on v1, so the driver is v1. A host
 // whose cgroup2 holds the memory controller, or that has no v1 controller at all, is v2.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** The v1 controllers podns uses (each its own hierarchy, or co-mounted such as cpu,cpuacct). */
@@ -113,4 +113,14 @@ let cached: CgroupHost | undefined;
 export function hostCgroups(): CgroupHost {
   cached ??= detectCgroups();
   return cached;
+}
+
+/**
+ * Whether memory+swap limits can be set here: v1 needs swap accounting (memory.memsw.* files, absent when the
+ * kernel runs with swapaccount=0 or without CONFIG_MEMCG_SWAP); v2 has memory.swap.max wherever the memory
+ * controller is. (The CRI skips a swap limit where it cannot be set, as containerd does.)
+ */
+export function swapLimitAvailable(host: CgroupHost = hostCgroups()): boolean {
+  if (host.driver === 'v1') return host.mounts.memory !== undefined && existsSync(join(host.mounts.memory, 'memory.memsw.limit_in_bytes'));
+  return host.driver === 'v2' && host.controllers.includes('memory');
 }

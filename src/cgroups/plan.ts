@@ -37,7 +37,22 @@ export interface CgroupLimits {
   cpuShares?: number;
   pids?: number;
   cpusetCpus?: string;
+  /** the memory nodes it may use, such as "0" or "0-1" (cpuset.mems) */
+  cpusetMems?: string;
+  /** cgroup v2 interface files and their values, written as given (the CRI's unified); v2 only */
+  unified?: Record<string, string>;
 }
+
+/** How limitWrites orders its writes where the kernel's order matters. */
+export interface WriteOrder {
+  /** v1: the memsw limit before the memory limit (an update whose new memory limit is above the cgroup's
+      current memsw limit: the kernel wants memory <= memsw after every single write) */
+  swapFirst?: boolean;
+}
+
+/** A v2 interface file a unified setting may name: CONTROLLER.FILE of a controller podns enables, never a
+ * cgroup.* core file (cgroup.procs, cgroup.subtree_control, ... are podns's to write). */
+const UNIFIED_KEY = /^([a-z][a-z0-9_]*)\.[a-z0-9_.]+$/;
 
 /**
  * cpu.shares (v1, 2..262144, default 1024) → cpu.weight (v2, 1..10000, default 100), the linear map the
@@ -124,7 +139,8 @@ function positiveInt(v: number, flag: string): number {
 
 /** One limit file's value, in the hierarchy of `controller` (v2: the one hierarchy): not placed yet. */
 export interface LimitWrite {
-  controller: V1Controller;
+  /** 'unified': a v2 file given as such (v2 only) */
+  controller: V1Controller | 'unified';
   file: string;
   value: string;
 }
@@ -134,9 +150,9 @@ export interface LimitWrite {
  * checked here, once, before anything is made (runContainer and createPod plan them first, place them
  * once the pod's uid names the cgroup: placeWrites).
  */
-export function limitWrites(host: CgroupHost, limits: CgroupLimits): LimitWrite[] {
+export function limitWrites(host: CgroupHost, limits: CgroupLimits, order: WriteOrder = {}): LimitWrite[] {
   const ops: LimitWrite[] = [];
-  const w = (controller: V1Controller, file: string, value: string | number) => ops.push({ controller, file, value: String(value) });
+  const w = (controller: V1Controller | 'unified', file: string, value: string | number) => ops.push({ controller, file, value: String(value) });
   if (host.driver === 'none') {
     if (Object.values(limits).some((v) => v !== undefined)) throw new PodnsError('ENOCGROUP', `cannot set limits: ${host.reason}`);
     return ops;
@@ -150,8 +166,9 @@ export function limitWrites(host: CgroupHost, limits: CgroupLimits): LimitWrite[
     need(host, 'memory', '--memory');
     positiveInt(limits.memory, '--memory');
     // v1: the memory limit first: a fresh cgroup's memsw limit is unlimited, and the kernel refuses a
-    // memsw limit below the memory limit
-    w('memory', v1 ? 'memory.limit_in_bytes' : 'memory.max', limits.memory);
+    // memsw limit below the memory limit (an update raising memory above the old memsw: swapFirst)
+    const memoryWrite = (): void => void w('memory', v1 ? 'memory.limit_in_bytes' : 'memory.max', limits.memory!);
+    if (!(v1 && order.swapFirst === true && limits.memorySwap !== undefined)) memoryWrite();
     if (limits.memorySwap !== undefined) {
       if (limits.memorySwap !== -1 && (positiveInt(limits.memorySwap, '--memory-swap') < limits.memory)) {
         throw new PodnsError('EINVALIDLIMIT', `--memory-swap (${limits.memorySwap}) is the memory plus swap total: give at least --memory (${limits.memory}), or -1 for unlimited swap`);
@@ -159,6 +176,7 @@ export function limitWrites(host: CgroupHost, limits: CgroupLimits): LimitWrite[
       // v1 memsw is memory + swap; v2 memory.swap.max is the swap alone
       if (v1) w('memory', 'memory.memsw.limit_in_bytes', limits.memorySwap);
       else w('memory', 'memory.swap.max', limits.memorySwap === -1 ? 'max' : limits.memorySwap - limits.memory);
+      if (v1 && order.swapFirst === true) memoryWrite();
     }
   }
   if (limits.cpus !== undefined || limits.cpuPeriod !== undefined) {
@@ -202,6 +220,28 @@ export function limitWrites(host: CgroupHost, limits: CgroupLimits): LimitWrite[
     }
     w('cpuset', 'cpuset.cpus', limits.cpusetCpus);
   }
+  if (limits.cpusetMems !== undefined) {
+    need(host, 'cpuset', '--cpuset-mems');
+    if (!CPU_LIST.test(limits.cpusetMems)) {
+      throw new PodnsError('EINVALIDLIMIT', `--cpuset-mems "${limits.cpusetMems.slice(0, 40)}" is not a list of memory nodes such as 0 or 0-1`);
+    }
+    w('cpuset', 'cpuset.mems', limits.cpusetMems);
+  }
+  const unified = Object.entries(limits.unified ?? {}).sort(([a], [b]) => a.localeCompare(b));
+  if (unified.length > 0) {
+    if (host.driver !== 'v2') {
+      throw new PodnsError('EINVALIDLIMIT', `unified cgroup settings (${unified.map(([k]) => k).join(', ').slice(0, 80)}) are cgroup v2 files, and this host has cgroup ${host.driver}; leave them out`);
+    }
+    for (const [key, value] of unified) {
+      const m = UNIFIED_KEY.exec(key);
+      if (m === null || m[1] === 'cgroup') {
+        throw new PodnsError('EINVALIDLIMIT', `unified: "${key.slice(0, 60)}" is not a controller's file such as memory.high (cgroup.* files are podns's own)`);
+      }
+      need(host, m[1]!, `unified ${key}`);
+      if (value.includes('\n') || value.length > 4096) throw new PodnsError('EINVALIDLIMIT', `unified: the value of ${key} must be one line of at most 4096 characters`);
+      w('unified', key, value);
+    }
+  }
   return ops;
 }
 
@@ -209,7 +249,7 @@ export function limitWrites(host: CgroupHost, limits: CgroupLimits): LimitWrite[
 export function placeWrites(host: CgroupHost, rel: string, writes: readonly LimitWrite[]): CgroupOp[] {
   if (host.driver === 'none') return [];
   return writes.map((x) => {
-    const mount = host.driver === 'v2' ? host.mountPoint : host.mounts[x.controller];
+    const mount = host.driver === 'v2' ? host.mountPoint : x.controller === 'unified' ? undefined : host.mounts[x.controller];
     if (mount === undefined) throw new PodnsError('ENOCONTROLLER', `no ${x.controller} hierarchy for ${x.file}`);
     return { op: 'write', path: join(mount, rel, x.file), value: x.value };
   });

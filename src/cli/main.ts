@@ -26,7 +26,7 @@ type Group = keyof typeof groups;
 /** Command (and alias) → the group that defines it. test/cli checks it against the groups' own lists. */
 export const commandIndex: Record<string, Group> = {
   create: 'pod', get: 'pod', ls: 'pod', inspect: 'pod', delete: 'pod', rm: 'pod', gc: 'pod', repair: 'pod',
-  run: 'container', exec: 'container', logs: 'container', stop: 'container', ps: 'container',
+  run: 'container', exec: 'container', attach: 'container', logs: 'container', stop: 'container', ps: 'container',
   image: 'image', images: 'image',
   apply: 'manifest',
   ns: 'views', net: 'views', stats: 'views',

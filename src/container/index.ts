@@ -2,6 +2,7 @@
 export { runContainer, type RunOptions } from './run.js';
 export { execInContainer, execCapture, execStream, type ExecOptions, type CapturedExec, type ExecStreamOptions, type ExecSession } from './exec.js';
 export { removeContainer, reopenContainerLog } from './remove.js';
+export { attachContainer, attachable, stdinEndsWorkloadStdin, ATTACH_FRAME, type AttachSession } from './attach.js';
 export { containerLogs, parseLog, LineAssembler, type LogLine, type LogsOptions } from './logs.js';
 export { stopContainers, containerNames, DEFAULT_GRACE_SECONDS, type StopOptions } from './stop.js';
 export { readContainerStatus, readContainerConfig, statusText } from './status.js';

@@ -18,6 +18,8 @@ import { isErrno, PodnsError } from '../errors.js';
 import type { ContainerConfig, ContainerResources, PodRecord } from '../pod/types.js';
 import { cgroupValues } from './resources.js';
 import { parseMemorySize } from '../util/units.js';
+import { readJsonIfExists, writeJsonAtomic } from '../state/files.js';
+import { paths } from '../state/paths.js';
 import { CPU_LIST, MAX_CPU_SHARES, MIN_CPU_SHARES } from '../cgroups/plan.js';
 
 /** A container's pids limit when --pids-limit (or the API's pidsLimit) gives none: podman's default. */
@@ -30,10 +32,16 @@ export interface LimitOptions {
   memorySwap?: number;
   /** CPUs, decimal (--cpus 0.5) */
   cpus?: number;
+  /** the CFS period in µs for cpus (the CRI's cpu_period; absent: DEFAULT_CPU_PERIOD) */
+  cpuPeriod?: number;
   /** relative CPU weight, 2-262144 (--cpu-shares) */
   cpuShares?: number;
   /** CPU list such as 0-1,3 (--cpuset-cpus) */
   cpusetCpus?: string;
+  /** memory node list such as 0 (the CRI's cpuset_mems) */
+  cpusetMems?: string;
+  /** cgroup v2 files and values (the CRI's unified; v2 only) */
+  unified?: Record<string, string>;
   /** --pids-limit (-1: unlimited; absent: DEFAULT_PIDS_LIMIT) */
   pidsLimit?: number;
   /** a manifest's resources (normalised) */
@@ -59,8 +67,11 @@ export function resolveLimits(o: LimitOptions, host: CgroupHost = hostCgroups())
   if (o.memory !== undefined) out.memory = o.memory;
   if (o.memorySwap !== undefined) out.memorySwap = o.memorySwap;
   if (o.cpus !== undefined) out.cpus = o.cpus;
+  if (o.cpuPeriod !== undefined && out.cpus !== undefined) out.cpuPeriod = o.cpuPeriod;
   if (o.cpuShares !== undefined) out.cpuShares = o.cpuShares;
   if (o.cpusetCpus !== undefined) out.cpusetCpus = o.cpusetCpus;
+  if (o.cpusetMems !== undefined) out.cpusetMems = o.cpusetMems;
+  if (o.unified !== undefined && Object.keys(o.unified).length > 0) out.unified = { ...o.unified };
   const hasPids = (host.controllers as readonly string[]).includes('pids');
   // unlimited needs no pids controller: nothing to write where there is none
   if (o.pidsLimit !== undefined && (o.pidsLimit !== -1 || hasPids)) out.pids = o.pidsLimit;
@@ -142,6 +153,8 @@ export function limitsSummary(config: Pick<ContainerConfig, 'limits' | 'cgroupDi
   if (l.cpuShares !== undefined) parts.push(`cpu shares ${l.cpuShares}`);
   if (l.memorySwap !== undefined) parts.push(`memory+swap ${l.memorySwap === -1 ? 'unlimited' : `${l.memorySwap} bytes`}`);
   if (l.cpusetCpus !== undefined) parts.push(`cpuset ${l.cpusetCpus}`);
+  if (l.cpusetMems !== undefined) parts.push(`memory nodes ${l.cpusetMems}`);
+  if (l.unified !== undefined) parts.push(...Object.entries(l.unified).map(([k, v]) => `${k} ${v}`));
   if (l.pids !== undefined) parts.push(`pids ${l.pids === -1 ? 'unlimited' : l.pids}`);
   if (parts.length === 0) parts.push('no limit');
   return `${parts.join(', ')}; enforced in ${(config.cgroupDirs ?? []).join(', ')}`;
@@ -223,3 +236,14 @@ export const LIMIT_FLAGS = {
   'cpuset-cpus': { type: 'string' },
   'pids-limit': { type: 'string' },
 } as const;
+
+/**
+ * New limits of a running container (the CRI's UpdateContainerResources, after they were written to its
+ * cgroups) merged into its config.json, so that inspect and stats show what is in effect.
+ */
+export function recordContainerLimits(root: string, pod: string, name: string, limits: CgroupLimits): void {
+  const file = paths.containerConfig(root, pod, name);
+  const config = readJsonIfExists<ContainerConfig>(file);
+  if (config === undefined || config.limits === undefined) return;
+  writeJsonAtomic(file, { ...config, limits: { ...config.limits, ...limits } });
+}

@@ -100,14 +100,26 @@ export interface RunOptions {
   memory?: number;
   /** CPU limit as a number of CPUs (`--cpus 0.5`: quota 50000 per 100000 µs) */
   cpus?: number;
+  /** the CFS period for cpus in µs (the CRI's cpu_period; default 100000) */
+  cpuPeriod?: number;
   /** memory plus swap in bytes (`--memory-swap`; -1: unlimited swap); needs memory */
   memorySwap?: number;
   /** relative CPU weight 2-262144 (`--cpu-shares`; v2: cpu.weight by the kubelet's map) */
   cpuShares?: number;
   /** the CPUs it may run on, such as "0-1,3" (`--cpuset-cpus`) */
   cpusetCpus?: string;
+  /** the memory nodes it may use, such as "0" (the CRI's cpuset_mems) */
+  cpusetMems?: string;
+  /** cgroup v2 files and values written as given (the CRI's unified; refused on v1) */
+  unified?: Record<string, string>;
   /** most processes and threads at once (`--pids-limit N`; -1 unlimited; default DEFAULT_PIDS_LIMIT) */
   pidsLimit?: number;
+  /** keep the workload's stdin open for attach clients (`run -i`, the CRI's and a manifest's stdin) */
+  stdin?: boolean;
+  /** with stdin: the first attach session that ends its stdin ends the workload's (stdinOnce) */
+  stdinOnce?: boolean;
+  /** a pty as the workload's terminal and stdio (`run -t`, tty) */
+  tty?: boolean;
 }
 
 /** The namespaces a container joins: the pod's pins, and its pid namespace or a new one. */
@@ -183,6 +195,8 @@ export function shimOptions(root: string, rec: PodRecord, config: ContainerConfi
     ...(config.logFile !== undefined ? { logFile: config.logFile } : {}),
     ...(config.devicesCgroup !== undefined ? { devicesCgroup: config.devicesCgroup } : {}),
     ...(config.cgroupDirs !== undefined ? { cgroupDirs: config.cgroupDirs } : {}),
+    ...(config.stdin === true ? { stdin: true } : {}),
+    ...(config.tty === true ? { tty: true } : {}),
     argv: config.argv,
   };
 }
@@ -384,6 +398,8 @@ export async function runContainer(o: RunOptions): Promise<{ config: ContainerCo
     ...(o.readOnlyRootFilesystem === true ? { readOnlyRootFilesystem: true } : {}),
     ...privileges,
     ...(resources !== undefined ? { resources } : {}),
+    ...(o.stdin === true ? { stdin: true, ...(o.stdinOnce === true ? { stdinOnce: true } : {}) } : {}),
+    ...(o.tty === true ? { tty: true } : {}),
   };
   const devicesCgroup = devicesCgroupFor(rec, o.name, config);
   if (devicesCgroup !== undefined) config.devicesCgroup = devicesCgroup;

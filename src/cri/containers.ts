@@ -12,7 +12,9 @@ import type { MountPropagation, VolumeMount } from '../pod/types.js';
 import { validateName } from '../state/names.js';
 import type { CriContext } from './context.js';
 import { criError, isoToNs, matchId, matchLabels, newId, nowNs } from './convert.js';
-import { lookupImage } from './images.js';
+import { dropUnnamedImages, lookupImage } from './images.js';
+import { limitsOf, specLimits } from './stats.js';
+import { hostCgroups, limitWrites } from '../cgroups/index.js';
 import { findContainer, findSandbox, listContainers, removeContainerRecord, writeContainer, type ContainerRecord, type ContainerSpec } from './records.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -101,16 +103,20 @@ function specOf(config: Msg, image: string): ContainerSpec {
   if (masked !== undefined) spec.maskedPaths = masked;
   const ro = protectedList(sc.readonly_paths, 'read-only path');
   if (ro !== undefined) spec.readonlyPaths = ro;
+  // the workload's stdin open for Attach (stdin_once: the first session's end of input ends it), its pty
+  if (config.stdin === true) spec.stdin = true;
+  if (config.stdin === true && config.stdin_once === true) spec.stdinOnce = true;
+  if (config.tty === true) spec.tty = true;
   const res = config.linux?.resources;
   if (res) {
-    const mem = Number(res.memory_limit_in_bytes ?? 0);
-    if (mem > 0) spec.memory = mem;
-    const quota = Number(res.cpu_quota ?? 0);
-    const period = Number(res.cpu_period ?? 0) || 100000;
-    if (quota > 0) spec.cpus = quota / period;
-    const shares = Number(res.cpu_shares ?? 0);
-    if (shares > 0) spec.cpuShares = shares;
-    if (typeof res.cpuset_cpus === 'string' && res.cpuset_cpus !== '') spec.cpusetCpus = res.cpuset_cpus;
+    const host = hostCgroups();
+    const limits = limitsOf(res, host);
+    try {
+      limitWrites(host, limits); // checked now: a bad value is this RPC's INVALID_ARGUMENT, not StartContainer's failure
+    } catch (err) {
+      throw criError(status.INVALID_ARGUMENT, `CreateContainer: linux.resources: ${oneLine(err)}`);
+    }
+    Object.assign(spec, specLimits(limits));
   }
   return spec;
 }
@@ -180,12 +186,18 @@ export async function startContainer(ctx: CriContext, req: Msg): Promise<Msg> {
     ...(sp.readOnlyRootFilesystem ? { readOnlyRootFilesystem: true } : {}),
     ...(sp.memory !== undefined ? { memory: sp.memory } : {}),
     ...(sp.cpus !== undefined ? { cpus: sp.cpus } : {}),
+    ...(sp.cpus !== undefined && sp.cpuPeriod !== undefined ? { cpuPeriod: sp.cpuPeriod } : {}),
     ...(sp.cpuShares !== undefined ? { cpuShares: sp.cpuShares } : {}),
     ...(sp.cpusetCpus !== undefined ? { cpusetCpus: sp.cpusetCpus } : {}),
+    ...(sp.memorySwap !== undefined ? { memorySwap: sp.memorySwap } : {}),
+    ...(sp.cpusetMems !== undefined ? { cpusetMems: sp.cpusetMems } : {}),
+    ...(sp.unified !== undefined ? { unified: sp.unified } : {}),
     ...(c.logPath !== '' ? { logFile: c.logPath } : {}),
     ...(sp.mounts !== undefined ? { mounts: sp.mounts } : {}),
     ...(sp.maskedPaths !== undefined ? { maskedPaths: sp.maskedPaths } : {}),
     ...(sp.readonlyPaths !== undefined ? { readonlyPaths: sp.readonlyPaths } : {}),
+    ...(sp.stdin === true ? { stdin: true, ...(sp.stdinOnce === true ? { stdinOnce: true } : {}) } : {}),
+    ...(sp.tty === true ? { tty: true } : {}),
   });
   writeContainer(ctx.root, { ...c, started: true });
   return {};
@@ -203,6 +215,7 @@ export async function removeCriContainer(ctx: CriContext, req: Msg): Promise<Msg
   if (c === undefined) return {};
   if (c.started) await removeContainer({ root: ctx.root, pod: c.pod, name: c.name });
   removeContainerRecord(ctx.root, c);
+  await dropUnnamedImages(ctx, [c.imageRef]);
   return {};
 }
 

@@ -4,7 +4,8 @@
 // → busybox:1); the image's id (its manifest digest) is its image_ref.
 import { status } from '@grpc/grpc-js';
 import { statSync } from 'node:fs';
-import { findImage, listImages, removeImage, type ImageSummary } from '../image/index.js';
+import { findImage, inspectImage, listImages, type ImageSummary } from '../image/index.js';
+import { removeImageAndContent } from '../image/gc.js';
 import { pullImage } from '../image/pull.js';
 import type { ExplicitCredentials } from '../image/registry/credentials.js';
 import { NotFoundError, oneLine, PodnsError } from '../errors.js';
@@ -72,15 +73,47 @@ export function imageStatus(ctx: CriContext, req: Msg): Msg {
   return { image: rows.length > 0 ? imageMsg(rows) : null, info: {} };
 }
 
-export function removeCriImage(ctx: CriContext, req: Msg): Msg {
+/**
+ * RemoveImage: the image with every name it has (containerd removes all its references), then its blobs and
+ * unpacked layers that no other image and no container refers to — `podns image rm`'s path
+ * (removeImageAndContent: under the store's gc lock held exclusively, so a pull or load in flight, which holds
+ * it shared, finishes first and is never judged half-made). An image a container still uses loses its names
+ * and stays until that container is gone (then `podns image prune` takes it): containerd likewise keeps a
+ * container's snapshot. Idempotent: an image not there is success.
+ */
+export async function removeCriImage(ctx: CriContext, req: Msg): Promise<Msg> {
   const hit = lookupImage(ctx, req.image?.image ?? '');
   if (hit === undefined) return {};
   try {
-    removeImage({ root: ctx.root, ...(ctx.store !== undefined ? { store: ctx.store } : {}), name: hit.ref });
+    await removeImageAndContent({ root: ctx.root, ...(ctx.store !== undefined ? { store: ctx.store } : {}), name: hit.id, force: true });
   } catch (err) {
     if (!(err instanceof NotFoundError)) throw err;
   }
   return {};
+}
+
+/**
+ * Images among IDS that no name points at any more (RemoveImage while a container used them) and that no
+ * container uses now: removed with their content, as containerd's GC takes an image's content once its last
+ * container is gone. Called after RemoveContainer and RemovePodSandbox with the images they used; a named
+ * image, or one another container still uses, stays.
+ */
+export async function dropUnnamedImages(ctx: CriContext, ids: Iterable<string>): Promise<void> {
+  const store = resolveStore(ctx.store);
+  for (const id of new Set(ids)) {
+    let names: string[];
+    try {
+      names = inspectImage({ store, name: id }).names;
+    } catch {
+      continue; // gone already, or not an id the store knows
+    }
+    if (names.length > 0) continue;
+    try {
+      await removeImageAndContent({ root: ctx.root, store, name: id });
+    } catch (err) {
+      if (!(err instanceof NotFoundError) && !(err instanceof PodnsError && err.code === 'EIMAGEINUSE')) throw err;
+    }
+  }
 }
 
 export function imageFsInfo(ctx: CriContext): Msg {

@@ -84,14 +84,25 @@ export interface ContainerSpec {
   supplementalGroups?: number[];
   readOnlyRootFilesystem?: boolean;
   memory?: number;
+  /** memory + swap (-1: unlimited swap) */
+  memorySwap?: number;
   cpus?: number;
+  /** the CFS period of cpus in µs (absent: 100000) */
+  cpuPeriod?: number;
   cpuShares?: number;
   cpusetCpus?: string;
+  cpusetMems?: string;
+  /** cgroup v2 files (v2 only) */
+  unified?: Record<string, string>;
   /** the CRI's mounts as podns volumes (src/container/mounts.ts) */
   mounts?: VolumeMount[];
   /** linux.security_context masked_paths / readonly_paths (absent: runc's defaults) */
   maskedPaths?: string[];
   readonlyPaths?: string[];
+  /** ContainerConfig stdin, stdin_once, tty (Attach: src/cri/streaming/attach.ts) */
+  stdin?: boolean;
+  stdinOnce?: boolean;
+  tty?: boolean;
 }
 
 export interface ContainerRecord {

@@ -11,6 +11,7 @@ import { validateLabels } from '../state/names.js';
 import type { CriContext } from './context.js';
 import { criError, matchId, matchLabels, newId, nowNs, podnsName } from './convert.js';
 import { containerStatusOf } from './containers.js';
+import { dropUnnamedImages } from './images.js';
 import { findSandbox, listContainers, listSandboxes, markSandboxStopped, SANDBOX_ANNOTATION, type Sandbox, type SandboxRecord } from './records.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -115,11 +116,13 @@ export async function removePodSandbox(ctx: CriContext, req: Msg): Promise<Msg> 
   if (s === undefined) return {};
   // a network teardown StopPodSandbox started goes on by itself: the pod's state can go meanwhile
   const networkElsewhere = releasing.has(s.pod.name);
+  const images = listContainers(ctx.root, [s]).map((c) => c.imageRef);
   try {
     await deletePod({ root: ctx.root, name: s.pod.name, force: true, grace: 0, ...(networkElsewhere ? { networkElsewhere: true } : {}) });
   } catch (err) {
     if (!(err instanceof NotFoundError)) throw err;
   }
+  await dropUnnamedImages(ctx, images);
   return {};
 }
 

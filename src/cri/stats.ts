@@ -5,19 +5,23 @@
 // CPU: usage_core_nano_seconds is the cgroup's total (v1 cpuacct.usage, v2 cpu.stat usage_usec);
 // usage_nano_cores is the rate since this server's previous reading of the same container (absent on the
 // first one, as containerd does it). Memory: working_set_bytes is usage minus inactive file pages (what
-// kubelet evicts on), usage_bytes the whole usage, available_bytes what is left under the limit. The
+// kubelet evicts on), usage_bytes the whole usage, available_bytes what is left under the limit, rss_bytes
+// the anonymous memory (v1 total_rss, v2 anon), page_faults and major_page_faults the cgroup's counters
+// (v1 total_pgfault/total_pgmajfault, v2 pgfault/pgmajfault), as containerd reads them. The
 // writable layer is the container's own upper dir (bytes in blocks, inodes), walked without following links.
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
-import { applyPlan, hostCgroups, limitWrites, ourCgroup, placeWrites, type CgroupLimits } from '../cgroups/index.js';
+import { applyPlan, DEFAULT_CPU_PERIOD, hostCgroups, limitWrites, ourCgroup, placeWrites, swapLimitAvailable, type CgroupHost, type CgroupLimits } from '../cgroups/index.js';
 import { readContainerConfig, readContainerStatus } from '../container/index.js';
+import { recordContainerLimits } from '../container/limits.js';
 import { oneLine } from '../errors.js';
 import { diskUsage } from '../util/disk-usage.js';
 import { paths } from '../state/paths.js';
 import { fromCgroup, podNet } from '../views/stats.js';
 import type { CriContext } from './context.js';
 import { criError, matchId, matchLabels, nowNs } from './convert.js';
-import { findContainer, findSandbox, listContainers, listSandboxes, writeContainer, type ContainerRecord, type Sandbox } from './records.js';
+import { findContainer, findSandbox, listContainers, listSandboxes, writeContainer, type ContainerRecord, type ContainerSpec, type Sandbox } from './records.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Msg = any;
@@ -82,9 +86,9 @@ function usage(key: string, rel: string | undefined, ts: string): { cpu: Msg; me
       working_set_bytes: u64(n.memoryUsage),
       usage_bytes: u64(n.memoryRaw),
       available_bytes: n.memoryLimit !== null ? u64(Math.max(0, n.memoryLimit - n.memoryUsage)) : null,
-      rss_bytes: null,
-      page_faults: null,
-      major_page_faults: null,
+      rss_bytes: u64(n.memory.rss),
+      page_faults: u64(n.memory.pageFaults),
+      major_page_faults: u64(n.memory.majorPageFaults),
     };
   }
   return { cpu, memory, pids: n.pids };
@@ -138,46 +142,85 @@ export function listContainerStats(ctx: CriContext, req: Msg): Msg {
   return { stats };
 }
 
-/** LinuxContainerResources → podns's limits (0 / '' fields: left as they are). */
-export function limitsOf(linux: Msg): CgroupLimits {
+/**
+ * LinuxContainerResources → podns's limits (0 / '' fields: left as they are), the one mapping of
+ * CreateContainer and UpdateContainerResources. memory_swap_limit_in_bytes is memory + swap (-1: unlimited)
+ * and is skipped where the kernel cannot limit swap (swapLimitAvailable), as containerd does. hugepage_limits
+ * are accepted and not applied: podns makes no hugetlb cgroups (this is containerd 1.6's default too:
+ * disable_hugetlb_controller = true; with it off and no hugetlb controller, tolerate_missing_hugetlb_controller
+ * skips them; kubelet sends one per huge page size of the node, 0 when the pod asks for none). unified: v2
+ * files, refused on v1 (runc refuses them there too).
+ */
+export function limitsOf(linux: Msg, host: CgroupHost = hostCgroups()): CgroupLimits {
   const out: CgroupLimits = {};
   const int = (v: unknown): number => Number(v ?? 0);
   if (int(linux?.memory_limit_in_bytes) > 0) out.memory = int(linux.memory_limit_in_bytes);
+  const swap = int(linux?.memory_swap_limit_in_bytes);
+  if (swap !== 0 && swapLimitAvailable(host)) out.memorySwap = swap;
   if (int(linux?.cpu_quota) > 0) {
-    const period = int(linux.cpu_period) > 0 ? int(linux.cpu_period) : 100_000;
+    const period = int(linux.cpu_period) > 0 ? int(linux.cpu_period) : DEFAULT_CPU_PERIOD;
     out.cpus = int(linux.cpu_quota) / period;
     out.cpuPeriod = period;
   }
   if (int(linux?.cpu_shares) > 0) out.cpuShares = int(linux.cpu_shares);
   if (typeof linux?.cpuset_cpus === 'string' && linux.cpuset_cpus !== '') out.cpusetCpus = linux.cpuset_cpus;
+  if (typeof linux?.cpuset_mems === 'string' && linux.cpuset_mems !== '') out.cpusetMems = linux.cpuset_mems;
+  const unified = linux?.unified;
+  if (unified !== null && typeof unified === 'object' && Object.keys(unified).length > 0) {
+    out.unified = Object.fromEntries(Object.entries(unified).map(([k, v]) => [k, String(v)]));
+  }
   return out;
+}
+
+/** v1: the cgroup's memsw limit now (an update raising memory above it writes memsw first). */
+function currentMemsw(host: CgroupHost, rel: string | undefined): number | undefined {
+  if (host.driver !== 'v1' || rel === undefined || host.mounts.memory === undefined) return undefined;
+  try {
+    return Number(readFileSync(join(host.mounts.memory, rel, 'memory.memsw.limit_in_bytes'), 'utf8').trim());
+  } catch {
+    return undefined;
+  }
 }
 
 export function updateContainerResources(ctx: CriContext, req: Msg): Msg {
   const c = findContainer(ctx.root, req.container_id ?? '');
   if (c === undefined) throw criError(status.NOT_FOUND, `container "${req.container_id}" not found`);
-  const limits = limitsOf(req.linux ?? {});
   const host = hostCgroups();
+  const limits = limitsOf(req.linux ?? {}, host);
+  // a swap limit alone is memory + swap over the memory limit the container has
+  if (limits.memorySwap !== undefined && limits.memory === undefined && c.spec.memory !== undefined) limits.memory = c.spec.memory;
+  if (limits.memorySwap !== undefined && limits.memory === undefined) delete limits.memorySwap;
+  // a container not started yet takes them when it starts; a running one gets them now
+  const rel = running(ctx, c) ? cgroupOf(ctx, c) : undefined;
+  const memsw = currentMemsw(host, rel);
   let writes;
   try {
-    writes = limitWrites(host, limits);
+    writes = limitWrites(host, limits, { swapFirst: memsw !== undefined && limits.memory !== undefined && limits.memory > memsw });
   } catch (err) {
     throw criError(status.INVALID_ARGUMENT, `UpdateContainerResources: ${oneLine(err)}`);
   }
-  // a container not started yet takes them when it starts; a running one gets them now
-  const rel = running(ctx, c) ? cgroupOf(ctx, c) : undefined;
   if (rel !== undefined) {
     try {
       applyPlan(placeWrites(host, rel, writes));
     } catch (err) {
       throw criError(status.FAILED_PRECONDITION, `UpdateContainerResources: ${oneLine(err)}`);
     }
+    recordContainerLimits(ctx.root, c.pod, c.name, limits);
   }
-  const spec = { ...c.spec };
-  if (limits.memory !== undefined) spec.memory = limits.memory;
-  if (limits.cpus !== undefined) spec.cpus = limits.cpus;
-  if (limits.cpuShares !== undefined) spec.cpuShares = limits.cpuShares;
-  if (limits.cpusetCpus !== undefined) spec.cpusetCpus = limits.cpusetCpus;
-  writeContainer(ctx.root, { ...c, spec, resources: { ...(c.resources ?? {}), ...(req.linux ?? {}) } });
+  writeContainer(ctx.root, { ...c, spec: { ...c.spec, ...specLimits(limits) }, resources: { ...(c.resources ?? {}), ...(req.linux ?? {}) } });
   return {};
+}
+
+/** The limits as ContainerSpec's fields (what StartContainer gives runContainer). */
+export function specLimits(l: CgroupLimits): Pick<ContainerSpec, 'memory' | 'memorySwap' | 'cpus' | 'cpuPeriod' | 'cpuShares' | 'cpusetCpus' | 'cpusetMems' | 'unified'> {
+  return {
+    ...(l.memory !== undefined ? { memory: l.memory } : {}),
+    ...(l.memorySwap !== undefined ? { memorySwap: l.memorySwap } : {}),
+    ...(l.cpus !== undefined ? { cpus: l.cpus } : {}),
+    ...(l.cpus !== undefined && l.cpuPeriod !== undefined ? { cpuPeriod: l.cpuPeriod } : {}),
+    ...(l.cpuShares !== undefined ? { cpuShares: l.cpuShares } : {}),
+    ...(l.cpusetCpus !== undefined ? { cpusetCpus: l.cpusetCpus } : {}),
+    ...(l.cpusetMems !== undefined ? { cpusetMems: l.cpusetMems } : {}),
+    ...(l.unified !== undefined ? { unified: l.unified } : {}),
+  };
 }

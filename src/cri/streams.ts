@@ -44,7 +44,8 @@ export function attach(ctx: CriContext, req: Msg): Msg {
   const s = server(ctx);
   const flags = flagsOf(req, 'Attach');
   const c = runningContainer(ctx, req.container_id ?? '', 'Attach');
-  return { url: s.request({ kind: 'attach', flags, target: { root: ctx.root, pod: c.pod, container: c.name, logPath: c.logPath } }) };
+  const sp = c.spec;
+  return { url: s.request({ kind: 'attach', flags, target: { root: ctx.root, pod: c.pod, container: c.name, logPath: c.logPath, stdin: sp.stdin === true, stdinOnce: sp.stdinOnce === true, tty: sp.tty === true } }) };
 }
 
 export function portForward(ctx: CriContext, req: Msg): Msg {

@@ -262,6 +262,8 @@ async function createOne(root: string, pod: PodManifest, o: ApplyOptions): Promi
         ...(c.supplementalGroups !== undefined ? { supplementalGroups: c.supplementalGroups } : {}),
         ...(c.resources !== undefined ? { resources: c.resources } : {}),
         ...(mounts.length > 0 ? { mounts } : {}),
+        ...(c.stdin === true ? { stdin: true, ...(c.stdinOnce === true ? { stdinOnce: true } : {}) } : {}),
+        ...(c.tty === true ? { tty: true } : {}),
         restartPolicy: pod.restartPolicy,
       });
     } catch (err) {

@@ -19,11 +19,12 @@ export type RestartPolicy = 'Always' | 'OnFailure' | 'Never';
 export type HostPathType = '' | 'DirectoryOrCreate' | 'Directory' | 'FileOrCreate' | 'File' | 'Socket' | 'CharDevice' | 'BlockDevice';
 export const HOST_PATH_TYPES: readonly HostPathType[] = ['', 'DirectoryOrCreate', 'Directory', 'FileOrCreate', 'File', 'Socket', 'CharDevice', 'BlockDevice'];
 
-/** spec.volumes[]: a host path, or an emptyDir (a directory of the pod's own, under its state, removed with it) */
+/** spec.volumes[]: a host path, or an emptyDir (a directory of the pod's own, under its state, removed with it;
+ * medium Memory: a tmpfs mounted there, of sizeLimit bytes when given) */
 export interface VolumeManifest {
   name: string;
   hostPath?: { path: string; type: HostPathType };
-  emptyDir?: Record<string, never>;
+  emptyDir?: { medium?: 'Memory'; sizeLimit?: number };
 }
 
 /** containers[].volumeMounts[] */
@@ -65,6 +66,10 @@ export interface ContainerManifest {
   resources?: ContainerResources;
   /** in mount order as written (runContainer sorts parents first) */
   volumeMounts?: VolumeMountManifest[];
+  /** stdin open for attach sessions (stdinOnce: the first session's end of input ends it; without stdin ignored, as kubelet does), a tty */
+  stdin?: boolean;
+  stdinOnce?: boolean;
+  tty?: boolean;
 }
 
 export interface PodManifest {
@@ -505,6 +510,31 @@ function parseResources(ctx: Ctx, f: Fields, path: string): ContainerResources |
   return defaulted.limits === undefined && defaulted.requests === undefined ? undefined : defaulted;
 }
 
+/** emptyDir.sizeLimit: a memory quantity in whole bytes; a tmpfs's (medium Memory) at least one page. */
+function emptyDirSize(ctx: Ctx, f: Fields, path: string, tmpfs: boolean): number | undefined {
+  const e = f.get('sizeLimit');
+  if (!e || isNullish(e.value)) return undefined;
+  const v = e.value;
+  let text: string | undefined;
+  if (isScalar(v) && typeof v.value === 'string') text = v.value;
+  else if (isScalar(v) && typeof v.value === 'number') text = typeof v.source === 'string' && v.source !== '' ? v.source : String(v.value);
+  if (text === undefined) {
+    ctx.error(v, `${path}.sizeLimit must be a quantity such as "64Mi", not ${typeName(v)}`);
+    return undefined;
+  }
+  try {
+    const { bytes } = parseMemoryBytes(text);
+    if (tmpfs && bytes < 4096) {
+      ctx.error(v, `${path}.sizeLimit: "${text}" is less than one 4 KiB page; give at least 4Ki`);
+      return undefined;
+    }
+    return bytes;
+  } catch (err) {
+    ctx.error(v, `${path}.sizeLimit: ${(err as Error).message}`);
+    return undefined;
+  }
+}
+
 interface ParsedPod { pod: PodManifest; source: PodSource; nameNode: Node | null }
 
 function parsePod(ctx: Ctx, top: Fields, topNode: YAMLMap): ParsedPod | undefined {
@@ -595,7 +625,7 @@ function parsePod(ctx: Ctx, top: Fields, topNode: YAMLMap): ParsedPod | undefine
       ctx.error(n, `${p} must be a map (name, image, ...), not ${typeName(n)}`);
       return;
     }
-    const cf = fields(ctx, n, p, ['name', 'image', 'command', 'args', 'env', 'workingDir', 'ports', 'securityContext', 'imagePullPolicy', 'resources', 'volumeMounts'],
+    const cf = fields(ctx, n, p, ['name', 'image', 'command', 'args', 'env', 'workingDir', 'ports', 'securityContext', 'imagePullPolicy', 'resources', 'volumeMounts', 'stdin', 'stdinOnce', 'tty'],
       K8S_CONTAINER);
     const cNameNode = cf.get('name')?.value ?? n;
     const cname = checkName(ctx, cNameNode, `${p}.name`, getString(ctx, cf, 'name', p), 'container');
@@ -627,6 +657,9 @@ function parsePod(ctx: Ctx, top: Fields, topNode: YAMLMap): ParsedPod | undefine
     const args = getStringList(ctx, cf, 'args', p);
     const env = parseEnv(ctx, cf, p);
     const resources = parseResources(ctx, cf, p);
+    const stdin = getBool(ctx, cf, 'stdin', p);
+    const stdinOnce = getBool(ctx, cf, 'stdinOnce', p);
+    const tty = getBool(ctx, cf, 'tty', p);
     const workingDir = getString(ctx, cf, 'workingDir', p);
     if (workingDir !== undefined && !workingDir.startsWith('/')) {
       ctx.error(cf.get('workingDir')!.value, `${p}.workingDir "${workingDir}" must be an absolute path such as /app`);
@@ -717,6 +750,8 @@ function parsePod(ctx: Ctx, top: Fields, topNode: YAMLMap): ParsedPod | undefine
       ...(readOnlyRootFilesystem === true ? { readOnlyRootFilesystem: true } : {}),
       ...(seccomp !== undefined ? { seccomp } : {}),
       ...(supplementalGroups !== undefined && supplementalGroups.length > 0 ? { supplementalGroups } : {}),
+      ...(stdin === true ? { stdin: true, ...(stdinOnce === true ? { stdinOnce: true } : {}) } : {}),
+      ...(tty === true ? { tty: true } : {}),
       ...(resources !== undefined ? { resources } : {}),
       ...(volumeMounts.length > 0 ? { volumeMounts } : {}),
     });
@@ -792,8 +827,14 @@ function parseVolumes(ctx: Ctx, sf: Fields): Map<string, VolumeManifest> {
       const ef = fields(ctx, en, `${p}.emptyDir`, K8S_EMPTY_DIR, K8S_EMPTY_DIR);
       const medium = getString(ctx, ef, 'medium', `${p}.emptyDir`);
       if (medium !== undefined && medium !== '' && medium !== 'Memory') ctx.error(ef.get('medium')!.value, `${p}.emptyDir.medium: "${medium}" is not "" or Memory`);
-      if (medium === 'Memory') ctx.warn(ef.get('medium')!.value, `${p}.emptyDir.medium: Memory is not supported by podns; the directory is on disk, under the pod's state`);
-      if (ef.has('sizeLimit')) ctx.warn(ef.get('sizeLimit')!.pair.key as Node, `${p}.emptyDir.sizeLimit is not enforced by podns`);
+      const size = emptyDirSize(ctx, ef, `${p}.emptyDir`, medium === 'Memory');
+      if (size !== undefined && medium !== 'Memory') {
+        ctx.warn(ef.get('sizeLimit')!.pair.key as Node, `${p}.emptyDir.sizeLimit is not enforced by podns on disk (it is the size of a medium: Memory tmpfs)`);
+      }
+      if (medium === 'Memory') {
+        out.set(name, { name, emptyDir: { medium: 'Memory', ...(size !== undefined ? { sizeLimit: size } : {}) } });
+        return;
+      }
     }
     out.set(name, { name, emptyDir: {} });
   });

@@ -1,9 +1,11 @@
 // A manifest's volumes made real: hostPath checked against its type before anything is made (a bad one
 // stops the whole file), then at create the "...OrCreate" paths and the emptyDirs (directories of the
-// pod's state, removed with the pod) are made, and each container's volumeMounts become its mounts.
+// pod's state, removed with the pod; medium Memory: a tmpfs mounted there) are made, and each container's
+// volumeMounts become its mounts.
 import { chmodSync, closeSync, mkdirSync, openSync, statSync, type Stats } from 'node:fs';
 import { dirname } from 'node:path';
 import { isErrno } from '../errors.js';
+import { native } from '../native/index.js';
 import type { VolumeMount } from '../pod/types.js';
 import { paths } from '../state/paths.js';
 import type { ContainerManifest, HostPathType, PodManifest, VolumeManifest } from './parse.js';
@@ -52,10 +54,18 @@ function volumeSource(root: string, pod: string, v: VolumeManifest): string {
   return v.hostPath !== undefined ? v.hostPath.path : paths.podVolume(root, pod, v.name);
 }
 
+/** The tmpfs options of a medium: Memory emptyDir: world-writable as kubelet's emptyDir, sizeLimit as its size
+ * (none: the kernel's default, half of RAM). */
+export function memoryEmptyDirOptions(sizeLimit: number | undefined): string {
+  return `mode=0777${sizeLimit !== undefined ? `,size=${sizeLimit}` : ''}`;
+}
+
 /**
  * Makes what the pod's volumes need (after the pod exists: the emptyDirs go with its state): emptyDirs
- * 0777 as kubelet makes them, a missing hostPath of type "" or DirectoryOrCreate as a directory (0755),
- * FileOrCreate as an empty file (0644).
+ * 0777 as kubelet makes them (medium Memory: a tmpfs mounted on that directory, nosuid and nodev, in the
+ * mount namespace podns runs in, as kubelet mounts its own; removePodDir and gc unmount it before the state
+ * goes), a missing hostPath of type "" or DirectoryOrCreate as a directory (0755), FileOrCreate as an empty
+ * file (0644).
  */
 export function makeVolumes(root: string, pod: PodManifest): void {
   for (const v of pod.volumes ?? []) {
@@ -65,6 +75,9 @@ export function makeVolumes(root: string, pod: PodManifest): void {
       mkdirSync(src);
       // mkdir's mode passes through the umask: chmod, world-writable as kubelet makes an emptyDir
       chmodSync(src, 0o777);
+      if (v.emptyDir.medium === 'Memory') {
+        native.mount('tmpfs', src, 'tmpfs', native.MS_NOSUID | native.MS_NODEV, memoryEmptyDirOptions(v.emptyDir.sizeLimit));
+      }
       continue;
     }
     if (statOrUndefined(src) !== undefined) continue;

@@ -65,6 +65,9 @@ export interface ShimArgvOptions {
   logMaxFiles?: number;
   /** one log file at this absolute path, never rotated by the watcher; SIGUSR1 opens a new one (the CRI) */
   logFile?: string;
+  // attach (native/helper/shim_attach.c): an open stdin, a pty; either makes the attach socket
+  stdin?: boolean;
+  tty?: boolean;
 
   /** the workload's argv (after --) */
   argv: string[];
@@ -153,6 +156,8 @@ export function shimArgv(o: ShimArgvOptions): string[] {
   opt(out, '--log-max-size', o.logMaxSize);
   opt(out, '--log-max-files', o.logMaxFiles);
   opt(out, '--log-file', o.logFile);
+  flag(out, '--stdin', o.stdin);
+  flag(out, '--tty', o.tty);
   out.push('--', ...o.argv);
   return out;
 }

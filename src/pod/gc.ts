@@ -21,6 +21,7 @@ import { hostVethName, listAllocations, listHostVeths, listPortMappingOwners, re
 import { isTmpName, listDir } from '../state/files.js';
 import { withLock } from '../state/lock.js';
 import { paths } from '../state/paths.js';
+import { unmountUnder } from '../state/root.js';
 import { destroyPod, unpin, unpinNetns } from './destroy.js';
 import { recordedDevicesCgroup, removeDevicesCgroup } from '../container/devices.js';
 import { recordedContainerCgroups, removeContainerCgroups } from '../container/limits.js';
@@ -126,6 +127,7 @@ export async function gc(o: RootOption & StoreOption = {}): Promise<string[]> {
         const lc = recordedContainerCgroups(join(dir, 'containers', c, 'config.json'));
         if (await removeContainerCgroups(lc).catch(() => false)) lines.push(`removed cgroup ${lc!.cgroupPath} (no pod record)`);
       }
+      for (const mp of unmountUnder(dir)) lines.push(`removed mount ${mp} (no pod record)`);
       rmSync(dir, { recursive: true, force: true });
       lines.push(trash ? `removed ${dir} (left by an interrupted delete)` : `removed ${dir} (a pod directory without a record)`);
     }

@@ -60,6 +60,10 @@ export interface ContainerInspect {
   /** after a restart: how the run before ended (exit code, signal, time, reason); else null */
   lastState: ContainerStatus['lastState'] | null;
   restartCount: number;
+  /** its stdin is open to attach sessions (stdinOnce: the first one's end of input ends it), it has a tty */
+  stdin: boolean;
+  stdinOnce: boolean;
+  tty: boolean;
 }
 
 function containerInspect(config: ContainerConfig, st: ContainerStatus | undefined): ContainerInspect {
@@ -87,6 +91,9 @@ function containerInspect(config: ContainerConfig, st: ContainerStatus | undefin
     reason: reason ?? null,
     lastState: st?.lastState ?? null,
     restartCount: st?.restartCount ?? 0,
+    stdin: config.stdin === true,
+    stdinOnce: config.stdinOnce === true,
+    tty: config.tty === true,
   };
 }
 

@@ -8,6 +8,7 @@ import { ensureDir, listDir, readJson, readJsonIfExists, writeJsonAtomic } from 
 import { withLock } from '../state/lock.js';
 import { validateName } from '../state/names.js';
 import { paths, resolveRoot, type RootOption } from '../state/paths.js';
+import { unmountUnder } from '../state/root.js';
 import { randomBytes } from '../util/random.js';
 import { processAlive, startTimeOf } from './proc.js';
 import type { PodRecord } from './types.js';
@@ -158,12 +159,14 @@ export function removeClaim(root: string, name: string, uid: string): void {
 }
 
 /**
- * Remove a pod directory: first renamed out of the way (pods/.trash-NAME-RAND), so a half-removed
- * directory never looks like a pod without a record, then deleted. gc finishes trash left by a crash.
+ * Remove a pod directory: what is mounted inside it unmounted (a medium: Memory emptyDir's tmpfs), then
+ * renamed out of the way (pods/.trash-NAME-RAND), so a half-removed directory never looks like a pod
+ * without a record, then deleted. gc finishes trash left by a crash (unmounting likewise).
  */
 export function removePodDir(root: string, name: string): void {
   const dir = paths.pod(root, name);
   if (!existsSync(dir)) return;
+  unmountUnder(dir);
   const trash = join(paths.pods(root), `.trash-${name}-${randomBytes(4).toString('hex')}`);
   renameSync(dir, trash);
   rmSync(trash, { recursive: true, force: true });

@@ -162,6 +162,12 @@ export interface ContainerConfig {
   cgroupPath?: string;
   /** the container's cgroups (one per hierarchy) the workload and exec sessions join */
   cgroupDirs?: string[];
+  /** the workload's stdin is a pipe that attach clients write (shim --stdin; run -i, the CRI's stdin) */
+  stdin?: boolean;
+  /** the first attach session that ends its stdin ends the workload's (src/container/attach.ts) */
+  stdinOnce?: boolean;
+  /** the workload's stdio is a pty of the container's own devpts (shim --tty; run -t, the CRI's tty) */
+  tty?: boolean;
 }
 
 export interface ContainerStatus {

@@ -43,6 +43,8 @@ export const paths = {
   containerStatus: (root: string, pod: string, c: string) => join(root, 'pods', pod, 'containers', c, 'status.json'),
   containerLog: (root: string, pod: string, c: string) => join(root, 'pods', pod, 'containers', c, 'current.log'),
   containerPreviousLog: (root: string, pod: string, c: string) => join(root, 'pods', pod, 'containers', c, 'previous.log'),
+  /** the watcher's attach socket (only for a container with stdin or a tty; native/helper/shim_attach.c) */
+  containerAttach: (root: string, pod: string, c: string) => join(root, 'pods', pod, 'containers', c, 'attach'),
   networks: (root: string) => join(root, 'networks'),
   network: (root: string, net: string) => join(root, 'networks', net),
   networkConfig: (root: string, net: string) => join(root, 'networks', net, 'network.json'),

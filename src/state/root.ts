@@ -67,6 +67,49 @@ export function isMountPoint(path: string): boolean {
   return mountAt(real) !== undefined;
 }
 
+/** The mount points at DIR or below it (deepest first), from /proc/self/mountinfo; DIR must exist. */
+export function mountsUnder(dir: string): string[] {
+  const real = realpathSync(dir);
+  const out = new Set<string>();
+  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const f = line.split(' ');
+    if (f.length < 7) continue;
+    const mp = unescapeMountinfo(f[4]!);
+    if (mp === real || mp.startsWith(real + '/')) out.add(mp);
+  }
+  return [...out].sort((a, b) => b.length - a.length || b.localeCompare(a));
+}
+
+/**
+ * Unmounts (MNT_DETACH) everything mounted at DIR or below it, deepest first, stacked mounts included: what
+ * podns mounted inside a pod's state (a medium: Memory emptyDir's tmpfs) before the directory is removed, so
+ * that removal never descends into a mount nor fails on it with EBUSY. Returns the mount points unmounted;
+ * a missing DIR has none.
+ */
+export function unmountUnder(dir: string): string[] {
+  const done: string[] = [];
+  for (let round = 0; round < 16; round++) {
+    let mps: string[];
+    try {
+      mps = mountsUnder(dir);
+    } catch (err) {
+      if (isErrno(err, 'ENOENT', 'ENOTDIR')) return done;
+      throw err;
+    }
+    if (mps.length === 0) return done;
+    for (const mp of mps) {
+      try {
+        native.umount(mp, native.MNT_DETACH);
+        done.push(mp);
+      } catch (err) {
+        // unmounted meanwhile, or hidden by an unmount above it
+        if (!isErrno(err, 'EINVAL', 'ENOENT')) throw err;
+      }
+    }
+  }
+  return done;
+}
+
 /** Bind a directory onto itself (once) and make it a shared mount point. Idempotent. */
 export function ensureSharedMount(dir: string): void {
   const real = realpathSync(dir);

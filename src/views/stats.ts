@@ -132,20 +132,32 @@ export function parseIoStatV2(text: string | undefined): { read: number; write: 
 
 type Numbers = Pick<ContainerSample, 'cpuNs' | 'memoryUsage' | 'memoryLimit' | 'pids' | 'blockRead' | 'blockWrite'>;
 
+/** What the CRI's MemoryUsage adds: anonymous memory (v1 total_rss, v2 anon: with transparent huge pages)
+ * and the page fault counters (v1 total_pgfault/total_pgmajfault, v2 pgfault/pgmajfault), this cgroup and
+ * below; null where the cgroup has no memory.stat. */
+export interface MemoryDetail { rss: number | null; pageFaults: number | null; majorPageFaults: number | null }
+
+function memoryDetail(stat: Map<string, number> | undefined, v1: boolean): MemoryDetail {
+  const get = (k: string): number | null => stat?.get(v1 ? `total_${k}` : k) ?? null;
+  return { rss: get(v1 ? 'rss' : 'anon'), pageFaults: get('pgfault'), majorPageFaults: get('pgmajfault') };
+}
+
 /** A container's cgroup numbers, or undefined when it has no cgroup to read. memoryRaw: the usage with the
  * page cache counted (v1 memory.usage_in_bytes, v2 memory.current), as the CRI's usage_bytes is. */
-export function fromCgroup(host: CgroupHost, rel: string): (Numbers & { dir: string; memoryRaw: number | null }) | undefined {
+export function fromCgroup(host: CgroupHost, rel: string): (Numbers & { dir: string; memoryRaw: number | null; memory: MemoryDetail }) | undefined {
   if (host.driver === 'v2') {
     const dir = join(host.mountPoint, rel);
     if (!existsSync(dir)) return undefined;
     const cpu = keyed(readOpt(join(dir, 'cpu.stat'))).get('usage_usec');
     const current = num(readOpt(join(dir, 'memory.current')));
-    const inactive = keyed(readOpt(join(dir, 'memory.stat'))).get('inactive_file') ?? 0;
+    const statText = readOpt(join(dir, 'memory.stat'));
+    const stat = statText === undefined ? undefined : keyed(statText);
+    const inactive = stat?.get('inactive_file') ?? 0;
     const max = readOpt(join(dir, 'memory.max'))?.trim();
     const io = parseIoStatV2(readOpt(join(dir, 'io.stat')));
     return {
       dir, cpuNs: cpu === undefined ? null : cpu * 1000,
-      memoryUsage: current === null ? null : Math.max(current - inactive, 0), memoryRaw: current,
+      memoryUsage: current === null ? null : Math.max(current - inactive, 0), memoryRaw: current, memory: memoryDetail(stat, false),
       memoryLimit: max === undefined || max === 'max' ? null : Number(max),
       pids: num(readOpt(join(dir, 'pids.current'))), blockRead: io?.read ?? null, blockWrite: io?.write ?? null,
     };
@@ -164,11 +176,15 @@ export function fromCgroup(host: CgroupHost, rel: string): (Numbers & { dir: str
   let memoryUsage: number | null = null;
   let memoryLimit: number | null = null;
   let memoryRaw: number | null = null;
+  let memory = memoryDetail(undefined, true);
   if (memExists) {
     const usage = num(readOpt(join(mem, 'memory.usage_in_bytes')));
     memoryRaw = usage;
+    const statText = readOpt(join(mem, 'memory.stat'));
+    const stat = statText === undefined ? undefined : keyed(statText);
+    memory = memoryDetail(stat, true);
     // docker's v1 rule: total_inactive_file (this cgroup and below) is cache, not use
-    const inactive = keyed(readOpt(join(mem, 'memory.stat'))).get('total_inactive_file') ?? 0;
+    const inactive = stat?.get('total_inactive_file') ?? 0;
     memoryUsage = usage === null ? null : Math.max(usage - inactive, 0);
     const limit = num(readOpt(join(mem, 'memory.limit_in_bytes')));
     memoryLimit = limit === null || limit >= V1_UNLIMITED ? null : limit;
@@ -179,7 +195,7 @@ export function fromCgroup(host: CgroupHost, rel: string): (Numbers & { dir: str
   return {
     dir: memExists ? mem : cpuExists ? cpu : pidsExists ? pidsDir : blkioDir!,
     cpuNs: cpuExists ? num(readOpt(join(cpu, 'cpuacct.usage'))) : null,
-    memoryUsage, memoryLimit, memoryRaw, pids, blockRead: io?.read ?? null, blockWrite: io?.write ?? null,
+    memoryUsage, memoryLimit, memoryRaw, memory, pids, blockRead: io?.read ?? null, blockWrite: io?.write ?? null,
   };
 }
 

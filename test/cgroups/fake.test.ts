@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSyn
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
 import {
-  applyPlan, cgroupPaths, detectCgroups, killCgroup, planCreate, planLimits, removeCgroup, sharesToWeight, type CgroupFs, type CgroupHost,
+  applyPlan, cgroupPaths, detectCgroups, killCgroup, limitWrites, placeWrites, planCreate, planLimits, removeCgroup, sharesToWeight, type CgroupFs, type CgroupHost,
 } from '../../src/cgroups/index.js';
 
 // the files a new (non-root) v1 cgroup has, per hierarchy, as far as podns touches them
@@ -28,7 +28,7 @@ const V2_CORE = { 'cgroup.procs': '', 'cgroup.subtree_control': '', 'cgroup.cont
 const V2_FILES: Record<string, Record<string, string>> = {
   cpu: { 'cpu.max': 'max 100000', 'cpu.weight': '100' },
   cpuset: { 'cpuset.cpus': '', 'cpuset.mems': '' },
-  memory: { 'memory.max': 'max', 'memory.swap.max': 'max' },
+  memory: { 'memory.max': 'max', 'memory.swap.max': 'max', 'memory.high': 'max' },
   io: { 'io.max': '' },
   pids: { 'pids.max': 'max' },
 };
@@ -194,6 +194,31 @@ test('a limit whose controller the host lacks is a clear error before anything i
   t.deepEqual(planLimits(v2.host, 'x', { cpus: 0.29 }).map((o) => (o.op === 'write' ? o.value : '')), ['29000 100000']);
   // the kernel's minimum quota is 1 ms
   t.deepEqual(planLimits(v2.host, 'x', { cpus: 0.001 }).map((o) => (o.op === 'write' ? o.value : '')), ['1000 100000']);
+});
+
+test('cpuset.mems; unified: v2 files written as given (a controller\'s files only), refused on v1; v1 swapFirst writes memsw before memory', (t) => {
+  const v2 = fakeV2(['cpuset', 'cpu', 'memory']);
+  const v1 = fakeV1();
+  t.teardown(() => {
+    rmSync(v2.root, { recursive: true, force: true });
+    rmSync(v1.root, { recursive: true, force: true });
+  });
+  const rel = cgroupPaths({ name: 'web', uid: UID }, 'app', 'podns').container!;
+  applyPlan(planCreate(v2.host, rel), v2.fs);
+  applyPlan(planLimits(v2.host, rel, { cpusetMems: '0', unified: { 'memory.high': '33554432', 'cpu.weight': '7' } }), v2.fs);
+  t.is(read(join(v2.root, rel, 'cpuset.mems')), '0');
+  t.is(read(join(v2.root, rel, 'memory.high')), '33554432');
+  t.is(read(join(v2.root, rel, 'cpu.weight')), '7');
+  for (const key of ['cgroup.procs', 'cgroup.subtree_control', '../x.max', 'memory', 'memory.high/../../cgroup.procs']) {
+    t.throws(() => planLimits(v2.host, rel, { unified: { [key]: '1' } }), { code: 'EINVALIDLIMIT' }, key);
+  }
+  t.throws(() => planLimits(v2.host, rel, { unified: { 'pids.max': '10' } }), { code: 'ENOCONTROLLER', message: /unified pids\.max needs the pids cgroup controller/ });
+  t.throws(() => planLimits(v2.host, rel, { unified: { 'memory.high': '1\n2' } }), { code: 'EINVALIDLIMIT' });
+  t.throws(() => planLimits(v1.host, rel, { unified: { 'memory.high': '1' } }), { code: 'EINVALIDLIMIT', message: /cgroup v2 files, and this host has cgroup v1/ });
+  t.throws(() => planLimits(v1.host, rel, { cpusetMems: '0;1' }), { code: 'EINVALIDLIMIT', message: /not a list of memory nodes/ });
+  const order = (swapFirst: boolean) => placeWrites(v1.host, rel, limitWrites(v1.host, { memory: 2 << 20, memorySwap: 3 << 20 }, { swapFirst })).map((o) => (o.op === 'write' ? basename(o.path) : ''));
+  t.deepEqual(order(false), ['memory.limit_in_bytes', 'memory.memsw.limit_in_bytes']);
+  t.deepEqual(order(true), ['memory.memsw.limit_in_bytes', 'memory.limit_in_bytes']);
 });
 
 function sleeper() {

@@ -10,7 +10,9 @@
 // the runner's leak check sees what is left), and the sandbox image is podns's static pause, packed as a
 // docker archive and loaded with `ctr images import`. stop() removes every sandbox through the CRI, stops
 // containerd, kills what is left in its cgroups and mount namespace, deletes the bridge and the cgroups, and
-// removes the directory. The machine's /var/lib/containerd and /run/containerd are never used.
+// removes the directory. The machine's /var/lib/containerd and /run/containerd are never used. Its registry
+// config_path is a certs.d directory of its own: plainHttpRegistry(HOST) writes HOST/hosts.toml there (server
+// http://HOST), read at each pull, so that the pull tests reach their loopback registry over plain HTTP.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -64,6 +66,9 @@ export interface Containerd {
   pid(): number;
   /** pids of its runc shims */
   shims(): number[];
+  /** lets its CRI pull from HOST ("127.0.0.1:PORT", a test's registry) over plain HTTP: a hosts.toml in the
+   * registry config_path (read at each pull, so it may come after the start) */
+  plainHttpRegistry(host: string): void;
   /** SIGTERM to containerd and a new one on the same state: containers keep running meanwhile */
   restart(): Promise<void>;
   /** everything removed (see the top of the file); safe to call twice */
@@ -110,6 +115,8 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
         BinaryName = "/usr/sbin/runc"
         Root = ${q(join(d, 'runc'))}
         SystemdCgroup = false
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = ${q(join(d, 'certs.d'))}
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = ${q(CNI_BIN_DIR)}
     conf_dir = ${q(join(d, 'cni'))}
@@ -236,7 +243,7 @@ export async function startContainerd(o: ContainerdOptions): Promise<Containerd>
   const missing = containerdMissing();
   if (missing !== undefined) throw new Error(missing);
   const d = o.dir;
-  for (const sub of ['', 'root', 'state', 'runc', 'cni', 'ipam', 'images']) mkdirSync(join(d, sub), { recursive: true, mode: 0o711 });
+  for (const sub of ['', 'root', 'state', 'runc', 'cni', 'ipam', 'images', 'certs.d']) mkdirSync(join(d, sub), { recursive: true, mode: 0o711 });
   const socket = join(d, 'containerd.sock');
   const env = { PATH, ...(process.env.PODNS_TEST_RUN ? { PODNS_TEST_RUN: process.env.PODNS_TEST_RUN } : {}) };
   const logFile = join(d, 'containerd.log');
@@ -361,6 +368,11 @@ export async function startContainerd(o: ContainerdOptions): Promise<Containerd>
   return {
     socket, dir: d, subnet: o.subnet, bridge: o.bridge, cgroupParent: o.cgroupParent, snapshotter,
     ctr,
+    plainHttpRegistry: (host: string) => {
+      if (!/^127\.0\.0\.1:\d{1,5}$/.test(host)) throw new Error(`plainHttpRegistry: ${host} is not a loopback registry`);
+      mkdirSync(join(d, 'certs.d', host), { recursive: true });
+      writeFileSync(join(d, 'certs.d', host, 'hosts.toml'), `server = "http://${host}"\n\n[host."http://${host}"]\n  capabilities = ["pull", "resolve"]\n`);
+    },
     pid: () => daemon?.pid ?? 0,
     shims,
     restart: async () => {

@@ -8,7 +8,7 @@ import { hostCgroups } from '../../src/cgroups/index.js';
 import { readContainerConfig } from '../../src/container/index.js';
 import type { ExecutionContext } from 'ava';
 import type { Msg } from './client.js';
-import { criSuite, type CriEndpoint } from './endpoint.js';
+import { codeOf, criSuite, type CriEndpoint } from './endpoint.js';
 
 const criTest = criSuite({ tag: 'crimisc', octet: 152 });
 
@@ -122,9 +122,12 @@ criTest('cgroup_parent: the pod\'s and the containers\' cgroups sit under kubele
   }
 }, { only: ['podns'] });
 
-criTest('ContainerStats and ListContainerStats: CPU and memory from the cgroup, the writable layer, int64 timestamps as strings', async (t, ep) => {
+criTest('ContainerStats and ListContainerStats: CPU and memory from the cgroup (rss, page faults), the writable layer, int64 timestamps as strings', async (t, ep) => {
   const sb = await sandbox(ep, 'stats');
-  const id = await run(ep, sb, ep.containerConfig('s', ['sh', '-c', 'i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done; dd if=/dev/zero of=/big bs=1024 count=1024 2>/dev/null; touch /ready; sleep 1000'], { labels: { role: 'stats' } }));
+  // the shell keeps a 16 MiB string: 16 MiB of anonymous memory, 4096 pages touched (one fault each at least);
+  // the final ":" keeps the shell (busybox sh execs its last command in place)
+  const id = await run(ep, sb, ep.containerConfig('s', ['sh', '-c', 'i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done; dd if=/dev/zero of=/big bs=1024 count=1024 2>/dev/null; '
+    + 'x=$(head -c 16777216 /dev/zero | tr "\\0" a); touch /ready; sleep 1000; : "keep x"'], { labels: { role: 'stats' } }));
   for (let i = 0; i < 200 && (await sh(ep, id, 'test -e /ready')).code !== 0; i++) await new Promise((r) => setTimeout(r, 50));
   const a = (await ep.rt('ContainerStats', { container_id: id })).stats;
   t.is(a.attributes.id, id);
@@ -133,6 +136,10 @@ criTest('ContainerStats and ListContainerStats: CPU and memory from the cgroup, 
   t.true(BigInt(a.cpu.usage_core_nano_seconds.value) > 10_000_000n, `the busy loop's CPU time: ${a.cpu.usage_core_nano_seconds.value}`);
   t.true(BigInt(a.memory.working_set_bytes.value) > 0n);
   t.true(BigInt(a.memory.usage_bytes.value) >= BigInt(a.memory.working_set_bytes.value));
+  t.true(BigInt(a.memory.rss_bytes?.value ?? 0) >= 16n * 1024n * 1024n, `rss_bytes holds the 16 MiB string: ${a.memory.rss_bytes?.value}`);
+  t.true(BigInt(a.memory.rss_bytes.value) <= BigInt(a.memory.usage_bytes.value), 'anonymous memory is part of the usage');
+  t.true(BigInt(a.memory.page_faults?.value ?? 0) >= 4096n, `page_faults counts the 4096 pages touched: ${a.memory.page_faults?.value}`);
+  t.regex(a.memory.major_page_faults?.value ?? '', /^\d+$/, 'major_page_faults: a count (0 when nothing came from disk)');
   t.regex(a.writable_layer.used_bytes.value, /^\d+$/);
   // podns walks the upper dir at each call; containerd refreshes its snapshot usage every 10 s (any value is current enough)
   if (ep.kind === 'podns') {
@@ -193,6 +200,85 @@ criTest('UpdateContainerResources writes the live cgroup (memory, CFS quota, sha
   t.regex(bad?.message ?? '', /cpu-shares must be 2-262144/);
   await remove(ep, sb.id);
 }, { only: ['podns'] });
+
+/** The container's cgroup, relative to each hierarchy: podns's config.json says it; containerd puts it at
+ * CGROUP_PARENT/ID (cgroupfs driver). */
+async function containerCgroup(ep: CriEndpoint, id: string): Promise<string> {
+  if (ep.kind === 'containerd') return join(ep.containerd!.cgroupParent, id);
+  const info = JSON.parse((await ep.rt('ContainerStatus', { container_id: id, verbose: true })).info.podns);
+  return readContainerConfig({ root: ep.podns!.env.root, pod: info.pod, name: info.container })!.cgroupPath!;
+}
+
+const MiB = 1024 * 1024;
+
+criTest('Create/UpdateContainerResources: memory_swap_limit_in_bytes (memsw / swap.max, in either direction), cpuset_mems (a node the machine lacks: refused by the kernel), hugepage_limits without a hugetlb controller ignored', async (t, ep) => {
+  const host = hostCgroups();
+  if (host.driver !== 'v1') {
+    t.log(`cgroup ${host.driver}: this test reads v1 files (memory.memsw, cpuset.mems)`);
+    t.pass();
+    return;
+  }
+  const swapFile = join(host.mounts.memory!, 'memory.memsw.limit_in_bytes');
+  const sb = await sandbox(ep, 'swap');
+  // kubelet sends a limit for every huge page size of the node, 0 when the pod asks for none
+  const hugepage_limits = [{ page_size: '2MB', limit: '0' }, { page_size: '1GB', limit: '0' }];
+  const id = await run(ep, sb, ep.containerConfig('w', ['sleep', '1000'], {
+    linux: { resources: { memory_limit_in_bytes: String(64 * MiB), memory_swap_limit_in_bytes: String(96 * MiB), cpuset_mems: '0', hugepage_limits, cpu_period: '50000', cpu_quota: '25000' } },
+  }));
+  const rel = await containerCgroup(ep, id);
+  const read = (ctrl: 'memory' | 'cpuset' | 'cpu', file: string): string => readFileSync(join(host.mounts[ctrl]!, rel, file), 'utf8').trim();
+  t.is(read('cpu', 'cpu.cfs_period_us'), '50000', 'CreateContainer\'s cpu_period');
+  t.is(read('cpu', 'cpu.cfs_quota_us'), '25000');
+  t.is(read('memory', 'memory.limit_in_bytes'), String(64 * MiB));
+  if (existsSync(swapFile)) t.is(read('memory', 'memory.memsw.limit_in_bytes'), String(96 * MiB), 'CreateContainer\'s swap limit: memory + swap');
+  t.is(read('cpuset', 'cpuset.mems'), '0');
+  t.false(existsSync('/sys/fs/cgroup/hugetlb'), 'this machine has no hugetlb controller');
+
+  // up: the new memory limit is above the old memsw limit (the kernel wants memory <= memsw at every write)
+  await ep.rt('UpdateContainerResources', { container_id: id, linux: { memory_limit_in_bytes: String(128 * MiB), memory_swap_limit_in_bytes: String(192 * MiB), hugepage_limits } });
+  t.is(read('memory', 'memory.limit_in_bytes'), String(128 * MiB));
+  if (existsSync(swapFile)) t.is(read('memory', 'memory.memsw.limit_in_bytes'), String(192 * MiB));
+  // down: the new memsw limit is below the old memory limit
+  await ep.rt('UpdateContainerResources', { container_id: id, linux: { memory_limit_in_bytes: String(32 * MiB), memory_swap_limit_in_bytes: String(48 * MiB) } });
+  t.is(read('memory', 'memory.limit_in_bytes'), String(32 * MiB));
+  if (existsSync(swapFile)) t.is(read('memory', 'memory.memsw.limit_in_bytes'), String(48 * MiB));
+
+  // a memory node this machine does not have: written, so the kernel refuses it
+  const nodes = readFileSync(join(host.mounts.cpuset!, 'cpuset.mems'), 'utf8').trim();
+  t.is(nodes, '0', 'one memory node here');
+  const bad = await t.throwsAsync(ep.rt('UpdateContainerResources', { container_id: id, linux: { cpuset_mems: '7' } }));
+  t.log(ep.kind, codeOf(bad), bad?.message);
+  t.is(read('cpuset', 'cpuset.mems'), '0');
+  if (ep.kind === 'podns') {
+    t.regex(bad?.message ?? '', /cpuset\.mems.*EINVAL|EINVAL.*cpuset\.mems/);
+    const syntax = await t.throwsAsync(ep.rt('UpdateContainerResources', { container_id: id, linux: { cpuset_mems: '0;1' } }));
+    t.is(codeOf(syntax), status.INVALID_ARGUMENT, syntax?.message);
+    const st = (await ep.rt('ContainerStatus', { container_id: id })).status;
+    t.is(st.resources.linux.memory_swap_limit_in_bytes, String(48 * MiB));
+    const info = JSON.parse((await ep.rt('ContainerStatus', { container_id: id, verbose: true })).info.podns);
+    const limits = readContainerConfig({ root: ep.podns!.env.root, pod: info.pod, name: info.container })!.limits!;
+    t.like(limits, { memory: 32 * MiB, memorySwap: 48 * MiB, cpusetMems: '0', cpuPeriod: 50000 }, 'config.json (inspect, stats) says what is in effect');
+  }
+  await remove(ep, sb.id);
+});
+
+criTest('UpdateContainerResources: unified (cgroup v2 files) on a cgroup v1 host is refused, nothing written', async (t, ep) => {
+  const host = hostCgroups();
+  if (host.driver !== 'v1') {
+    t.pass('cgroup v2: unified is written (src/cgroups/plan.ts; test/cgroups)');
+    return;
+  }
+  const sb = await sandbox(ep, 'unified');
+  const id = await run(ep, sb, ep.containerConfig('u', ['sleep', '1000']));
+  const err = await t.throwsAsync(ep.rt('UpdateContainerResources', { container_id: id, linux: { memory_limit_in_bytes: String(64 * MiB), unified: { 'memory.high': String(32 * MiB) } } }));
+  t.log(ep.kind, codeOf(err), err?.message);
+  if (ep.kind === 'podns') {
+    t.is(codeOf(err), status.INVALID_ARGUMENT);
+    t.regex(err?.message ?? '', /unified.*cgroup v2/);
+  }
+  t.not(readFileSync(join(host.mounts.memory!, await containerCgroup(ep, id), 'memory.limit_in_bytes'), 'utf8').trim(), String(64 * MiB), 'nothing of the refused update written');
+  await remove(ep, sb.id);
+});
 
 criTest('kubelet\'s contracts: labels and annotations echoed unaltered (keys podns refuses), attempt kept, an OOM kill not restarted; the pod shows in get/ps/ns/net', async (t, ep) => {
   const labels = { 'io.kubernetes.pod.name': 'web', 'not a label key!': 'ünï cödé', 'x/y/z': '' };

@@ -182,3 +182,92 @@ export async function wsPortForward(url: string, ports: number[], send: string[]
   await new Promise<void>((res) => ws.once('close', () => res()));
   return channels;
 }
+
+/** A session kept open by the test (attach): what came so far, waits on it, stdin written step by step. */
+export interface LiveSession {
+  out(): string;
+  err(): string;
+  /** resolves once stdout matches (fails after 10 s with what came) */
+  waitOut(re: RegExp): Promise<void>;
+  write(text: string): void;
+  endStdin(): void;
+  resize(width: number, height: number): void;
+  /** the session's end: everything each stream carried, the error stream's text */
+  result: Promise<ExecResult>;
+  close(): void;
+}
+
+function waiter(get: () => string): (re: RegExp) => Promise<void> {
+  return async (re) => {
+    const end = Date.now() + 10_000;
+    while (!re.test(get())) {
+      if (Date.now() > end) throw new Error(`timed out waiting for ${re} on stdout; it has ${JSON.stringify(get().slice(-300))}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+}
+
+function bounded(p: Promise<ExecResult>, stop: () => void): Promise<ExecResult> {
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<never>((_res, rej) => { timer = setTimeout(() => { stop(); rej(new Error(`the session did not end within ${SESSION_LIMIT_MS} ms`)); }, SESSION_LIMIT_MS); });
+  return Promise.race([p, limit]).finally(() => clearTimeout(timer));
+}
+
+/** An attach (or exec) session over SPDY that the test drives: streams opened as client-go opens them. */
+export async function spdyLive(url: string, o: { stdin?: boolean; tty?: boolean; stderr?: boolean } = {}): Promise<LiveSession> {
+  const { conn, protocol, open } = await spdyConnect(url, ['v4.channel.k8s.io']);
+  const error = await open({ streamtype: 'error' });
+  const errorText = collect(error);
+  error.end();
+  const stdin = o.stdin ? await open({ streamtype: 'stdin' }) : undefined;
+  const stdout = await open({ streamtype: 'stdout' });
+  let out = '';
+  stdout.on('data', (b: Buffer) => { out += b.toString('utf8'); });
+  const stdoutDone = collect(stdout);
+  stdout.end();
+  let err = '';
+  let stderrDone = Promise.resolve('');
+  if (!o.tty && o.stderr !== false) {
+    const stderr = await open({ streamtype: 'stderr' });
+    stderr.on('data', (b: Buffer) => { err += b.toString('utf8'); });
+    stderrDone = collect(stderr);
+    stderr.end();
+  }
+  const resize = o.tty && protocol !== 'v2.channel.k8s.io' ? await open({ streamtype: 'resize' }) : undefined;
+  const result = bounded(Promise.all([stdoutDone, stderrDone, errorText]).then(([a, b, c]) => ({ stdout: a, stderr: b, error: c })), () => conn.destroy());
+  void result.catch(() => undefined).finally(() => conn.destroy());
+  return {
+    out: () => out,
+    err: () => err,
+    waitOut: waiter(() => out),
+    write: (text) => { stdin?.write(text); },
+    endStdin: () => { stdin?.end(); },
+    resize: (w, h) => { resize?.write(`${JSON.stringify({ Width: w, Height: h })}\n`); },
+    result,
+    close: () => conn.destroy(),
+  };
+}
+
+/** The same over a WebSocket (v4 channels: 0 stdin, 1 stdout, 2 stderr, 3 status, 4 resize). */
+export async function wsLive(url: string, protocol = 'v4.channel.k8s.io'): Promise<LiveSession> {
+  const ws = new WebSocket(url.replace(/^http/, 'ws'), [protocol]);
+  const ch: Record<number, string> = {};
+  ws.on('message', (data: Buffer) => {
+    const b = Buffer.from(data);
+    ch[b[0]!] = (ch[b[0]!] ?? '') + b.subarray(1).toString('utf8');
+  });
+  await new Promise<void>((res, rej) => { ws.once('open', () => res()); ws.once('error', rej); });
+  const closed = new Promise<ExecResult>((res) => ws.once('close', () => res({ stdout: ch[1] ?? '', stderr: ch[2] ?? '', error: ch[3] ?? '' })));
+  const send = (c: number, text: string | Buffer): void => { if (ws.readyState === WebSocket.OPEN) ws.send(Buffer.concat([Buffer.from([c]), Buffer.from(text)])); };
+  return {
+    out: () => ch[1] ?? '',
+    err: () => ch[2] ?? '',
+    waitOut: waiter(() => ch[1] ?? ''),
+    write: (text) => send(0, text),
+    // v5 only: the close message for stdin
+    endStdin: () => { if (ws.readyState === WebSocket.OPEN) ws.send(Buffer.from([255, 0])); },
+    resize: (w, h) => send(4, JSON.stringify({ Width: w, Height: h })),
+    result: bounded(closed, () => ws.terminate()),
+    close: () => ws.terminate(),
+  };
+}

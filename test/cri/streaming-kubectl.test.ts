@@ -21,7 +21,7 @@ const KUBECTL = ['/usr/bin/kubectl', '/usr/local/bin/kubectl'].find((p) => exist
 
 const criTest = criSuite({ tag: 'skubectl', octet: 244 });
 
-interface Fixture { api: Server; sockets: Set<Socket>; kubeconfig: string; home: string; ep: CriEndpoint; sandbox: string; containers: Record<string, string> }
+interface Fixture { api: Server; sockets: Set<Socket>; kubeconfig: string; home: string; ep: CriEndpoint; sandbox: string; sbCfg: Msg; containers: Record<string, string> }
 const fixtures = new Map<string, Fixture>();
 
 function json(res: { writeHead: (s: number, h: Record<string, string>) => void; end: (b: string) => void }, status: number, body: unknown): void {
@@ -32,9 +32,12 @@ function json(res: { writeHead: (s: number, h: Record<string, string>) => void; 
 const POD = (name: string, containers: Record<string, string>): Msg => ({
   kind: 'Pod', apiVersion: 'v1',
   metadata: { name, namespace: 'default', uid: 'u-1' },
-  spec: { containers: Object.keys(containers).map((n) => ({ name: n, image: 'busybox' })) },
+  spec: { containers: Object.keys(containers).map((n) => ({ name: n, image: 'busybox', ...(SPEC_EXTRA.get(n) ?? {}) })) },
   status: { phase: 'Running', containerStatuses: Object.keys(containers).map((n) => ({ name: n, ready: true, restartCount: 0, image: 'busybox', imageID: '', state: { running: {} } })) },
 });
+
+/** A container's fields of the pod spec besides name and image (stdin, stdinOnce, tty). */
+const SPEC_EXTRA = new Map<string, Msg>();
 
 const RESOURCES = {
   kind: 'APIResourceList', groupVersion: 'v1',
@@ -105,7 +108,7 @@ async function fixture(ep: CriEndpoint): Promise<Fixture> {
   });
   const home = join(ep.work, `kubectl-${ep.kind}`);
   mkdirSync(home, { recursive: true });
-  const f: Fixture = { api, sockets: new Set(), kubeconfig: join(home, 'kubeconfig'), home, ep, sandbox, containers };
+  const f: Fixture = { api, sockets: new Set(), kubeconfig: join(home, 'kubeconfig'), home, ep, sandbox, sbCfg, containers };
   api.on('connection', (sock: Socket) => { f.sockets.add(sock); sock.once('close', () => f.sockets.delete(sock)); });
   api.on('upgrade', (req, socket, head) => { void proxyUpgrade(f, req, socket, head).catch(() => socket.destroy()); });
   await new Promise<void>((res) => api.listen(0, '127.0.0.1', res));
@@ -142,6 +145,24 @@ for (const [transport, env] of [['WebSocket (v5.channel.k8s.io)', { KUBECTL_REMO
     t.is(cat.stdout.length, `piped through\n${big}end\n`.length, cat.stderr);
     t.true(cat.stdout === `piped through\n${big}end\n`);
     t.is(cat.code, 0);
+  });
+
+  maybe(`kubectl attach -i over ${transport}: stdin reaches the container's cat, its end (stdinOnce) ends it`, async (t, ep) => {
+    const f = await fixture(ep);
+    const name = `cat-${env.KUBECTL_REMOTE_COMMAND_WEBSOCKETS === 'true' ? 'ws' : 'spdy'}`;
+    const { container_id } = await ep.rt('CreateContainer', { pod_sandbox_id: f.sandbox, config: ep.containerConfig(name, ['cat'], { log_path: `${name}.log`, stdin: true, stdin_once: true }), sandbox_config: f.sbCfg });
+    await ep.rt('StartContainer', { container_id });
+    f.containers[name] = container_id;
+    SPEC_EXTRA.set(name, { stdin: true, stdinOnce: true });
+    const r = await kubectl(f, ['attach', '-i', 'kpod', '-c', name], env, 'typed into attach\n');
+    t.regex(r.stdout, /typed into attach\n/, r.stderr);
+    t.is(r.code, 0, r.stderr);
+    let state = '';
+    for (let i = 0; i < 100 && state !== 'CONTAINER_EXITED'; i++) {
+      state = (await ep.rt('ContainerStatus', { container_id })).status.state;
+      if (state !== 'CONTAINER_EXITED') await sleep(50);
+    }
+    t.is(state, 'CONTAINER_EXITED', 'cat ended with its stdin');
   });
 }
 

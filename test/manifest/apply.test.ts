@@ -382,6 +382,80 @@ spec:
   t.deepEqual(podDirs(), []);
 });
 
+/** The mount at POINT in a mountinfo text: its device, fstype and super options (what the kernel says it is). */
+function mountOf(mountinfo: string, point: string): { dev: string; fstype: string; superOpts: string } | undefined {
+  let found: { dev: string; fstype: string; superOpts: string } | undefined;
+  for (const line of mountinfo.split('\n')) {
+    const f = line.split(' ');
+    const dash = f.indexOf('-', 6);
+    if (f[4] === point && dash > 0) found = { dev: f[2]!, fstype: f[dash + 1]!, superOpts: f[dash + 3] ?? '' };
+  }
+  return found;
+}
+
+privilegedSerial('emptyDir medium Memory: a tmpfs of sizeLimit, shared by the containers; unmounted and removed with the pod, and by gc', async (t) => {
+  const file = writeManifest('memvol.yaml', `apiVersion: v1
+kind: Pod
+metadata: {name: memvol}
+spec:
+  volumes:
+  - {name: mem, emptyDir: {medium: Memory, sizeLimit: 8Mi}}
+  - {name: disk, emptyDir: {}}
+  containers:
+  - name: writer
+    image: bare
+    command: ["sh", "-c", "echo in-memory > /mem/msg; sleep 1000"]
+    volumeMounts: [{name: mem, mountPath: /mem}, {name: disk, mountPath: /disk}]
+  - name: reader
+    image: bare
+    command: ["sleep", "1000"]
+    volumeMounts: [{name: mem, mountPath: /in}]
+`);
+  const r = await podns(applyArgs(file));
+  t.is(r.exitCode, 0, r.stderr);
+  t.is(r.stderr, '', 'no warning: medium Memory is served');
+  const msg = await eventually(async () => {
+    const x = await podns(['exec', 'memvol', '-c', 'reader', '--', 'cat', '/in/msg']);
+    return x.exitCode === 0 ? x.stdout : undefined;
+  });
+  t.is(msg, 'in-memory', 'the tmpfs is the same for both containers');
+  // the kernel's truth, from inside the containers: a tmpfs of 8 MiB, nosuid and nodev; the disk one is not
+  const inReader = (await podns(['exec', 'memvol', '-c', 'reader', '--', 'cat', '/proc/self/mountinfo'])).stdout;
+  const m = mountOf(inReader, '/in');
+  t.is(m?.fstype, 'tmpfs', inReader);
+  t.regex(m?.superOpts ?? '', /(^|,)size=8192k(,|$)/);
+  const inWriter = (await podns(['exec', 'memvol', '-c', 'writer', '--', 'cat', '/proc/self/mountinfo'])).stdout;
+  t.is(mountOf(inWriter, '/mem')?.fstype, 'tmpfs');
+  t.is(mountOf(inWriter, '/mem')?.dev, m?.dev, 'one tmpfs (one superblock) for both containers');
+  // (the test's state root is itself on the sandbox's tmpfs /run: the disk emptyDir is told apart by its device)
+  t.not(mountOf(inWriter, '/disk')?.dev, m?.dev, 'an emptyDir without a medium is a directory of the state\'s filesystem');
+  t.notRegex(mountOf(inWriter, '/disk')?.superOpts ?? '', /size=8192k/);
+  const full = await podns(['exec', 'memvol', '-c', 'writer', '--', 'sh', '-c', 'head -c 16777216 /dev/zero > /mem/big']);
+  t.not(full.exitCode, 0);
+  const dir = join(root, 'pods', 'memvol', 'volumes', 'mem');
+  const big = statSync(join(dir, 'big')).size;
+  t.true(big <= 8 * 1024 * 1024 && big > 7 * 1024 * 1024, `sizeLimit is the tmpfs size: 16 MiB do not fit (${big} bytes written: ${full.stderr})`);
+  t.is(mountOf(readFileSync('/proc/self/mountinfo', 'utf8'), dir)?.fstype, 'tmpfs', 'mounted on the pod\'s volume directory, on the host side');
+
+  const del = await podns(['delete', '-f', file, '--grace', '0']);
+  t.is(del.exitCode, 0, del.stderr);
+  const after = readFileSync('/proc/self/mountinfo', 'utf8');
+  t.false(after.includes(join(root, 'pods', 'memvol')), 'no mount left under the pod\'s state');
+  t.false(existsSync(dir));
+
+  // what a crash inside the pod directory's removal leaves (its trash, the tmpfs still mounted): gc unmounts and removes it
+  const trash = join(root, 'pods', '.trash-memvol-0badf00d');
+  const left = join(trash, 'volumes', 'mem');
+  mkdirSync(left, { recursive: true });
+  await execa('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', left]);
+  writeFileSync(join(left, 'x'), 'x');
+  const gc = await podns(['gc']);
+  t.is(gc.exitCode, 0, gc.stderr);
+  t.regex(gc.stdout, new RegExp(`removed mount ${left.replace(/[.]/g, '\\.')} \\(no pod record\\)`));
+  t.false(readFileSync('/proc/self/mountinfo', 'utf8').includes(trash), 'the tmpfs is unmounted');
+  t.false(existsSync(trash));
+});
+
 privilegedSerial('a container that cannot start takes its pod with it', async (t) => {
   const before = await links();
   const file = writeManifest('nostart.yaml', LESSON.replace('    image: nginx\n', '    image: nginx\n    command: ["/no/such/program"]\n'));

@@ -157,6 +157,25 @@ status: {phase: Running}
   t.deepEqual(r.pods[0]!.containers[0]!.env, {});
 });
 
+test('stdin, stdinOnce and tty: kept for the container (stdinOnce only with stdin, as kubelet reads it)', (t) => {
+  const r = parseManifest(`apiVersion: v1
+kind: Pod
+metadata: {name: it}
+spec:
+  containers:
+  - {name: a, image: busybox, stdin: true, stdinOnce: true, tty: true}
+  - {name: b, image: busybox, stdinOnce: true}
+  - {name: c, image: busybox, stdin: false, tty: false}
+`, 'it.yaml');
+  t.deepEqual(r.warnings, []);
+  t.like(r.pods[0]!.containers[0], { stdin: true, stdinOnce: true, tty: true });
+  for (const c of r.pods[0]!.containers.slice(1)) {
+    t.is(c.stdin, undefined);
+    t.is(c.stdinOnce, undefined);
+    t.is(c.tty, undefined);
+  }
+});
+
 const cases: Array<[string, string, string[]]> = [
   ['a YAML error', `apiVersion: v1
 kind: Pod
@@ -376,6 +395,15 @@ spec:
     'pod.yaml:22: spec.containers[2].resources.limits.cpu: "2000000" is more cpu than podns accepts (at most 1000000 cores)',
     'pod.yaml:22: spec.containers[2].resources.requests must be a map, not a string',
   ]],
+  ['stdin that is not a boolean', `apiVersion: v1
+kind: Pod
+metadata: {name: p}
+spec:
+  containers:
+  - name: c
+    image: x
+    stdin: "yes"
+`, ['pod.yaml:8: spec.containers[0].stdin must be true or false, not a string']],
 ];
 
 for (const [title, text, want] of cases) {
@@ -511,16 +539,52 @@ spec:
     - {name: cache, mountPath: /cache, mountPropagation: HostToContainer}
 `, 'v.yaml');
   t.deepEqual(r.pods[0]!.volumes, [
-    { name: 'data', hostPath: { path: '/srv/data', type: 'DirectoryOrCreate' } }, { name: 'scratch', emptyDir: {} }, { name: 'cache', emptyDir: {} },
+    { name: 'data', hostPath: { path: '/srv/data', type: 'DirectoryOrCreate' } }, { name: 'scratch', emptyDir: { medium: 'Memory', sizeLimit: 1024 ** 3 } }, { name: 'cache', emptyDir: {} },
   ]);
   t.deepEqual(r.pods[0]!.containers[0]!.volumeMounts, [
     { name: 'data', mountPath: '/data', readOnly: true },
     { name: 'scratch', mountPath: '/scratch', subPath: 'a/b', propagation: 'rshared' },
     { name: 'cache', mountPath: '/cache', propagation: 'rslave' },
   ]);
+  t.deepEqual(r.warnings, []);
+});
+
+test('emptyDir: medium Memory with or without sizeLimit; sizeLimit on disk is a warning; a bad sizeLimit one line', (t) => {
+  const r = parseManifest(`apiVersion: v1
+kind: Pod
+metadata: {name: v}
+spec:
+  volumes:
+  - {name: a, emptyDir: {medium: Memory}}
+  - {name: b, emptyDir: {medium: Memory, sizeLimit: 64Mi}}
+  - {name: c, emptyDir: {sizeLimit: 1G}}
+  - {name: d, emptyDir: {medium: "", sizeLimit: 1000}}
+  containers:
+  - {name: c, image: busybox}
+`, 'v.yaml');
+  t.deepEqual(r.pods[0]!.volumes, [
+    { name: 'a', emptyDir: { medium: 'Memory' } }, { name: 'b', emptyDir: { medium: 'Memory', sizeLimit: 64 * 1024 * 1024 } }, { name: 'c', emptyDir: {} }, { name: 'd', emptyDir: {} },
+  ]);
   t.deepEqual(r.warnings, [
-    "v.yaml:9: warning: spec.volumes[1].emptyDir.medium: Memory is not supported by podns; the directory is on disk, under the pod's state",
-    'v.yaml:9: warning: spec.volumes[1].emptyDir.sizeLimit is not enforced by podns',
+    'v.yaml:8: warning: spec.volumes[2].emptyDir.sizeLimit is not enforced by podns on disk (it is the size of a medium: Memory tmpfs)',
+    'v.yaml:9: warning: spec.volumes[3].emptyDir.sizeLimit is not enforced by podns on disk (it is the size of a medium: Memory tmpfs)',
+  ]);
+  t.deepEqual(problems(`apiVersion: v1
+kind: Pod
+metadata: {name: v}
+spec:
+  volumes:
+  - {name: a, emptyDir: {medium: Memory, sizeLimit: 64MB}}
+  - {name: b, emptyDir: {medium: Memory, sizeLimit: 100}}
+  - {name: c, emptyDir: {medium: Memory, sizeLimit: [1]}}
+  - {name: d, emptyDir: {medium: Disk}}
+  containers:
+  - {name: c, image: busybox}
+`), [
+    'pod.yaml:6: spec.volumes[0].emptyDir.sizeLimit: "64MB" has an unknown suffix "MB" (Kubernetes writes Ki Mi Gi Ti Pi Ei or k M G T P E, no B); write a number with an optional suffix, like 500m, 0.5 or 2 (cpu), 128Mi or 1G (memory)',
+    'pod.yaml:7: spec.volumes[1].emptyDir.sizeLimit: "100" is less than one 4 KiB page; give at least 4Ki',
+    'pod.yaml:8: spec.volumes[2].emptyDir.sizeLimit must be a quantity such as "64Mi", not a list',
+    'pod.yaml:9: spec.volumes[3].emptyDir.medium: "Disk" is not "" or Memory',
   ]);
 });
 

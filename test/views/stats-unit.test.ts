@@ -23,7 +23,7 @@ const REL = 'podns/web-0123abcd/app';
 test('v1: usage minus total_inactive_file, the huge default limit is no limit, pids.current, blkio recursive totals', (t) => {
   const root = tree({
     [`memory/${REL}/memory.usage_in_bytes`]: '50000000\n',
-    [`memory/${REL}/memory.stat`]: 'cache 9000000\nrss 41000000\ninactive_file 100\ntotal_cache 9000000\ntotal_inactive_file 8000000\n',
+    [`memory/${REL}/memory.stat`]: 'cache 9000000\nrss 41000000\npgfault 5\ninactive_file 100\ntotal_cache 9000000\ntotal_rss 41000001\ntotal_pgfault 777\ntotal_pgmajfault 3\ntotal_inactive_file 8000000\n',
     [`memory/${REL}/memory.limit_in_bytes`]: '9223372036854771712\n',
     [`cpu,cpuacct/${REL}/cpuacct.usage`]: '123456789\n',
     [`pids/${REL}/pids.current`]: '3\n',
@@ -41,6 +41,7 @@ test('v1: usage minus total_inactive_file, the huge default limit is no limit, p
     t.is(n.blockRead, 4097);
     t.is(n.blockWrite, 8194);
     t.is(n.dir, join(root, 'memory', REL));
+    t.deepEqual(n.memory, { rss: 41000001, pageFaults: 777, majorPageFaults: 3 }, 'the CRI\'s rss and faults: the total_ (hierarchical) counters');
     writeFileSync(join(root, 'memory', REL, 'memory.limit_in_bytes'), '67108864\n');
     t.is(fromCgroup(host, REL)!.memoryLimit, 67108864);
     t.is(fromCgroup(host, 'podns/web-0123abcd/other'), undefined, 'no cgroup directory: not a cgroup row');
@@ -57,7 +58,7 @@ test('v1: usage minus total_inactive_file, the huge default limit is no limit, p
 test('v2: memory.current minus inactive_file, memory.max, cpu.stat usage_usec, io.stat', (t) => {
   const root = tree({
     [`${REL}/memory.current`]: '30000000\n',
-    [`${REL}/memory.stat`]: 'anon 20000000\nfile 10000000\ninactive_file 5000000\nactive_file 5000000\n',
+    [`${REL}/memory.stat`]: 'anon 20000000\nfile 10000000\ninactive_file 5000000\nactive_file 5000000\npgfault 4242\npgmajfault 7\n',
     [`${REL}/memory.max`]: 'max\n',
     [`${REL}/cpu.stat`]: 'usage_usec 2500\nuser_usec 2000\nsystem_usec 500\n',
     [`${REL}/pids.current`]: '2\n',
@@ -71,6 +72,7 @@ test('v2: memory.current minus inactive_file, memory.max, cpu.stat usage_usec, i
     t.is(n.cpuNs, 2_500_000);
     t.is(n.pids, 2);
     t.deepEqual([n.blockRead, n.blockWrite], [1001, 2002]);
+    t.deepEqual(n.memory, { rss: 20000000, pageFaults: 4242, majorPageFaults: 7 }, 'the CRI\'s rss (anon) and faults');
     writeFileSync(join(root, REL, 'memory.max'), '104857600\n');
     t.is(fromCgroup(host, REL)!.memoryLimit, 104857600);
   } finally {

@@ -15,6 +15,7 @@ import type { Command } from '../command.js';
 import { age, json, table, stdout, stderr } from '../output.js';
 import { pullDisplay } from '../pull-progress.js';
 import { parseRunPull } from '../../image/pull-policy.js';
+import { attachTerminal } from '../attach-terminal.js';
 
 const out = (s: string): void => { stdout.write(s); };
 
@@ -75,6 +76,11 @@ Options:
                              cgroup v2: cpu.weight by the kubelet's map)
   --cpuset-cpus LIST         the CPUs it may run on (e.g. 0-1,3)
   --pids-limit N             most processes and threads at once (default ${DEFAULT_PIDS_LIMIT}; -1 or 0: unlimited)
+  -i, --interactive          keep the container's stdin open and attach yours to it: its end ends the
+                             container's stdin (with -d: stays open for 'podns attach' sessions)
+  -t, --tty                  give the container a terminal (a pty of its own /dev/pts) and attach yours
+                             to it: raw mode, its size follows yours, ctrl-p ctrl-q detaches
+  -d, --detach               with -i or -t: start it and return (attach later: podns attach)
   -o json|name               print the container's config and status, or container/NAME
 Root in a container keeps podman's default capabilities (CHOWN, DAC_OVERRIDE, FOWNER, FSETID, KILL,
 NET_BIND_SERVICE, SETFCAP, SETGID, SETPCAP, SETUID, SYS_CHROOT) and runs under Docker's default seccomp
@@ -85,8 +91,11 @@ exec sessions join too; a limit this host's cgroups cannot enforce (a missing co
 With an image, CMD [ARG...] replace the image's default arguments (CMD), as 'kubectl run -- ARGS' does;
 the image's entrypoint stays.
 
+With -i or -t (and no -d) podns stays attached until the container exits, and exits with its code.
+
 Example:
   podns run web --name www --rootfs ./busybox -- httpd -f -p 80
+  podns run web --name shell -it --rootfs ./busybox -- sh
 `,
   async run(argv) {
     const p = parseCommand<{
@@ -95,7 +104,11 @@ Example:
       'cap-add'?: string[]; 'cap-drop'?: string[]; privileged?: boolean; 'security-opt'?: string[];
       'log-max-size'?: string; 'log-max-files'?: string;
       memory?: string; 'memory-swap'?: string; cpus?: string; 'cpu-shares'?: string; 'cpuset-cpus'?: string; 'pids-limit'?: string;
+      interactive?: boolean; tty?: boolean; detach?: boolean;
     }>('run', argv, {
+      interactive: { type: 'boolean', short: 'i' },
+      tty: { type: 'boolean', short: 't' },
+      detach: { type: 'boolean', short: 'd' },
       name: { type: 'string' },
       image: { type: 'string' },
       pull: { type: 'string' },
@@ -136,6 +149,9 @@ Example:
     if (v.pull !== undefined && v.image === undefined) throw new PodnsError('EUSAGE', '--pull goes with --image: it says when to pull that image');
     const pull = parseRunPull(v.pull ?? 'missing');
     const display = pullDisplay(stderr, true);
+    // docker's and kubectl's run -i: the attached session's end of input ends the container's (stdinOnce)
+    const interactive = v.interactive === true;
+    const attach = (interactive || v.tty === true) && v.detach !== true;
     const res = await runContainer({
       root: p.globals.root,
       store: p.globals.store,
@@ -163,8 +179,15 @@ Example:
       ...(logMaxSize !== undefined ? { logMaxSize } : {}),
       ...(logMaxFiles !== undefined ? { logMaxFiles } : {}),
       ...limits,
+      ...(interactive ? { stdin: true, ...(attach ? { stdinOnce: true } : {}) } : {}),
+      ...(v.tty === true ? { tty: true } : {}),
     });
     display.finish();
+    if (attach) {
+      // what it printed before this attach is in its log; a shell's first prompt may be there (kubectl's hint)
+      if (v.tty === true && interactive) stderr.write("If you don't see a command prompt, try pressing enter.\n");
+      return attachTerminal({ root: p.globals.root, pod, container: res.config.name, stdin: interactive });
+    }
     if (p.globals.output === 'json') out(json(res));
     else if (p.globals.output === 'name') out(`container/${res.config.name}\n`);
     else out(`container/${res.config.name} started in pod/${pod} (pid ${res.status.pid})\n`);
@@ -201,6 +224,38 @@ Example:
     return execInContainer({
       root: p.globals.root, pod, container, argv: p.rest, tty: p.values.tty === true, interactive: p.values.stdin === true,
     });
+  },
+};
+
+const attach: Command = {
+  name: 'attach',
+  summary: "attach your terminal to a running container's main process",
+  usage: `Usage: podns attach POD [-c NAME] [--no-stdin]
+       podns attach POD/NAME
+
+Joins your stdin, stdout and stderr to the container's main process from now on, until it exits (podns
+then exits with its code). The container must have been run with -i (stdin) or -t (a terminal), or come
+from a manifest or the CRI with stdin or tty. With a terminal: raw mode, the container's terminal takes
+your size, and ctrl-p ctrl-q detaches, leaving it running. The end of a piped stdin ends the container's
+stdin when it was started attached with -i (stdinOnce), else only this session.
+
+Options:
+  -c, --container NAME  which container (default as for exec)
+  --no-stdin            do not send your stdin (output only)
+`,
+  async run(argv) {
+    const p = parseCommand<{ container?: string; 'no-stdin'?: boolean }>('attach', argv, {
+      container: { type: 'string', short: 'c' },
+      'no-stdin': { type: 'boolean' },
+    });
+    // POD/NAME as well as POD -c NAME
+    const [first, ...others] = p.positionals;
+    const slash = first?.indexOf('/') ?? -1;
+    const positionals = slash > 0 ? [first!.slice(0, slash), ...others] : p.positionals;
+    if (slash > 0 && p.values.container !== undefined) throw new PodnsError('EUSAGE', 'give the container either as POD/NAME or with -c NAME, not both');
+    const pod = onePod('attach', positionals);
+    const container = pickContainer(p.globals.root, pod, slash > 0 ? validateName('container', first!.slice(slash + 1)) : p.values.container);
+    return attachTerminal({ root: p.globals.root, pod, container, stdin: p.values['no-stdin'] !== true });
   },
 };
 
@@ -321,4 +376,4 @@ POD, CONTAINER, PID (on the host), STATUS (Running, Exited (CODE), Restarting), 
   },
 };
 
-export const commands: Command[] = [run, exec, logs, stop, ps];
+export const commands: Command[] = [run, exec, attach, logs, stop, ps];
