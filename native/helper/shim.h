@@ -197,9 +197,13 @@ void devices_cgroup_remove(const char *dir, int procs_fd);
 
 /* shim_attach.c: frames between the watcher and its attach clients (docs/DESIGN.md "attach socket") */
 #define ATTACH_SOCKET "attach"    /* in the container's directory, only with --stdin or --tty */
+#define ATTACH_HELLO 0            /* client -> watcher: the first frame (or REPLAY); nothing is sent to a client before it */
 #define ATTACH_STDIN 1            /* client -> watcher: bytes for the workload's stdin */
 #define ATTACH_STDIN_EOF 2        /* client -> watcher: end the workload's stdin (pipe: closed; pty: VEOF typed) */
 #define ATTACH_RESIZE 3           /* client -> watcher: u16 columns, u16 rows (big-endian) */
+#define ATTACH_REPLAY 4           /* client -> watcher, as its first frame: with --tty, the run's output before the client connected
+                                     (its last ATTACH_REPLAY_MAX bytes) comes first, as one STDOUT */
+#define ATTACH_REPLAY_MAX 4096
 #define ATTACH_STDOUT 17          /* watcher -> client: the workload's stdout (everything, with a tty) */
 #define ATTACH_STDERR 18          /* watcher -> client: the workload's stderr */
 #define ATTACH_EXIT 19            /* watcher -> client: i32 exit code (128+signal) of the run; then the connection closes */

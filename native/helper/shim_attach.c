@@ -44,6 +44,8 @@ struct client {
   int fd;             /* -1: a free slot */
   int closing;        /* EXIT is queued: closed once the queue is written */
   int blocked;        /* its next STDIN frame does not fit the stdin queue: not read meanwhile */
+  int greeted;        /* its first frame (HELLO or REPLAY) came: until then nothing is sent, output is queued */
+  size_t held;        /* --tty: the replay taken when it connected, at the head of its queue (REPLAY keeps it) */
   unsigned char *in;  /* HEADER + ATTACH_MAX_FRAME: the frames being received */
   size_t inlen;
   char *out;          /* queued frames */
@@ -63,6 +65,11 @@ static struct winsize winsz;
 static int have_winsz;
 
 static int i_listen = -1, i_stdin = -1, i_client[ATTACH_MAX_CLIENTS];
+
+/* --tty: the current run's last output, for a client that attaches after it was printed (podns run -it: a
+   shell's first prompt comes before the CLI has connected). A tty has one stream, so it replays in order. */
+static char replay[ATTACH_REPLAY_MAX];
+static size_t replay_len;
 
 /* A client's input is not read while this much output waits for it: one that sends faster than it reads
    (its own input echoed back, a bulk copy through cat) is slowed down, not dropped. What is in flight
@@ -103,7 +110,7 @@ int attach_open(void) {
   mode_t old = umask(0177);
   int r = bind(listen_fd, (struct sockaddr *)&a, sizeof a);
   umask(old);
-  if (r < 0 || listen(listen_fd, 8) < 0) return -1;
+  if (r < 0 || listen(listen_fd, ATTACH_MAX_CLIENTS) < 0) return -1;
   active = 1;
   return 0;
 }
@@ -119,6 +126,7 @@ static void client_drop(struct client *c) {
 
 /* Writes what is queued, as far as the socket takes it now. */
 static void client_flush(struct client *c) {
+  if (!c->greeted) return;
   while (c->outoff < c->outlen) {
     ssize_t n = send(c->fd, c->out + c->outoff, c->outlen - c->outoff, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n > 0) { c->outoff += (size_t)n; continue; }
@@ -155,7 +163,23 @@ static void client_queue(struct client *c, int type, const void *data, size_t le
   client_flush(c);
 }
 
+static void replay_add(const char *buf, size_t len) {
+  if (len >= sizeof replay) {
+    memcpy(replay, buf + len - sizeof replay, sizeof replay);
+    replay_len = sizeof replay;
+    return;
+  }
+  if (replay_len + len > sizeof replay) {
+    size_t drop = replay_len + len - sizeof replay;
+    memmove(replay, replay + drop, replay_len - drop);
+    replay_len -= drop;
+  }
+  memcpy(replay + replay_len, buf, len);
+  replay_len += len;
+}
+
 void attach_output(int id, const char *buf, size_t len) {
+  if (active && W.o->tty) replay_add(buf, len);
   if (n_clients == 0) return;
   for (int i = 0; i < ATTACH_MAX_CLIENTS; i++)
     if (clients[i].fd >= 0 && !clients[i].closing) client_queue(&clients[i], id, buf, len);
@@ -220,6 +244,7 @@ static void set_winsize(void) {
 
 void attach_new_pty(int master) {
   (void)master;
+  replay_len = 0; /* a new run */
   set_winsize();
   stdin_flush();
   unblock_clients();
@@ -252,6 +277,18 @@ static int client_frames_once(struct client *c) {
     if (len > ATTACH_MAX_FRAME) return -1;
     if (c->inlen - off < HEADER + len) break;
     const unsigned char *d = h + HEADER;
+    if (!c->greeted) {
+      /* the first frame: the replay taken at connect stays only when asked for (nothing was sent yet) */
+      if (h[0] != ATTACH_REPLAY && c->held > 0) {
+        memmove(c->out, c->out + c->held, c->outlen - c->held);
+        c->outlen -= c->held;
+      }
+      c->held = 0;
+      c->greeted = 1;
+      client_flush(c);
+      if (c->fd < 0) return -1;
+    }
+    if (c->closing) { off = c->inlen; break; } /* its run has ended: what it sends now goes nowhere */
     if (h[0] == ATTACH_STDIN) {
       int closed = !W.o->stdin_open || (!W.o->tty && W.stdin_w < 0);
       if (!closed) {
@@ -268,7 +305,7 @@ static int client_frames_once(struct client *c) {
         have_winsz = 1;
         set_winsize();
       }
-    } /* any other type: ignored (a newer client) */
+    } /* HELLO, REPLAY (taken above), any other type: ignored (a newer client) */
     off += HEADER + len;
   }
   memmove(c->in, c->in + off, c->inlen - off);
@@ -284,7 +321,7 @@ static void client_read(struct client *c) {
     if (n > 0) {
       c->inlen += (size_t)n;
       if (client_frames(c) < 0) { client_drop(c); return; }
-      if (c->blocked || c->fd < 0 || backed_up(c)) return;
+      if (c->blocked || c->fd < 0 || backed_up(c) || c->closing) return;
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
@@ -306,10 +343,16 @@ static void accept_clients(void) {
       continue;
     }
     for (int i = 0; i < ATTACH_MAX_CLIENTS; i++) {
-      if (clients[i].fd >= 0) continue;
-      clients[i] = (struct client){.fd = fd, .in = malloc(HEADER + ATTACH_MAX_FRAME)};
+      struct client *c = &clients[i];
+      if (c->fd >= 0) continue;
+      *c = (struct client){.fd = fd, .in = malloc(HEADER + ATTACH_MAX_FRAME)};
       n_clients++;
-      if (!clients[i].in) client_drop(&clients[i]);
+      if (!c->in) { client_drop(c); break; }
+      /* the run's output so far, in order before anything live: kept if its first frame is REPLAY */
+      if (W.o->tty && replay_len > 0) {
+        client_queue(c, ATTACH_STDOUT, replay, replay_len);
+        if (c->fd >= 0) c->held = HEADER + replay_len;
+      }
       break;
     }
   }
@@ -326,7 +369,8 @@ int attach_pollfds(struct pollfd *p, int max) {
     struct client *c = &clients[i];
     i_client[i] = -1;
     if (c->fd < 0 || n >= max) continue;
-    short ev = (c->closing || c->blocked || backed_up(c) ? 0 : POLLIN) | (c->outlen > c->outoff ? POLLOUT : 0);
+    int reads = !c->greeted || !(c->closing || c->blocked || backed_up(c)); /* its greeting is always read */
+    short ev = (reads ? POLLIN : 0) | (c->greeted && c->outlen > c->outoff ? POLLOUT : 0);
     i_client[i] = n;
     p[n++] = (struct pollfd){c->fd, ev, 0};
   }
@@ -345,7 +389,7 @@ void attach_events(const struct pollfd *p, int n) {
     if (k < 0 || k >= n || c->fd < 0 || !p[k].revents) continue;
     if (p[k].revents & POLLOUT) client_flush(c);
     if (c->fd >= 0 && (p[k].revents & (POLLIN | POLLHUP | POLLERR))) {
-      if (c->closing || c->blocked || backed_up(c)) {
+      if (c->greeted && (c->closing || c->blocked || backed_up(c))) {
         if (p[k].revents & (POLLHUP | POLLERR)) client_drop(c);
       } else {
         client_read(c);
@@ -363,6 +407,7 @@ void attach_shutdown(void) {
   unlinkat(W.dirfd, ATTACH_SOCKET, 0);
   if (W.stdin_w >= 0) { close(W.stdin_w); W.stdin_w = -1; }
   /* the last output and EXIT: up to a second for clients that are reading, then everything closes */
+  for (int i = 0; i < ATTACH_MAX_CLIENTS; i++) if (clients[i].fd >= 0) clients[i].greeted = 1;
   struct timespec start, t;
   clock_gettime(CLOCK_MONOTONIC, &start);
   for (;;) {

@@ -45,6 +45,8 @@ export interface AttachTerminalOptions {
   container: string;
   /** send this process's stdin (when the container has stdin) */
   stdin: boolean;
+  /** a tty's output before the attach first (run -it: the container has just started) */
+  replay?: boolean;
 }
 
 /**
@@ -53,7 +55,7 @@ export interface AttachTerminalOptions {
  */
 export async function attachTerminal(o: AttachTerminalOptions): Promise<number> {
   const config = readContainerConfig({ root: o.root, pod: o.pod, name: o.container });
-  const s = await attachContainer({ root: o.root, pod: o.pod, container: o.container });
+  const s = await attachContainer({ root: o.root, pod: o.pod, container: o.container, ...(o.replay === true ? { replay: true } : {}) });
   const tty = config?.tty === true;
   const input = process.stdin;
   const output = process.stdout;

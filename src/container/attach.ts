@@ -5,13 +5,14 @@
 // ends the workload's.
 import { closeSync, constants as fsc, fstatSync, openSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { isErrno, PodnsError } from '../errors.js';
 import type { ContainerConfig } from '../pod/types.js';
 import { validateName } from '../state/names.js';
 import { paths, resolveRoot, type RootOption } from '../state/paths.js';
 
 /** The frame types (shim.h ATTACH_*). */
-export const ATTACH_FRAME = { stdin: 1, stdinEof: 2, resize: 3, stdout: 17, stderr: 18, exit: 19 } as const;
+export const ATTACH_FRAME = { hello: 0, stdin: 1, stdinEof: 2, resize: 3, replay: 4, stdout: 17, stderr: 18, exit: 19 } as const;
 /** The most a frame may carry (the watcher drops a client that sends more: ATTACH_MAX_FRAME). */
 export const ATTACH_MAX_FRAME = 65536;
 const HEADER = 5;
@@ -56,7 +57,11 @@ export interface AttachSession {
  * (O_PATH|O_NOFOLLOW), checked to be a socket, and connected through /proc/self/fd/N: that very inode,
  * whatever is planted at the name meanwhile, and no sun_path length limit on the state root.
  */
-export async function attachContainer(o: RootOption & { pod: string; container: string }): Promise<AttachSession> {
+export async function attachContainer(o: RootOption & {
+  pod: string; container: string;
+  /** with a tty: the run's output before this connection (its last 4 KiB) first (podns run -it: the shell's first prompt) */
+  replay?: boolean;
+}): Promise<AttachSession> {
   const root = resolveRoot(o.root);
   const path = paths.containerAttach(root, validateName('pod', o.pod), validateName('container', o.container));
   let fd: number;
@@ -69,17 +74,29 @@ export async function attachContainer(o: RootOption & { pod: string; container: 
   let sock: Socket;
   try {
     if (!fstatSync(fd).isSocket()) throw new PodnsError('ENOTSOCK', `${path} is not a socket (a symlink or file there is never followed); remove it and run the container again`);
-    sock = await new Promise<Socket>((res, rej) => {
+    const once = (): Promise<Socket> => new Promise<Socket>((res, rej) => {
       const s = connect({ path: `/proc/self/fd/${fd}` });
       s.once('connect', () => { s.off('error', rej); res(s); });
       s.once('error', rej);
     });
+    // EAGAIN: its backlog is full for the moment (many clients at once); the watcher accepts them in turn
+    for (let tries = 0; ; tries++) {
+      try {
+        sock = await once();
+        break;
+      } catch (err) {
+        if (!isErrno(err, 'EAGAIN') || tries === 50) throw err;
+        await sleep(10);
+      }
+    }
   } catch (err) {
     if (isErrno(err, 'ECONNREFUSED')) throw new PodnsError('ENOATTACH', `container "${o.container}" of pod "${o.pod}" cannot be attached to: its watcher is gone (the container has exited)`);
     throw err;
   } finally {
     closeSync(fd);
   }
+  // the first frame: nothing comes from the watcher before it (HELLO, or REPLAY to get the output so far)
+  sock.write(frame(o.replay === true ? ATTACH_FRAME.replay : ATTACH_FRAME.hello));
   return session(sock);
 }
 

@@ -134,6 +134,24 @@ privilegedSerial('tty: the workload\'s terminal is a pty of the container\'s dev
   t.notRegex(text, / stderr /);
 });
 
+privilegedSerial('tty: a client that asks for the replay gets the run\'s output so far first, in order; others get only what comes after', async (t) => {
+  await run('replay', ['sh', '-c', 'echo early-output; read x; echo "late $x"; sleep 60'], { stdin: true, tty: true });
+  await waitFor(() => /early-output/.test(log('replay')), 'the early output in the log');
+  const plain = await attachContainer({ root: env!.root, pod: 'att', container: 'replay' });
+  const cp = collect(plain);
+  const rep = await attachContainer({ root: env!.root, pod: 'att', container: 'replay', replay: true });
+  const cr = collect(rep);
+  rep.write(Buffer.from('typed\n'));
+  await cr.waitOut(/late typed/);
+  await cp.waitOut(/late typed/);
+  t.regex(cr.out(), /^early-output\r\n[^]*late typed/, 'the replay first, then live output, once each');
+  t.is(cr.out().split('early-output').length, 2);
+  t.false(cp.out().includes('early-output'), 'without the replay: only what came after it connected');
+  plain.close();
+  rep.close();
+  await stopContainers({ root: env!.root, pod: 'att', names: ['replay'], grace: 0 });
+});
+
 privilegedSerial('tty without a root filesystem: the pty is of the container\'s own devpts over the host\'s /dev', async (t) => {
   await runContainer({ root: env!.root, pod: 'att', name: 'hosttty', command: ['sh', '-c', 'p=$(tty) && test -c "$p" && echo "ok $p"'], tty: true });
   await waitFor(() => readContainerStatus({ root: env!.root, pod: 'att', name: 'hosttty' })?.state === 'exited', 'it to exit');

@@ -15,6 +15,8 @@ import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Msg } from './client.js';
+import { execArgv, HELPER_ARGV0 } from '../../src/native/helper.js';
+import { helperPath } from '../../src/native/index.js';
 import { criSuite, type CriEndpoint, type CriImpl } from './endpoint.js';
 
 const KUBECTL = ['/usr/bin/kubectl', '/usr/local/bin/kubectl'].find((p) => existsSync(p));
@@ -163,6 +165,37 @@ for (const [transport, env] of [['WebSocket (v5.channel.k8s.io)', { KUBECTL_REMO
       if (state !== 'CONTAINER_EXITED') await sleep(50);
     }
     t.is(state, 'CONTAINER_EXITED', 'cat ended with its stdin');
+  });
+
+  maybe(`kubectl attach -it over ${transport} on a terminal: a shell on the container's pty, its size from kubectl's`, async (t, ep) => {
+    const f = await fixture(ep);
+    const name = `sh-${env.KUBECTL_REMOTE_COMMAND_WEBSOCKETS === 'true' ? 'ws' : 'spdy'}`;
+    const { container_id } = await ep.rt('CreateContainer', { pod_sandbox_id: f.sandbox, config: ep.containerConfig(name, ['sh'], { log_path: `${name}.log`, stdin: true, tty: true }), sandbox_config: f.sbCfg });
+    await ep.rt('StartContainer', { container_id });
+    f.containers[name] = container_id;
+    SPEC_EXTRA.set(name, { stdin: true, tty: true });
+    // kubectl on a pty of its own (podns-helper exec --tty), whose size the test sets (--resize-fd 3)
+    const argv = execArgv({ target: { ns: [{ type: 'net', path: '/proc/self/ns/net' }] }, tty: true, resizeFd: 3, argv: [KUBECTL!, '--kubeconfig', f.kubeconfig, 'attach', '-it', 'kpod', '-c', name] });
+    const p = spawn(helperPath, argv, { argv0: HELPER_ARGV0, env: { ...process.env, HOME: f.home, ...env }, stdio: ['pipe', 'pipe', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout!.on('data', (b: Buffer) => { out += b.toString(); });
+    p.stderr!.on('data', (b: Buffer) => { out += b.toString(); });
+    const exited = new Promise<number | null>((res) => p.once('exit', (code) => res(code)));
+    const waitOut = async (re: RegExp): Promise<void> => {
+      for (let i = 0; i < 300 && !re.test(out); i++) await sleep(50);
+      t.regex(out, re);
+    };
+    try {
+      (p.stdio[3] as NodeJS.WritableStream).write('100 33\n');
+      await sleep(1000);
+      p.stdin!.write('busybox stty size; echo mark-$((6*7))\r');
+      await waitOut(/mark-42/);
+      t.regex(out, /33 100/, 'the pty has kubectl\'s terminal size');
+      p.stdin!.write('exit\r');
+      t.is(await Promise.race([exited, sleep(15_000).then(() => 'timeout')]), 0, out);
+    } finally {
+      p.kill('SIGKILL');
+    }
   });
 }
 

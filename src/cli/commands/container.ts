@@ -184,9 +184,8 @@ Example:
     });
     display.finish();
     if (attach) {
-      // what it printed before this attach is in its log; a shell's first prompt may be there (kubectl's hint)
-      if (v.tty === true && interactive) stderr.write("If you don't see a command prompt, try pressing enter.\n");
-      return attachTerminal({ root: p.globals.root, pod, container: res.config.name, stdin: interactive });
+      // a tty's output since the start comes first (its last 4 KiB: a shell's first prompt, printed before we connected)
+      return attachTerminal({ root: p.globals.root, pod, container: res.config.name, stdin: interactive, replay: true });
     }
     if (p.globals.output === 'json') out(json(res));
     else if (p.globals.output === 'name') out(`container/${res.config.name}\n`);
