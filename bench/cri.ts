@@ -9,7 +9,7 @@
 // both orders of the runtimes; a runtime's round right after the other's teardown pays for what that
 // teardown left running): the lean one (test/cri/lean-client.ts: node:http2 and the protobuf codec, ~0.1-0.3
 // ms per call above the HTTP/2 exchange, as kubelet's grpc-go client) gives the headline ratio; the
-// @grpc/grpc-js one (test/cri/client.ts, ~0.4 ms more per call on either runtime) is reported beside it.
+// @grpc/grpc-js one (test/cri/client.ts, ~0.2-0.4 ms more per call on either runtime) is reported beside it.
 // Each client's no-op floor on each runtime (Version, interleaved) is reported too: it is in every RPC of
 // both sides, and it is the client's, not the runtime's.
 //

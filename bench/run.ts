@@ -140,7 +140,7 @@ const SHORT_GROUP: Record<string, string> = {
 };
 const CRI_GROUPS: Record<CriClientKind, string> = {
   lean: 'CRI: podns vs containerd 1.6 (lean client: node:http2 + protobuf, as grpc-go; interleaved)',
-  'grpc-js': 'CRI: podns vs containerd 1.6 (@grpc/grpc-js client, ~0.4 ms more per RPC on both; same run, interleaved)',
+  'grpc-js': 'CRI: podns vs containerd 1.6 (@grpc/grpc-js client, ~0.2-0.4 ms more per RPC on both; same run, interleaved)',
 };
 for (const g of Object.values(CRI_GROUPS)) SHORT_GROUP[g] = '';
 const CRI_FLOOR_GROUP = 'CRI no-op floor: Version, per client and runtime (in every RPC of both sides)';

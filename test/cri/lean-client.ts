@@ -1,6 +1,6 @@
 // A lean CRI client: unary gRPC calls over one node:http2 session on the unix socket, with the protobuf codec
 // of api.proto that the server uses (@grpc/proto-loader's serializers, src/cri/proto.ts). It exists for the
-// bench: @grpc/grpc-js's client costs ~0.4 ms more per call than the HTTP/2 exchange itself (channel,
+// bench: @grpc/grpc-js's client costs ~0.2-0.4 ms more per call than the HTTP/2 exchange itself (channel,
 // resolver, load balancer, interceptor and filter stacks), on every runtime it talks to, which hides the
 // runtimes' own differences. kubelet's client is grpc-go, whose per-call overhead is ~0.1 ms: this client is
 // the closer stand-in. Same interface as criClient (client.ts).
