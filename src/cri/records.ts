@@ -6,7 +6,7 @@
 //     CRI's "created" state), updated at StartContainer; removed with the container or the pod.
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { listPods, updatePod } from '../pod/store.js';
+import { listPods, tryReadPod, updatePod } from '../pod/store.js';
 import type { PodRecord, VolumeMount } from '../pod/types.js';
 import { DIR_MODE, readJsonIfExists, writeJsonAtomic } from '../state/files.js';
 import { paths } from '../state/paths.js';
@@ -43,20 +43,60 @@ export function sandboxOf(pod: PodRecord): SandboxRecord | undefined {
   }
 }
 
+// Where an id was last seen, per state root: sandbox id → podns pod, container id → podns pod. A hint
+// only, never trusted: a find by full id reads that one record and checks it (another process may have
+// removed or replaced the pod meanwhile); a hint that does not check out, or no hint, means a scan of
+// every record, which renews the hints. So a find costs one or two record reads, not one per pod.
+const sandboxHints = new Map<string, Map<string, string>>();
+const containerHints = new Map<string, Map<string, string>>();
+
+function hints(all: Map<string, Map<string, string>>, root: string): Map<string, string> {
+  let m = all.get(root);
+  if (m === undefined) {
+    m = new Map();
+    all.set(root, m);
+  }
+  return m;
+}
+
+const FULL_ID = /^[0-9a-f]{64}$/;
+
 export function listSandboxes(root: string): Sandbox[] {
   const out: Sandbox[] = [];
+  const seen = new Map<string, string>();
   for (const pod of listPods({ root })) {
     const cri = sandboxOf(pod);
-    if (cri !== undefined) out.push({ pod, cri });
+    if (cri === undefined) continue;
+    out.push({ pod, cri });
+    seen.set(cri.id, pod.name);
   }
+  sandboxHints.set(root, seen);
   return out;
+}
+
+/** The sandbox of the pod named by a hint, if it still is the one with this id. */
+function hintedSandbox(root: string, id: string): Sandbox | undefined {
+  const name = sandboxHints.get(root)?.get(id);
+  if (name === undefined) return undefined;
+  const pod = tryReadPod(root, name);
+  const cri = pod !== undefined ? sandboxOf(pod) : undefined;
+  return pod !== undefined && cri?.id === id ? { pod, cri } : undefined;
 }
 
 /** The sandbox with this id (or unique id prefix). */
 export function findSandbox(root: string, id: string): Sandbox | undefined {
   if (id === '') return undefined;
+  if (FULL_ID.test(id)) {
+    const hit = hintedSandbox(root, id);
+    if (hit !== undefined) return hit;
+  }
   const hits = listSandboxes(root).filter((s) => s.cri.id.startsWith(id));
   return hits.length === 1 ? hits[0] : hits.find((s) => s.cri.id === id);
+}
+
+/** A new sandbox's pod (RunPodSandbox): its first find needs no scan. */
+export function noteSandbox(root: string, id: string, pod: string): void {
+  hints(sandboxHints, root).set(id, pod);
 }
 
 export async function markSandboxStopped(root: string, pod: string): Promise<void> {
@@ -135,15 +175,18 @@ function criDir(root: string, pod: string): string {
 export function writeContainer(root: string, c: ContainerRecord): void {
   mkdirSync(criDir(root, c.pod), { recursive: true, mode: DIR_MODE });
   writeJsonAtomic(join(criDir(root, c.pod), `${c.id}.json`), c);
+  hints(containerHints, root).set(c.id, c.pod);
 }
 
 export function removeContainerRecord(root: string, c: ContainerRecord): void {
   rmSync(join(criDir(root, c.pod), `${c.id}.json`), { force: true });
 }
 
-export function listContainers(root: string, sandboxes = listSandboxes(root)): ContainerRecord[] {
+export function listContainers(root: string, sandboxes?: Sandbox[]): ContainerRecord[] {
   const out: ContainerRecord[] = [];
-  for (const s of sandboxes) {
+  const all = sandboxes === undefined;
+  const seen = new Map<string, string>();
+  for (const s of sandboxes ?? listSandboxes(root)) {
     let names: string[];
     try {
       names = readdirSync(criDir(root, s.pod.name));
@@ -153,14 +196,34 @@ export function listContainers(root: string, sandboxes = listSandboxes(root)): C
     for (const n of names) {
       if (!/^[0-9a-f]{64}\.json$/.test(n)) continue;
       const c = readJsonIfExists<ContainerRecord>(join(criDir(root, s.pod.name), n));
-      if (c !== undefined) out.push(c);
+      if (c === undefined) continue;
+      out.push(c);
+      seen.set(c.id, s.pod.name);
     }
   }
+  if (all) containerHints.set(root, seen);
   return out;
+}
+
+/**
+ * The container record a hint points at, if it still is this id's, in a pod that still is a sandbox (as a
+ * scan would find it: a cri record left in a pod whose record is gone is not found).
+ */
+function hintedContainer(root: string, id: string): ContainerRecord | undefined {
+  const pod = containerHints.get(root)?.get(id);
+  if (pod === undefined) return undefined;
+  const c = readJsonIfExists<ContainerRecord>(join(criDir(root, pod), `${id}.json`));
+  if (c?.id !== id) return undefined;
+  const rec = tryReadPod(root, pod);
+  return rec !== undefined && sandboxOf(rec) !== undefined ? c : undefined;
 }
 
 export function findContainer(root: string, id: string): ContainerRecord | undefined {
   if (id === '') return undefined;
+  if (FULL_ID.test(id)) {
+    const hit = hintedContainer(root, id);
+    if (hit !== undefined) return hit;
+  }
   const hits = listContainers(root).filter((c) => c.id.startsWith(id));
   return hits.length === 1 ? hits[0] : hits.find((c) => c.id === id);
 }

@@ -12,7 +12,7 @@ import type { CriContext } from './context.js';
 import { criError, matchId, matchLabels, newId, nowNs, podnsName } from './convert.js';
 import { containerStatusOf } from './containers.js';
 import { dropUnnamedImages } from './images.js';
-import { findSandbox, listContainers, listSandboxes, markSandboxStopped, SANDBOX_ANNOTATION, type Sandbox, type SandboxRecord } from './records.js';
+import { findSandbox, listContainers, listSandboxes, markSandboxStopped, noteSandbox, SANDBOX_ANNOTATION, type Sandbox, type SandboxRecord } from './records.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Msg = any;
@@ -78,6 +78,7 @@ export async function runPodSandbox(ctx: CriContext, req: Msg): Promise<Msg> {
     // kubelet's cgroupfs parent ("/kubepods/burstable/podUID"): the pod's cgroups go under it
     ...(cri.cgroupParent.replace(/^\/+|\/+$/g, '') !== '' ? { cgroupParent: cri.cgroupParent.replace(/^\/+|\/+$/g, '') } : {}),
   });
+  noteSandbox(ctx.root, id, name);
   return { pod_sandbox_id: id };
 }
 

@@ -338,3 +338,30 @@ criTest('kubelet\'s contracts: labels and annotations echoed unaltered (keys pod
   t.regex(net.stdout, new RegExp(s.network.ip.replace(/\./g, '\\.')));
   await remove(ep, sb.id);
 });
+
+criTest('podns only: a find by id checks the record it was pointed at: a pod record that now names another sandbox, or no sandbox, is not the sandbox or its container any more', async (t, ep) => {
+  const root = ep.podns!.env.root;
+  const sb = await sandbox(ep, 'hinted');
+  const id = await run(ep, sb, ep.containerConfig('h', ['sleep', '1000']));
+  // the server has just seen both ids (so it knows which pod each is in)
+  const info = JSON.parse((await ep.rt('ContainerStatus', { container_id: id, verbose: true })).info.podns);
+  t.is((await ep.rt('PodSandboxStatus', { pod_sandbox_id: sb.id })).status.id, sb.id);
+  // another process replaces the pod's record: the same pod name, now another sandbox's
+  const file = join(root, 'pods', info.pod, 'pod.json');
+  const original = readFileSync(file, 'utf8');
+  const rec = JSON.parse(original);
+  const cri = JSON.parse(rec.annotations['podns.io/cri-sandbox']);
+  const otherId = 'f'.repeat(64);
+  writeFileSync(file, JSON.stringify({ ...rec, annotations: { ...rec.annotations, 'podns.io/cri-sandbox': JSON.stringify({ ...cri, id: otherId }) } }));
+  t.is(codeOf(await t.throwsAsync(ep.rt('PodSandboxStatus', { pod_sandbox_id: sb.id }))), status.NOT_FOUND, 'the old id is not found in a record that names another');
+  t.is((await ep.rt('PodSandboxStatus', { pod_sandbox_id: otherId })).status.id, otherId, 'the new one is found');
+  // ... and then no sandbox at all: its containers are not the CRI's any more
+  const rest = { ...rec.annotations };
+  delete rest['podns.io/cri-sandbox'];
+  writeFileSync(file, JSON.stringify({ ...rec, annotations: rest }));
+  t.is(codeOf(await t.throwsAsync(ep.rt('ContainerStatus', { container_id: id }))), status.NOT_FOUND);
+  t.is(codeOf(await t.throwsAsync(ep.rt('PodSandboxStatus', { pod_sandbox_id: otherId }))), status.NOT_FOUND);
+  writeFileSync(file, original);
+  t.is((await ep.rt('ContainerStatus', { container_id: id })).status.id, id, 'back: found again (by a scan)');
+  await remove(ep, sb.id);
+}, { only: ['podns'] });
