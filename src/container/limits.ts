@@ -130,7 +130,10 @@ export async function removeContainerCgroups(config: Pick<ContainerConfig, 'cgro
     removed = (await removeCgroup(h, rel)) || removed;
   }
   const pod = rel.slice(0, rel.lastIndexOf('/'));
-  for (const d of hierarchyDirs(h, pod)) {
+  const podDirs = hierarchyDirs(h, pod);
+  // a pod with a cgroup of its own (the usual case: its pause leaf is there) keeps it until its delete
+  if (podDirs.length > 0 && existsSync(join(podDirs[0]!, PAUSE_LEAF))) return removed;
+  for (const d of podDirs) {
     // the pod's own cgroup (its pause leaf is there) stays: not even tried, as a refused rmdir of a v1
     // cgroup still waits for the machine-wide cgroup lock (a stat does not)
     if (existsSync(join(d, PAUSE_LEAF))) continue;

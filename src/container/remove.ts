@@ -13,13 +13,15 @@ import { paths, resolveRoot, type RootOption } from '../state/paths.js';
 import { recordedDevicesCgroup, removeDevicesCgroup } from './devices.js';
 import { recordedContainerCgroups, removeContainerCgroups } from './limits.js';
 import { isWatcherOf, readStatusFile } from './status.js';
-import { stopContainers } from './stop.js';
+import { stopProcesses } from './stop.js';
 
 export async function removeContainer(o: RootOption & { pod: string; name: string }): Promise<void> {
   const root = resolveRoot(o.root);
   const pod = validateName('pod', o.pod);
   const name = validateName('container', o.name);
-  await stopContainers({ root, pod, names: [name], grace: 0 });
+  // the processes, then the cgroups once (devices first: a pod made before pods had cgroups of their own
+  // loses its pod level only once the container's last cgroup is gone)
+  await stopProcesses(root, pod, name, 0);
   const cfg = paths.containerConfig(root, pod, name);
   await removeDevicesCgroup(recordedDevicesCgroup(cfg));
   await removeContainerCgroups(recordedContainerCgroups(cfg));

@@ -79,7 +79,11 @@ async function stopOne(root: string, pod: string, name: string, graceSec: number
   await removeContainerCgroups(recordedContainerCgroups(paths.containerConfig(root, pod, name)));
 }
 
-async function stopProcesses(root: string, pod: string, name: string, graceSec: number): Promise<void> {
+/**
+ * The container's processes only (watcher and workload, SIGKILL after graceSec), its cgroups left as they
+ * are: for a caller that removes them itself afterwards (removeContainer: once, after the devices cgroup).
+ */
+export async function stopProcesses(root: string, pod: string, name: string, graceSec: number): Promise<void> {
   const st = readStatusFile(root, pod, name);
   if (st === undefined) return;
   const dir = paths.container(root, pod, name);
