@@ -1,20 +1,35 @@
 // The CRI log writer with rotation (see crilog.h for the files and the cap).
 //
 // The hot path is one writev per line and an addition: the size is counted from what writev returned.
-// Rotation costs a few renames and one open per max_size bytes. Renames go from the oldest name to the
-// newest, so a reader that holds an fd keeps reading the same file under its new name; a reader that lists
-// the names sees each file once or, in the middle of a rotation, a gap (which it retries).
-#include "crilog.h"
-
+// Rotation costs one open, one rename and one exchange per rotated file, per max_size bytes. It is atomic
+// in effect: at every moment between two of its steps (and so also after a kill -9 of the watcher in the
+// middle of one) every name is there, each file once, in order. The new, empty current.log is made under a
+// name no reader lists, renamed over the oldest file (or into the next free number), then exchanged with
+// each newer name (renameat2 RENAME_EXCHANGE) down to current.log: the one empty file moves down the list
+// while the others move up by one, so the text read oldest first is the same at every step. A reader that
+// holds an fd keeps reading the same file under its new name. (A restart, crilog_new_run, and a file system
+// without RENAME_EXCHANGE go by plain renames: a reader that lists the names may see a gap meanwhile.)
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include "crilog.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
+
+#ifndef RENAME_EXCHANGE
+#define RENAME_EXCHANGE (1 << 1)
+#endif
+
+/* The next current.log until it takes its place: readers list only current.log* and previous.log*. A kill -9
+   can leave it behind (empty or the oldest lines); the next rotation truncates it, removing the container
+   directory removes it. */
+#define NEW_LOG ".current.log.new"
 
 static const char *name(char *buf, size_t n, const char *run, int k) {
   if (k == 0) snprintf(buf, n, "%s.log", run);
@@ -55,22 +70,70 @@ int crilog_open(struct crilog *l, int dirfd, uint64_t max_size, int max_files) {
   return reopen(l);
 }
 
+/* NEW_LOG -> run.k, replacing what is there in one step. */
+static int enter(struct crilog *l, const char *run, int k) {
+  char n[40];
+  return renameat(l->dirfd, NEW_LOG, l->dirfd, name(n, sizeof n, run, k));
+}
+
+/* current.log.k <-> current.log.(k-1) in one step (glibc and musl differ on a renameat2 wrapper). */
+static int exchange_down(struct crilog *l, int k) {
+  char a[40], b[40];
+  return (int)syscall(SYS_renameat2, l->dirfd, name(a, sizeof a, "current", k), l->dirfd,
+                      name(b, sizeof b, "current", k - 1), RENAME_EXCHANGE);
+}
+
+/* The new file could not take its place: plain renames instead. */
+static int give_up(struct crilog *l, int fd) {
+  if (fd >= 0) {
+    close(fd);
+    unlinkat(l->dirfd, NEW_LOG, 0);
+  }
+  return -1;
+}
+
 static void rotate(struct crilog *l) {
   if (l->fd >= 0) close(l->fd);
   l->fd = -1;
-  /* After the shift the current run has rotated + 2 files. Over the cap, the oldest go: the previous
-     run's down to its newest file, then the current run's. */
-  int want = l->rotated + 2;
-  while (l->prev_files > 1 && want + l->prev_files > l->max_files) drop(l, "previous", --l->prev_files);
-  while (l->rotated > 0 && want + l->prev_files > l->max_files) { drop(l, "current", l->rotated--); want--; }
-  if (want + l->prev_files > l->max_files) {
+  /* The files before the rotation are within the cap (rotated + 1 + prev_files <= max_files: crilog_open
+     starts with one, a restart keeps max_files - 1, each rotation keeps the cap), so after it at most one is
+     over; these two loops only matter if that ever stopped being so. */
+  while (l->prev_files > 1 && l->rotated + 2 + l->prev_files > l->max_files + 1) drop(l, "previous", --l->prev_files);
+  while (l->rotated > 0 && l->rotated + 2 + l->prev_files > l->max_files + 1) drop(l, "current", l->rotated--);
+  int over = l->rotated + 2 + l->prev_files > l->max_files;
+  int fd = openat(l->dirfd, NEW_LOG, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+  /* top: the number where the new, empty file enters the current run's list, which then moves up by one
+     from there down (without the new file: the files 0 .. top-1 are renamed one number up) */
+  int top;
+  if (over && l->prev_files > 1) {
+    /* the previous run's oldest goes: the new file takes its name, then the current run's next number */
+    int p = --l->prev_files;
+    top = ++l->rotated;
+    if (fd >= 0 && enter(l, "previous", p) == 0) move(l, "previous", p, "current", top);
+    else fd = give_up(l, fd), drop(l, "previous", p);
+  } else if (over && l->rotated > 0) {
+    /* the current run's oldest goes: the new file takes its name */
+    top = l->rotated;
+    if (fd < 0 || enter(l, "current", top) != 0) fd = give_up(l, fd), drop(l, "current", top);
+  } else if (over) {
     /* max_files == 2 and a previous run: no room for a rotated file, this one's lines go */
-    drop(l, "current", 0);
+    top = 0;
+    if (fd < 0 || enter(l, "current", 0) != 0) fd = give_up(l, fd), drop(l, "current", 0);
   } else {
-    for (int k = l->rotated; k >= 1; k--) move(l, "current", k, "current", k + 1);
-    move(l, "current", 0, "current", 1);
-    l->rotated++;
+    top = ++l->rotated;
+    if (fd >= 0 && enter(l, "current", top) != 0) fd = give_up(l, fd);
   }
+  int k = top;
+  if (fd >= 0)
+    while (k >= 1 && exchange_down(l, k) == 0) k--;
+  if (fd >= 0 && k == 0) {
+    l->fd = fd;
+    l->bytes = 0;
+    return;
+  }
+  /* no new file, or no RENAME_EXCHANGE on this file system (EINVAL): the new file, at number k, goes */
+  if (fd >= 0) close(fd);
+  for (; k >= 1; k--) move(l, "current", k - 1, "current", k);
   reopen(l);
 }
 

@@ -1,8 +1,9 @@
 // The files of a container's CRI log, as the shim's writer leaves them (native/helper/crilog.h), newest first:
 //   current.log, current.log.1 ... current.log.A      the running workload's
 //   previous.log, previous.log.1 ... previous.log.B   the run before the last restart
-// A rotation renames each file one number up (the oldest first) and creates a new current.log; a restart
-// renames current.log* to previous.log*. Reading them safely means: open every file of a run and check that
+// A rotation moves each file one number up and brings in a new, empty current.log, every name there at every
+// step (the empty file moves down the list by exchanges: crilog.c); a restart renames current.log* to
+// previous.log* (a gap meanwhile). Reading them safely means: open every file of a run and check that
 // no rotation happened meanwhile (each name still leads to the inode we hold), else try again; and read
 // from the end, in chunks, for --tail, never a whole file.
 import { closeSync, fstatSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
@@ -85,7 +86,7 @@ export function openRun(dir: string, run: LogRun): LogFile[] {
     if (attempt > 2) Atomics.wait(PAUSE, 0, 0, 1);
     const ks = fileNumbers(dir, run);
     if (ks.length === 0) {
-      // current.log is missing only for the moment between a rotation's rename and its open
+      // current.log is missing only for the moment between a restart's rename and its open
       if (run === 'current' && attempt < 3 && dirExists(dir)) continue;
       return [];
     }

@@ -104,10 +104,21 @@ privilegedSerial('a yes flood with --log-max-size 64Ki --log-max-files 3 keeps a
   const details = (JSON.parse(ins.stdout) as { containers: { details: Array<{ name: string; log: unknown }> } }).containers.details;
   t.deepEqual(details.find((d) => d.name === 'yes')?.log, { maxSize: 65536, maxFiles: 3 });
   const cap = 65536 * 3;
-  // rotated past the cap many times over (the oldest file went), for about two seconds
+  // rotated past the cap many times over (the oldest file went), for about two seconds; a rotation is
+  // atomic in effect: once there are three files, every listing (also one in the middle of a rotation)
+  // shows all three names, as a kill -9 of the watcher at any moment would leave them
   const start = Date.now();
-  const { peak, files } = await watchFlood('flood', 'yes', cap, (f) => f.has('current.log.2') && Date.now() - start > 2000);
+  const three = 'current.log,current.log.1,current.log.2';
+  let full = false;
+  const gaps = new Set<string>();
+  const { peak, files } = await watchFlood('flood', 'yes', cap, (f) => {
+    const names = [...f.keys()].sort().join();
+    if (names === three) full = true;
+    else if (full) gaps.add(names);
+    return full && Date.now() - start > 2000;
+  });
   t.log(`peak ${peak} bytes in ${files.size} files`);
+  t.deepEqual([...gaps], [], 'every listing at the cap shows the three files');
   await stopContainers({ root: env!.root, pod: 'flood', names: ['yes'], grace: 0 });
   const dir = paths.container(env!.root, 'flood', 'yes');
   const final = logFiles(dir);
