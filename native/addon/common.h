@@ -35,6 +35,30 @@ int Fd(Napi::Env env, const Napi::Value& v, const char* what);                  
 unsigned long Flags(Napi::Env env, const Napi::Value& v, const char* what);         // 0..UINT32_MAX
 bool Bool(Napi::Env env, const Napi::Value& v, const char* what);                   // absent -> false
 
+// One blocking call on a libuv pool thread behind a promise (the event loop goes on meanwhile). Run(), on the
+// pool thread, returns 0 or an errno; the promise then resolves to undefined or rejects with
+// ErrnoError(syscall). new it, take Promise(), Queue() it: it deletes itself once settled.
+class ErrnoPromiseWorker : public Napi::AsyncWorker {
+ public:
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+ protected:
+  ErrnoPromiseWorker(Napi::Env env, const char* resource, const char* syscall)
+      : Napi::AsyncWorker(env, resource), syscall_(syscall), deferred_(Napi::Promise::Deferred::New(env)) {}
+  virtual int Run() = 0;
+  void Execute() override { err_ = Run(); }
+  void OnOK() override {
+    if (err_ != 0) deferred_.Reject(ErrnoError(Env(), err_, syscall_).Value());
+    else deferred_.Resolve(Env().Undefined());
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  const char* syscall_;
+  int err_ = 0;
+  Napi::Promise::Deferred deferred_;
+};
+
 // Parts of the module, each adds its functions to `exports`.
 void InitSpawn(Napi::Env env, Napi::Object exports);
 void InitNetlink(Napi::Env env, Napi::Object exports);

@@ -116,31 +116,23 @@ Napi::Value NlSend(const Napi::CallbackInfo& info) {
 // link waits there for RCU grace periods (tens of milliseconds), which must not hold up the event loop of
 // a long-running server. The message is copied; the promise settles once the kernel has run it (its answer
 // is then in the socket, for nlRecv). Use a socket no one else reads meanwhile.
-class NlSendWorker : public Napi::AsyncWorker {
+class NlSendWorker : public ErrnoPromiseWorker {
  public:
   NlSendWorker(Napi::Env env, int fd, const uint8_t* data, size_t len)
-      : Napi::AsyncWorker(env, "podns:nlsend"), fd_(fd), msg_(data, data + len), deferred_(Napi::Promise::Deferred::New(env)) {}
-  Napi::Promise Promise() { return deferred_.Promise(); }
+      : ErrnoPromiseWorker(env, "podns:nlsend", "send"), fd_(fd), msg_(data, data + len) {}
 
  protected:
-  void Execute() override {
+  int Run() override {
     ssize_t n;
     do n = send(fd_, msg_.data(), msg_.size(), 0);
     while (n < 0 && errno == EINTR);
-    if (n < 0) err_ = errno;
-    else if (static_cast<size_t>(n) != msg_.size()) err_ = EMSGSIZE;
+    if (n < 0) return errno;
+    return static_cast<size_t>(n) != msg_.size() ? EMSGSIZE : 0;
   }
-  void OnOK() override {
-    if (err_ != 0) deferred_.Reject(ErrnoError(Env(), err_, "send").Value());
-    else deferred_.Resolve(Env().Undefined());
-  }
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
 
  private:
   int fd_;
   std::vector<uint8_t> msg_;
-  int err_ = 0;
-  Napi::Promise::Deferred deferred_;
 };
 
 Napi::Value NlSendAsync(const Napi::CallbackInfo& info) {

@@ -24,30 +24,21 @@
 namespace podns {
 namespace {
 
-class FlockWorker : public Napi::AsyncWorker {
+class FlockWorker : public ErrnoPromiseWorker {
  public:
-  FlockWorker(Napi::Env env, int fd, int how)
-      : Napi::AsyncWorker(env, "podns:flock"), fd_(fd), how_(how), deferred_(Napi::Promise::Deferred::New(env)) {}
-  Napi::Promise Promise() { return deferred_.Promise(); }
+  FlockWorker(Napi::Env env, int fd, int how) : ErrnoPromiseWorker(env, "podns:flock", "flock"), fd_(fd), how_(how) {}
 
  protected:
-  void Execute() override {
+  int Run() override {
     int rc;
     do rc = flock(fd_, how_);
     while (rc != 0 && errno == EINTR);
-    err_ = rc != 0 ? errno : 0;
+    return rc != 0 ? errno : 0;
   }
-  void OnOK() override {
-    if (err_ != 0) deferred_.Reject(ErrnoError(Env(), err_, "flock").Value());
-    else deferred_.Resolve(Env().Undefined());
-  }
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
 
  private:
   int fd_;
   int how_;
-  int err_ = 0;
-  Napi::Promise::Deferred deferred_;
 };
 
 Napi::Value FlockAsync(const Napi::CallbackInfo& info) {
