@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <termios.h>
 
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
@@ -77,6 +78,17 @@ void die_usage(const char *fmt, ...) {
   if (n > 0) (void)write_all(error_fd >= 0 ? error_fd : human_fd, line,
                              (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
   _exit(EXIT_SETUP);
+}
+
+char pty_type_eof(int master, char last_in) {
+  // tcgetattr on a pty master reports the slave's settings (the ones the program set).
+  struct termios t;
+  char veof = 4;  // ^D
+  if (tcgetattr(master, &t) == 0 && t.c_cc[VEOF] != _POSIX_VDISABLE) veof = (char)t.c_cc[VEOF];
+  bool partial_line = last_in != '\n' && last_in != '\r' && last_in != veof;
+  char eof[2] = {veof, veof};
+  (void)!write(master, eof, partial_line ? 2 : 1);
+  return veof;
 }
 
 int write_all(int fd, const void *buf, size_t len) {

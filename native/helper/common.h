@@ -65,6 +65,9 @@ void report_errno(int err, const char *step);
 
 // write() until done; retries EINTR and short writes. 0 on success, -1 with errno.
 int write_all(int fd, const void *buf, size_t len);
+// End of input on a pty, typed as its user would: the VEOF character the program set (^D by default),
+// twice when last_in (the last byte written to the master) leaves a partial line. Returns the VEOF written.
+char pty_type_eof(int master, char last_in);
 // open(dirfd, name, O_WRONLY), write_all the string, close: a kernel knob (a cgroup file, oom_score_adj).
 // 0, or -1 with errno (open, write or short write).
 int write_file_at(int dirfd, const char *name, const char *s);

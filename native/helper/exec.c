@@ -366,13 +366,7 @@ static void flush_input(struct relay *r) {
 }
 
 static void send_eof(struct relay *r) {
-  // tcgetattr on a pty master reports the slave's settings (the ones CMD set).
-  struct termios t;
-  char veof = 4;  // ^D
-  if (tcgetattr(r->master, &t) == 0 && t.c_cc[VEOF] != _POSIX_VDISABLE) veof = (char)t.c_cc[VEOF];
-  bool partial_line = r->last_in != '\n' && r->last_in != '\r' && r->last_in != veof;
-  char eof[2] = {veof, veof};
-  (void)write(r->master, eof, partial_line ? 2 : 1);
+  (void)pty_type_eof(r->master, r->last_in);
   r->eof_sent = true;
 }
 

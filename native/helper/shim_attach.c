@@ -30,7 +30,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -223,14 +222,8 @@ static void stdin_flush(void) {
   if (!stdin_eof) return;
   stdin_eof = 0;
   if (W.o->tty) {
-    /* what a terminal's user does: VEOF (twice after a partial line), as podns-helper exec does */
-    struct termios t;
-    char veof = 4;
-    if (tcgetattr(fd, &t) == 0 && t.c_cc[VEOF] != _POSIX_VDISABLE) veof = (char)t.c_cc[VEOF];
-    char eof[2] = {veof, veof};
-    int partial = last_in != '\n' && last_in != '\r' && last_in != veof;
-    (void)!write(fd, eof, partial ? 2 : 1);
-    last_in = veof;
+    /* what a terminal's user does: VEOF, twice after a partial line (common.c, as podns-helper exec) */
+    last_in = pty_type_eof(fd, last_in);
   } else {
     close(W.stdin_w);
     W.stdin_w = -1;
