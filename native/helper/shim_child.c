@@ -264,6 +264,7 @@ int start_workload(char *errbuf, size_t errlen) {
   close_pair(W.pty_peer);
   if (err || len == 0) {
     int ws;
+    if (err == no_pty) kill(pid, SIGKILL); /* it has exec'd: waiting for it alone could take forever */
     while (waitpid(pid, &ws, 0) < 0 && errno == EINTR) {}
     close_pair(outp);
     close_pair(errp);
