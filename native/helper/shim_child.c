@@ -212,7 +212,7 @@ int start_workload(char *errbuf, size_t errlen) {
   int outp[2] = {-1, -1}, errp[2] = {-1, -1}, st[2];
   /* --tty: no output pipes; the child sends the pty's master over a socketpair instead */
   if (o->tty ? socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, W.pty_peer) < 0 : pipe2(outp, O_CLOEXEC) < 0) {
-    snprintf(errbuf, errlen, "%s pipe: %s", errname(errno), strerror(errno));
+    snprintf(errbuf, errlen, "%s %s: %s", errname(errno), o->tty ? "socketpair" : "pipe", strerror(errno));
     return -1;
   }
   if (!o->tty && pipe2(errp, O_CLOEXEC) < 0) {
