@@ -96,7 +96,13 @@ static __attribute__((noreturn)) void watcher(struct opts *o) {
     report(ready, errno, "cgroup", "%s/cgroup.procs: %s", o->cgroup_dirs[W.n_cgroup_fds], strerror(errno));
     _exit(1);
   }
-  if (attach_open() < 0) { report(ready, errno, "attach", "the attach socket: %s", strerror(errno)); attach_shutdown(); _exit(1); }
+  if (attach_open() < 0) {
+    report(ready, errno, "attach", "the attach socket: %s", strerror(errno));
+    attach_shutdown();
+    if (o->devices_cgroup) devices_cgroup_remove(o->devices_cgroup, W.devices_fd);
+    limit_cgroups_remove();
+    _exit(1);
+  }
   workload_env(o);
   oom_lower_watcher(); /* while it may still have CAP_SYS_RESOURCE */
   /* The watcher may be PID 1 of the container's pid namespace, where the workload sees it. From here it

@@ -210,7 +210,8 @@ void devices_cgroup_remove(const char *dir, int procs_fd);
 #define ATTACH_MAX_FRAME 65536    /* a client's frame payload; more: the client is dropped */
 #define ATTACH_MAX_CLIENTS 16
 #define ATTACH_CLIENT_QUEUE (1 << 20) /* bytes queued for one client; more: a slow client is dropped */
-/* Before the first run: the stdin pipe and the listening socket (only with --stdin or --tty). -1 with errno. */
+/* Before the first run: the stdin pipe and the listening socket (only with --stdin or --tty). -1 with errno;
+   attach_shutdown then removes what it made. */
 int attach_open(void);
 /* The poll entries attach needs (at most 2 + ATTACH_MAX_CLIENTS), and their handling after poll. */
 int attach_pollfds(struct pollfd *p, int max);

@@ -101,6 +101,7 @@ int attach_open(void) {
   }
   listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (listen_fd < 0) return -1;
+  active = 1; /* from here attach_shutdown undoes it all, also after a failure below */
   /* Whatever has the name (a socket of an earlier watcher, anything planted) goes; unlinkat removes a
      symlink itself, never its target, and bind never follows one (it fails with EADDRINUSE instead). */
   if (unlinkat(W.dirfd, ATTACH_SOCKET, 0) < 0 && errno != ENOENT) return -1;
@@ -110,7 +111,6 @@ int attach_open(void) {
   int r = bind(listen_fd, (struct sockaddr *)&a, sizeof a);
   umask(old);
   if (r < 0 || listen(listen_fd, ATTACH_MAX_CLIENTS) < 0) return -1;
-  active = 1;
   return 0;
 }
 
