@@ -218,8 +218,8 @@ int attach_pollfds(struct pollfd *p, int max);
 void attach_events(const struct pollfd *p, int n);
 /* Output of the workload (s->id), as read: queued for every client. */
 void attach_output(int id, const char *buf, size_t len);
-/* A run started with this pty master (--tty): the last window size is set on it. */
-void attach_new_pty(int master);
+/* A run started with its pty master in W.out (--tty): the last window size is set on it. */
+void attach_new_pty(void);
 /* A run ended: EXIT to every client, which is closed once that is written. */
 void attach_exited(int code);
 /* The watcher ends: what is queued gets up to a second, then every fd closes and the socket goes. */

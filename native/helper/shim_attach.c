@@ -235,8 +235,7 @@ static void set_winsize(void) {
   if (fd >= 0 && have_winsz) (void)ioctl(fd, TIOCSWINSZ, &winsz);
 }
 
-void attach_new_pty(int master) {
-  (void)master;
+void attach_new_pty(void) {
   replay_len = 0; /* a new run */
   set_winsize();
   stdin_flush();

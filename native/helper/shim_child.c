@@ -282,7 +282,7 @@ int start_workload(char *errbuf, size_t errlen) {
   W.state = "running";
   if (o->tty) {
     stream_open(&W.out, master);
-    attach_new_pty(master);
+    attach_new_pty();
   } else {
     stream_open(&W.out, outp[0]);
     stream_open(&W.err, errp[0]);
