@@ -14,7 +14,7 @@
 import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { attachContainer, containerLogs, LineAssembler, readContainerStatus, stdinEndsWorkloadStdin, type AttachSession, type LogLine } from '../../container/index.js';
+import { attachable, attachContainer, containerLogs, LineAssembler, readContainerStatus, stdinEndsWorkloadStdin, type AttachSession, type LogLine } from '../../container/index.js';
 import { oneLine } from '../../errors.js';
 import { endOutput, failureStatus, onResize, successStatus, writeStatus, type Channels, type StreamFlags } from './remotecommand.js';
 
@@ -33,7 +33,7 @@ export interface AttachTarget {
 const POLL_MS = 100;
 
 export async function runAttach(ch: Channels, t: AttachTarget, flags: StreamFlags): Promise<void> {
-  if (t.stdin || t.tty) return attachToWatcher(ch, t, flags);
+  if (attachable(t)) return attachToWatcher(ch, t, flags);
   ch.stdin?.resume();
   ch.resize?.resume();
   const ac = new AbortController();
