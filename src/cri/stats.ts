@@ -133,9 +133,10 @@ export function containerStats(ctx: CriContext, req: Msg): Msg {
 
 export function listContainerStats(ctx: CriContext, req: Msg): Msg {
   const f = req.filter ?? {};
-  const all = listContainers(ctx.root);
+  const sandboxes = listSandboxes(ctx.root); // one scan of the pods for both
+  const all = listContainers(ctx.root, sandboxes);
   // readings of containers that are gone are forgotten (the map stays as large as the node's containers)
-  const ids = new Set([...all.map((c) => c.id), ...listSandboxes(ctx.root).map((s) => `sandbox:${s.cri.id}`)]);
+  const ids = new Set([...all.map((c) => c.id), ...sandboxes.map((s) => `sandbox:${s.cri.id}`)]);
   for (const id of lastCpu.keys()) if (!ids.has(id)) lastCpu.delete(id);
   const stats = all.filter((c) => matchId(c.id, f.id) && matchId(c.sandboxId, f.pod_sandbox_id) && matchLabels(c.labels, f.label_selector))
     .map((c) => statsOf(ctx, c));

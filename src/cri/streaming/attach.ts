@@ -14,9 +14,9 @@
 import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { attachContainer, containerLogs, LineAssembler, readContainerStatus, stdinEndsWorkloadStdin, type AttachSession, type LogLine } from '../../container/index.js';
+import { attachable, attachContainer, containerLogs, LineAssembler, readContainerStatus, stdinEndsWorkloadStdin, type AttachSession, type LogLine } from '../../container/index.js';
 import { oneLine } from '../../errors.js';
-import { failureStatus, onResize, successStatus, writeStatus, type Channels, type StreamFlags } from './remotecommand.js';
+import { endOutput, failureStatus, onResize, successStatus, writeStatus, type Channels, type StreamFlags } from './remotecommand.js';
 
 export interface AttachTarget {
   root: string;
@@ -33,7 +33,7 @@ export interface AttachTarget {
 const POLL_MS = 100;
 
 export async function runAttach(ch: Channels, t: AttachTarget, flags: StreamFlags): Promise<void> {
-  if (t.stdin || t.tty) return attachToWatcher(ch, t, flags);
+  if (attachable(t)) return attachToWatcher(ch, t, flags);
   ch.stdin?.resume();
   ch.resize?.resume();
   const ac = new AbortController();
@@ -49,12 +49,12 @@ export async function runAttach(ch: Channels, t: AttachTarget, flags: StreamFlag
     }
   } catch (err) {
     if (!ac.signal.aborted) {
-      end(ch);
+      endOutput(ch);
       await writeStatus(ch, failureStatus(oneLine(err)));
       return;
     }
   }
-  end(ch);
+  endOutput(ch);
   await writeStatus(ch, successStatus());
 }
 
@@ -64,7 +64,7 @@ async function attachToWatcher(ch: Channels, t: AttachTarget, flags: StreamFlags
     s = await attachContainer({ root: t.root, pod: t.pod, container: t.container });
   } catch (err) {
     ch.stdin?.resume();
-    end(ch);
+    endOutput(ch);
     await writeStatus(ch, failureStatus(oneLine(err)));
     return;
   }
@@ -108,12 +108,8 @@ async function attachToWatcher(ch: Channels, t: AttachTarget, flags: StreamFlags
   });
   await over;
   s.close();
-  end(ch);
+  endOutput(ch);
   await writeStatus(ch, successStatus());
-}
-
-function end(ch: Channels): void {
-  for (const w of [ch.stdout, ch.stderr]) if (w !== null && !w.destroyed && !w.writableEnded) w.end();
 }
 
 function running(t: AttachTarget): boolean {

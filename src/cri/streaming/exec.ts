@@ -5,7 +5,7 @@
 // outlives its connection.
 import { execStream, type ExecSession } from '../../container/index.js';
 import { oneLine } from '../../errors.js';
-import { exitCodeStatus, failureStatus, onResize, successStatus, writeStatus, type Channels } from './remotecommand.js';
+import { endOutput, exitCodeStatus, failureStatus, onResize, successStatus, writeStatus, type Channels } from './remotecommand.js';
 import type { Readable, Writable } from 'node:stream';
 
 export interface ExecTarget {
@@ -24,7 +24,7 @@ export async function runExec(ch: Channels, t: ExecTarget): Promise<void> {
   try {
     s = execStream({ root: t.root, pod: t.pod, container: t.container, argv: t.argv, tty: t.tty, stdin: ch.stdin !== null });
   } catch (err) {
-    endAll(ch);
+    endOutput(ch);
     await writeStatus(ch, failureStatus(oneLine(err)));
     return;
   }
@@ -41,7 +41,7 @@ export async function runExec(ch: Channels, t: ExecTarget): Promise<void> {
   const timer = setTimeout(() => { s.stdout.destroy(); s.stderr.destroy(); }, DRAIN_MS);
   await Promise.all([outDone, errDone]);
   clearTimeout(timer);
-  endAll(ch);
+  endOutput(ch);
   await writeStatus(ch, code === 0 ? successStatus() : exitCodeStatus(code, t.argv));
 }
 
@@ -63,8 +63,4 @@ function copy(from: Readable, to: Writable | null, endTo: boolean): Promise<void
     from.once('close', done);
     from.once('error', done);
   });
-}
-
-function endAll(ch: Channels): void {
-  for (const w of [ch.stdout, ch.stderr]) if (w !== null && !w.destroyed && !w.writableEnded) w.end();
 }

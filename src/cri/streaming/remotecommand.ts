@@ -71,6 +71,11 @@ export function failureStatus(message: string): Status {
   return { metadata: {}, status: 'Failure', message, reason: 'InternalError' };
 }
 
+/** Ends the session's stdout and stderr (those the client asked for and that are still open). */
+export function endOutput(ch: Channels): void {
+  for (const w of [ch.stdout, ch.stderr]) if (w !== null && !w.destroyed && !w.writableEnded) w.end();
+}
+
 /** The final status on the error channel, which is then closed. */
 export function writeStatus(ch: Channels, st: Status): Promise<void> {
   return new Promise((res) => {

@@ -41,6 +41,8 @@ export const DEFAULT_STREAM_ADDRESS = '127.0.0.1';
 
 const KINDS = ['exec', 'attach', 'portforward'] as const;
 
+const TOKEN_NOT_FOUND = 'not found: unknown, used or expired streaming token (they are single-use and live one minute; call the RPC again)';
+
 export class StreamingServer {
   private readonly tokens: TokenCache<StreamRequest>;
   private readonly sockets = new Set<Duplex>();
@@ -101,18 +103,15 @@ export class StreamingServer {
     return m === null ? undefined : { kind: m[1] as typeof KINDS[number], token: m[2]! };
   }
 
-  private peek(req: IncomingMessage): StreamRequest | undefined {
-    const r = this.route(req);
-    if (r === undefined) return undefined;
+  /** The request of a routed URL, its token used up; undefined when the token is not (or no longer) live. */
+  private take(r: { kind: typeof KINDS[number]; token: string }): StreamRequest | undefined {
     const v = this.tokens.take(r.token);
-    if (v === undefined) return undefined;
-    if (v.kind !== r.kind) return undefined; // a token is for one kind of session only
-    return v;
+    return v !== undefined && v.kind === r.kind ? v : undefined; // a token is for one kind of session only
   }
 
   private plainAnswer(req: IncomingMessage): { status: number; message: string } {
     const r = this.route(req);
-    if (r === undefined || !this.tokens.has(r.token)) return { status: 404, message: 'not found: unknown, used or expired streaming token (they are single-use and live one minute; call the RPC again)' };
+    if (r === undefined || !this.tokens.has(r.token)) return { status: 404, message: TOKEN_NOT_FOUND };
     return { status: 400, message: `Upgrade request required: connect with Upgrade: SPDY/3.1 and X-Stream-Protocol-Version, or as a WebSocket` };
   }
 
@@ -126,7 +125,7 @@ export class StreamingServer {
     socket.on('error', () => undefined);
     const r = this.route(req);
     if (r === undefined || !this.tokens.has(r.token)) {
-      this.refuse(socket, 404, 'Not Found', 'not found: unknown, used or expired streaming token (they are single-use and live one minute; call the RPC again)');
+      this.refuse(socket, 404, 'Not Found', TOKEN_NOT_FOUND);
       return;
     }
     const ws = isWebSocketUpgrade(req);
@@ -142,9 +141,9 @@ export class StreamingServer {
       this.refuse(socket, 403, 'Forbidden', `unable to upgrade: unable to negotiate protocol: client supports [${offered.join(' ')}], server supports [${supported.join(' ')}]`);
       return;
     }
-    const sr = this.peek(req);
+    const sr = this.take(r);
     if (sr === undefined) {
-      this.refuse(socket, 404, 'Not Found', 'not found: unknown, used or expired streaming token');
+      this.refuse(socket, 404, 'Not Found', TOKEN_NOT_FOUND);
       return;
     }
     if (ws) {
