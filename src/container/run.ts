@@ -327,7 +327,8 @@ export async function runContainer(o: RunOptions): Promise<{ config: ContainerCo
     }
   };
   if (given.uid !== undefined || o.image === undefined) nonRoot(given.uid, '');
-  resolvePrivileges(o, given.uid);
+  // checked before a pull; computed again below only when the image's USER changes the uid
+  const givenPrivileges = resolvePrivileges(o, given.uid);
   const restartPolicy = validateRestartPolicy(o.restartPolicy);
   validateWorkdir(o.workingDir);
   const logLimits = validateLogLimits(o);
@@ -363,7 +364,7 @@ export async function runContainer(o: RunOptions): Promise<{ config: ContainerCo
     ? { ...resolveImageUser(image.config.user, [rootfs!, ...image.lowers], `image "${image.ref}"`), ...(given.gid !== undefined ? { gid: given.gid } : {}) }
     : given;
   if (given.uid === undefined && o.image !== undefined) nonRoot(ids.uid, ids.uid === 0 && image?.config.user !== undefined ? ` (the image's user "${image.config.user}")` : '');
-  const privileges = resolvePrivileges(o, ids.uid);
+  const privileges = ids.uid === given.uid ? givenPrivileges : resolvePrivileges(o, ids.uid);
   const argv = resolveArgv(image?.config ?? {}, o.command, o.args, image?.ref);
   const workingDir = validateWorkdir(o.workingDir ?? image?.config.workingDir);
 

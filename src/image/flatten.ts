@@ -31,11 +31,13 @@ export function overlayAvailable(): boolean {
   }
 }
 
-function isWhiteout(st: import('node:fs').Stats): boolean {
+/** An overlay whiteout: a character device 0/0 (it hides the name in the layers below). */
+export function isWhiteout(st: import('node:fs').Stats): boolean {
   return st.isCharacterDevice() && st.rdev === 0;
 }
 
-function isOpaque(path: string): boolean {
+/** An overlay opaque directory (it hides everything below it in the lower layers). */
+export function isOpaque(path: string): boolean {
   const v = native.lgetxattr(path, OPAQUE);
   return v !== undefined && v.toString() === 'y';
 }

@@ -7,18 +7,10 @@
 import { closeSync, constants, fstatSync, lstatSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { isErrno, PodnsError } from '../errors.js';
-import { native } from '../native/index.js';
+import { isOpaque, isWhiteout } from './flatten.js';
 
 const MAX_FILE = 4 * 1024 * 1024;
 const ID_MAX = 2 ** 32 - 2;
-
-function isWhiteout(st: { isCharacterDevice(): boolean; rdev: number }): boolean {
-  return st.isCharacterDevice() && st.rdev === 0;
-}
-
-function opaque(path: string): boolean {
-  return native.lgetxattr(path, 'trusted.overlay.opaque')?.toString() === 'y';
-}
 
 function readCapped(path: string): string {
   const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
@@ -59,7 +51,7 @@ export function readImageEtcFile(dirs: readonly string[], name: 'passwd' | 'grou
       fst = lstatSync(file);
     } catch (err) {
       if (!isErrno(err, 'ENOENT')) throw err;
-      if (opaque(etc)) return undefined;
+      if (isOpaque(etc)) return undefined;
       continue;
     }
     if (isWhiteout(fst)) return undefined;

@@ -1,7 +1,8 @@
 // A small tar writer for the archives `image save` makes: ustar headers (names of an OCI layout fit the 100-byte
 // field: "blobs/sha256/" + 64 hex), base-256 sizes past 8 GiB, data streamed from the caller with back-pressure
 // (each write is awaited before the next), the two end blocks, padded to tar's 10 KiB record.
-const BLOCK = 512;
+import { BLOCK, padding } from '../tar-header.js';
+
 const RECORD = 20 * BLOCK;
 /** Largest size the 11 octal digits of a ustar size field hold. */
 const OCTAL_MAX = 0o77777777777;
@@ -79,7 +80,7 @@ export class TarWriter {
   }
 
   private async pad(): Promise<void> {
-    const p = (BLOCK - (this.written % BLOCK)) % BLOCK;
+    const p = padding(this.written);
     if (p > 0) await this.write(Buffer.alloc(p));
   }
 

@@ -210,9 +210,10 @@ export class ContentStore {
       const d = parseDigest(h.digest());
       if (!this.has(d.value)) {
         this.ensureDirs(d);
-        fsyncSync(fd);
+        // on the thread pool, as ingest() does
+        await fsyncAsync(fd);
         renameSync(tmp, this.blobPath(d));
-        fsyncDir(join(this.dir, 'blobs', d.algorithm));
+        await fsyncDirAsync(join(this.dir, 'blobs', d.algorithm));
         done = true;
       }
       return { digest: d.value, size: pos };
