@@ -201,15 +201,20 @@ async function pullPodman(env: ImageEnv, dir: string): Promise<number> {
   }
 }
 
+function emptyPullTimes(): PullTimes {
+  return {
+    total: { podns: [], 'podns CLI': [], 'skopeo+umoci': [], podman: [] },
+    podnsCall: [], skopeoCopy: [], umociUnpack: [], podnsRssBeforeKiB: [], podnsHwmKiB: [],
+  };
+}
+
 /** N iterations (after WARMUP unrecorded ones), each contender once per iteration, in a rotating order. */
 export async function measurePull(env: ImageEnv, n: number, warmup: number, log: (s: string) => void): Promise<PullTimes> {
-  const t: PullTimes = {
-    total: { podns: [], 'podns CLI': [], 'skopeo+umoci': [], podman: [] }, podnsCall: [], skopeoCopy: [], umociUnpack: [], podnsRssBeforeKiB: [], podnsHwmKiB: [],
-  };
+  const t = emptyPullTimes();
   const who = PULL_CONTENDERS.filter((c) => c !== 'podman' || env.podmanSkipped === undefined);
   for (let i = 0; i < warmup + n; i++) {
     const order = who.map((_, k) => who[(i + k) % who.length]!);
-    const scratch: PullTimes = { ...t, total: { podns: [], 'podns CLI': [], 'skopeo+umoci': [], podman: [] }, podnsCall: [], skopeoCopy: [], umociUnpack: [], podnsRssBeforeKiB: [], podnsHwmKiB: [] };
+    const scratch = emptyPullTimes();
     const into = i < warmup ? scratch : t;
     const took: string[] = [];
     for (const c of order) {
