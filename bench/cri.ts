@@ -183,6 +183,10 @@ async function podnsServer(dir: string, log: (s: string) => void): Promise<{ pro
       if (i > 400) throw new Error('podns cri serve did not answer within 20 s');
       await sleep(50);
     }
+  } catch (err) {
+    // benchCri's clean-up never sees a server that did not come up: stop it here, not leave it running
+    if (proc.exitCode === null) proc.kill('SIGKILL');
+    throw err;
   } finally {
     c.close();
   }

@@ -20,6 +20,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { importImage, pullImage } from '../src/image/index.js';
 import { packageRoot } from '../src/native/index.js';
+import { processAlive } from '../src/pod/proc.js';
 import { createPod, deletePod, runContainer } from './api.js';
 import { skopeoCopy, startRegistry, type RunningRegistry } from '../test/helpers/registry.js';
 import { BIG_IMAGE_RANDOM_BYTES, makeBigImage, type BigImage } from './image-fixture.js';
@@ -75,19 +76,10 @@ const WORK_PREFIX = 'podns-bench-image-';
 function removeDeadWorkDirs(log: (s: string) => void): void {
   for (const e of readdirSync(workBase())) {
     const m = new RegExp(`^${WORK_PREFIX}(\\d+)-`).exec(e);
-    if (m === null || alive(Number(m[1]))) continue;
+    if (m === null || processAlive(Number(m[1]))) continue;
     const dir = path.join(workBase(), e);
     removeTree(dir);
     log(`image: removed ${dir}, left by an interrupted run`);
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
@@ -201,15 +193,20 @@ async function pullPodman(env: ImageEnv, dir: string): Promise<number> {
   }
 }
 
+function emptyPullTimes(): PullTimes {
+  return {
+    total: { podns: [], 'podns CLI': [], 'skopeo+umoci': [], podman: [] },
+    podnsCall: [], skopeoCopy: [], umociUnpack: [], podnsRssBeforeKiB: [], podnsHwmKiB: [],
+  };
+}
+
 /** N iterations (after WARMUP unrecorded ones), each contender once per iteration, in a rotating order. */
 export async function measurePull(env: ImageEnv, n: number, warmup: number, log: (s: string) => void): Promise<PullTimes> {
-  const t: PullTimes = {
-    total: { podns: [], 'podns CLI': [], 'skopeo+umoci': [], podman: [] }, podnsCall: [], skopeoCopy: [], umociUnpack: [], podnsRssBeforeKiB: [], podnsHwmKiB: [],
-  };
+  const t = emptyPullTimes();
   const who = PULL_CONTENDERS.filter((c) => c !== 'podman' || env.podmanSkipped === undefined);
   for (let i = 0; i < warmup + n; i++) {
     const order = who.map((_, k) => who[(i + k) % who.length]!);
-    const scratch: PullTimes = { ...t, total: { podns: [], 'podns CLI': [], 'skopeo+umoci': [], podman: [] }, podnsCall: [], skopeoCopy: [], umociUnpack: [], podnsRssBeforeKiB: [], podnsHwmKiB: [] };
+    const scratch = emptyPullTimes();
     const into = i < warmup ? scratch : t;
     const took: string[] = [];
     for (const c of order) {

@@ -20,6 +20,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { detectCgroups, hierarchyMounts } from '../../src/cgroups/index.js';
 import { pausePath } from '../../src/native/index.js';
+import { processAlive } from '../../src/pod/proc.js';
+import { cmdlineOf } from '../../src/views/proc.js';
 import { makePauseRootfs, writeDockerArchive } from '../helpers/docker-archive.js';
 import { criClient, type CriClient, type Msg } from './client.js';
 
@@ -146,30 +148,13 @@ function nsOf(pid: number, type: string): string | undefined {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return !/^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2));
-  } catch {
-    return false;
-  }
-}
-
 function pidsWhere(pred: (pid: number) => boolean): number[] {
   const out: number[] = [];
   for (const e of readdirSync('/proc')) {
     if (!/^\d+$/.test(e) || Number(e) === process.pid) continue;
-    if (alive(Number(e)) && pred(Number(e))) out.push(Number(e));
+    if (processAlive(Number(e)) && pred(Number(e))) out.push(Number(e));
   }
   return out;
-}
-
-function cmdline(pid: number): string[] {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
-  } catch {
-    return [];
-  }
 }
 
 /** The cgroup parent's directory in every hierarchy. */
@@ -224,7 +209,7 @@ function rmCgroupTree(dir: string): void {
 
 async function waitGone(pids: number[], ms: number): Promise<boolean> {
   const end = Date.now() + ms;
-  while (pids.some(alive)) {
+  while (pids.some((pid) => processAlive(pid))) {
     if (Date.now() > end) return false;
     await sleep(20);
   }
@@ -253,7 +238,7 @@ export async function startContainerd(o: ContainerdOptions): Promise<Containerd>
   const holderPid = holder.pid;
   if (holderPid === undefined) throw new Error('cannot start unshare(1) for containerd\'s mount namespace');
   const ownMnt = nsOf(process.pid, 'mnt');
-  for (let i = 0; i < 500 && (nsOf(holderPid, 'mnt') === ownMnt || !cmdline(holderPid).includes('sleep')); i++) await sleep(5);
+  for (let i = 0; i < 500 && (nsOf(holderPid, 'mnt') === ownMnt || !cmdlineOf(holderPid).includes('sleep')); i++) await sleep(5);
   const mnt = nsOf(holderPid, 'mnt');
   if (mnt === undefined || mnt === ownMnt) {
     kill(holderPid, 'SIGKILL');
@@ -318,7 +303,7 @@ export async function startContainerd(o: ContainerdOptions): Promise<Containerd>
     return String(r.stdout);
   };
   const shims = () => pidsWhere((pid) => {
-    const a = cmdline(pid);
+    const a = cmdlineOf(pid);
     return a[0] !== undefined && a[0].endsWith('containerd-shim-runc-v2') && a.includes(socket);
   });
 

@@ -6,19 +6,12 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { hostPlatform } from '../../src/image/registry/platform.js';
 
 export interface ImageConfig {
   entrypoint?: string[];
   cmd?: string[];
   env?: string[];
-}
-
-/** The platform names of the OCI for this Node's architecture. */
-export function ociArch(): string {
-  const m: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
-  const a = m[process.arch];
-  if (a === undefined) throw new Error(`no OCI architecture name for ${process.arch}`);
-  return a;
 }
 
 /** Writes ARCHIVE (a docker-save tar) holding ROOTFS as its one layer, tagged TAGS. Returns ARCHIVE. */
@@ -30,7 +23,7 @@ export function writeDockerArchive(o: { rootfs: string; work: string; archive: s
   execFileSync('tar', ['-c', '-f', layer, '-C', o.rootfs, '--numeric-owner', '--owner=0', '--group=0', '.'], { stdio: ['ignore', 'ignore', 'pipe'] });
   const diffId = `sha256:${createHash('sha256').update(readFileSync(layer)).digest('hex')}`;
   const cfg = {
-    architecture: ociArch(),
+    architecture: hostPlatform().architecture,
     os: 'linux',
     created: '2026-01-01T00:00:00Z',
     config: {
