@@ -10,18 +10,23 @@ const usage = `Usage:
   podns apply -f FILE|- [--dry-run] [--subnet CIDR] [--bridge NAME] [--gateway IP] [-o name]
 
 Creates the pods of a Kubernetes manifest (apiVersion: v1, kind: Pod; several documents separated by ---,
-or a v1 List) and runs their containers in order. The whole file is checked first: a YAML or schema error,
-an image missing from 'podns image ls', or a pod that exists with another spec creates nothing.
+or a v1 List) and runs their containers in order. Images are pulled first, as each container's
+imagePullPolicy says (Kubernetes' default: Always for :latest or no tag, else IfNotPresent). The whole file
+is checked first: a YAML or schema error, an image that cannot be had, or a pod that exists with another
+spec creates nothing.
 Fields podns does not implement are named in a warning with their line, and ignored.
 
   -f, --filename FILE   the manifest; - reads stdin
   --dry-run             check everything, create nothing
-  --subnet CIDR         bridge network options for the pods of this file (as podns pod create)
+  --subnet CIDR         bridge network options for the pods of this file (as podns create)
   --bridge NAME, --gateway IP
 
 Supported: metadata.{name,labels,annotations}; spec.{containers,hostname,shareProcessNamespace,restartPolicy,
-hostNetwork,securityContext.runAsUser/runAsGroup}; containers[].{name,image,command,args,env[].{name,value},
-workingDir,ports[].{containerPort,hostPort,protocol},securityContext.{runAsUser,runAsGroup,runAsNonRoot}}.
+hostNetwork,securityContext.runAsUser/runAsGroup,volumes[].{hostPath,emptyDir.{medium,sizeLimit}}};
+containers[].{name,image,imagePullPolicy,command,args,env[].{name,value},workingDir,
+ports[].{containerPort,hostPort,protocol},resources,volumeMounts,stdin,stdinOnce,tty,
+securityContext.{runAsUser,runAsGroup,runAsNonRoot,privileged,capabilities,allowPrivilegeEscalation,
+readOnlyRootFilesystem,seccompProfile}}.
 
 Pods are immutable: applying the same spec again prints "pod/NAME unchanged"; to change one, delete it first:
   podns delete -f FILE
