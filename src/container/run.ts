@@ -319,16 +319,21 @@ function launchShim(root: string, rec: PodRecord, config: ContainerConfig, backo
         }
       }
       closeSync(gateW);
+      // The line comes once the workload runs, which does not wait for the spawn's promise: its pool thread
+      // may still be reaping the intermediate (the event loop learns of that a turn later). A shim that
+      // never answers gives EOF once the spawn settles and its finally closes our copy of the write end.
       let text: string;
       try {
-        await done;
         text = await readReady(readR);
       } finally {
         closeSync(readR);
       }
       const line = text.split('\n')[0]!.trim();
       const ready = parseShimReady(line);
-      if (ready === undefined) throw shimError(line, config);
+      if (ready === undefined) {
+        await done; // a spawn that failed: its own error (the step), not "no answer"
+        throw shimError(line, config);
+      }
       // what status.json says at this moment (the watcher wrote it just before the line)
       return {
         state: 'running', pid: ready.workloadPid, watcherPid: ready.watcherPid, startedAt: ready.startedAt,
