@@ -3,7 +3,7 @@
 // files at mkdir, so a missing one (a controller not enabled, a typo) is ENOENT, never a stray file.
 // `fs` lets the tests stand a fake cgroupfs tree in (only what the kernel does at mkdir and rmdir).
 import { closeSync, constants, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { isErrno, PodnsError } from '../errors.js';
 import type { CgroupHost } from './detect.js';
 import { hierarchyDirs, hierarchyMounts, type CgroupOp } from './plan.js';
@@ -40,19 +40,77 @@ function readTrim(path: string): string {
   return readFileSync(path, 'utf8').trim();
 }
 
-/** Runs the operations in order; a directory that exists already is kept (the pod's, the parent). */
+/**
+ * The mkdirs of a chain of levels (a/b/c: each a child of the one before, with nothing between them in the
+ * plan but cpuset copies) from `i` on, deepest first: a container's cgroup is one mkdir under its pod's,
+ * not three of which two fail with EEXIST. A level whose parent is missing (ENOENT) sends the attempt one
+ * level up; the levels below the first that could be made (or existed) are then made top down.
+ */
+function chainAt(ops: readonly CgroupOp[], i: number): number[] {
+  const chain = [i];
+  let last = (ops[i] as { path: string }).path;
+  for (let j = i + 1; j < ops.length; j++) {
+    const o = ops[j]!;
+    if (o.op === 'copy-if-empty') continue;
+    if (o.op !== 'mkdir' || dirname(o.path) !== last) break;
+    chain.push(j);
+    last = o.path;
+  }
+  return chain;
+}
+
+function makeChain(paths: readonly string[], fs: CgroupFs, made: Set<string>, known: Set<string>): void {
+  let top = paths.length - 1;
+  for (; ; top--) {
+    try {
+      fs.mkdir(paths[top]!);
+      made.add(paths[top]!);
+      break;
+    } catch (err) {
+      if (isErrno(err, 'EEXIST')) break;
+      if (!isErrno(err, 'ENOENT') || top === 0) throw err;
+    }
+  }
+  for (let k = 0; k < top; k++) known.add(paths[k]!);
+  known.add(paths[top]!);
+  for (let k = top + 1; k < paths.length; k++) {
+    try {
+      fs.mkdir(paths[k]!);
+      made.add(paths[k]!);
+    } catch (err) {
+      if (!isErrno(err, 'EEXIST')) throw err;
+    }
+    known.add(paths[k]!);
+  }
+}
+
+/**
+ * Runs the operations in order; a directory that exists already is kept (the pod's, the parent). What the
+ * run learns on the way is not asked again: the directories it made (a new v1 cpuset cgroup is empty, or
+ * holds its parent's values under clone_children: the parent's values are written either way, without
+ * reading the new files back) and the cpuset values it read or wrote (one level's is the next one's source).
+ */
 export function applyPlan(ops: readonly CgroupOp[], fs: CgroupFs = realCgroupFs): void {
-  for (const o of ops) {
+  const made = new Set<string>();
+  const known = new Set<string>();
+  const values = new Map<string, string>();
+  for (let i = 0; i < ops.length; i++) {
+    const o = ops[i]!;
     if (o.op === 'mkdir') {
-      try {
-        fs.mkdir(o.path);
-      } catch (err) {
-        if (!isErrno(err, 'EEXIST')) throw err;
-      }
+      if (known.has(o.path)) continue;
+      makeChain(chainAt(ops, i).map((j) => (ops[j] as { path: string }).path), fs, made, known);
     } else if (o.op === 'write') {
       writeCgroupFile(o.path, o.value);
-    } else if (readTrim(o.to) === '') {
-      writeCgroupFile(o.to, readTrim(o.from));
+      values.delete(o.path);
+    } else {
+      const current = made.has(dirname(o.to)) ? '' : values.get(o.to) ?? readTrim(o.to);
+      if (current === '') {
+        const value = values.get(o.from) ?? readTrim(o.from);
+        writeCgroupFile(o.to, value);
+        values.set(o.to, value);
+      } else {
+        values.set(o.to, current);
+      }
     }
   }
 }

@@ -116,6 +116,23 @@ test('v1: create makes the cgroup in each hierarchy podns uses (not devices), cp
   t.is(read(join(f.root, 'cpuset', p.pod, 'side', 'cpuset.cpus')), '1');
 });
 
+test('v1: a cgroup under levels that exist is one mkdir a hierarchy (deepest first); an existing level left with an empty cpuset is still filled', (t) => {
+  const f = fakeV1();
+  t.teardown(() => rmSync(f.root, { recursive: true, force: true }));
+  const p = cgroupPaths({ name: 'web', uid: UID }, 'app', 'podns');
+  applyPlan(planCreate(f.host, `${p.pod}/_pause`), f.fs);
+  const mkdirs: string[] = [];
+  const counting: CgroupFs = { ...f.fs, mkdir: (d) => { mkdirs.push(relative(f.root, d)); f.fs.mkdir(d); } };
+  applyPlan(planCreate(f.host, p.container!), counting);
+  t.deepEqual(mkdirs, ['cpu', 'cpuacct', 'cpuset', 'memory', 'freezer', 'blkio', 'pids'].map((c) => `${c}/${p.container}`));
+  t.is(read(join(f.root, 'cpuset', p.container!, 'cpuset.cpus')), '0-3');
+  // a create killed between the pod level's mkdir and its cpuset copy: the next plan fills it, then below it
+  writeFileSync(join(f.root, 'cpuset', p.pod, 'cpuset.mems'), '');
+  applyPlan(planCreate(f.host, `${p.pod}/side`), f.fs);
+  t.is(read(join(f.root, 'cpuset', p.pod, 'cpuset.mems')), '0');
+  t.is(read(join(f.root, 'cpuset', p.pod, 'side', 'cpuset.mems')), '0');
+});
+
 test('v1: limits go to memory.limit_in_bytes (then memsw), cfs period then quota, cpu.shares, pids.max, cpuset.cpus', (t) => {
   const f = fakeV1();
   t.teardown(() => rmSync(f.root, { recursive: true, force: true }));
