@@ -10,12 +10,14 @@ import { native } from '../native/index.js';
 import { updatePod } from '../pod/store.js';
 import { validateName } from '../state/names.js';
 import { paths, resolveRoot, type RootOption } from '../state/paths.js';
+import { discardDir } from '../state/trash.js';
 import { recordedDevicesCgroup, removeDevicesCgroup } from './devices.js';
 import { recordedContainerCgroups, removeContainerCgroups } from './limits.js';
 import { isWatcherOf, readStatusFile } from './status.js';
 import { stopProcesses } from './stop.js';
 
-export async function removeContainer(o: RootOption & { pod: string; name: string }): Promise<void> {
+/** background: the container's directory is renamed into the trash and removed after the return, on a pool thread (state/trash.ts). */
+export async function removeContainer(o: RootOption & { pod: string; name: string; background?: boolean }): Promise<void> {
   const root = resolveRoot(o.root);
   const pod = validateName('pod', o.pod);
   const name = validateName('container', o.name);
@@ -25,7 +27,8 @@ export async function removeContainer(o: RootOption & { pod: string; name: strin
   const cfg = paths.containerConfig(root, pod, name);
   await removeDevicesCgroup(recordedDevicesCgroup(cfg));
   await removeContainerCgroups(recordedContainerCgroups(cfg));
-  rmSync(paths.container(root, pod, name), { recursive: true, force: true });
+  if (o.background === true) discardDir(root, paths.container(root, pod, name), `${pod}.${name}`);
+  else rmSync(paths.container(root, pod, name), { recursive: true, force: true });
   try {
     await updatePod({ root, name: pod, update: (r) => { r.containers = r.containers.filter((c) => c !== name); } });
   } catch (err) {

@@ -206,7 +206,7 @@ export async function stopContainer(ctx: CriContext, req: Msg): Promise<Msg> {
 export async function removeCriContainer(ctx: CriContext, req: Msg): Promise<Msg> {
   const c = findContainer(ctx.root, req.container_id ?? '');
   if (c === undefined) return {};
-  if (c.started) await removeContainer({ root: ctx.root, pod: c.pod, name: c.name });
+  if (c.started) await removeContainer({ root: ctx.root, pod: c.pod, name: c.name, background: true });
   removeContainerRecord(ctx.root, c);
   await dropUnnamedImages(ctx, [c.imageRef]);
   return {};

@@ -14,6 +14,7 @@ import { imageFsInfo, imageStatus, listCriImages, pullCriImage, removeCriImage }
 import { criServices } from './proto.js';
 import { containerStats, listContainerStats, listPodSandboxStats, podSandboxStats, updateContainerResources } from './stats.js';
 import { runtimeConfig, runtimeStatus, version } from './runtime.js';
+import { settleTrash } from '../state/trash.js';
 import { listPodSandbox, podSandboxStatus, removePodSandbox, runPodSandbox, settleSandboxes, stopPodSandbox } from './sandbox.js';
 import { StreamingServer } from './streaming/index.js';
 import { attach, exec, portForward } from './streams.js';
@@ -152,6 +153,7 @@ export async function serveCri(o: ServeOptions): Promise<CriServer> {
       rmSync(socket, { force: true });
       await streaming.close();
       await settleSandboxes(); // network teardowns StopPodSandbox left running
+      await settleTrash(); // state directories RemovePodSandbox and RemoveContainer left to a pool thread
       log('info', 'stopped; pods and containers keep running');
     },
   };

@@ -31,6 +31,9 @@ export interface DestroyOptions {
   /** the veth and the IPs are being taken apart by another task of this process (releasePodNetwork, started
       by the CRI's StopPodSandbox): not waited for; a crash meanwhile leaves them to gc (unowned) */
   networkElsewhere?: boolean;
+  /** the pod's directory (and the namespace pins inside it) removed after the return, on a pool thread,
+      once renamed into the trash (state/trash.ts): a crash meanwhile leaves the trash to gc */
+  background?: boolean;
 }
 
 /** Unpin one namespace file: unmount (propagates to containers' slave copies) and remove. */
@@ -177,8 +180,8 @@ export async function destroyPod(root: string, rec: PodRecord, o: DestroyOptions
   // 3-5. network: port mappings, the veth, the IP
   if (o.networkElsewhere !== true) await networkSteps(root, rec, step, done);
 
-  // 6. pins: everything under ns/, then the one in the netns dir
-  for (const entry of listDir(paths.podNsDir(root, name))) {
+  // 6. pins: everything under ns/ (in the background: with the directory, step 7), then the one in the netns dir
+  for (const entry of o.background === true ? [] : listDir(paths.podNsDir(root, name))) {
     const p = paths.podNs(root, name, entry);
     await step(() => {
       if (unpin(p)) done.push(`pin ${p}`);
@@ -198,7 +201,7 @@ export async function destroyPod(root: string, rec: PodRecord, o: DestroyOptions
   // above: a pod made anew under this name meanwhile (after a forced delete took this one) is not ours.
   const now = tryReadPod(root, name);
   if (existsSync(paths.pod(root, name)) && (now === undefined || now.uid === rec.uid)) {
-    removePodDir(root, name);
+    removePodDir(root, name, { background: o.background === true });
     done.push(`state of pod ${name}`);
   }
   removeClaim(root, name, rec.uid);
