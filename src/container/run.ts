@@ -10,7 +10,7 @@ import { closeSync, existsSync, mkdirSync, read as fsRead, readSync, realpathSyn
 import { dirname, isAbsolute, join, normalize, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { isErrno, PodnsError, errnoError } from '../errors.js';
-import { faultPoint } from '../fault.js';
+import { faultEnv, faultPoint } from '../fault.js';
 import { resolveArgv, resolveImage, type ImageConfig } from '../image/index.js';
 import { HELPER_ARGV0, parseHelperError, parseShimReady, shimArgv, type NsPath, type ShimArgvOptions } from '../native/helper.js';
 import { executable, helperPath, native } from '../native/index.js';
@@ -257,7 +257,7 @@ async function startShim(root: string, rec: PodRecord, config: ContainerConfig, 
       path: helper,
       argv: [HELPER_ARGV0, ...shimArgv(opts)],
       // the shim's own environment (not the workload's): lets gc tell whose watcher a process is
-      env: [`PODNS_ROOT=${root}`, `PODNS_POD=${rec.name}`, `PODNS_CONTAINER=${config.name}`],
+      env: [`PODNS_ROOT=${root}`, `PODNS_POD=${rec.name}`, `PODNS_CONTAINER=${config.name}`, ...faultEnv()],
       cwd: '/',
       fds: [[3, w]],
       detach: true,
