@@ -13,7 +13,7 @@ import { paths, resolveRoot, type RootOption } from '../state/paths.js';
 import { discardDir } from '../state/trash.js';
 import { recordedDevicesCgroup, removeDevicesCgroup } from './devices.js';
 import { recordedContainerCgroups, removeContainerCgroups } from './limits.js';
-import { isWatcherOf, readStatusFile } from './status.js';
+import { isWatcherOf, readStatusFile, runStopped } from './status.js';
 import { stopProcesses } from './stop.js';
 
 /** background: the container's directory is renamed into the trash and removed after the return, on a pool thread (state/trash.ts). */
@@ -23,10 +23,13 @@ export async function removeContainer(o: RootOption & { pod: string; name: strin
   const name = validateName('container', o.name);
   // the processes, then the cgroups once (devices first: a pod made before pods had cgroups of their own
   // loses its pod level only once the container's last cgroup is gone)
-  await stopProcesses(root, pod, name, 0);
+  // (a run this process stopped already, StopContainer's: its processes and its cgroups but the devices one are gone)
+  const st = readStatusFile(root, pod, name);
+  const stopped = st !== undefined && runStopped(paths.container(root, pod, name), st);
+  if (!stopped) await stopProcesses(root, pod, name, 0, st);
   const cfg = paths.containerConfig(root, pod, name);
   await removeDevicesCgroup(recordedDevicesCgroup(cfg));
-  await removeContainerCgroups(recordedContainerCgroups(cfg));
+  if (!stopped) await removeContainerCgroups(recordedContainerCgroups(cfg));
   if (o.background === true) discardDir(root, paths.container(root, pod, name), `${pod}.${name}`);
   else rmSync(paths.container(root, pod, name), { recursive: true, force: true });
   try {
