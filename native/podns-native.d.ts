@@ -127,6 +127,10 @@ export function flockAsync(fd: number, op: 'sh' | 'ex'): Promise<void>;
  * ENOSYS: Linux < 5.8 (no mount ids).
  */
 export function removeTreeAsync(dir: string): Promise<void>;
+/** rmdir of each dir in order on a pool thread; ENOENT counts as done; rejects at the first other failure (path: that dir). */
+export function rmdirsAsync(dirs: string[]): Promise<void>;
+/** nsUnpin on a pool thread (umount2 MNT_DETACH, then unlink; a file that is not a mount is just removed). */
+export function nsUnpinAsync(target: string): Promise<void>;
 /**
  * Resolves true once the process of pidfd has exited (zombie or reaped), false after timeoutMs (-1: never).
  * Watched by the event loop (uv_poll on a dup of the pidfd): no thread, no /proc polling; the caller may

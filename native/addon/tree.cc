@@ -134,10 +134,94 @@ Napi::Value RemoveTreeAsync(const Napi::CallbackInfo& info) {
   return promise;
 }
 
+// rmdir of each path in order on a pool thread: ENOENT is done; the first other failure stops there and
+// rejects with its errno error (path: that directory). For cgroups whose removal nothing waits for.
+class RmdirsWorker : public Napi::AsyncWorker {
+ public:
+  RmdirsWorker(Napi::Env env, std::vector<std::string> dirs)
+      : Napi::AsyncWorker(env, "podns:rmdirs"), dirs_(std::move(dirs)), deferred_(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override {
+    for (const std::string& d : dirs_) {
+      if (rmdir(d.c_str()) != 0 && errno != ENOENT) {
+        Fail(&f_, errno, "rmdir", d);
+        return;
+      }
+    }
+  }
+  void OnOK() override {
+    if (f_.err != 0) deferred_.Reject(ErrnoError(Env(), f_.err, f_.syscall, &f_.path).Value());
+    else deferred_.Resolve(Env().Undefined());
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  std::vector<std::string> dirs_;
+  Failure f_;
+  Napi::Promise::Deferred deferred_;
+};
+
+Napi::Value RmdirsAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsArray()) ThrowType(env, "rmdirsAsync: dirs must be an array of absolute paths");
+  Napi::Array a = info[0].As<Napi::Array>();
+  std::vector<std::string> dirs;
+  for (uint32_t i = 0; i < a.Length(); i++) {
+    std::string d = String(env, a.Get(i), "rmdirsAsync: dirs[i]");
+    if (d.empty() || d[0] != '/') ThrowType(env, "rmdirsAsync: dirs must be absolute paths");
+    dirs.push_back(d);
+  }
+  auto* worker = new RmdirsWorker(env, std::move(dirs));  // deletes itself once settled
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
+// nsUnpin (umount2 MNT_DETACH, then unlink) on a pool thread.
+class UnpinWorker : public Napi::AsyncWorker {
+ public:
+  UnpinWorker(Napi::Env env, std::string path)
+      : Napi::AsyncWorker(env, "podns:unpin"), path_(std::move(path)), deferred_(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override {
+    // EINVAL: not a mount point (a pin whose mount never happened): removing the file is all that is left
+    if (umount2(path_.c_str(), MNT_DETACH | UMOUNT_NOFOLLOW) != 0 && errno != EINVAL) {
+      Fail(&f_, errno, "umount2", path_);
+      return;
+    }
+    if (unlink(path_.c_str()) != 0) Fail(&f_, errno, "unlink", path_);
+  }
+  void OnOK() override {
+    if (f_.err != 0) deferred_.Reject(ErrnoError(Env(), f_.err, f_.syscall, &f_.path).Value());
+    else deferred_.Resolve(Env().Undefined());
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  std::string path_;
+  Failure f_;
+  Napi::Promise::Deferred deferred_;
+};
+
+Napi::Value NsUnpinAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path = String(env, info[0], "nsUnpinAsync: target");
+  auto* worker = new UnpinWorker(env, path);  // deletes itself once settled
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
 }  // namespace
 
 void InitTree(Napi::Env env, Napi::Object exports) {
   exports.Set("removeTreeAsync", Napi::Function::New(env, RemoveTreeAsync, "removeTreeAsync"));
+  exports.Set("rmdirsAsync", Napi::Function::New(env, RmdirsAsync, "rmdirsAsync"));
+  exports.Set("nsUnpinAsync", Napi::Function::New(env, NsUnpinAsync, "nsUnpinAsync"));
 }
 
 }  // namespace podns

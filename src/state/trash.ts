@@ -38,13 +38,20 @@ export function discardDir(root: string, dir: string, what: string): void {
     throw err;
   }
   faultPoint('trash-after-rename');
-  const work: Promise<void> = native.removeTreeAsync(trash).catch(() => {
-    // left for gc, which removes every trash entry
-  }).finally(() => pending.delete(work));
-  pending.add(work);
+  // a failure leaves the trash entry for gc, which removes every one
+  inBackground(native.removeTreeAsync(trash));
 }
 
-/** Resolves once every removal discardDir started has ended (a server's close; tests). */
+/**
+ * Work that nothing waits for (a removal whose state, should it fail or this process die, gc finds): kept
+ * until it ends, for settleTrash; its failure is dropped here (the caller arranged what gc will find).
+ */
+export function inBackground(work: Promise<unknown>): void {
+  const w: Promise<void> = work.then(() => undefined, () => undefined).finally(() => pending.delete(w));
+  pending.add(w);
+}
+
+/** Resolves once every removal discardDir (or inBackground) started has ended (a server's close; tests). */
 export async function settleTrash(): Promise<void> {
   while (pending.size > 0) await Promise.all([...pending]);
 }

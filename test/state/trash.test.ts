@@ -4,11 +4,24 @@
 import { execa } from 'execa';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { hierarchyMounts, hostCgroups } from '../../src/cgroups/index.js';
 import { native } from '../../src/native/index.js';
 import { gc } from '../../src/pod/index.js';
 import { discardDir, settleTrash } from '../../src/state/trash.js';
 import { makeEnv, packageRoot } from '../pod/env.js';
 import { privilegedSerial } from '../helpers/root.js';
+
+/** cgroups named PREFIX* one or two levels down in every hierarchy podns uses */
+function podCgroups(prefix: string): string[] {
+  const out: string[] = [];
+  for (const m of hierarchyMounts(hostCgroups())) {
+    for (const a of readdirSync(m, { withFileTypes: true }).filter((d) => d.isDirectory())) {
+      if (a.name.startsWith(prefix)) out.push(join(m, a.name));
+      for (const b of readdirSync(join(m, a.name), { withFileTypes: true })) if (b.isDirectory() && b.name.startsWith(prefix)) out.push(join(m, a.name, b.name));
+    }
+  }
+  return out;
+}
 
 const mounted = (under: string) => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.split(' ')[4]?.startsWith(under));
 
@@ -64,6 +77,7 @@ privilegedSerial('discardDir: the directory leaves its place at once and is remo
     const c = await e.cli(['create', 'trashpod', '--network', 'none']);
     t.is(c.exitCode, 0, c.stderr);
     const pins = mounted(join(root, 'pods', 'trashpod')).length;
+    t.true(podCgroups('trashpod-').length > 0 || hostCgroups().driver === 'none', 'the pod has a cgroup');
     t.true(pins > 0, 'the pod has namespace pins');
     const script = `import(${JSON.stringify(join(packageRoot, 'dist', 'src', 'pod', 'index.js'))}).then((m) => m.deletePod({ name: 'trashpod', force: true, grace: 0, background: true }))`;
     const r = await execa('node', ['--input-type=module', '-e', script], { env: { ...e.env, PODNS_FAULT: 'trash-after-rename' }, reject: false });
@@ -77,6 +91,8 @@ privilegedSerial('discardDir: the directory leaves its place at once and is remo
     t.true(lines.some((l) => l.includes(trash[0]!)), lines.join('\n'));
     t.deepEqual(readdirSync(join(root, 'pods')), []);
     t.deepEqual(mounted(join(root, 'pods') + '/'), [], 'gc unmounted the pins');
+    t.deepEqual(readdirSync(e.netnsDir), [], 'and the netns pin (the claim named it)');
+    t.deepEqual(podCgroups('trashpod-'), [], 'and the pod\'s cgroup (the claim named it)');
   } finally {
     await e.cleanup();
   }
