@@ -14,7 +14,8 @@ import { listDir } from '../state/files.js';
 import { validateName } from '../state/names.js';
 import { paths, resolveRoot, type RootOption } from '../state/paths.js';
 import { isWatcherOf, isWorkloadOf, noteRunStopped, readStatusFile, runStopped } from './status.js';
-import { recordedContainerCgroups, removeContainerCgroups } from './limits.js';
+import { recordedContainerCgroups, removeContainerCgroups, removeContainerCgroupsAsync } from './limits.js';
+import { inBackground } from '../state/trash.js';
 
 const { SIGTERM, SIGKILL } = constants.signals;
 
@@ -76,12 +77,21 @@ async function waitGone(targets: Array<Target | undefined>, ms: number): Promise
  * the watcher's end does not take it), an orphan the watcher left. The watcher removes an empty cgroup
  * itself when it ends; what it could not remove (EBUSY) is done here.
  */
-async function stopOne(root: string, pod: string, name: string, graceSec: number): Promise<void> {
+async function stopOne(root: string, pod: string, name: string, graceSec: number, background: boolean): Promise<void> {
   const st = readStatusFile(root, pod, name);
   const dir = paths.container(root, pod, name);
   if (st !== undefined && runStopped(dir, st)) return; // stopped by us already, cgroups and all
   const gone = await stopProcesses(root, pod, name, graceSec, st);
-  await removeContainerCgroups(recordedContainerCgroups(paths.containerConfig(root, pod, name)));
+  const cgroups = recordedContainerCgroups(paths.containerConfig(root, pod, name));
+  if (background && gone) {
+    // config.json names them until the container is removed, which removes what is left (and so do a pod's
+    // delete and gc's); the run counts as stopped once they are gone
+    inBackground(removeContainerCgroupsAsync(cgroups).then(() => {
+      if (st !== undefined) noteRunStopped(dir, st);
+    }));
+    return;
+  }
+  await removeContainerCgroups(cgroups);
   if (st !== undefined && gone) noteRunStopped(dir, st);
 }
 
@@ -125,6 +135,8 @@ export interface StopOptions extends RootOption {
   names?: string[];
   /** seconds between SIGTERM and SIGKILL (0: SIGKILL at once); default 10 */
   grace?: number;
+  /** the containers' cgroups removed after the return, on a pool thread, once their processes are seen gone */
+  background?: boolean;
 }
 
 /**
@@ -138,5 +150,5 @@ export async function stopContainers(o: StopOptions): Promise<void> {
   for (const n of list) validateName('container', n);
   const graceSec = o.grace ?? DEFAULT_GRACE_SECONDS;
   const grace = Number.isFinite(graceSec) && graceSec > 0 ? graceSec : 0;
-  await Promise.all(list.map((n) => stopOne(r, pod, n, grace)));
+  await Promise.all(list.map((n) => stopOne(r, pod, n, grace, o.background === true)));
 }
