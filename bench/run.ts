@@ -59,6 +59,8 @@ interface Config {
   scaleSizes: number[];
   criN: number;
   criWarmup: number;
+  /** kubelet-like polling calls per client and runtime before the timed rounds (bench/cri.ts poll) */
+  criPolls: number;
   criMemoryPods: number;
 }
 
@@ -92,10 +94,10 @@ function parseArgs(argv: string[]): Config {
   return quick
     ? { quick, only, out: argv.includes('--out') ? out : path.join(tmpdir(), 'podns-bench-quick.json'), profile,
       floorPodN: 40, floorExecN: 200, shellN: 8, libN: 15, libWarmup: 3, libProfileRuns: 3, abN: 20, abWarmup: 3, cliN: 5, cliWarmup: 1,
-      cliProfileRuns: 1, imagePullN: 3, imageRunN: 15, memoryPods: 10, scaleSizes: [1, 10, 100], criN: 8, criWarmup: 2, criMemoryPods: 5 }
+      cliProfileRuns: 1, imagePullN: 3, imageRunN: 15, memoryPods: 10, scaleSizes: [1, 10, 100], criN: 8, criWarmup: 4, criPolls: 400, criMemoryPods: 5 }
     : { quick, only, out, profile,
       floorPodN: 200, floorExecN: 1000, shellN: 40, libN: 150, libWarmup: 10, libProfileRuns: 10, abN: 150, abWarmup: 10, cliN: 30, cliWarmup: 3,
-      cliProfileRuns: 3, imagePullN: 9, imageRunN: 100, memoryPods: 50, scaleSizes: [1, 100, 500, 1000], criN: 40, criWarmup: 4, criMemoryPods: 20 };
+      cliProfileRuns: 3, imagePullN: 9, imageRunN: 100, memoryPods: 50, scaleSizes: [1, 100, 500, 1000], criN: 40, criWarmup: 8, criPolls: 3000, criMemoryPods: 20 };
 }
 
 const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
@@ -370,7 +372,7 @@ async function main(): Promise<number> {
     // -- 3d. the CRI: podns's server vs containerd's, same client, interleaved -----------------------
     if (has('cri')) {
       await quietBefore('cri');
-      const r = await benchCri({ n: cfg.criN, warmup: cfg.criWarmup, memoryPods: cfg.criMemoryPods, log });
+      const r = await benchCri({ n: cfg.criN, warmup: cfg.criWarmup, polls: cfg.criPolls, memoryPods: cfg.criMemoryPods, log });
       if ('skipped' in r) {
         criSkipped = r.skipped;
         log(`cri: skipped: ${r.skipped}`);

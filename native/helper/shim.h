@@ -178,6 +178,8 @@ void open_volumes(const struct opts *o);
 void setup_rootfs(const struct opts *o);
 /* Without --rootfs: the host's tree, with a fresh /proc and /sys, the binds, masks, read-only paths. */
 void setup_host_tree(const struct opts *o);
+/* --tty, after the root is set up: the pty (its peer fd SLAVE) bound on the container's /dev/console. */
+void bind_console(int slave);
 
 /* shim_cgroups.c: the limit cgroups (--cgroup-dir) */
 /* Opens each DIR/cgroup.procs (and the memory cgroup's OOM counter); -1 with errno, W.n_cgroup_fds the failing one. */

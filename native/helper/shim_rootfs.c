@@ -529,3 +529,29 @@ void setup_rootfs(const struct opts *o) {
   if (umount2(".", MNT_DETACH) < 0) child_fail(errno, "umount", "old root: %s", strerror(errno));
   if (chdir("/") < 0) child_fail(errno, "chdir", "/: %s", strerror(errno));
 }
+
+/* --tty: the workload's pty bound on /dev/console, as runc does (after pivot_root, the slave of the
+   container's own devpts; /dev/console made as a file where missing). By fd all the way: /dev is resolved
+   in the root, the name "console" in it is never followed (a symlink there, as a volume over /dev could
+   plant, is refused), and the pty is cloned from its fd (open_tree) and moved onto the file's fd. */
+void bind_console(int slave) {
+  int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (root < 0) child_fail(errno, "tty", "/: %s", strerror(errno));
+  int dev = openat2_(root, "dev", O_PATH | O_DIRECTORY, IN_ROOT);
+  if (dev < 0) child_fail(errno, "tty", "/dev in the container: %s", strerror(errno));
+  close(root);
+  /* O_EXCL never follows a symlink: a dangling one at the name is EEXIST, not a file made elsewhere */
+  int t = openat(dev, "console", O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+  if (t < 0 && errno == EEXIST) t = openat2_(dev, "console", O_PATH, P_RESOLVE_BENEATH | P_RESOLVE_NO_SYMLINKS);
+  if (t < 0 && errno == ELOOP)
+    child_fail(ELOOP, "tty", "/dev/console in the container is a symbolic link, where the tty is bound; remove what puts it there (a volume over /dev)");
+  if (t < 0) child_fail(errno, "tty", "/dev/console in the container: %s", strerror(errno));
+  struct stat st;
+  if (fstat(t, &st) == 0 && S_ISDIR(st.st_mode))
+    child_fail(EISDIR, "tty", "/dev/console in the container is a directory, where the tty is bound; remove what puts it there (a volume over /dev)");
+  close(dev);
+  int m = clone_tree(slave, "the pty", 0);
+  attach(m, t, "/dev/console");
+  close(m);
+  close(t);
+}

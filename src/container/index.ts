@@ -4,6 +4,7 @@ export { execInContainer, execCapture, execStream, type ExecOptions, type Captur
 export { removeContainer, reopenContainerLog } from './remove.js';
 export { attachContainer, attachable, stdinEndsWorkloadStdin, ATTACH_FRAME, type AttachSession } from './attach.js';
 export { containerLogs, parseLog, LineAssembler, type LogLine, type LogsOptions } from './logs.js';
+export { drainEntries } from './log-files.js';
 export { stopContainers, containerNames, DEFAULT_GRACE_SECONDS, type StopOptions } from './stop.js';
 export { readContainerStatus, readContainerConfig, statusText } from './status.js';
 export { chooseContainer, defaultedMessage, DEFAULT_CONTAINER_ANNOTATION } from './choose.js';

@@ -289,3 +289,26 @@ export function readForward(files: LogFile[], ends: number[], starts: (LogPos | 
     if (carry.length > 0 && (i < files.length - 1 || lastPartial)) take(carry, 0, carry.length, carryPos);
   }
 }
+
+/**
+ * Reads fd from pos to its current end, handing over each complete entry (a file line without its
+ * newline); returns the new position. The bytes after the last newline stay in carry.b for the next call:
+ * entries are cut at newline bytes only, so a character split between two reads is decoded whole.
+ */
+export function drainEntries(fd: number, pos: number, carry: { b: Buffer }, entry: (e: string) => void): number {
+  const chunk = Buffer.alloc(CHUNK);
+  for (;;) {
+    const n = readSync(fd, chunk, 0, chunk.length, pos);
+    if (n === 0) return pos;
+    pos += n;
+    const buf = carry.b.length > 0 ? Buffer.concat([carry.b, chunk.subarray(0, n)]) : chunk.subarray(0, n);
+    let a = 0;
+    for (;;) {
+      const nl = buf.indexOf(10, a);
+      if (nl < 0) break;
+      entry(buf.toString('utf8', a, nl));
+      a = nl + 1;
+    }
+    carry.b = Buffer.from(buf.subarray(a));
+  }
+}

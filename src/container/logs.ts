@@ -1,14 +1,14 @@
 // Container logs in the CRI format the shim writes (kubelet's, so `crictl logs` tooling reads them too):
 //   2026-11-27T04:50:01.123456789Z stdout F text
 // F ends a line; P is a piece of a longer line that continues in the next entry of the same stream.
-import { closeSync, existsSync, readSync } from 'node:fs';
+import { closeSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PodnsError } from '../errors.js';
 import { readPod } from '../pod/store.js';
 import { paths, resolveRoot } from '../state/paths.js';
 import { chooseContainer } from './choose.js';
-import { closeFiles, lastEntryEnd, logFileName, openRun, readForward, sameInode, tailStarts, type LogFile, type LogPos } from './log-files.js';
+import { closeFiles, drainEntries, lastEntryEnd, logFileName, openRun, readForward, sameInode, tailStarts, type LogFile, type LogPos } from './log-files.js';
 import { readContainerStatus } from './status.js';
 
 export type Stream = 'stdout' | 'stderr';
@@ -107,25 +107,6 @@ class Printer {
   }
 }
 
-/** Reads fd from pos to its current end, handing over each complete entry; returns the new position. */
-function drain(fd: number, pos: number, carry: { b: Buffer }, entry: (e: string) => void): number {
-  const chunk = Buffer.alloc(64 * 1024);
-  for (;;) {
-    const n = readSync(fd, chunk, 0, chunk.length, pos);
-    if (n === 0) return pos;
-    pos += n;
-    const buf = carry.b.length > 0 ? Buffer.concat([carry.b, chunk.subarray(0, n)]) : chunk.subarray(0, n);
-    let a = 0;
-    for (;;) {
-      const nl = buf.indexOf(10, a);
-      if (nl < 0) break;
-      entry(buf.toString('utf8', a, nl));
-      a = nl + 1;
-    }
-    carry.b = Buffer.from(buf.subarray(a));
-  }
-}
-
 /**
  * The file written after `f`, opened: the next newer one of its run, or the new run's oldest after a
  * restart. When f is gone altogether (the writer rotated past the cap while we slept: those lines are
@@ -221,11 +202,11 @@ export async function containerLogs(o: LogsOptions): Promise<void> {
       }
       let atHead = head === undefined;
       if (head !== undefined) {
-        pos = drain(head.fd, pos, carry, entry);
+        pos = drainEntries(head.fd, pos, carry, entry);
         atHead = sameInode(join(dir, logFileName('current', 0)), head);
         if (!atHead) {
           // renamed away (or removed): whatever was written before that is there now; then the next file
-          pos = drain(head.fd, pos, carry, entry);
+          pos = drainEntries(head.fd, pos, carry, entry);
           const next = successor(dir, head);
           if (next !== undefined) {
             if (carry.b.length > 0) { entry(carry.b.toString('utf8')); carry.b = Buffer.alloc(0); }

@@ -6,7 +6,7 @@ import { readContainerStatus } from '../container/index.js';
 import type { CriContext } from './context.js';
 import { criError } from './convert.js';
 import { findContainer, findSandbox, type ContainerRecord } from './records.js';
-import type { StreamingServer } from './streaming/index.js';
+import { TokenCacheFullError, type StreamRequest, type StreamingServer } from './streaming/index.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Msg = any;
@@ -14,6 +14,19 @@ type Msg = any;
 function server(ctx: CriContext): StreamingServer {
   if (ctx.streaming === undefined) throw criError(status.UNAVAILABLE, 'the streaming server is not running (podns cri serve starts it)');
   return ctx.streaming;
+}
+
+/**
+ * The request's single-use URL. A full token cache (a client calling the RPC in a loop, never connecting)
+ * is RESOURCE_EXHAUSTED, kubelet's streaming server's answer for its bounded request cache.
+ */
+function url(s: StreamingServer, r: StreamRequest): string {
+  try {
+    return s.request(r);
+  } catch (err) {
+    if (err instanceof TokenCacheFullError) throw criError(status.RESOURCE_EXHAUSTED, err.message);
+    throw err;
+  }
 }
 
 function runningContainer(ctx: CriContext, id: string, rpc: string): ContainerRecord {
@@ -37,7 +50,7 @@ export function exec(ctx: CriContext, req: Msg): Msg {
   if (argv.length === 0 || argv[0] === '') throw criError(status.INVALID_ARGUMENT, 'Exec: cmd is empty');
   const flags = flagsOf(req, 'Exec');
   const c = runningContainer(ctx, req.container_id ?? '', 'Exec');
-  return { url: s.request({ kind: 'exec', flags, target: { root: ctx.root, pod: c.pod, container: c.name, argv, tty: flags.tty } }) };
+  return { url: url(s, { kind: 'exec', flags, target: { root: ctx.root, pod: c.pod, container: c.name, argv, tty: flags.tty } }) };
 }
 
 export function attach(ctx: CriContext, req: Msg): Msg {
@@ -45,7 +58,7 @@ export function attach(ctx: CriContext, req: Msg): Msg {
   const flags = flagsOf(req, 'Attach');
   const c = runningContainer(ctx, req.container_id ?? '', 'Attach');
   const sp = c.spec;
-  return { url: s.request({ kind: 'attach', flags, target: { root: ctx.root, pod: c.pod, container: c.name, logPath: c.logPath, stdin: sp.stdin === true, stdinOnce: sp.stdinOnce === true, tty: sp.tty === true } }) };
+  return { url: url(s, { kind: 'attach', flags, target: { root: ctx.root, pod: c.pod, container: c.name, logPath: c.logPath, stdin: sp.stdin === true, stdinOnce: sp.stdinOnce === true, tty: sp.tty === true } }) };
 }
 
 export function portForward(ctx: CriContext, req: Msg): Msg {
@@ -59,5 +72,5 @@ export function portForward(ctx: CriContext, req: Msg): Msg {
   // the pod's pinned network namespace; a host-network pod's is the host's (the helper's own)
   const net = sb.pod.namespaces.find((n) => n.type === 'net');
   const netns = net?.path ?? '/proc/self/ns/net';
-  return { url: s.request({ kind: 'portforward', target: { pod: sb.pod.name, netns, ports } }) };
+  return { url: url(s, { kind: 'portforward', target: { pod: sb.pod.name, netns, ports } }) };
 }

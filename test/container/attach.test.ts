@@ -27,7 +27,7 @@ useContainerEnv('attach', 229, async (e, w) => {
   await createTestPod(e, 'att');
 });
 
-function run(name: string, command: string[], o: { stdin?: boolean; stdinOnce?: boolean; tty?: boolean } = {}): ReturnType<typeof runContainer> {
+function run(name: string, command: string[], o: { stdin?: boolean; stdinOnce?: boolean; tty?: boolean; mounts?: Array<{ source: string; target: string }> } = {}): ReturnType<typeof runContainer> {
   return runContainer({ root: env!.root, pod: 'att', name, rootfs, command, ...o });
 }
 
@@ -132,6 +132,23 @@ privilegedSerial('tty: the workload\'s terminal is a pty of the container\'s dev
   const text = log('tty');
   t.regex(text, /stdout [FP] .*mark-42/);
   t.notRegex(text, / stderr /);
+});
+
+privilegedSerial('tty: /dev/console is the workload\'s pty (bound there, as runc does): stat shows the same device, what is written there reaches the terminal', async (t) => {
+  await run('console', ['sh', '-c', 'tty; stat -c "%t:%T %F" /dev/console "$(tty)"; echo via-console > /dev/console'], { tty: true });
+  await waitFor(() => readContainerStatus({ root: env!.root, pod: 'att', name: 'console' })?.state === 'exited', 'the container to end');
+  const lines = log('console').split('\n').map((l) => l.replace(/^\S+ stdout [FP] /, '').replace(/\r$/, ''));
+  t.regex(lines[0]!, /^\/dev\/pts\/\d+$/, 'tty names the pty');
+  t.regex(lines[1]!, /^88:[0-9a-f]+ character special file$/, 'a pty slave (major 136 = 0x88)');
+  t.is(lines[1], lines[2], '/dev/console is that very pty');
+  t.is(lines[3], 'via-console');
+  t.is(readContainerStatus({ root: env!.root, pod: 'att', name: 'console' })?.exitCode, 0);
+});
+
+privilegedSerial('tty: a volume that makes /dev/console a directory is refused with one line naming it (the pty is never bound over a directory)', async (t) => {
+  const host = mkdtempSync(join(work, 'console-dir-'));
+  const err = await t.throwsAsync(run('console-dir', ['true'], { tty: true, mounts: [{ source: host, target: '/dev/console' }] }));
+  t.regex(err!.message, /cannot start container "console-dir": tty: EISDIR \(\/dev\/console in the container is a directory, where the tty is bound; remove what puts it there \(a volume over \/dev\)\)/);
 });
 
 privilegedSerial('tty: a client that asks for the replay gets the run\'s output so far first, in order; others get only what comes after', async (t) => {

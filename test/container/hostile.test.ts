@@ -2,7 +2,8 @@
 // (absolute, relative with "..", through each other), and /etc/hosts a symlink to a host file. The
 // watcher resolves every path with the container's root as "/" (openat2 RESOLVE_IN_ROOT, mounts on fds):
 // the host's directories stay untouched, and the container either runs with its files inside its own
-// root or fails with one error naming the path in the image.
+// root or fails with one error naming the path in the image. A tty's /dev/console is bound by fd in the
+// container's own /dev: an image's /dev/console symlink to a host file is never followed.
 import type { ExecutionContext } from 'ava';
 import { lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -168,4 +169,20 @@ privilegedIf('a container plants etc -> host dir in its upper dir: its restart d
   t.true(lstatSync(join(paths.container(env!.root, 'h', f.name), 'rootfs', 'upper', 'etc')).isSymbolicLink(), 'the first run planted the link');
   t.regex(logs(), /cannot start the container: ENOENT rootfs: \/etc in the image is /, 'the restart is refused, naming /etc');
   untouched(t, f.host);
+});
+
+privilegedIf('dev/console -> a host file (absolute, and climbing with ".."): a tty container\'s console is its pty, the host file is untouched', async (t) => {
+  for (const target of ['abs', 'climb']) {
+    const f = fixture();
+    const hostFile = join(f.host, 'keep');
+    symlinkSync(target === 'abs' ? hostFile : climb('dev', hostFile), join(f.rootfs, 'dev', 'console'));
+    await runContainer({ root: env!.root, pod: 'h', name: f.name, rootfs: f.rootfs, tty: true, command: ['sh', '-c', 'stat -c "%t:%T" /dev/console "$(tty)"; echo hostile > /dev/console'] });
+    await waitFor(() => readContainerStatus({ root: env!.root, pod: 'h', name: f.name })?.state === 'exited', 'the container to end');
+    const lines = readFileSync(paths.containerLog(env!.root, 'h', f.name), 'utf8').split('\n').map((l) => l.replace(/^\S+ stdout [FP] /, '').replace(/\r$/, ''));
+    t.regex(lines[0]!, /^88:[0-9a-f]+$/, target);
+    t.is(lines[0], lines[1], `${target}: /dev/console is the pty`);
+    t.is(lines[2], 'hostile', `${target}: written to the terminal`);
+    untouched(t, f.host);
+    t.true(lstatSync(join(f.rootfs, 'dev', 'console')).isSymbolicLink(), 'the image\'s link is left as it was');
+  }
 });

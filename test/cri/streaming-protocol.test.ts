@@ -1,6 +1,7 @@
 // The streaming server's protocol pieces without a container: SPDY header blocks against real zlib (both
 // ways), hostile header blocks and frames, the token cache (single use, expiry, cap), and the HTTP answers
-// for unknown/used/expired tokens, non-upgrade requests, unknown upgrades and unnegotiable protocols.
+// for unknown/used/expired tokens, non-upgrade requests, unknown upgrades and unnegotiable protocols; the
+// attach log follower's decoding across reads.
 import test from 'ava';
 import { connect, type Socket } from 'node:net';
 import { constants, deflateRawSync, deflateSync, inflateSync } from 'node:zlib';
@@ -11,6 +12,11 @@ import { SpdyConnection } from '../../src/cri/streaming/spdy.js';
 import { MAX_TOKENS, TokenCache } from '../../src/cri/streaming/tokens.js';
 import { onResize } from '../../src/cri/streaming/remotecommand.js';
 import { StreamingServer } from '../../src/cri/streaming/index.js';
+import { followFile } from '../../src/cri/streaming/attach.js';
+import type { LogLine } from '../../src/container/index.js';
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { spdyConnect, upgrade, UpgradeRefused, ZlibHeaderEncoder } from './stream-client.js';
 
@@ -85,6 +91,31 @@ test('tokens: single use, one minute, unknown ones undefined, capped', (t) => {
   t.throws(() => c.put('y'), { message: /waiting for their client/ });
   now += 60_000;
   t.notThrows(() => c.put('y'), 'expired ones make room');
+});
+
+test('attach\'s log follower: a character split between two 64 KiB reads comes out whole (no U+FFFD)', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'podns-follow-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, 'c.log');
+  writeFileSync(path, '');
+  // one entry whose text puts a 3-byte "€" across offset 65536 (the first read's end), then one of "é"s
+  const prefix = '2026-12-03T00:00:00.000000001Z stdout F ';
+  const pad = 'x'.repeat(65536 - prefix.length - 1);
+  const euro = `${pad}€tail`;
+  const accents = 'é'.repeat(70000);
+  const lines: LogLine[] = [];
+  let running = true;
+  const ac = new AbortController();
+  const done = followFile(path, ac.signal, () => running, (l) => lines.push(l));
+  await sleep(150); // the follower has opened the (empty) file and sits at its end
+  appendFileSync(path, `${prefix}${euro}\n2026-12-03T00:00:00.000000002Z stderr F ${accents}\n`);
+  running = false;
+  await done;
+  t.is(lines.length, 2);
+  t.is(lines[0]!.text, euro);
+  t.is(lines[1]!.stream, 'stderr');
+  t.is(lines[1]!.text, accents);
+  t.false(lines.some((l) => l.text.includes('\ufffd')));
 });
 
 test('resize messages: JSON objects one after another, split anywhere; junk and bad sizes skipped', async (t) => {

@@ -9,6 +9,7 @@ import WebSocket from 'ws';
 import { connect } from 'node:net';
 import type { ExecutionContext } from 'ava';
 import { codeOf, criSuite, type CriEndpoint } from './endpoint.js';
+import { MAX_TOKENS } from '../../src/cri/streaming/tokens.js';
 import type { Msg } from './client.js';
 import { spdyExec, spdyPortForward, upgrade, UpgradeRefused, wsExec, wsPortForward } from './stream-client.js';
 
@@ -214,5 +215,29 @@ criTest('URLs are single-use; Exec/Attach/PortForward refuse bad arguments and u
     t.is(await rpcErr(t, ep, 'Exec', { container_id: f.sleeper, cmd: [], stdout: true }), 3 /* INVALID_ARGUMENT */);
     t.is(await rpcErr(t, ep, 'PortForward', { pod_sandbox_id: f.sandbox, port: [70000] }), 3);
     t.deepEqual(codes, [3, 3, 5, 5, 5]);
+  }
+});
+
+// Keep this test LAST in the file: it leaves the endpoint's streaming request cache full for a minute.
+criTest('a full request cache (URLs handed out, never used): Exec, Attach and PortForward answer RESOURCE_EXHAUSTED, as kubelet\'s streaming server', async (t, ep) => {
+  const f = await fixture(ep);
+  let n = 0;
+  let err: unknown;
+  for (; n <= MAX_TOKENS; n++) {
+    try {
+      await ep.rt('PortForward', { pod_sandbox_id: f.sandbox, port: [7007] });
+    } catch (e) {
+      err = e;
+      break;
+    }
+  }
+  t.log(ep.kind, `full after ${n} URLs`);
+  t.is(codeOf(err), 8 /* RESOURCE_EXHAUSTED */, String(err));
+  t.is(await rpcErr(t, ep, 'Exec', { container_id: f.sleeper, cmd: ['true'], stdout: true }), 8);
+  t.is(await rpcErr(t, ep, 'Attach', { container_id: f.sleeper, stdout: true }), 8);
+  t.is(await rpcErr(t, ep, 'PortForward', { pod_sandbox_id: f.sandbox, port: [7007] }), 8);
+  if (ep.podns) {
+    t.true(n > 0 && n <= MAX_TOKENS);
+    t.regex(String(err), /streaming requests are waiting for their client; try again within a minute/);
   }
 });

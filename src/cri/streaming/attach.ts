@@ -11,10 +11,10 @@
 // stdout lines to stdout and stderr lines to stderr (the CRI log file at log_directory/log_path when
 // kubelet gave one, else podns's own log), until it exits; its stdin is /dev/null, so an attach's stdin
 // channel is drained and reaches nothing.
-import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, statSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { attachable, attachContainer, containerLogs, LineAssembler, readContainerStatus, stdinEndsWorkloadStdin, type AttachSession, type LogLine } from '../../container/index.js';
+import { attachable, attachContainer, containerLogs, drainEntries, LineAssembler, readContainerStatus, stdinEndsWorkloadStdin, type AttachSession, type LogLine } from '../../container/index.js';
 import { oneLine } from '../../errors.js';
 import { endOutput, failureStatus, onResize, successStatus, writeStatus, type Channels, type StreamFlags } from './remotecommand.js';
 
@@ -121,35 +121,27 @@ function running(t: AttachTarget): boolean {
  * Follows a CRI log file from its end: entries as whole lines, across ReopenContainerLog (a new file at
  * the path: the old one is read to its end first), until isRunning() says no (then read once more).
  */
-async function followFile(path: string, signal: AbortSignal, isRunning: () => boolean, line: (l: LogLine) => void): Promise<void> {
+export async function followFile(path: string, signal: AbortSignal, isRunning: () => boolean, line: (l: LogLine) => void): Promise<void> {
   const asm = new LineAssembler();
   let fd = -1;
   let pos = 0;
-  let carry = '';
+  // bytes after the last newline: a read may end inside a character, decoded once its line is whole
+  const carry = { b: Buffer.alloc(0) };
   const open = (fromEnd: boolean): void => {
     try {
       fd = openSync(path, 'r');
       pos = fromEnd ? fstatSync(fd).size : 0;
-      carry = '';
+      carry.b = Buffer.alloc(0);
     } catch {
       fd = -1;
     }
   };
   const drain = (): void => {
     if (fd < 0) return;
-    const buf = Buffer.alloc(64 * 1024);
-    for (;;) {
-      const n = readSync(fd, buf, 0, buf.length, pos);
-      if (n <= 0) break;
-      pos += n;
-      const text = carry + buf.toString('utf8', 0, n);
-      const parts = text.split('\n');
-      carry = parts.pop() ?? '';
-      for (const p of parts) {
-        const l = asm.push(p);
-        if (l) line(l);
-      }
-    }
+    pos = drainEntries(fd, pos, carry, (e) => {
+      const l = asm.push(e);
+      if (l) line(l);
+    });
   };
   open(true);
   try {

@@ -3,4 +3,4 @@ export { StreamingServer, DEFAULT_STREAM_ADDRESS, type StreamingServerOptions, t
 export { REMOTECOMMAND_PROTOCOLS, type Status, type StreamFlags } from './remotecommand.js';
 export { PORTFORWARD_PROTOCOL } from './portforward.js';
 export { WS_REMOTECOMMAND_PROTOCOLS, WS_PORTFORWARD_PROTOCOLS } from './websocket.js';
-export { TOKEN_TTL_MS } from './tokens.js';
+export { TOKEN_TTL_MS, TokenCacheFullError } from './tokens.js';

@@ -1,7 +1,8 @@
 // Single-use tokens for the streaming server's URLs: the CRI's Exec/Attach/PortForward RPC stores its
 // request under a new token and answers a URL naming it; the HTTP request that comes with the token takes
 // the request out (once). Tokens live one minute, as kubelet's; an unknown, used or expired token is
-// not found. In-flight tokens are capped so that a client calling the RPC in a loop cannot grow the map.
+// not found. In-flight tokens are capped so that a client calling the RPC in a loop cannot grow the map
+// (kubelet's request cache is bounded too); the RPC answers RESOURCE_EXHAUSTED then (src/cri/streams.ts).
 import { randomBytes } from 'node:crypto';
 
 export const TOKEN_TTL_MS = 60_000;
