@@ -63,6 +63,11 @@ void report_errno(int err, const char *step);
 
 // ---- small utilities ----------------------------------------------------------------
 
+// Fault points for crash tests, as src/fault.ts: PODNS_FAULT=<step> in the helper's environment makes it die
+// at that step as a kill -9 would (SIGKILL; the init of a pid namespace, which a signal of its own does not
+// end, leaves with _exit at once: either way nothing after the step runs).
+void fault_point(const char *step);
+
 // write() until done; retries EINTR and short writes. 0 on success, -1 with errno.
 int write_all(int fd, const void *buf, size_t len);
 // End of input on a pty, typed as its user would: the VEOF character the program set (^D by default),

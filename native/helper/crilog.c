@@ -7,12 +7,17 @@
 // name no reader lists, renamed over the oldest file (or into the next free number), then exchanged with
 // each newer name (renameat2 RENAME_EXCHANGE) down to current.log: the one empty file moves down the list
 // while the others move up by one, so the text read oldest first is the same at every step. A reader that
-// holds an fd keeps reading the same file under its new name. (A restart, crilog_new_run, and a file system
-// without RENAME_EXCHANGE go by plain renames: a reader that lists the names may see a gap meanwhile.)
+// holds an fd keeps reading the same file under its new name. (A file system without RENAME_EXCHANGE goes by
+// plain renames: a reader that lists the names may see a gap meanwhile.) A restart, crilog_new_run, is as
+// safe: the new current.log is made under the hidden name, the ending run's files get their previous.log*
+// names as hard links (newest first), lose their current.log.k names (oldest first), and the new file is
+// renamed over current.log: at every step (and after a kill -9 in between) current.log is there and holds
+// the run that ended until that last rename, and each run's names are numbered from 0 without a gap.
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 #include "crilog.h"
+#include "common.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -162,11 +167,43 @@ void crilog_new_run(struct crilog *l) {
   if (l->path) return;
   if (l->fd >= 0) close(l->fd);
   l->fd = -1;
-  /* the new run starts with one file; the current run, about to become the previous, keeps the rest */
+  int fd = openat(l->dirfd, NEW_LOG, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+  /* the new run starts with one file; the current run, about to become the previous, keeps the rest:
+     oldest first, so what stays is each run's newest files, numbered from 0 */
   while (l->rotated + 2 > l->max_files && l->rotated > 0) drop(l, "current", l->rotated--);
   while (l->prev_files > 0) drop(l, "previous", --l->prev_files);
-  for (int k = l->rotated; k >= 1; k--) move(l, "current", k, "previous", k);
-  move(l, "current", 0, "previous", 0);
+  fault_point("watcher-new-run-dropped");
+  /* each file of the current run gets its previous name as well (a hard link), newest first: previous.log*
+     grows from its newest file down while current.log* stays whole */
+  int linked = 0;
+  char a[40], b[40];
+  while (linked <= l->rotated &&
+         linkat(l->dirfd, name(a, sizeof a, "current", linked), l->dirfd, name(b, sizeof b, "previous", linked), 0) == 0) {
+    linked++;
+    if (linked == 1) fault_point("watcher-new-run-linked-1");
+  }
+  fault_point("watcher-new-run-linked");
+  if (fd >= 0 && linked == l->rotated + 1) {
+    /* the current run's older names go, oldest first; then the new file takes current.log's name in one
+       step: until then current.log is the run that ended, from then on the new one's */
+    for (int k = l->rotated; k >= 1; k--) drop(l, "current", k);
+    fault_point("watcher-new-run-trimmed");
+    if (enter(l, "current", 0) == 0) {
+      l->fd = fd;
+      l->bytes = 0;
+      l->prev_files = linked;
+      l->rotated = 0;
+      return;
+    }
+  }
+  /* no new file, or no hard links on this file system: plain renames (a reader that lists the names may see
+     a gap meanwhile). A file linked already has its previous name: its current one only goes (a rename of
+     one name onto another of the same file would do nothing). */
+  if (fd >= 0) give_up(l, fd);
+  for (int k = l->rotated; k >= 0; k--) {
+    if (k < linked) drop(l, "current", k);
+    else move(l, "current", k, "previous", k);
+  }
   l->prev_files = l->rotated + 1;
   l->rotated = 0;
   reopen(l);

@@ -40,7 +40,7 @@ int crilog_reopen(struct crilog *l);
 // when the line would pass max_size (and the file is not empty).
 void crilog_write(struct crilog *l, const char *head, size_t head_len, const char *text, size_t len);
 // A new run of the workload: the current run's files become previous.log..., the older previous run's
-// go, and a new current.log is opened.
+// go, and a new current.log is opened; every name there at every step (crilog.c).
 void crilog_new_run(struct crilog *l);
 
 #endif

@@ -164,10 +164,25 @@ int shim_main(int argc, char **argv) {
   if (rc) return rc;
   int ready = o.ready_fd;
 
-  /* Whatever Node passed besides the ready fd must not reach the workload. */
-  if (ready > 3) syscall(SYS_close_range, 3, ready - 1, 0);
-  syscall(SYS_close_range, ready + 1, ~0U, 0);
+  /* Whatever Node passed besides the ready fd (and the start fd) must not reach the workload. */
+  int keep_lo = o.start_fd >= 0 && o.start_fd < ready ? o.start_fd : ready;
+  int keep_hi = o.start_fd > ready ? o.start_fd : ready;
+  if (keep_lo > 3) syscall(SYS_close_range, 3, keep_lo - 1, 0);
+  if (keep_hi > keep_lo + 1) syscall(SYS_close_range, keep_lo + 1, keep_hi - 1, 0);
+  syscall(SYS_close_range, keep_hi + 1, ~0U, 0);
   fcntl(ready, F_SETFD, FD_CLOEXEC);
+
+  /* --start-fd: podns spawns us while it is still writing the container's directory, env file and cgroups
+     (the exec and start-up of this program overlap that work) and writes one byte here once they exist.
+     EOF instead: podns gave up (a step failed) or died; nothing of the container was touched: exit. */
+  if (o.start_fd >= 0) {
+    char go;
+    ssize_t n;
+    do n = read(o.start_fd, &go, 1);
+    while (n < 0 && errno == EINTR);
+    close(o.start_fd);
+    if (n != 1) return 0;
+  }
   for (int fd = 0; fd < 3; fd++) {
     if (fcntl(fd, F_GETFD) < 0) {
       int null = open("/dev/null", O_RDWR);

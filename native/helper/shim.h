@@ -57,6 +57,7 @@ struct volume_arg {
 struct opts {
   const char *dir;
   int ready_fd;
+  int start_fd; /* --start-fd: wait for one byte on it before anything else (EOF: exit, nothing made) */
   struct ns_arg ns[MAX_NS];
   int n_ns;
   const char *pid_ns;

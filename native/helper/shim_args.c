@@ -47,6 +47,7 @@ static int safe_dst(const char *d) {
 int parse(int argc, char **argv, struct opts *o) {
   memset(o, 0, sizeof *o);
   o->ready_fd = -1;
+  o->start_fd = -1;
   o->pid_ns_fd = -1;
   o->uid = o->gid = -1;
   privs_init(&o->privs);
@@ -77,6 +78,10 @@ int parse(int argc, char **argv, struct opts *o) {
       long fd;
       if (parse_num(v, 0, INT_MAX, &fd)) { bad = a; snprintf(why, sizeof why, "bad --ready-fd \"%s\"", v); break; }
       o->ready_fd = (int)fd;
+    } else if (!strcmp(a, "--start-fd")) {
+      long fd;
+      if (parse_num(v, 0, INT_MAX, &fd)) { bad = a; snprintf(why, sizeof why, "bad --start-fd \"%s\"", v); break; }
+      o->start_fd = (int)fd;
     } else if (!strcmp(a, "--ns")) {
       const char *eq = strchr(v, '=');
       int t = eq ? ns_type(v, (size_t)(eq - v)) : 0;
@@ -183,6 +188,7 @@ int parse(int argc, char **argv, struct opts *o) {
     o->argv = argv + i;
     if (!o->dir) { bad = "--dir"; snprintf(why, sizeof why, "--dir is required"); }
     else if (o->ready_fd < 0) { bad = "--ready-fd"; snprintf(why, sizeof why, "--ready-fd is required"); }
+    else if (o->start_fd == o->ready_fd || (o->start_fd >= 0 && o->start_fd < 3)) { bad = "--start-fd"; snprintf(why, sizeof why, "--start-fd must be 3 or above and differ from --ready-fd"); }
     else if (i > argc || !o->argv[0]) { bad = "--"; snprintf(why, sizeof why, "no command: give it after --"); }
     else if (o->pid_ns && o->new_pid_ns) { bad = "--pid-ns"; snprintf(why, sizeof why, "--pid-ns and --new-pid-ns exclude each other"); }
     else if (o->rootfs && o->rootfs[0] != '/') { bad = "--rootfs"; snprintf(why, sizeof why, "--rootfs must be absolute"); }

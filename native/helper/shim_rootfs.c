@@ -31,9 +31,20 @@
 /* What we just made ourselves, in a directory fd: a name, no symlink, no mount crossing. */
 #define JUST_MADE (P_RESOLVE_BENEATH | P_RESOLVE_NO_SYMLINKS | P_RESOLVE_NO_XDEV)
 
+/* EAGAIN: with RESOLVE_IN_ROOT or RESOLVE_BENEATH, a ".." was resolved while a mount or a rename happened
+   anywhere on the machine (the kernel's global sequence counts changed), so it could not be sure the ".."
+   stayed inside: it asks for a retry. On a busy host (other containers starting) that is common; only an
+   unbroken run of them is an error. */
+#define OPENAT2_TRIES 256
+
 static int openat2_(int dirfd, const char *path, int flags, uint64_t resolve) {
   struct p_open_how how = {(uint64_t)(flags | O_CLOEXEC), 0, resolve};
-  return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+  int fd = -1;
+  for (int i = 0; i < OPENAT2_TRIES; i++) {
+    fd = (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+    if (fd >= 0 || errno != EAGAIN) break;
+  }
+  return fd;
 }
 
 static const char *rel(const char *path) {

@@ -2,8 +2,9 @@
 //   current.log, current.log.1 ... current.log.A      the running workload's
 //   previous.log, previous.log.1 ... previous.log.B   the run before the last restart
 // A rotation moves each file one number up and brings in a new, empty current.log, every name there at every
-// step (the empty file moves down the list by exchanges: crilog.c); a restart renames current.log* to
-// previous.log* (a gap meanwhile). Reading them safely means: open every file of a run and check that
+// step (the empty file moves down the list by exchanges: crilog.c); a restart links current.log* to
+// previous.log* (newest first), unlinks current.log.1.. and renames a new file over current.log, so no
+// name is missing there either (plain renames, with a gap meanwhile, where hard links fail). Reading them safely means: open every file of a run and check that
 // no rotation happened meanwhile (each name still leads to the inode we hold), else try again; and read
 // from the end, in chunks, for --tail, never a whole file.
 import { closeSync, fstatSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
@@ -86,7 +87,7 @@ export function openRun(dir: string, run: LogRun): LogFile[] {
     if (attempt > 2) Atomics.wait(PAUSE, 0, 0, 1);
     const ks = fileNumbers(dir, run);
     if (ks.length === 0) {
-      // current.log is missing only for the moment between a restart's rename and its open
+      // current.log is missing only for a moment of a restart without hard links (crilog.c's fallback)
       if (run === 'current' && attempt < 3 && dirExists(dir)) continue;
       return [];
     }

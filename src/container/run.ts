@@ -1,16 +1,19 @@
-// runContainer: check, record, write config.json, start the shim, wait for its ready line.
+// runContainer: check, record, start the shim (gated), write config.json, the env file and the cgroups,
+// let the shim go, wait for its ready line.
 //
-// The shim (podns-helper shim, native/helper/shim.c) is started with native.spawn — clone(CLONE_VM|
-// CLONE_VFORK) and exec, nothing of Node copied — detached (spawn's own double fork before exec: the shim
+// The shim (podns-helper shim, native/helper/shim.c) is started with native.spawnAsync — clone(CLONE_VM|
+// CLONE_VFORK) and exec on a libuv pool thread, nothing of Node copied — as soon as the container is
+// recorded: its clone, exec and start-up run while this thread writes the container's files, and it waits
+// on its start pipe (--start-fd) until they exist; it is spawned detached (spawn's own double fork before exec: the shim
 // is never our child, and the intermediate is reaped inside spawn), in a session of its own, and without
 // a shared pid namespace born as PID 1 of a new one (CLONE_NEWPID). `--detached` tells the shim that it
 // is the watcher itself then: it does not fork again. The watcher reports on the ready pipe once the
 // workload has exec'd.
-import { closeSync, existsSync, mkdirSync, read as fsRead, readSync, realpathSync, rmSync, statSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, read as fsRead, readSync, realpathSync, rmSync, statSync, writeSync } from 'node:fs';
 import { dirname, isAbsolute, join, normalize, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { isErrno, PodnsError, errnoError } from '../errors.js';
-import { faultPoint } from '../fault.js';
+import { faultEnv, faultPoint } from '../fault.js';
 import { resolveArgv, resolveImage, type ImageConfig } from '../image/index.js';
 import { HELPER_ARGV0, parseHelperError, parseShimReady, shimArgv, type NsPath, type ShimArgvOptions } from '../native/helper.js';
 import { executable, helperPath, native } from '../native/index.js';
@@ -163,12 +166,16 @@ export function writeEnvFile(root: string, rec: PodRecord, config: ContainerConf
   writeFileNew(envFile(root, rec.name, config.name), workloadEnv(config, rec).map((e) => `${e}\0`).join(''));
 }
 
+/** The shim's fds: 3 the ready pipe, 4 the start pipe (launchShim). */
+const READY_FD = 3;
+const START_FD = 4;
+
 /** The shim's options for this container (spelled as flags by shimArgv). */
 export function shimOptions(root: string, rec: PodRecord, config: ContainerConfig, backoffMs?: number): ShimArgvOptions {
   const dir = paths.container(root, rec.name, config.name);
   return {
     dir,
-    readyFd: 3,
+    readyFd: READY_FD,
     detached: true,
     ...containerNamespaces(rec),
     ...(config.rootfs !== undefined ? { rootfs: config.rootfs } : {}),
@@ -247,45 +254,92 @@ function shimError(line: string, config: ContainerConfig): Error {
   return err;
 }
 
-/** Spawn the shim; returns once the workload runs. Throws the shim's error otherwise. */
-async function startShim(root: string, rec: PodRecord, config: ContainerConfig, backoffMs?: number): Promise<ContainerStatus> {
+/** A watcher spawned ahead of its container's files: it waits (--start-fd) until go() or cancel(). */
+interface LaunchedShim {
+  /** The container's directory, env file and cgroups exist: let it run. Resolves once the workload runs;
+      throws the shim's error otherwise. */
+  go(): Promise<ContainerStatus>;
+  /** A step before go() failed: the shim reads EOF and exits without touching anything. */
+  cancel(): Promise<void>;
+}
+
+/**
+ * Spawns the shim on a libuv pool thread (native.spawnAsync: clone and exec of the helper run while the
+ * caller writes the container's files and makes its cgroups), gated on the start pipe: it touches nothing
+ * before go(). If we die first, the start pipe's write end goes with us and the shim exits on its EOF.
+ */
+function launchShim(root: string, rec: PodRecord, config: ContainerConfig, backoffMs?: number): LaunchedShim {
   const helper = executable(helperPath);
-  const opts = shimOptions(root, rec, config, backoffMs);
+  const opts = { ...shimOptions(root, rec, config, backoffMs), startFd: START_FD };
   const [r, w] = native.pipe();
+  let startR: number | undefined;
+  let startW: number | undefined;
+  let spawned: Promise<number>;
   try {
-    native.spawn({
+    [startR, startW] = native.pipe();
+    spawned = native.spawnAsync({
       path: helper,
       argv: [HELPER_ARGV0, ...shimArgv(opts)],
       // the shim's own environment (not the workload's): lets gc tell whose watcher a process is
-      env: [`PODNS_ROOT=${root}`, `PODNS_POD=${rec.name}`, `PODNS_CONTAINER=${config.name}`],
+      env: [`PODNS_ROOT=${root}`, `PODNS_POD=${rec.name}`, `PODNS_CONTAINER=${config.name}`, ...faultEnv()],
       cwd: '/',
-      fds: [[3, w]],
+      fds: [[READY_FD, w], [START_FD, startR]],
       detach: true,
       setsid: true,
-      // --new-pid-ns (a pod without a shared pid namespace): the watcher is PID 1 of the container's own
-      // pid namespace
+      // --new-pid-ns (a pod without a shared pid namespace): the watcher is PID 1 of the container's own pid
+      // namespace
       ...(opts.pidNs === 'new' ? { cloneFlags: native.CLONE_NEWPID } : {}),
     });
   } catch (err) {
-    closeSync(r);
-    closeSync(w);
+    for (const fd of [r, w, startR, startW]) if (fd !== undefined) closeSync(fd);
     throw err;
   }
-  // our copy of the write end must go, or EOF would never come if the watcher died
-  closeSync(w);
-  let text: string;
-  try {
-    text = await readReady(r);
-  } finally {
-    closeSync(r);
-  }
-  const line = text.split('\n')[0]!.trim();
-  const ready = parseShimReady(line);
-  if (ready === undefined) throw shimError(line, config);
-  // what status.json says at this moment (the watcher wrote it just before the line)
+  // the fds the spawn hands on stay open until it settles; then our copies go (the ready pipe's write end
+  // above all: EOF must come if the watcher dies)
+  const readR = r;
+  const gateW = startW;
+  const gateR = startR;
+  const done = spawned.finally(() => {
+    closeSync(w);
+    closeSync(gateR);
+  });
+  done.catch(() => undefined); // awaited by go() or cancel()
   return {
-    state: 'running', pid: ready.workloadPid, watcherPid: ready.watcherPid, startedAt: ready.startedAt,
-    finishedAt: null, exitCode: null, signal: null, restartCount: 0,
+    async go() {
+      try {
+        // one byte into an empty pipe: never blocks. EPIPE: the shim is gone already (its answer, if any,
+        // is on the ready pipe)
+        writeSync(gateW, 'g');
+      } catch (err) {
+        if (!isErrno(err, 'EPIPE')) {
+          closeSync(gateW);
+          await done.catch(() => undefined);
+          closeSync(readR);
+          throw err;
+        }
+      }
+      closeSync(gateW);
+      let text: string;
+      try {
+        await done;
+        text = await readReady(readR);
+      } finally {
+        closeSync(readR);
+      }
+      const line = text.split('\n')[0]!.trim();
+      const ready = parseShimReady(line);
+      if (ready === undefined) throw shimError(line, config);
+      // what status.json says at this moment (the watcher wrote it just before the line)
+      return {
+        state: 'running', pid: ready.workloadPid, watcherPid: ready.watcherPid, startedAt: ready.startedAt,
+        finishedAt: null, exitCode: null, signal: null, restartCount: 0,
+      };
+    },
+    async cancel() {
+      closeSync(gateW);
+      await done.catch(() => undefined);
+      closeSync(readR);
+    },
   };
 }
 
@@ -419,6 +473,9 @@ export async function runContainer(o: RunOptions): Promise<{ config: ContainerCo
   const dir = paths.container(root, o.pod, o.name);
   // the store learns of this root before the config naming its image exists: gc and rm see the container
   if (image !== undefined) registerRoot(store, root);
+  // the watcher starts now (it waits for the files below before it touches anything)
+  const shim = launchShim(root, rec, config, o.backoffMs);
+  let launched = true;
   let started = false;
   try {
     // a directory the record did not list is a leftover of a crash between these two steps
@@ -446,12 +503,14 @@ export async function runContainer(o: RunOptions): Promise<{ config: ContainerCo
       makeContainerCgroups(cgroups);
       faultPoint('container-after-cgroups');
     }
-    const status = await startShim(root, rec, config, o.backoffMs);
+    launched = false;
+    const status = await shim.go();
     started = true;
     faultPoint('container-after-start');
     return { config, status };
   } catch (err) {
     // nothing half-made: the container goes, and the pod too when this run made it
+    if (launched) await shim.cancel();
     if (started) await stopContainers({ root, pod: o.pod, names: [o.name], grace: 0 }).catch(() => undefined);
     if (createdPod) {
       await deletePod({ root, name: o.pod, grace: 0 }).catch(() => undefined);

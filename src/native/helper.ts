@@ -22,6 +22,8 @@ export interface ShimArgvOptions {
   dir: string;
   /** fd of the ready pipe in the shim */
   readyFd: number;
+  /** fd of a pipe the shim waits on before anything else: one byte = go on, EOF = exit (nothing made) */
+  startFd?: number;
   /** the caller detached it (native.spawn detach+setsid, CLONE_NEWPID with newPidNs): no fork of its own */
   detached?: boolean;
   /** joined by the watcher (net, ipc, uts, cgroup) */
@@ -127,6 +129,7 @@ function privilegeArgs(out: string[], o: { caps?: bigint; userCaps?: bigint; noN
 export function shimArgv(o: ShimArgvOptions): string[] {
   // '--dir DIR' first: gc and readContainerStatus recognise a watcher by this start of its cmdline
   const out = ['shim', '--dir', o.dir, '--ready-fd', String(o.readyFd)];
+  opt(out, '--start-fd', o.startFd);
   flag(out, '--detached', o.detached);
   for (const ns of o.namespaces ?? []) out.push('--ns', `${ns.type}=${ns.path}`);
   if (o.pidNs === 'new') out.push('--new-pid-ns');

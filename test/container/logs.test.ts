@@ -312,6 +312,52 @@ privilegedSerial('--previous after a restart shows the previous run\'s newest li
   t.is(r.stdout, 'run1 2999');
 });
 
+privilegedSerial('kill -9 of the watcher at each step of a restart\'s log turnover: current.log still holds the run that ended, no run\'s numbering has a gap, no line is lost', async (t) => {
+  await pod('turn');
+  const run1 = Array.from({ length: 3000 }, (_, i) => `run1 ${i}`);
+  // PODNS_FAULT=<step> reaches the watcher (src/fault.ts faultEnv), which dies there on its first restart
+  const steps = ['dropped', 'linked-1', 'linked', 'trimmed'];
+  for (const step of steps) {
+    const name = `c-${step}`;
+    process.env.PODNS_FAULT = `watcher-new-run-${step}`;
+    try {
+      // 3000 lines (~3 files of 64Ki), exit 1: the watcher turns the log over for the restart and dies
+      await runContainer({
+        root: env!.root, pod: 'turn', name, command: ['sh', '-c', 'i=0; while [ $i -lt 3000 ]; do echo "run1 $i"; i=$((i+1)); done; exit 1'],
+        restartPolicy: 'OnFailure', backoffMs: 1, logMaxSize: 65536, logMaxFiles: 5,
+      });
+    } finally {
+      delete process.env.PODNS_FAULT;
+    }
+    await waitFor(() => readContainerStatus({ root: env!.root, pod: 'turn', name })?.state === 'exited', `the watcher to die at ${step}`, 15000);
+    const st = readContainerStatus({ root: env!.root, pod: 'turn', name })!;
+    t.like(st, { exitCode: 1, restartCount: 0 }, `${step}: the status is the run that ended`);
+    const dir = paths.container(env!.root, 'turn', name);
+    const files = [...logFiles(dir).keys()];
+    t.log(step, files.sort().join(' '));
+    for (const r of ['current', 'previous']) {
+      const ks = files.filter((f) => f.startsWith(`${r}.log`)).map((f) => Number(f.split('.')[2] ?? 0)).sort((x, y) => x - y);
+      t.deepEqual(ks, ks.map((_, i) => i), `${step}: ${r}.log* numbered from 0 without a gap`);
+    }
+    t.true(files.includes('current.log'), `${step}: current.log is there`);
+    const read = async (previous: boolean): Promise<string[]> => {
+      const c = collect();
+      await containerLogs({ root: env!.root, pod: 'turn', container: name, previous, out: c.w }).catch((err: { code?: string }) => {
+        if (err.code !== 'ENOPREVIOUS') throw err;
+      });
+      const text = c.out.join('');
+      return text === '' ? [] : text.trimEnd().split('\n');
+    };
+    const cur = await read(false);
+    const prev = await read(true);
+    // each is the run's newest lines, in order; together nothing is lost
+    t.deepEqual(cur, run1.slice(run1.length - cur.length), `${step}: logs shows the run that ended`);
+    t.deepEqual(prev, run1.slice(run1.length - prev.length), `${step}: logs --previous shows (part of) it`);
+    t.is(Math.max(cur.length, prev.length), run1.length, `${step}: every line of the run is readable`);
+    t.true(cur.length > 0, `${step}: logs shows its last words`);
+  }
+});
+
 privilegedSerial('a line longer than 16 KiB is split with P; with a 32Ki cap its pieces land in separate files and logs joins them', async (t) => {
   await pod('split');
   await runContainer({

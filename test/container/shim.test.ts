@@ -3,7 +3,7 @@
 // detached it: native.spawn detach + setsid + CLONE_NEWPID; it is the watcher). Checked against /proc:
 // who the watcher's parent is, its pid namespace, the workload's environment, and status.json.
 import test, { type ExecutionContext } from 'ava';
-import { closeSync, mkdirSync, mkdtempSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HELPER_ARGV0, parseHelperError, parseShimReady, shimArgv } from '../../src/native/helper.js';
@@ -111,4 +111,67 @@ test('shim --detached --new-pid-ns refuses to run when it is not PID 1', (t) => 
   t.is(native.waitpid(pid).code, 1);
   t.regex(line, /^error EINVAL args: --detached --new-pid-ns: not PID 1/);
   t.like(parseHelperError(line), { code: 'EINVAL', step: 'args', message: '--detached --new-pid-ns: not PID 1 of a new pid namespace (spawn with CLONE_NEWPID)' });
+});
+
+// --start-fd: podns spawns the shim before the container's files exist and lets it go once they do
+// (src/container/run.ts launchShim). Until the byte comes it touches nothing; EOF instead (podns gave up
+// or died) ends it with nothing made.
+function gated(t: ExecutionContext, dir: string): { pid: number; ready: number; gate: number } {
+  const [r, w] = native.pipe();
+  const [gr, gw] = native.pipe();
+  let pid: number;
+  try {
+    pid = native.spawn({
+      path: helperPath,
+      argv: [HELPER_ARGV0, ...shimArgv({ dir, readyFd: 3, startFd: 4, pidNs: 'new', envFile: join(dir, 'env'), argv: ['sh', '-c', 'echo "$A"; sleep 60'] })],
+      env: ['PODNS_TEST=1'],
+      fds: [[3, w], [4, gr]],
+    });
+  } finally {
+    closeSync(w);
+    closeSync(gr);
+  }
+  t.teardown(() => {
+    for (const fd of [r, gw]) {
+      try {
+        closeSync(fd);
+      } catch {
+        // closed by the test
+      }
+    }
+  });
+  return { pid, ready: r, gate: gw };
+}
+
+privileged('shim --start-fd: nothing happens before the byte; with it, the container runs', async (t) => {
+  const dir = containerDir(t);
+  const g = gated(t, dir);
+  await new Promise((r) => setTimeout(r, 200));
+  t.false(native.pollIn(g.ready, 0), 'no answer yet');
+  t.deepEqual(readdirSync(dir), ['env'], 'nothing written in the container directory');
+  writeSync(g.gate, 'g');
+  closeSync(g.gate);
+  const line = readLine(g.ready);
+  closeSync(g.ready);
+  t.deepEqual(native.waitpid(g.pid), { exited: true, code: 0, signal: null });
+  const ready = parseShimReady(line);
+  t.truthy(ready, `ready line: ${JSON.stringify(line)}`);
+  t.teardown(() => {
+    try {
+      process.kill(ready!.watcherPid, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  });
+  t.true(existsSync(join(dir, 'status.json')));
+});
+
+test('shim --start-fd: EOF instead of the byte ends it, nothing made', (t) => {
+  const dir = containerDir(t);
+  const g = gated(t, dir);
+  closeSync(g.gate);
+  t.deepEqual(native.waitpid(g.pid), { exited: true, code: 0, signal: null });
+  t.is(readLine(g.ready), '', 'no answer on the ready pipe');
+  closeSync(g.ready);
+  t.deepEqual(readdirSync(dir), ['env'], 'nothing written in the container directory');
 });

@@ -106,6 +106,15 @@ criTest('Attach with a tty to sh over SPDY: a command\'s output, stty size follo
   t.notRegex(log, / stderr /, 'a tty has one stream');
 });
 
+criTest('a tty container\'s /dev/console is its pty (runc\'s bind): stat shows the same device as tty names, what is written there is logged', async (t, ep) => {
+  const c = await start(ep, ['sh', '-c', 'stat -c "%t:%T %F" /dev/console "$(tty)"; echo via-console > /dev/console'], { tty: true });
+  t.is((await exited(ep, c.id)).exit_code, 0);
+  const lines = readFileSync(c.log, 'utf8').split('\n').filter(Boolean).map((l) => l.replace(/^\S+ stdout [FP] /, '').replace(/\r$/, ''));
+  t.regex(lines[0]!, /^88:[0-9a-f]+ character special file$/, 'a pty slave (major 136)');
+  t.is(lines[1], lines[0], '/dev/console is the pty that tty names');
+  t.is(lines[2], 'via-console');
+});
+
 criTest('Attach with a tty to sh over WebSocket: resize on channel 4, output on 1, the status on 3', async (t, ep) => {
   const c = await start(ep, ['sh'], { stdin: true, tty: true });
   const s = await wsLive(await attachUrl(ep, c.id, { stdin: true, tty: true }));
