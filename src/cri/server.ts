@@ -136,7 +136,12 @@ export async function serveCri(o: ServeOptions): Promise<CriServer> {
   });
   const ctx: CriContext = { root: o.root, ...(o.store !== undefined ? { store: o.store } : {}), ...(o.bridge !== undefined ? { bridge: o.bridge } : {}), ...(o.subnet !== undefined ? { subnet: o.subnet } : {}), streaming };
   const svc = criServices();
-  const server = new Server({ 'grpc.enable_channelz': 0 });
+  // grpc-js's defaults: channelz off measured no different per call; keepalive and the stream limit act
+  // per connection, not per call. A unary answer leaves in two writes: headers and message, then the
+  // trailers one event-loop turn later (grpc-js ends the stream only after the message's write completes,
+  // and node:http2 sends trailers from a setImmediate). Neither offers a way to send them together; the
+  // second write costs a client ~0.01-0.05 ms.
+  const server = new Server();
   const impl = (handlers: Record<string, Handler>): UntypedServiceImplementation =>
     Object.fromEntries(Object.entries(handlers).map(([k, fn]) => [k, wrap(ctx, k, fn, log, level === 'debug')]));
   server.addService(svc.RuntimeService.service, impl(runtimeHandlers));
