@@ -5,7 +5,7 @@
   "targets": [
     {
       "target_name": "podns_native",
-      "sources": ["native/addon/addon.cc", "native/addon/spawn.cc", "native/addon/netlink.cc", "native/addon/wait.cc"],
+      "sources": ["native/addon/addon.cc", "native/addon/spawn.cc", "native/addon/netlink.cc", "native/addon/wait.cc", "native/addon/tree.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
       "cflags!": ["-fno-exceptions"],

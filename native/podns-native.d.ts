@@ -121,6 +121,17 @@ export function flock(fd: number, op: 'sh' | 'ex' | 'un', nonblock?: boolean): v
 /** flock(fd, LOCK_SH|LOCK_EX) on a libuv pool thread: settles once the lock is taken (or with its errno). */
 export function flockAsync(fd: number, op: 'sh' | 'ex'): Promise<void>;
 /**
+ * rm -rf of dir (absolute) on a libuv pool thread, detaching (MNT_DETACH) every mount met inside it first:
+ * a mount is told by its mount id (statx), so the walk never descends into one. Resolves once dir is gone
+ * (also when it was gone already); rejects with the errno error of the step that failed (path: that entry).
+ * ENOSYS: Linux < 5.8 (no mount ids).
+ */
+export function removeTreeAsync(dir: string): Promise<void>;
+/** rmdir of each dir in order on a pool thread; ENOENT counts as done; rejects at the first other failure (path: that dir). */
+export function rmdirsAsync(dirs: string[]): Promise<void>;
+/** nsUnpin on a pool thread (umount2 MNT_DETACH, then unlink; a file that is not a mount is just removed). */
+export function nsUnpinAsync(target: string): Promise<void>;
+/**
  * Resolves true once the process of pidfd has exited (zombie or reaped), false after timeoutMs (-1: never).
  * Watched by the event loop (uv_poll on a dup of the pidfd): no thread, no /proc polling; the caller may
  * close pidfd meanwhile.

@@ -425,6 +425,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitSpawn(env, exports);
   InitNetlink(env, exports);
   InitWait(env, exports);
+  InitTree(env, exports);
   return exports;
 }
 

@@ -63,5 +63,6 @@ class ErrnoPromiseWorker : public Napi::AsyncWorker {
 void InitSpawn(Napi::Env env, Napi::Object exports);
 void InitNetlink(Napi::Env env, Napi::Object exports);
 void InitWait(Napi::Env env, Napi::Object exports);
+void InitTree(Napi::Env env, Napi::Object exports);
 
 }  // namespace podns

@@ -12,9 +12,10 @@
 // runs containers without (and refuses an explicit limit).
 import { existsSync, readFileSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { applyPlan, cgroupPaths, PAUSE_LEAF, defaultCgroupParent, hierarchyDirs, hostCgroups, killCgroup, ourCgroup, placeWrites, planCreate, recordedHost, removeCgroup, removeIfEmpty,
+import { applyPlan, cgroupPaths, PAUSE_LEAF, defaultCgroupParent, hierarchyDirs, hierarchyMounts, hostCgroups, killCgroup, ourCgroup, placeWrites, planCreate, recordedHost, removeCgroup, removeIfEmpty,
   type CgroupHost, type CgroupLimits, type CgroupOp, type LimitWrite, type V1Controller } from '../cgroups/index.js';
 import { isErrno, PodnsError } from '../errors.js';
+import { native } from '../native/index.js';
 import type { ContainerConfig, ContainerResources, PodRecord } from '../pod/types.js';
 import { cgroupValues } from './resources.js';
 import { parseMemorySize } from '../util/units.js';
@@ -129,10 +130,36 @@ export async function removeContainerCgroups(config: Pick<ContainerConfig, 'cgro
     await killCgroup(h, rel);
     removed = (await removeCgroup(h, rel)) || removed;
   }
+  removeLegacyPodLevel(h, rel);
+  return removed;
+}
+
+/**
+ * removeContainerCgroups for a container whose processes were all seen gone (a stop that killed them): the
+ * rmdirs, in removeIfEmpty's order, on a libuv pool thread. A refusal (something still inside: an exec
+ * session's orphan) falls back to removeContainerCgroups, which kills what is left and removes the rest.
+ */
+export async function removeContainerCgroupsAsync(config: Pick<ContainerConfig, 'cgroupPath' | 'cgroupDirs'> | undefined): Promise<void> {
+  const rel = ourCgroup(config?.cgroupPath, 'leaf');
+  if (rel === undefined) return;
+  const h = recordedHost(hostCgroups(), rel, config?.cgroupDirs ?? []);
+  const freezer = h.driver === 'v1' ? h.mounts.freezer : undefined;
+  const mounts = hierarchyMounts(h);
+  try {
+    await native.rmdirsAsync([...mounts.filter((m) => m !== freezer), ...mounts.filter((m) => m === freezer)].map((m) => join(m, rel)));
+  } catch {
+    await removeContainerCgroups(config);
+    return;
+  }
+  removeLegacyPodLevel(h, rel);
+}
+
+/** The pod's level of a container's cgroup, for pods made before pods had cgroups of their own, once empty. */
+function removeLegacyPodLevel(h: CgroupHost, rel: string): void {
   const pod = rel.slice(0, rel.lastIndexOf('/'));
   const podDirs = hierarchyDirs(h, pod);
   // a pod with a cgroup of its own (the usual case: its pause leaf is there) keeps it until its delete
-  if (podDirs.length > 0 && existsSync(join(podDirs[0]!, PAUSE_LEAF))) return removed;
+  if (podDirs.length > 0 && existsSync(join(podDirs[0]!, PAUSE_LEAF))) return;
   for (const d of podDirs) {
     // the pod's own cgroup (its pause leaf is there) stays: not even tried, as a refused rmdir of a v1
     // cgroup still waits for the machine-wide cgroup lock (a stat does not)
@@ -143,7 +170,6 @@ export async function removeContainerCgroups(config: Pick<ContainerConfig, 'cgro
       // other containers of the pod, or the pod's own cgroup (its pause leaf), keep it (EBUSY), or it is gone
     }
   }
-  return removed;
 }
 
 /** What inspect says about a container's limits. */

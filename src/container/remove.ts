@@ -10,22 +10,28 @@ import { native } from '../native/index.js';
 import { updatePod } from '../pod/store.js';
 import { validateName } from '../state/names.js';
 import { paths, resolveRoot, type RootOption } from '../state/paths.js';
+import { discardDir } from '../state/trash.js';
 import { recordedDevicesCgroup, removeDevicesCgroup } from './devices.js';
 import { recordedContainerCgroups, removeContainerCgroups } from './limits.js';
-import { isWatcherOf, readStatusFile } from './status.js';
+import { isWatcherOf, readStatusFile, runStopped } from './status.js';
 import { stopProcesses } from './stop.js';
 
-export async function removeContainer(o: RootOption & { pod: string; name: string }): Promise<void> {
+/** background: the container's directory is renamed into the trash and removed after the return, on a pool thread (state/trash.ts). */
+export async function removeContainer(o: RootOption & { pod: string; name: string; background?: boolean }): Promise<void> {
   const root = resolveRoot(o.root);
   const pod = validateName('pod', o.pod);
   const name = validateName('container', o.name);
   // the processes, then the cgroups once (devices first: a pod made before pods had cgroups of their own
   // loses its pod level only once the container's last cgroup is gone)
-  await stopProcesses(root, pod, name, 0);
+  // (a run this process stopped already, StopContainer's: its processes and its cgroups but the devices one are gone)
+  const st = readStatusFile(root, pod, name);
+  const stopped = st !== undefined && runStopped(paths.container(root, pod, name), st);
+  if (!stopped) await stopProcesses(root, pod, name, 0, st);
   const cfg = paths.containerConfig(root, pod, name);
   await removeDevicesCgroup(recordedDevicesCgroup(cfg));
-  await removeContainerCgroups(recordedContainerCgroups(cfg));
-  rmSync(paths.container(root, pod, name), { recursive: true, force: true });
+  if (!stopped) await removeContainerCgroups(recordedContainerCgroups(cfg));
+  if (o.background === true) discardDir(root, paths.container(root, pod, name), `${pod}.${name}`);
+  else rmSync(paths.container(root, pod, name), { recursive: true, force: true });
   try {
     await updatePod({ root, name: pod, update: (r) => { r.containers = r.containers.filter((c) => c !== name); } });
   } catch (err) {

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { isErrno, PodnsError } from '../errors.js';
 import { shimDirOf } from '../native/helper.js';
-import { procStat, processAlive } from '../pod/proc.js';
+import { procStat, type ProcStat } from '../pod/proc.js';
 import type { ContainerConfig, ContainerStatus } from '../pod/types.js';
 import { readJsonIfExists } from '../state/files.js';
 import { validateName } from '../state/names.js';
@@ -22,17 +22,39 @@ function cmdline(pid: number): string[] {
   }
 }
 
-/** Is pid alive and the watcher of the container whose directory is dir? */
-export function isWatcherOf(pid: number, dir: string): boolean {
-  if (!processAlive(pid)) return false;
+/** Is pid alive and the watcher of the container whose directory is dir? (st: its /proc stat, read already) */
+export function isWatcherOf(pid: number, dir: string, st: ProcStat | undefined = procStat(pid)): boolean {
+  if (st === undefined || st.state === 'Z' || st.state === 'X') return false;
   const a = cmdline(pid);
   return shimDirOf(a) === dir;
 }
 
-/** Is pid alive and the workload that this watcher started? */
-export function isWorkloadOf(pid: number, watcherPid: number): boolean {
-  const st = procStat(pid);
+/** Is pid alive and the workload that this watcher started? (st: its /proc stat, read already) */
+export function isWorkloadOf(pid: number, watcherPid: number, st: ProcStat | undefined = procStat(pid)): boolean {
   return st !== undefined && st.state !== 'Z' && st.state !== 'X' && st.ppid === watcherPid;
+}
+
+// Runs of containers this process has stopped for good (watcher and workload seen gone on their pidfds,
+// the container's cgroups removed), by container directory and the run as status.json names it (watcher,
+// workload, start): the status of such a run is "exited" without a look at /proc, and a second stop (a
+// StopPodSandbox after StopContainer, a RemoveContainer) has nothing left to do. A later run writes another
+// status (other pids, another start), which is looked at afresh. Bounded: the oldest are forgotten first.
+const stoppedRuns = new Set<string>();
+const STOPPED_MAX = 4096;
+
+function runKey(dir: string, st: ContainerStatus): string {
+  return `${dir}\0${st.watcherPid}\0${st.pid}\0${st.startedAt}`;
+}
+
+/** Records that this run of the container in dir is stopped and its cgroups are gone. */
+export function noteRunStopped(dir: string, st: ContainerStatus): void {
+  if (stoppedRuns.size >= STOPPED_MAX) stoppedRuns.delete(stoppedRuns.values().next().value!);
+  stoppedRuns.add(runKey(dir, st));
+}
+
+/** Did this process stop this run (noteRunStopped)? */
+export function runStopped(dir: string, st: ContainerStatus): boolean {
+  return stoppedRuns.has(runKey(dir, st));
 }
 
 /** status.json as the shim wrote it, undefined when there is none (yet). */
@@ -56,7 +78,8 @@ export function readContainerStatus(o: RootOption & { pod: string; name: string 
   const name = validateName('container', o.name);
   const st = readStatusFile(root, pod, name);
   if (st === undefined || st.state === 'exited') return st;
-  if (isWatcherOf(st.watcherPid, paths.container(root, pod, name))) return st;
+  const dir = paths.container(root, pod, name);
+  if (!runStopped(dir, st) && isWatcherOf(st.watcherPid, dir)) return st;
   return { ...st, state: 'exited', finishedAt: st.finishedAt, exitCode: st.state === 'restarting' ? st.exitCode : null, signal: st.state === 'restarting' ? st.signal : null };
 }
 

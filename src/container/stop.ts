@@ -7,13 +7,15 @@ import { closeSync } from 'node:fs';
 import { constants } from 'node:os';
 import { isErrno } from '../errors.js';
 import { native } from '../native/index.js';
-import { KILL_WAIT_MS, procStat, waitExit } from '../pod/proc.js';
+import { KILL_WAIT_MS, procStat, waitExit, type ProcStat } from '../pod/proc.js';
+import type { ContainerStatus } from '../pod/types.js';
 import { tryReadPod } from '../pod/store.js';
 import { listDir } from '../state/files.js';
 import { validateName } from '../state/names.js';
 import { paths, resolveRoot, type RootOption } from '../state/paths.js';
-import { isWatcherOf, isWorkloadOf, readStatusFile } from './status.js';
-import { recordedContainerCgroups, removeContainerCgroups } from './limits.js';
+import { isWatcherOf, isWorkloadOf, noteRunStopped, readStatusFile, runStopped } from './status.js';
+import { recordedContainerCgroups, removeContainerCgroups, removeContainerCgroupsAsync } from './limits.js';
+import { inBackground } from '../state/trash.js';
 
 const { SIGTERM, SIGKILL } = constants.signals;
 
@@ -33,11 +35,12 @@ export function containerNames(root: string, pod: string): string[] {
 interface Target { pid: number; startTime: number; fd: number }
 
 /**
- * A pidfd of pid if it is the process we mean (check), with its start time: from then on "alive" means
- * this very process (pid + start time), whatever becomes of its cmdline while it dies.
+ * A pidfd of pid if it is the process we mean (check, given its /proc stat read once the pidfd is open:
+ * the pidfd names the process checked, whatever becomes of the pid), with its start time: from then on
+ * "alive" means this very process (pid + start time), whatever becomes of its cmdline while it dies.
  */
-function openChecked(pid: number, check: () => boolean): Target | undefined {
-  if (!check()) return undefined;
+function openChecked(pid: number, check: (st: ProcStat) => boolean): Target | undefined {
+  if (!Number.isInteger(pid) || pid <= 0) return undefined;
   let fd: number;
   try {
     fd = native.pidfdOpen(pid);
@@ -45,12 +48,12 @@ function openChecked(pid: number, check: () => boolean): Target | undefined {
     if (isErrno(err, 'ESRCH', 'ENOENT', 'EINVAL')) return undefined;
     throw err;
   }
-  const startTime = procStat(pid)?.startTime;
-  if (startTime === undefined || !check()) {
+  const st = procStat(pid);
+  if (st === undefined || !check(st)) {
     closeSync(fd);
     return undefined;
   }
-  return { pid, startTime, fd };
+  return { pid, startTime: st.startTime, fd };
 }
 
 function send(t: Target | undefined, sig: number): void {
@@ -74,28 +77,44 @@ async function waitGone(targets: Array<Target | undefined>, ms: number): Promise
  * the watcher's end does not take it), an orphan the watcher left. The watcher removes an empty cgroup
  * itself when it ends; what it could not remove (EBUSY) is done here.
  */
-async function stopOne(root: string, pod: string, name: string, graceSec: number): Promise<void> {
-  await stopProcesses(root, pod, name, graceSec);
-  await removeContainerCgroups(recordedContainerCgroups(paths.containerConfig(root, pod, name)));
+async function stopOne(root: string, pod: string, name: string, graceSec: number, background: boolean): Promise<void> {
+  const st = readStatusFile(root, pod, name);
+  const dir = paths.container(root, pod, name);
+  if (st !== undefined && runStopped(dir, st)) return; // stopped by us already, cgroups and all
+  const gone = await stopProcesses(root, pod, name, graceSec, st);
+  const cgroups = recordedContainerCgroups(paths.containerConfig(root, pod, name));
+  if (background && gone) {
+    // config.json names them until the container is removed, which removes what is left (and so do a pod's
+    // delete and gc's); the run counts as stopped once they are gone
+    inBackground(removeContainerCgroupsAsync(cgroups).then(() => {
+      if (st !== undefined) noteRunStopped(dir, st);
+    }));
+    return;
+  }
+  await removeContainerCgroups(cgroups);
+  if (st !== undefined && gone) noteRunStopped(dir, st);
 }
 
 /**
  * The container's processes only (watcher and workload, SIGKILL after graceSec), its cgroups left as they
  * are: for a caller that removes them itself afterwards (removeContainer: once, after the devices cgroup).
+ * True when both are seen gone (false: still there after SIGKILL and KILL_WAIT_MS).
  */
-export async function stopProcesses(root: string, pod: string, name: string, graceSec: number): Promise<void> {
-  const st = readStatusFile(root, pod, name);
-  if (st === undefined) return;
+export async function stopProcesses(root: string, pod: string, name: string, graceSec: number,
+  st: ContainerStatus | undefined = readStatusFile(root, pod, name)): Promise<boolean> {
+  if (st === undefined) return true;
   const dir = paths.container(root, pod, name);
-  const watcher = openChecked(st.watcherPid, () => isWatcherOf(st.watcherPid, dir));
+  if (runStopped(dir, st)) return true;
+  const watcher = openChecked(st.watcherPid, (ps) => isWatcherOf(st.watcherPid, dir, ps));
   // the workload of the last run (a watcher killed earlier leaves it to PR_SET_PDEATHSIG, which is quick)
-  const workload = openChecked(st.pid, () => isWorkloadOf(st.pid, st.watcherPid));
+  const workload = openChecked(st.pid, (ps) => isWorkloadOf(st.pid, st.watcherPid, ps));
   try {
-    if (watcher === undefined && workload === undefined) return;
+    if (watcher === undefined && workload === undefined) return true;
     // The watcher forwards SIGTERM and records the exit; without one, the workload gets it directly.
     if (graceSec > 0) {
       send(watcher ?? workload, SIGTERM);
-      if (await waitGone([watcher ?? workload], graceSec * 1000)) return;
+      // (the watcher ends after its workload: seen gone now, or left to the cgroup's removal)
+      if (await waitGone([watcher ?? workload], graceSec * 1000)) return await waitGone([workload], 0);
     }
     // Workload first: in a shared pid namespace the watcher's death would leave it to PDEATHSIG.
     // (In its own pid namespace the watcher is init, and its death ends everything in there.)
@@ -103,7 +122,7 @@ export async function stopProcesses(root: string, pod: string, name: string, gra
     send(watcher, SIGKILL);
     // SIGKILL cannot be caught: both are gone within moments (the watcher, as a pid namespace's
     // init, only once the kernel has killed and reaped everything in that namespace).
-    await waitGone([watcher, workload], KILL_WAIT_MS);
+    return await waitGone([watcher, workload], KILL_WAIT_MS);
   } finally {
     if (watcher !== undefined) closeSync(watcher.fd);
     if (workload !== undefined) closeSync(workload.fd);
@@ -116,6 +135,8 @@ export interface StopOptions extends RootOption {
   names?: string[];
   /** seconds between SIGTERM and SIGKILL (0: SIGKILL at once); default 10 */
   grace?: number;
+  /** the containers' cgroups removed after the return, on a pool thread, once their processes are seen gone */
+  background?: boolean;
 }
 
 /**
@@ -129,5 +150,5 @@ export async function stopContainers(o: StopOptions): Promise<void> {
   for (const n of list) validateName('container', n);
   const graceSec = o.grace ?? DEFAULT_GRACE_SECONDS;
   const grace = Number.isFinite(graceSec) && graceSec > 0 ? graceSec : 0;
-  await Promise.all(list.map((n) => stopOne(r, pod, n, grace)));
+  await Promise.all(list.map((n) => stopOne(r, pod, n, grace, o.background === true)));
 }

@@ -199,14 +199,15 @@ export async function startContainer(ctx: CriContext, req: Msg): Promise<Msg> {
 export async function stopContainer(ctx: CriContext, req: Msg): Promise<Msg> {
   const c = findContainer(ctx.root, req.container_id ?? '');
   if (c === undefined || !c.started) return {};
-  await stopContainers({ root: ctx.root, pod: c.pod, names: [c.name], grace: Math.max(0, Number(req.timeout ?? 0)) });
+  // its cgroups go after the answer, on a pool thread (RemoveContainer, or the pod's removal, finishes them otherwise)
+  await stopContainers({ root: ctx.root, pod: c.pod, names: [c.name], grace: Math.max(0, Number(req.timeout ?? 0)), background: true });
   return {};
 }
 
 export async function removeCriContainer(ctx: CriContext, req: Msg): Promise<Msg> {
   const c = findContainer(ctx.root, req.container_id ?? '');
   if (c === undefined) return {};
-  if (c.started) await removeContainer({ root: ctx.root, pod: c.pod, name: c.name });
+  if (c.started) await removeContainer({ root: ctx.root, pod: c.pod, name: c.name, background: true });
   removeContainerRecord(ctx.root, c);
   await dropUnnamedImages(ctx, [c.imageRef]);
   return {};

@@ -11,9 +11,14 @@ export const CRI_VERSION = '0.1.0';
 export const CRI_API_VERSION = 'v1';
 export const RUNTIME_NAME = 'podns';
 
+let cachedVersion: string | undefined;
+
+/** podns's own version (package.json), read once: Version is polled (kubelet, crictl) and the file does not change under a running server. */
 function podnsVersion(): string {
+  if (cachedVersion !== undefined) return cachedVersion;
   const p = join(packageRoot, 'package.json');
-  return existsSync(p) ? (JSON.parse(readFileSync(p, 'utf8')) as { version: string }).version : '0.0.0';
+  cachedVersion = existsSync(p) ? (JSON.parse(readFileSync(p, 'utf8')) as { version: string }).version : '0.0.0';
+  return cachedVersion;
 }
 
 export function version(): Msg {

@@ -119,7 +119,9 @@ export async function removePodSandbox(ctx: CriContext, req: Msg): Promise<Msg> 
   const networkElsewhere = releasing.has(s.pod.name);
   const images = listContainers(ctx.root, [s]).map((c) => c.imageRef);
   try {
-    await deletePod({ root: ctx.root, name: s.pod.name, force: true, grace: 0, ...(networkElsewhere ? { networkElsewhere: true } : {}) });
+    // the pod's directory goes after the answer, on a pool thread (renamed into the trash first: gone from
+    // every listing at once, and gc's should this process die before it is removed)
+    await deletePod({ root: ctx.root, name: s.pod.name, force: true, grace: 0, background: true, ...(networkElsewhere ? { networkElsewhere: true } : {}) });
   } catch (err) {
     if (!(err instanceof NotFoundError)) throw err;
   }

@@ -10,10 +10,11 @@
 import { rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  applyPlan, cgroupPaths, DEFAULT_CGROUP_PARENT, hierarchyDirs, killCgroup, limitWrites, ourCgroup, PAUSE_LEAF, placeWrites, planCreate, recordedHost,
+  applyPlan, cgroupPaths, DEFAULT_CGROUP_PARENT, hierarchyDirs, hierarchyMounts, killCgroup, limitWrites, ourCgroup, PAUSE_LEAF, placeWrites, planCreate, recordedHost,
   removeCgroup, removeIfEmpty, type CgroupHost, type CgroupLimits, type CgroupOp, type LimitWrite,
 } from '../cgroups/index.js';
 import { isErrno } from '../errors.js';
+import { native } from '../native/index.js';
 
 export interface PodCgroup {
   /** PARENT/POD-UID8 */
@@ -76,8 +77,13 @@ export async function removePodCgroup(host: CgroupHost, recorded: { path?: unkno
     }
     removed = (await removeCgroup(h, rel)) || removed;
   }
-  // podns's own default parent goes with its last pod (a parent given with --cgroup-parent is the
-  // caller's, as the kubelet's kubepods is: it stays)
+  removeDefaultParent(h, rel);
+  return removed;
+}
+
+/** podns's own default parent goes with its last pod (a parent given with --cgroup-parent is the caller's,
+    as the kubelet's kubepods is: it stays). */
+function removeDefaultParent(h: CgroupHost, rel: string): void {
   if (rel.startsWith(`${DEFAULT_CGROUP_PARENT}/`) && rel.indexOf('/') === DEFAULT_CGROUP_PARENT.length) {
     for (const d of hierarchyDirs(h, DEFAULT_CGROUP_PARENT)) {
       try {
@@ -87,7 +93,29 @@ export async function removePodCgroup(host: CgroupHost, recorded: { path?: unkno
       }
     }
   }
-  return removed;
+}
+
+/**
+ * removePodCgroup for a pod whose processes were all seen gone (a delete that stopped them): the rmdirs,
+ * in removeIfEmpty's order, on a libuv pool thread (on cgroup v1, 14 of them, each waiting for the
+ * machine-wide cgroup lock). A refusal (something still inside) falls back to removePodCgroup, which
+ * kills what is left and removes the rest.
+ */
+export async function removePodCgroupAsync(host: CgroupHost, recorded: { path?: unknown; dirs?: unknown } | undefined): Promise<void> {
+  const rel = ourCgroup(recorded?.path, 'pod');
+  if (rel === undefined) return;
+  const dirs = Array.isArray(recorded?.dirs) ? recorded.dirs.filter((d): d is string => typeof d === 'string') : [];
+  const h = recordedHost(host, rel, dirs);
+  const freezer = h.driver === 'v1' ? h.mounts.freezer : undefined;
+  const mounts = hierarchyMounts(h);
+  const order = [...mounts.filter((m) => m !== freezer), ...mounts.filter((m) => m === freezer)].flatMap((m) => [join(m, rel, PAUSE_LEAF), join(m, rel)]);
+  try {
+    await native.rmdirsAsync(order);
+  } catch {
+    await removePodCgroup(host, recorded);
+    return;
+  }
+  removeDefaultParent(h, rel);
 }
 
 /**

@@ -22,6 +22,8 @@ export interface DeleteOptions extends RootOption {
   force?: boolean;
   /** its veth and IPs are being released by another task of this process (see DestroyOptions) */
   networkElsewhere?: boolean;
+  /** the pod's directory removed after the return (see DestroyOptions) */
+  background?: boolean;
 }
 
 export function checkGrace(grace: number | undefined): number {
@@ -64,5 +66,5 @@ export async function deletePod(o: DeleteOptions): Promise<string[]> {
   // the pod before it starts one and clears the mark only once it is recorded or stopped. (gc clears the
   // mark of a killed repair only in the run that then removes that repair's pause as a stray.)
   const extraPauses = settled ? [] : scanPauses().filter((p) => p.root === abs && p.pod === name && p.uid === rec.uid && p.pid !== rec.pause?.pid);
-  return destroyPod(abs, rec, { grace, extraPauses, ...(o.networkElsewhere === true ? { networkElsewhere: true } : {}) });
+  return destroyPod(abs, rec, { grace, extraPauses, ...(o.networkElsewhere === true ? { networkElsewhere: true } : {}), ...(o.background === true ? { background: true } : {}) });
 }

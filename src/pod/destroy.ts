@@ -12,10 +12,11 @@ import { hostVethName, releaseIps, removePortMappings, teardownPodNetworkAsync }
 import { native } from '../native/index.js';
 import { listDir } from '../state/files.js';
 import { paths } from '../state/paths.js';
+import { inBackground } from '../state/trash.js';
 import { isMountPoint } from '../state/root.js';
 import { terminate, type ProcRef } from './proc.js';
 import { hostCgroups } from '../cgroups/index.js';
-import { removePodCgroup } from './cgroup.js';
+import { removePodCgroup, removePodCgroupAsync } from './cgroup.js';
 import { readClaim, removeClaim, removePodDir, tryReadPod, updatePod } from './store.js';
 import type { PodRecord } from './types.js';
 
@@ -31,6 +32,9 @@ export interface DestroyOptions {
   /** the veth and the IPs are being taken apart by another task of this process (releasePodNetwork, started
       by the CRI's StopPodSandbox): not waited for; a crash meanwhile leaves them to gc (unowned) */
   networkElsewhere?: boolean;
+  /** the pod's directory (and the namespace pins inside it) removed after the return, on a pool thread,
+      once renamed into the trash (state/trash.ts): a crash meanwhile leaves the trash to gc */
+  background?: boolean;
 }
 
 /** Unpin one namespace file: unmount (propagates to containers' slave copies) and remove. */
@@ -50,25 +54,27 @@ export function unpin(path: string): boolean {
  * the name was free when the pod was recorded (create refuses otherwise).
  */
 export function unpinNetns(path: string, id: { dev: number; ino: number } | undefined): boolean {
+  const what = netnsPinState(path, id);
+  if (what === 'empty') {
+    rmSync(path, { force: true });
+    return true;
+  }
+  return what === 'ours' ? unpin(path) : false;
+}
+
+/** The pin in the netns dir: 'ours' (mounted, the recorded net namespace), 'empty' (a leftover empty file), or none of ours. */
+function netnsPinState(path: string, id: { dev: number; ino: number } | undefined): 'ours' | 'empty' | undefined {
   let st;
   try {
     st = lstatSync(path);
   } catch (err) {
-    if (isErrno(err, 'ENOENT')) return false;
+    if (isErrno(err, 'ENOENT')) return undefined;
     throw err;
   }
-  const mounted = isMountPoint(path);
-  if (!mounted) {
-    if (st.isFile() && st.size === 0) {
-      rmSync(path, { force: true });
-      return true;
-    }
-    return false;
-  }
-  if (id === undefined) return false;
+  if (!isMountPoint(path)) return st.isFile() && st.size === 0 ? 'empty' : undefined;
+  if (id === undefined) return undefined;
   const now = native.nsIdOfPath(path);
-  if (now.ino !== id.ino || now.dev !== id.dev) return false;
-  return unpin(path);
+  return now.ino === id.ino && now.dev === id.dev ? 'ours' : undefined;
 }
 
 type Step = (fn: () => unknown) => Promise<void>;
@@ -169,16 +175,24 @@ export async function destroyPod(root: string, rec: PodRecord, o: DestroyOptions
   // 2c. the pod's own cgroup: whatever is still inside it or below (a process that left its container's
   // pid namespace through exec, an orphan the watcher did not see) is killed, frozen first so that
   // nothing forks away; then it is removed. The record names it; the claim too, from before pod.json.
+  // In the background: the rmdirs on a pool thread (the claim, which names the cgroup, stays until they are done).
+  const later: Array<Promise<void>> = [];
+  // (each has a handler at once: it may fail before the awaits below are over; its failure keeps the claim)
+  const defer = (w: Promise<void>): void => {
+    w.catch(() => undefined);
+    later.push(w);
+  };
   await step(async () => {
     const cg = rec.cgroupPath !== undefined ? { path: rec.cgroupPath, dirs: rec.cgroupDirs } : readClaim(root, name, rec.uid)?.cgroup;
-    if (await removePodCgroup(hostCgroups(), cg)) done.push(`cgroup ${String(cg!.path)}`);
+    if (o.background === true) defer(removePodCgroupAsync(hostCgroups(), cg));
+    else if (await removePodCgroup(hostCgroups(), cg)) done.push(`cgroup ${String(cg!.path)}`);
   });
 
   // 3-5. network: port mappings, the veth, the IP
   if (o.networkElsewhere !== true) await networkSteps(root, rec, step, done);
 
-  // 6. pins: everything under ns/, then the one in the netns dir
-  for (const entry of listDir(paths.podNsDir(root, name))) {
+  // 6. pins: everything under ns/ (in the background: with the directory, step 7), then the one in the netns dir
+  for (const entry of o.background === true ? [] : listDir(paths.podNsDir(root, name))) {
     const p = paths.podNs(root, name, entry);
     await step(() => {
       if (unpin(p)) done.push(`pin ${p}`);
@@ -188,19 +202,26 @@ export async function destroyPod(root: string, rec: PodRecord, o: DestroyOptions
   const netnsPath = rec.netnsPath;
   if (netnsPath !== undefined) {
     await step(() => {
-      if (unpinNetns(netnsPath, netId)) done.push(`pin ${netnsPath}`);
+      // in the background: checked now, unmounted on a pool thread (the claim, which names it, stays until then)
+      if (o.background === true && netnsPinState(netnsPath, netId) === 'ours') defer(native.nsUnpinAsync(netnsPath));
+      else if (unpinNetns(netnsPath, netId)) done.push(`pin ${netnsPath}`);
     });
   }
 
-  if (errors.length > 0) throw errors[0];
+  if (errors.length > 0) {
+    for (const w of later) inBackground(w); // the claim stays: gc finishes
+    throw errors[0];
+  }
 
   // 7. the state itself, last: until here the record says what is left. Read again after the awaits
   // above: a pod made anew under this name meanwhile (after a forced delete took this one) is not ours.
   const now = tryReadPod(root, name);
   if (existsSync(paths.pod(root, name)) && (now === undefined || now.uid === rec.uid)) {
-    removePodDir(root, name);
+    removePodDir(root, name, { background: o.background === true });
     done.push(`state of pod ${name}`);
   }
-  removeClaim(root, name, rec.uid);
+  // the claim goes last: until then it names the pod's host-wide things to gc (a failure keeps it)
+  if (later.length === 0) removeClaim(root, name, rec.uid);
+  else inBackground(Promise.all(later).then(() => removeClaim(root, name, rec.uid)));
   return done;
 }

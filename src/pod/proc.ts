@@ -28,9 +28,26 @@ export function startTimeOf(pid: number): number | undefined {
   return procStat(pid)?.startTime;
 }
 
+// Processes this process has seen end (pid + start time: one process, for good), so that a later look at
+// the same record (a pod's pause after StopPodSandbox killed it, at RemovePodSandbox or ListPodSandbox)
+// needs no /proc read. Bounded: the oldest are forgotten first (they are then read from /proc again).
+const ended = new Set<string>();
+const ENDED_MAX = 4096;
+
+function endedKey(pid: number, startTime: number): string {
+  return `${pid}:${startTime}`;
+}
+
+/** Records that the process (pid, startTime) has exited (its pidfd said so). */
+export function noteEnded(p: ProcRef): void {
+  if (ended.size >= ENDED_MAX) ended.delete(ended.values().next().value!);
+  ended.add(endedKey(p.pid, p.startTime));
+}
+
 /** Alive (not a zombie), and when startTime is given, the same process that was recorded. */
 export function processAlive(pid: number | undefined, startTime?: number): boolean {
   if (pid === undefined || !Number.isInteger(pid) || pid <= 0) return false;
+  if (startTime !== undefined && ended.has(endedKey(pid, startTime))) return false;
   const st = procStat(pid);
   if (st === undefined || st.state === 'Z' || st.state === 'X') return false;
   return startTime === undefined || st.startTime === startTime;
@@ -39,11 +56,12 @@ export function processAlive(pid: number | undefined, startTime?: number): boole
 export interface ProcRef { pid: number; startTime: number }
 
 /**
- * A pidfd for exactly this process: the start time is checked before and after opening it, so a recycled
- * pid is never the one signalled. undefined when the process is already gone.
+ * A pidfd for exactly this process: the start time is checked once it is open (the pidfd then names the
+ * process checked, whatever becomes of the pid), so a recycled pid is never the one signalled. undefined
+ * when the process is already gone.
  */
 export function openVerifiedPidfd(p: ProcRef): number | undefined {
-  if (!processAlive(p.pid, p.startTime)) return undefined;
+  if (!Number.isInteger(p.pid) || p.pid <= 0 || ended.has(endedKey(p.pid, p.startTime))) return undefined;
   let fd: number;
   try {
     fd = native.pidfdOpen(p.pid);
@@ -88,11 +106,14 @@ export async function terminate(p: ProcRef, graceSec: number): Promise<boolean> 
     };
     if (graceSec > 0) {
       if (!send(constants.signals.SIGTERM)) return true;
-      if (await waitExit(fd, graceSec * 1000)) return true;
+      if (await waitExit(fd, graceSec * 1000)) {
+        noteEnded(p);
+        return true;
+      }
     }
     if (!send(constants.signals.SIGKILL)) return true;
     // SIGKILL cannot be caught; the process is gone (a zombie at most) within moments.
-    await waitExit(fd, KILL_WAIT_MS);
+    if (await waitExit(fd, KILL_WAIT_MS)) noteEnded(p);
     return true;
   } finally {
     closeSync(fd);

@@ -9,7 +9,7 @@ import { withLock } from '../state/lock.js';
 import { validateName } from '../state/names.js';
 import { paths, resolveRoot, type RootOption } from '../state/paths.js';
 import { unmountUnder } from '../state/root.js';
-import { randomBytes } from '../util/random.js';
+import { discardDir, trashPath } from '../state/trash.js';
 import { processAlive, startTimeOf } from './proc.js';
 import type { PodRecord } from './types.js';
 
@@ -161,13 +161,18 @@ export function removeClaim(root: string, name: string, uid: string): void {
 /**
  * Remove a pod directory: what is mounted inside it unmounted (a medium: Memory emptyDir's tmpfs), then
  * renamed out of the way (pods/.trash-NAME-RAND), so a half-removed directory never looks like a pod
- * without a record, then deleted. gc finishes trash left by a crash (unmounting likewise).
+ * without a record, then deleted. gc finishes trash left by a crash (unmounting likewise). background: the
+ * unmounting and deleting happen after the return, on a pool thread (state/trash.ts), the rename before it.
  */
-export function removePodDir(root: string, name: string): void {
+export function removePodDir(root: string, name: string, o: { background?: boolean } = {}): void {
   const dir = paths.pod(root, name);
   if (!existsSync(dir)) return;
+  if (o.background === true) {
+    discardDir(root, dir, name);
+    return;
+  }
   unmountUnder(dir);
-  const trash = join(paths.pods(root), `.trash-${name}-${randomBytes(4).toString('hex')}`);
+  const trash = trashPath(root, name);
   renameSync(dir, trash);
   rmSync(trash, { recursive: true, force: true });
 }
