@@ -670,8 +670,8 @@ async function main(): Promise<number> {
     text += '\nTargets (medians, this run):\n';
     for (const t of targets) {
       text += `  ${t.pass ? 'PASS' : 'MISS'}  ${t.name}: ${t.value} (${t.rule}; ${t.margin})\n`;
-      if ((!t.pass || t.name.startsWith('container run vs') || t.name.startsWith('image ')) && t.explain) {
-        for (const l of t.pass ? t.explain.slice(0, 1) : t.explain) text += `        ${l}\n`;
+      if ((!t.pass || t.name.startsWith('container run vs') || t.name.startsWith('image ') || t.name.startsWith('CRI ')) && t.explain) {
+        for (const l of t.pass && !t.name.startsWith('CRI ') ? t.explain.slice(0, 1) : t.explain) text += `        ${l}\n`;
       }
     }
   }

@@ -78,7 +78,8 @@ export function fmtMs(x: number): string {
 
 export function fmtRatio(x: number): string {
   if (!Number.isFinite(x)) return '-';
-  return x >= 10 ? `${x.toFixed(0)}x` : `${x.toFixed(2)}x`;
+  // 10.6x, not 11x: a ratio near a 10x target must not round across it
+  return x >= 100 ? `${x.toFixed(0)}x` : x >= 10 ? `${x.toFixed(1)}x` : `${x.toFixed(2)}x`;
 }
 
 export function fmtKiB(bytes: number): string {
