@@ -127,6 +127,8 @@ export function flockAsync(fd: number, op: 'sh' | 'ex'): Promise<void>;
  * ENOSYS: Linux < 5.8 (no mount ids).
  */
 export function removeTreeAsync(dir: string): Promise<void>;
+/** removeTreeAsync on the calling thread (gc); throws the errno error. */
+export function removeTree(dir: string): void;
 /** rmdir of each dir in order on a pool thread; ENOENT counts as done; rejects at the first other failure (path: that dir). */
 export function rmdirsAsync(dirs: string[]): Promise<void>;
 /** nsUnpin on a pool thread (umount2 MNT_DETACH, then unlink; a file that is not a mount is just removed). */

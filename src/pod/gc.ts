@@ -16,6 +16,8 @@
 // it read before an await is trusted after it: records are read again after every await, and a pod is
 // taken apart only while its record is still the one gc marked (same uid, phase deleting, owned by us).
 import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { native } from '../native/index.js';
+import { isErrno } from '../errors.js';
 import { join } from 'node:path';
 import { hostVethName, listAllocations, listHostVeths, listPortMappingOwners, releaseIps, removePortMappings, teardownPodNetwork } from '../network/index.js';
 import { isTmpName, listDir } from '../state/files.js';
@@ -128,7 +130,13 @@ export async function gc(o: RootOption & StoreOption = {}): Promise<string[]> {
         if (await removeContainerCgroups(lc).catch(() => false)) lines.push(`removed cgroup ${lc!.cgroupPath} (no pod record)`);
       }
       for (const mp of unmountUnder(dir)) lines.push(`removed mount ${mp} (no pod record)`);
-      rmSync(dir, { recursive: true, force: true });
+      // by directory fd, any depth, any path length (a container's writable layer may be in it)
+      try {
+        native.removeTree(dir);
+      } catch (err) {
+        if (!isErrno(err, 'ENOSYS')) throw err;
+        rmSync(dir, { recursive: true, force: true }); // Linux < 5.8: no mount ids; unmountUnder ran above
+      }
       lines.push(trash ? `removed ${dir} (left by an interrupted delete)` : `removed ${dir} (a pod directory without a record)`);
     }
 

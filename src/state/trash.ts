@@ -44,10 +44,13 @@ export function discardDir(root: string, dir: string, what: string): void {
 
 /**
  * Work that nothing waits for (a removal whose state, should it fail or this process die, gc finds): kept
- * until it ends, for settleTrash; its failure is dropped here (the caller arranged what gc will find).
+ * until it ends, for settleTrash; its failure is logged here, one line on stderr (the caller arranged what gc will find).
  */
 export function inBackground(work: Promise<unknown>): void {
-  const w: Promise<void> = work.then(() => undefined, () => undefined).finally(() => pending.delete(w));
+  const w: Promise<void> = work.then(() => undefined, (err: unknown) => {
+    // one line for the log (a server's stderr): what is left stays where gc finds it
+    process.stderr.write(`podns: work left after an answer failed: ${err instanceof Error ? err.message : String(err)}; \`podns gc\` removes what is left\n`);
+  }).finally(() => pending.delete(w));
   pending.add(w);
 }
 

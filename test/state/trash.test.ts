@@ -2,6 +2,7 @@
 // (native removeTreeAsync), unmounting what is mounted inside and never descending into a mount; a crash
 // between the rename and the removal leaves the trash, with the pod's pins still mounted, to gc.
 import { execa } from 'execa';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hierarchyMounts, hostCgroups } from '../../src/cgroups/index.js';
@@ -95,5 +96,44 @@ privilegedSerial('discardDir: the directory leaves its place at once and is remo
     t.deepEqual(podCgroups('trashpod-'), [], 'and the pod\'s cgroup (the claim named it)');
   } finally {
     await e.cleanup();
+  }
+});
+
+/** A chain of `depth` directories named `seg` under dir, made relative to the last one (no path ever long). */
+function deepChain(dir: string, depth: number, seg: string): void {
+  const script = `const fs = require('fs'); process.chdir(${JSON.stringify(dir)}); for (let i = 0; i < ${depth}; i++) { fs.mkdirSync(${JSON.stringify(seg)}); process.chdir(${JSON.stringify(seg)}); } fs.writeFileSync('bottom', 'b'); fs.symlinkSync(${JSON.stringify('/')}, 'root-link');`;
+  const r = spawnSync(process.execPath, ['-e', script]);
+  if (r.status !== 0) throw new Error(`deep chain: ${r.stderr.toString()}`);
+}
+
+privilegedSerial('removeTree(Async): a container\'s tree of any depth and path length is removed (hostile: 300 levels, paths of 30,000 bytes), by fd, never through its symlinks; gc removes such a trash too', async (t) => {
+  const base = mkdtempSync('/run/podns-test-rmdeep-');
+  const outside = join(base, 'outside');
+  mkdirSync(outside);
+  writeFileSync(join(outside, 'keep'), 'precious');
+  try {
+    // 300 levels of 100-byte names: ~30,000 bytes of path, beyond PATH_MAX (4096) and any recursion depth
+    const tree = join(base, 'tree');
+    mkdirSync(tree);
+    deepChain(tree, 300, 'd'.repeat(100));
+    symlinkSync(outside, join(tree, 'out'));
+    await native.removeTreeAsync(tree);
+    t.false(existsSync(tree), 'removed');
+    t.is(readFileSync(join(outside, 'keep'), 'utf8'), 'precious');
+
+    // the same tree left as trash by an interrupted delete: gc's removal (the synchronous one) takes it
+    const e = makeEnv('trashdeep', 227);
+    try {
+      const trash = join(e.root, 'pods', '.trash-deep-00000000');
+      mkdirSync(trash, { recursive: true });
+      deepChain(trash, 300, 'e'.repeat(100));
+      const lines = await gc({ root: e.root });
+      t.true(lines.some((l) => l.includes('.trash-deep-')), lines.join('\n'));
+      t.deepEqual(readdirSync(join(e.root, 'pods')), []);
+    } finally {
+      await e.cleanup();
+    }
+  } finally {
+    spawnSync('rm', ['-rf', '--one-file-system', base]);
   }
 });
