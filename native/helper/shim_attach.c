@@ -451,8 +451,9 @@ void attach_child_stdio(const struct opts *o, int null_fd, int outw, int errw) {
   if (ioctl(s, TIOCSCTTY, 0) < 0) child_fail(errno, "tty", "TIOCSCTTY: %s", strerror(errno));
   /* the workload's user owns its terminal (as runc does), so it can reopen it by name */
   if (o->uid >= 0 && fchown(s, (uid_t)o->uid, o->gid >= 0 ? (gid_t)o->gid : (gid_t)-1) < 0) child_fail(errno, "tty", "fchown: %s", strerror(errno));
-  /* /dev/console is the pty too (runc's rule): what the workload writes there goes to its terminal */
-  bind_console(s);
+  /* /dev/console is the pty too (runc's rule): what the workload writes there goes to its terminal. Only in a
+     root filesystem of its own: without --rootfs, /dev is the host's, where nothing is made or bound */
+  if (o->rootfs != NULL) bind_console(s);
   if (dup2(s, 0) < 0 || dup2(s, 1) < 0 || dup2(s, 2) < 0) child_fail(errno, "dup2", "pty: %s", strerror(errno));
   close(s);
 }

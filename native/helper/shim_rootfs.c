@@ -558,7 +558,8 @@ void bind_console(int slave) {
     child_fail(ELOOP, "tty", "/dev/console in the container is a symbolic link, where the tty is bound; remove what puts it there (a volume over /dev)");
   if (t < 0) child_fail(errno, "tty", "/dev/console in the container: %s", strerror(errno));
   struct stat st;
-  if (fstat(t, &st) == 0 && S_ISDIR(st.st_mode))
+  if (fstat(t, &st) < 0) child_fail(errno, "tty", "/dev/console in the container: %s", strerror(errno));
+  if (S_ISDIR(st.st_mode))
     child_fail(EISDIR, "tty", "/dev/console in the container is a directory, where the tty is bound; remove what puts it there (a volume over /dev)");
   close(dev);
   int m = clone_tree(slave, "the pty", 0);

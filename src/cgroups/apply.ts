@@ -146,6 +146,12 @@ function pidsOf(dirs: string[]): number[] {
   return out;
 }
 
+/** Whether a process is in the cgroup `rel` (read in one hierarchy: on v1 every process is in each of them). */
+export function cgroupHasProcesses(host: CgroupHost, rel: string): boolean {
+  const dir = hierarchyDirs(host, rel)[0];
+  return dir !== undefined && pidsOf([dir]).length > 0;
+}
+
 function killAll(pids: number[]): void {
   for (const pid of pids) {
     try {

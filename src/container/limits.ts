@@ -12,7 +12,7 @@
 // runs containers without (and refuses an explicit limit).
 import { existsSync, readFileSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { applyPlan, cgroupPaths, PAUSE_LEAF, defaultCgroupParent, hierarchyDirs, hierarchyMounts, hostCgroups, killCgroup, ourCgroup, placeWrites, planCreate, recordedHost, removeCgroup, removeIfEmpty,
+import { applyPlan, cgroupHasProcesses, cgroupPaths, PAUSE_LEAF, defaultCgroupParent, hierarchyDirs, hierarchyMounts, hostCgroups, killCgroup, ourCgroup, placeWrites, planCreate, recordedHost, removeCgroup, removeIfEmpty,
   type CgroupHost, type CgroupLimits, type CgroupOp, type LimitWrite, type V1Controller } from '../cgroups/index.js';
 import { isErrno, PodnsError } from '../errors.js';
 import { native } from '../native/index.js';
@@ -152,6 +152,16 @@ export async function removeContainerCgroupsAsync(config: Pick<ContainerConfig, 
     return;
   }
   removeLegacyPodLevel(h, rel);
+}
+
+/**
+ * Whether a process is still in the container's cgroup although its watcher and workload are gone (an exec
+ * session's process, in a pod sharing one pid namespace): such a container is not stopped until it is killed.
+ */
+export function containerCgroupsBusy(config: Pick<ContainerConfig, 'cgroupPath' | 'cgroupDirs'> | undefined): boolean {
+  const rel = ourCgroup(config?.cgroupPath, 'leaf');
+  if (rel === undefined) return false;
+  return cgroupHasProcesses(recordedHost(hostCgroups(), rel, config?.cgroupDirs ?? []), rel);
 }
 
 /** The pod's level of a container's cgroup, for pods made before pods had cgroups of their own, once empty. */

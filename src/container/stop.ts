@@ -14,7 +14,7 @@ import { listDir } from '../state/files.js';
 import { validateName } from '../state/names.js';
 import { paths, resolveRoot, type RootOption } from '../state/paths.js';
 import { isWatcherOf, isWorkloadOf, noteRunStopped, readStatusFile, runStopped } from './status.js';
-import { recordedContainerCgroups, removeContainerCgroups, removeContainerCgroupsAsync } from './limits.js';
+import { containerCgroupsBusy, recordedContainerCgroups, removeContainerCgroups, removeContainerCgroupsAsync } from './limits.js';
 import { inBackground } from '../state/trash.js';
 
 const { SIGTERM, SIGKILL } = constants.signals;
@@ -83,7 +83,8 @@ async function stopOne(root: string, pod: string, name: string, graceSec: number
   if (st !== undefined && runStopped(dir, st)) return; // stopped by us already, cgroups and all
   const gone = await stopProcesses(root, pod, name, graceSec, st);
   const cgroups = recordedContainerCgroups(paths.containerConfig(root, pod, name));
-  if (background && gone) {
+  // an exec session's process still in the cgroup: killed before the answer (below), not after it
+  if (background && gone && !containerCgroupsBusy(cgroups)) {
     // config.json names them until the container is removed, which removes what is left (and so do a pod's
     // delete and gc's); the run counts as stopped once they are gone
     inBackground(removeContainerCgroupsAsync(cgroups).then(() => {

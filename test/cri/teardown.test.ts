@@ -1,5 +1,5 @@
 // kubelet's teardown through podns's CRI server, with the work nothing waits for left to a pool thread:
-// StopContainer's cgroup removal (an exec session's orphan still in the cgroup is killed by it), RemoveContainer's
+// StopContainer's cgroup removal (an exec session's orphan still in the cgroup is killed before the answer), RemoveContainer's
 // and RemovePodSandbox's directories (renamed into the trash), RemovePodSandbox's cgroup and netns pin. Once
 // the server has settled that work, nothing of the pod is left.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -23,7 +23,7 @@ async function waitFor(what: string, cond: () => boolean): Promise<void> {
   if (!cond()) throw new Error(`timed out waiting for ${what}`);
 }
 
-criTest('podns: StopContainer\'s cgroup removal after the answer kills an exec orphan left inside; Remove* leave nothing once settled', async (t, ep) => {
+criTest('podns: StopContainer kills an exec orphan left in the container\'s cgroup before it answers; Remove* leave nothing once settled', async (t, ep) => {
   const root = ep.podns!.env.root;
   const sb = ep.sandboxConfig('tdown');
   const { pod_sandbox_id: pod } = await ep.rt('RunPodSandbox', { config: sb });
@@ -40,6 +40,8 @@ criTest('podns: StopContainer\'s cgroup removal after the answer kills an exec o
   await waitFor('the orphan in the container\'s cgroup', () => (orphan = members().find((p) => !before.includes(p)) ?? 0) !== 0);
 
   await ep.rt('StopContainer', { container_id: ctr, timeout: 0 });
+  // a stopped container has no process left: the orphan is killed before the answer, not after it
+  t.false(existsSync(pidsDir), 'at the answer, the orphan is dead and the container\'s cgroups are removed');
   t.is((await ep.rt('ContainerStatus', { container_id: ctr })).status.state, 'CONTAINER_EXITED');
   await settleTrash();
   await waitFor(`the orphan ${orphan} to be killed`, () => processGone(orphan));
