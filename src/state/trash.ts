@@ -39,7 +39,19 @@ export function discardDir(root: string, dir: string, what: string): void {
   }
   faultPoint('trash-after-rename');
   // a failure leaves the trash entry for gc, which removes every one
-  inBackground(native.removeTreeAsync(trash));
+  inBackground(oneAtATime(() => native.removeTreeAsync(trash)));
+}
+
+/**
+ * Tree removals run one at a time: a removal holds one of libuv's four pool threads for as long as its tree
+ * takes (a container's rootfs copy: seconds), and StartContainer's spawn, the veth deletes and every async
+ * fs call queue behind whatever holds all four.
+ */
+let removals: Promise<unknown> = Promise.resolve();
+function oneAtATime(work: () => Promise<void>): Promise<void> {
+  const next = removals.then(work, work);
+  removals = next.catch(() => undefined);
+  return next;
 }
 
 /**
