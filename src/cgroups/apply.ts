@@ -146,6 +146,16 @@ function pidsOf(dirs: string[]): number[] {
   return out;
 }
 
+/**
+ * The hierarchies in the order their cgroups are removed: the freezer's last (v1), so that a refusal from
+ * another hierarchy leaves the freezer's cgroup there for killCgroup to freeze what is left.
+ */
+export function rmdirOrder(host: CgroupHost): string[] {
+  const freezer = host.driver === 'v1' ? host.mounts.freezer : undefined;
+  const mounts = hierarchyMounts(host);
+  return [...mounts.filter((m) => m !== freezer), ...mounts.filter((m) => m === freezer)];
+}
+
 /** Whether a process is in the cgroup `rel` (read in one hierarchy: on v1 every process is in each of them). */
 export function cgroupHasProcesses(host: CgroupHost, rel: string): boolean {
   const dir = hierarchyDirs(host, rel)[0];
@@ -284,10 +294,8 @@ export async function removeCgroupTree(top: string, fs: CgroupFs = realCgroupFs)
  * removeCgroup). 'removed' when something went, 'gone' when nothing was there.
  */
 export function removeIfEmpty(host: CgroupHost, rels: readonly string[], fs: CgroupFs = realCgroupFs): 'removed' | 'gone' | 'busy' {
-  const freezer = host.driver === 'v1' ? host.mounts.freezer : undefined;
-  const mounts = hierarchyMounts(host);
   let removed = false;
-  for (const m of [...mounts.filter((x) => x !== freezer), ...mounts.filter((x) => x === freezer)]) {
+  for (const m of rmdirOrder(host)) {
     for (const rel of rels) {
       try {
         fs.rmdir(join(m, rel));

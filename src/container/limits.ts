@@ -12,7 +12,7 @@
 // runs containers without (and refuses an explicit limit).
 import { existsSync, readFileSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { applyPlan, cgroupHasProcesses, cgroupPaths, PAUSE_LEAF, defaultCgroupParent, hierarchyDirs, hierarchyMounts, hostCgroups, killCgroup, ourCgroup, placeWrites, planCreate, recordedHost, removeCgroup, removeIfEmpty,
+import { applyPlan, cgroupHasProcesses, cgroupPaths, PAUSE_LEAF, defaultCgroupParent, hierarchyDirs, hostCgroups, killCgroup, ourCgroup, placeWrites, planCreate, recordedHost, removeCgroup, removeIfEmpty, rmdirOrder,
   type CgroupHost, type CgroupLimits, type CgroupOp, type LimitWrite, type V1Controller } from '../cgroups/index.js';
 import { isErrno, PodnsError } from '../errors.js';
 import { native } from '../native/index.js';
@@ -143,10 +143,8 @@ export async function removeContainerCgroupsAsync(config: Pick<ContainerConfig, 
   const rel = ourCgroup(config?.cgroupPath, 'leaf');
   if (rel === undefined) return;
   const h = recordedHost(hostCgroups(), rel, config?.cgroupDirs ?? []);
-  const freezer = h.driver === 'v1' ? h.mounts.freezer : undefined;
-  const mounts = hierarchyMounts(h);
   try {
-    await native.rmdirsAsync([...mounts.filter((m) => m !== freezer), ...mounts.filter((m) => m === freezer)].map((m) => join(m, rel)));
+    await native.rmdirsAsync(rmdirOrder(h).map((m) => join(m, rel)));
   } catch {
     await removeContainerCgroups(config);
     return;

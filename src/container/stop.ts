@@ -99,7 +99,8 @@ async function stopOne(root: string, pod: string, name: string, graceSec: number
 /**
  * The container's processes only (watcher and workload, SIGKILL after graceSec), its cgroups left as they
  * are: for a caller that removes them itself afterwards (removeContainer: once, after the devices cgroup).
- * True when both are seen gone (false: still there after SIGKILL and KILL_WAIT_MS).
+ * True when both are seen gone; false when one may still be there (after SIGKILL and KILL_WAIT_MS, or a
+ * workload still alive when its watcher ended): the caller then kills by cgroup.
  */
 export async function stopProcesses(root: string, pod: string, name: string, graceSec: number,
   st: ContainerStatus | undefined = readStatusFile(root, pod, name)): Promise<boolean> {

@@ -10,7 +10,7 @@
 import { rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  applyPlan, cgroupPaths, DEFAULT_CGROUP_PARENT, hierarchyDirs, hierarchyMounts, killCgroup, limitWrites, ourCgroup, PAUSE_LEAF, placeWrites, planCreate, recordedHost,
+  applyPlan, cgroupPaths, DEFAULT_CGROUP_PARENT, hierarchyDirs, killCgroup, limitWrites, ourCgroup, PAUSE_LEAF, placeWrites, planCreate, recordedHost, rmdirOrder,
   removeCgroup, removeIfEmpty, type CgroupHost, type CgroupLimits, type CgroupOp, type LimitWrite,
 } from '../cgroups/index.js';
 import { isErrno } from '../errors.js';
@@ -106,9 +106,7 @@ export async function removePodCgroupAsync(host: CgroupHost, recorded: { path?: 
   if (rel === undefined) return;
   const dirs = Array.isArray(recorded?.dirs) ? recorded.dirs.filter((d): d is string => typeof d === 'string') : [];
   const h = recordedHost(host, rel, dirs);
-  const freezer = h.driver === 'v1' ? h.mounts.freezer : undefined;
-  const mounts = hierarchyMounts(h);
-  const order = [...mounts.filter((m) => m !== freezer), ...mounts.filter((m) => m === freezer)].flatMap((m) => [join(m, rel, PAUSE_LEAF), join(m, rel)]);
+  const order = rmdirOrder(h).flatMap((m) => [join(m, rel, PAUSE_LEAF), join(m, rel)]);
   try {
     await native.rmdirsAsync(order);
   } catch {

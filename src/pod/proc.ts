@@ -88,7 +88,7 @@ export const KILL_WAIT_MS = 5000;
 
 /**
  * SIGTERM, then SIGKILL after graceSec, then wait until it is gone. Signals go through a pidfd opened
- * after the start-time check and checked again, so a recycled pid is never signalled; the waits are on
+ * first and then checked against the start time, so a recycled pid is never signalled; the waits are on
  * the same pidfd (waitExit). Returns false when the process was already gone.
  */
 export async function terminate(p: ProcRef, graceSec: number): Promise<boolean> {
