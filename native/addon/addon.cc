@@ -188,21 +188,6 @@ Napi::Value NsPin(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-Napi::Value NsUnpin(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  std::string target = String(env, info[0], "nsUnpin: target");
-  // MNT_DETACH: a process that still has the pin open (e.g. an `ip netns exec`) must not make delete fail;
-  // the namespace lives on until its last user goes.
-  if (umount2(target.c_str(), MNT_DETACH) != 0) {
-    int err = errno;
-    // EINVAL: the file exists but is not a mount point: a pin whose mount never happened (crash between
-    // open and mount). Removing the file is all that is left to do.
-    if (err != EINVAL) ThrowErrno(env, err, "umount2", target);
-  }
-  if (unlink(target.c_str()) != 0) ThrowErrno(env, errno, "unlink", target);
-  return env.Undefined();
-}
-
 // ---------------------------------------------------------------------------------------------
 // mounts, hostname
 
@@ -407,7 +392,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   fn("nsId", NsId);
   fn("nsIdOfPath", NsIdOfPath);
   fn("nsPin", NsPin);
-  fn("nsUnpin", NsUnpin);
   fn("mount", Mount);
   fn("umount", Umount);
   fn("mountId", MountId);

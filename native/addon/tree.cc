@@ -11,11 +11,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/mount.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -236,14 +236,19 @@ void RemoveTree(const std::string& dir, Failure* f) {
   if (ok && rmdir(dir.c_str()) != 0 && errno != ENOENT) Fail(f, errno, "rmdir", dir);
 }
 
-class RemoveTreeWorker : public Napi::AsyncWorker {
+// One job on a libuv pool thread behind a promise: it resolves to undefined, or rejects with the errno error
+// of the step the job failed at (syscall and path). It deletes itself once settled.
+class FailureWorker : public Napi::AsyncWorker {
  public:
-  RemoveTreeWorker(Napi::Env env, std::string dir)
-      : Napi::AsyncWorker(env, "podns:rmtree"), dir_(std::move(dir)), deferred_(Napi::Promise::Deferred::New(env)) {}
-  Napi::Promise Promise() { return deferred_.Promise(); }
+  static Napi::Promise Queue(Napi::Env env, const char* resource, std::function<void(Failure*)> job) {
+    auto* w = new FailureWorker(env, resource, std::move(job));
+    Napi::Promise promise = w->deferred_.Promise();
+    w->Napi::AsyncWorker::Queue();
+    return promise;
+  }
 
  protected:
-  void Execute() override { RemoveTree(dir_, &f_); }
+  void Execute() override { job_(&f_); }
   void OnOK() override {
     if (f_.err != 0) deferred_.Reject(ErrnoError(Env(), f_.err, f_.syscall, &f_.path).Value());
     else deferred_.Resolve(Env().Undefined());
@@ -251,61 +256,38 @@ class RemoveTreeWorker : public Napi::AsyncWorker {
   void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
 
  private:
-  std::string dir_;
+  FailureWorker(Napi::Env env, const char* resource, std::function<void(Failure*)> job)
+      : Napi::AsyncWorker(env, resource), job_(std::move(job)), deferred_(Napi::Promise::Deferred::New(env)) {}
+  std::function<void(Failure*)> job_;
   Failure f_;
   Napi::Promise::Deferred deferred_;
 };
 
-// The same, on the calling thread (gc: a command that waits for it anyway).
-Napi::Value RemoveTreeSync(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  std::string dir = String(env, info[0], "removeTree: dir");
-  if (dir.empty() || dir[0] != '/' || dir == "/") ThrowType(env, "removeTree: dir must be an absolute path other than /");
-  Failure f;
-  RemoveTree(dir, &f);
+void ThrowFailure(Napi::Env env, const Failure& f) {
   if (f.err != 0) throw ErrnoError(env, f.err, f.syscall, &f.path);
-  return env.Undefined();
+}
+
+std::string TreeDir(Napi::Env env, const Napi::Value& v, const char* fn) {
+  std::string dir = String(env, v, fn);
+  if (dir.empty() || dir[0] != '/' || dir == "/") ThrowType(env, std::string(fn) + ": dir must be an absolute path other than /");
+  return dir;
+}
+
+// rm -rf on the calling thread (gc: a command that waits for it anyway).
+Napi::Value RemoveTreeSync(const Napi::CallbackInfo& info) {
+  Failure f;
+  RemoveTree(TreeDir(info.Env(), info[0], "removeTree"), &f);
+  ThrowFailure(info.Env(), f);
+  return info.Env().Undefined();
 }
 
 Napi::Value RemoveTreeAsync(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  std::string dir = String(env, info[0], "removeTreeAsync: dir");
-  if (dir.empty() || dir[0] != '/' || dir == "/") ThrowType(env, "removeTreeAsync: dir must be an absolute path other than /");
-  auto* worker = new RemoveTreeWorker(env, dir);  // deletes itself once settled
-  Napi::Promise promise = worker->Promise();
-  worker->Queue();
-  return promise;
+  std::string dir = TreeDir(info.Env(), info[0], "removeTreeAsync");
+  return FailureWorker::Queue(info.Env(), "podns:rmtree", [dir](Failure* f) { RemoveTree(dir, f); });
 }
 
 // rmdir of each path in order on a pool thread: ENOENT is done; the first other failure stops there and
 // rejects with its errno error (path: that directory). For cgroups whose removal nothing waits for.
-class RmdirsWorker : public Napi::AsyncWorker {
- public:
-  RmdirsWorker(Napi::Env env, std::vector<std::string> dirs)
-      : Napi::AsyncWorker(env, "podns:rmdirs"), dirs_(std::move(dirs)), deferred_(Napi::Promise::Deferred::New(env)) {}
-  Napi::Promise Promise() { return deferred_.Promise(); }
-
- protected:
-  void Execute() override {
-    for (const std::string& d : dirs_) {
-      if (rmdir(d.c_str()) != 0 && errno != ENOENT) {
-        Fail(&f_, errno, "rmdir", d);
-        return;
-      }
-    }
-  }
-  void OnOK() override {
-    if (f_.err != 0) deferred_.Reject(ErrnoError(Env(), f_.err, f_.syscall, &f_.path).Value());
-    else deferred_.Resolve(Env().Undefined());
-  }
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
-
- private:
-  std::vector<std::string> dirs_;
-  Failure f_;
-  Napi::Promise::Deferred deferred_;
-};
-
 Napi::Value RmdirsAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsArray()) ThrowType(env, "rmdirsAsync: dirs must be an array of absolute paths");
@@ -316,52 +298,44 @@ Napi::Value RmdirsAsync(const Napi::CallbackInfo& info) {
     if (d.empty() || d[0] != '/') ThrowType(env, "rmdirsAsync: dirs must be absolute paths");
     dirs.push_back(d);
   }
-  auto* worker = new RmdirsWorker(env, std::move(dirs));  // deletes itself once settled
-  Napi::Promise promise = worker->Promise();
-  worker->Queue();
-  return promise;
+  return FailureWorker::Queue(env, "podns:rmdirs", [dirs](Failure* f) {
+    for (const std::string& d : dirs) {
+      if (rmdir(d.c_str()) != 0 && errno != ENOENT) {
+        Fail(f, errno, "rmdir", d);
+        return;
+      }
+    }
+  });
 }
 
-// nsUnpin (umount2 MNT_DETACH, then unlink) on a pool thread.
-class UnpinWorker : public Napi::AsyncWorker {
- public:
-  UnpinWorker(Napi::Env env, std::string path)
-      : Napi::AsyncWorker(env, "podns:unpin"), path_(std::move(path)), deferred_(Napi::Promise::Deferred::New(env)) {}
-  Napi::Promise Promise() { return deferred_.Promise(); }
-
- protected:
-  void Execute() override {
-    // EINVAL: not a mount point (a pin whose mount never happened): removing the file is all that is left
-    if (umount2(path_.c_str(), MNT_DETACH | UMOUNT_NOFOLLOW) != 0 && errno != EINVAL) {
-      Fail(&f_, errno, "umount2", path_);
-      return;
-    }
-    if (unlink(path_.c_str()) != 0) Fail(&f_, errno, "unlink", path_);
+// A namespace pin removed: its mount detached (MNT_DETACH: a process that still has the pin open, e.g. an
+// `ip netns exec`, must not make a delete fail; the namespace lives on until its last user goes), then the
+// file. EINVAL from umount2: the file is not a mount point, a pin whose mount never happened (a crash
+// between open and mount): removing the file is all that is left to do.
+void Unpin(const std::string& path, Failure* f) {
+  if (umount2(path.c_str(), MNT_DETACH | UMOUNT_NOFOLLOW) != 0 && errno != EINVAL) {
+    Fail(f, errno, "umount2", path);
+    return;
   }
-  void OnOK() override {
-    if (f_.err != 0) deferred_.Reject(ErrnoError(Env(), f_.err, f_.syscall, &f_.path).Value());
-    else deferred_.Resolve(Env().Undefined());
-  }
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+  if (unlink(path.c_str()) != 0) Fail(f, errno, "unlink", path);
+}
 
- private:
-  std::string path_;
-  Failure f_;
-  Napi::Promise::Deferred deferred_;
-};
+Napi::Value NsUnpin(const Napi::CallbackInfo& info) {
+  Failure f;
+  Unpin(String(info.Env(), info[0], "nsUnpin: target"), &f);
+  ThrowFailure(info.Env(), f);
+  return info.Env().Undefined();
+}
 
 Napi::Value NsUnpinAsync(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  std::string path = String(env, info[0], "nsUnpinAsync: target");
-  auto* worker = new UnpinWorker(env, path);  // deletes itself once settled
-  Napi::Promise promise = worker->Promise();
-  worker->Queue();
-  return promise;
+  std::string path = String(info.Env(), info[0], "nsUnpinAsync: target");
+  return FailureWorker::Queue(info.Env(), "podns:unpin", [path](Failure* f) { Unpin(path, f); });
 }
 
 }  // namespace
 
 void InitTree(Napi::Env env, Napi::Object exports) {
+  exports.Set("nsUnpin", Napi::Function::New(env, NsUnpin, "nsUnpin"));
   exports.Set("removeTree", Napi::Function::New(env, RemoveTreeSync, "removeTree"));
   exports.Set("removeTreeAsync", Napi::Function::New(env, RemoveTreeAsync, "removeTreeAsync"));
   exports.Set("rmdirsAsync", Napi::Function::New(env, RmdirsAsync, "rmdirsAsync"));

@@ -12,6 +12,7 @@ import type { ContainerConfig, ContainerStatus } from '../pod/types.js';
 import { readJsonIfExists } from '../state/files.js';
 import { validateName } from '../state/names.js';
 import { paths, resolveRoot, type RootOption } from '../state/paths.js';
+import { BoundedSet } from '../util/bounded-set.js';
 
 function cmdline(pid: number): string[] {
   try {
@@ -39,8 +40,7 @@ export function isWorkloadOf(pid: number, watcherPid: number, st: ProcStat | und
 // workload, start): the status of such a run is "exited" without a look at /proc, and a second stop (a
 // StopPodSandbox after StopContainer, a RemoveContainer) has nothing left to do. A later run writes another
 // status (other pids, another start), which is looked at afresh. Bounded: the oldest are forgotten first.
-const stoppedRuns = new Set<string>();
-const STOPPED_MAX = 4096;
+const stoppedRuns = new BoundedSet<string>(4096);
 
 function runKey(dir: string, st: ContainerStatus): string {
   return `${dir}\0${st.watcherPid}\0${st.pid}\0${st.startedAt}`;
@@ -48,7 +48,6 @@ function runKey(dir: string, st: ContainerStatus): string {
 
 /** Records that this run of the container in dir is stopped and its cgroups are gone. */
 export function noteRunStopped(dir: string, st: ContainerStatus): void {
-  if (stoppedRuns.size >= STOPPED_MAX) stoppedRuns.delete(stoppedRuns.values().next().value!);
   stoppedRuns.add(runKey(dir, st));
 }
 

@@ -4,6 +4,7 @@ import { closeSync, readdirSync, readFileSync, readlinkSync, realpathSync } from
 import { constants } from 'node:os';
 import { isErrno } from '../errors.js';
 import { native, pausePath } from '../native/index.js';
+import { BoundedSet } from '../util/bounded-set.js';
 
 /** cpuTicks: utime+stime+cutime+cstime (fields 14-17), in clock ticks */
 export interface ProcStat { state: string; ppid: number; startTime: number; cpuTicks: number }
@@ -31,8 +32,7 @@ export function startTimeOf(pid: number): number | undefined {
 // Processes this process has seen end (pid + start time: one process, for good), so that a later look at
 // the same record (a pod's pause after StopPodSandbox killed it, at RemovePodSandbox or ListPodSandbox)
 // needs no /proc read. Bounded: the oldest are forgotten first (they are then read from /proc again).
-const ended = new Set<string>();
-const ENDED_MAX = 4096;
+const ended = new BoundedSet<string>(4096);
 
 function endedKey(pid: number, startTime: number): string {
   return `${pid}:${startTime}`;
@@ -40,7 +40,6 @@ function endedKey(pid: number, startTime: number): string {
 
 /** Records that the process (pid, startTime) has exited (its pidfd said so). */
 export function noteEnded(p: ProcRef): void {
-  if (ended.size >= ENDED_MAX) ended.delete(ended.values().next().value!);
   ended.add(endedKey(p.pid, p.startTime));
 }
 
