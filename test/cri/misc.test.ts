@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { hostCgroups } from '../../src/cgroups/index.js';
 import { readContainerConfig } from '../../src/container/index.js';
+import { settleTrash } from '../../src/state/trash.js';
 import type { ExecutionContext } from 'ava';
 import type { Msg } from './client.js';
 import { codeOf, criSuite, type CriEndpoint } from './endpoint.js';
@@ -107,6 +108,8 @@ criTest('cgroup_parent: the pod\'s and the containers\' cgroups sit under kubele
   const dir = existsSync('/sys/fs/cgroup/memory') ? join('/sys/fs/cgroup/memory', rel) : join('/sys/fs/cgroup', rel);
   t.true(existsSync(dir), dir);
   await remove(ep, sb.id);
+  // the pod's cgroups go on a pool thread after RemovePodSandbox answers (podns's server runs in this process)
+  await settleTrash();
   t.false(existsSync(dir), 'the container\'s cgroup is removed with the pod');
   t.false(existsSync(join(dir, '..')), 'and the pod\'s');
   // the parent is kubelet's (podns leaves it): removed here as kubelet would, deepest first, in every hierarchy
